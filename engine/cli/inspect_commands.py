@@ -1,0 +1,120 @@
+"""``validate``, ``summary`` and ``templates``: read-only commands on project files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from engine.graph.fileformat import load_project
+from engine.shapes import Analysis, analyze
+from engine.templates import list_templates
+
+
+def register(commands: Any) -> None:
+    """Add the subcommands to an argparse sub-parser collection."""
+    p = commands.add_parser("validate", help="check a project's graph; exit 1 and list problems if invalid")
+    p.add_argument("file", help="project file (.json)")
+    p.set_defaults(handler=cmd_validate)
+
+    p = commands.add_parser("summary", help="per-node output shape, parameters and FLOPs")
+    p.add_argument("file", help="project file (.json)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_summary)
+
+    p = commands.add_parser("templates", help="list the template models")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_templates)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Exit 0 when the graph is valid; else print each problem and exit 1."""
+    project = load_project(args.file)
+    graph = project.graph
+    result = analyze(graph)
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    warnings = [d for d in result.diagnostics if d.severity == "warning"]
+    for diagnostic in errors:
+        print(diagnostic.format(graph))
+    for diagnostic in warnings:
+        text = diagnostic.format(graph)
+        head, _, tail = text.partition(": ")
+        print(f"{head}: warning: {tail}")
+    if errors:
+        return 1
+    print(f"valid: {len(graph)} nodes, {result.parameters:,} parameters, {result.flops:,} FLOPs per sample")
+    return 0
+
+
+def summary_json(analysis: Analysis, graph: Any) -> dict[str, Any]:
+    """The ``summary --json`` document."""
+    nodes = []
+    for node in graph:
+        info = analysis.nodes[node.id]
+        nodes.append({
+            "id": node.id,
+            "type": node.type_id,
+            "output_shape": info.output.to_json() if info.output else None,
+            "parameters": info.parameters,
+            "flops": info.flops,
+        })
+    return {
+        "valid": analysis.valid,
+        "parameters": analysis.parameters,
+        "flops": analysis.flops,
+        "nodes": nodes,
+        "diagnostics": [d.to_json() for d in analysis.diagnostics],
+    }
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Print per-node shapes, parameters and FLOPs with totals (exit 0 even when invalid)."""
+    project = load_project(args.file)
+    graph = project.graph
+    analysis = analyze(graph)
+    if args.json:
+        print(json.dumps(summary_json(analysis, graph), indent=2))
+        return 0
+    rows = [("node", "type", "output shape", "parameters", "FLOPs")]
+    for node in graph:
+        info = analysis.nodes[node.id]
+        shape = str(info.output) if info.output else ("-" if not node.layer.has_output else "?")
+        rows.append((node.id, node.layer.title, shape, f"{info.parameters:,}", f"{info.flops:,}"))
+    rows.append(("total", "", "", f"{analysis.parameters:,}", f"{analysis.flops:,}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for index, row in enumerate(rows):
+        if index == len(rows) - 1:
+            print("  ".join("-" * w for w in widths))
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].ljust(widths[2]),
+                 row[3].rjust(widths[3]), row[4].rjust(widths[4])]
+        print("  ".join(cells).rstrip())
+    status = "valid" if analysis.valid else f"invalid ({len(analysis.errors)} error(s))"
+    print(f"\n{status}; {_human(analysis.flops)} per sample")
+    for diagnostic in analysis.diagnostics:
+        print(f"{diagnostic.severity}: {diagnostic.format(graph)}")
+    return 0
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    """List templates as a table or JSON; unreadable template files are reported on stderr."""
+    templates, problems = list_templates()
+    for problem in problems:
+        print(f"warning: skipped {problem}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([t.to_json() for t in templates], indent=2))
+        return 0
+    if not templates:
+        print("no templates found")
+        return 0
+    width = max(len(t.name) for t in templates)
+    for t in templates:
+        print(f"{t.name.ljust(width)}  {t.family:<11}  {t.task:<14}  {t.dataset:<12}  {t.path}")
+    return 0
+
+
+def _human(flops: int) -> str:
+    for unit, scale in (("GFLOPs", 1e9), ("MFLOPs", 1e6), ("kFLOPs", 1e3)):
+        if flops >= scale:
+            return f"{flops / scale:.2f} {unit}"
+    return f"{flops} FLOPs"

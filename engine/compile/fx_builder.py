@@ -1,0 +1,134 @@
+"""Graph -> torch.fx GraphModule.
+
+The compiled module is ordinary PyTorch: one submodule per layer node and straight-line
+generated code (``gm.code``), so a forward pass costs what the hand-written module costs.
+Torch is imported when this module is imported; keep imports of it lazy in GUI code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import fx, nn
+
+from engine.graph.model import Graph
+from engine.layers import Params, TensorSpec
+from engine.layers.base import EmitContext
+from engine.shapes import Analysis, Diagnostic, analyze
+
+MODEL_CLASS_NAME = "NeuralCanvasModel"
+
+
+class GraphInvalidError(ValueError):
+    """The graph cannot be compiled; ``diagnostics`` holds every error.
+
+    Args:
+        diagnostics: The error diagnostics.
+        lines: The same, formatted ``node <id> (<Type>): <message>``.
+    """
+
+    def __init__(self, diagnostics: list[Diagnostic], lines: list[str]) -> None:
+        summary = lines[0] if len(lines) == 1 else f"{lines[0]} (and {len(lines) - 1} more problem(s))"
+        super().__init__(f"the graph is invalid: {summary}")
+        self.diagnostics = diagnostics
+        self.lines = lines
+
+
+@dataclass
+class CompiledModel:
+    """A compiled graph and what its callers need to feed it.
+
+    Args:
+        module: The GraphModule; ``module(*inputs)`` returns one tensor or a tuple.
+        input_ids: Input node ids, in argument order.
+        input_specs: Per-sample spec of each input.
+        output_ids: Output node ids, in result order.
+        output_specs: Per-sample spec of each output.
+        analysis: The shape analysis the model was built from.
+    """
+
+    module: fx.GraphModule
+    input_ids: list[str]
+    input_specs: list[TensorSpec]
+    output_ids: list[str]
+    output_specs: list[TensorSpec]
+    analysis: Analysis
+
+    def example_inputs(self, batch: int = 2, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        """Random inputs of the right shapes and dtypes (token ids are 0 or 1)."""
+        result = []
+        for spec in self.input_specs:
+            if spec.dtype == "long":
+                result.append(torch.randint(0, 2, (batch, *spec.dims), generator=generator))
+            else:
+                result.append(torch.randn(batch, *spec.dims, generator=generator))
+        return tuple(result)
+
+
+def compile_graph(graph: Graph, analysis: Analysis | None = None) -> CompiledModel:
+    """Compile ``graph`` into a torch.fx GraphModule.
+
+    Nodes that do not lead to an Output are left out. Inputs become arguments in the
+    order their nodes were added; several Outputs return a tuple in the same order.
+
+    Args:
+        graph: The graph to compile.
+        analysis: A current analysis of ``graph``; computed when omitted.
+
+    Returns:
+        The compiled model.
+
+    Raises:
+        GraphInvalidError: The graph has errors; all of them are attached.
+    """
+    analysis = analysis or analyze(graph)
+    if not analysis.valid:
+        errors = analysis.errors
+        raise GraphInvalidError(errors, [d.format(graph) for d in errors])
+
+    fx_graph = fx.Graph()
+    root = nn.Module()
+    values: dict[str, fx.Node] = {}
+    input_ids: list[str] = []
+    output_ids: list[str] = []
+    for node in graph:  # placeholders first, in document order
+        if node.layer.role == "input" and node.id in analysis.in_model:
+            values[node.id] = fx_graph.placeholder(_attribute_name(node.id))
+            input_ids.append(node.id)
+    for node_id in analysis.order:
+        node = graph.nodes[node_id]
+        layer = node.layer
+        if node_id not in analysis.in_model or layer.role == "input":
+            continue
+        incoming = graph.incoming(node_id)
+        sources = [incoming[port].source for port in layer.input_ports(node.params)]
+        if layer.role == "output":
+            values[node_id] = values[sources[0]]
+            continue
+        specs = [analysis.nodes[s].output for s in sources]
+        ctx = EmitContext(fx_graph, root, _attribute_name(node_id))
+        values[node_id] = layer.emit(ctx, Params(node.params), [values[s] for s in sources], specs)  # type: ignore[arg-type]
+    for node in graph:
+        if node.layer.role == "output":
+            output_ids.append(node.id)
+    results = [values[i] for i in output_ids]
+    fx_graph.output(results[0] if len(results) == 1 else tuple(results))
+    fx_graph.lint()
+    module = fx.GraphModule(root, fx_graph, class_name=MODEL_CLASS_NAME)
+    return CompiledModel(
+        module=module,
+        input_ids=input_ids,
+        input_specs=[analysis.nodes[i].output for i in input_ids],  # type: ignore[misc]
+        output_ids=output_ids,
+        output_specs=[analysis.nodes[graph.incoming(i)["in"].source].output for i in output_ids],  # type: ignore[misc]
+        analysis=analysis,
+    )
+
+
+_RESERVED = frozenset(dir(nn.Module)) | {"self", "torch", "input", "device", "dtype"}
+
+
+def _attribute_name(node_id: str) -> str:
+    """A submodule / variable name for a node id that cannot shadow nn.Module members."""
+    return f"{node_id}_" if node_id in _RESERVED or node_id.startswith("_") else node_id

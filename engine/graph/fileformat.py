@@ -1,0 +1,274 @@
+"""The JSON project file: format, validation on load, atomic save.
+
+A project file is plain JSON; opening one never executes code. The loader checks every
+field and reports the first problem with its place in the file, e.g.
+``lenet.json: graph.nodes[3].params.out_channels: expected an integer, got str 'x'``.
+Values of the right kind but out of bounds load fine and are diagnosed on the canvas:
+an invalid graph is still a document.
+
+Layout (version 1)::
+
+    {"format": "neural-canvas-project", "version": 1,
+     "meta": {"name": ..., "family": ..., "task": ..., "description": ...},
+     "graph": {"nodes": [{"id", "type", "position": [x, y], "params": {...}}],
+               "edges": [{"source", "target", "port"}]},
+     "dataset": {...}, "training": {...}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from engine.graph.model import Edge, Graph, GraphError, Node
+from engine.graph.project import Project
+from engine.layers import ParamKindError, get_layer
+
+FORMAT_NAME = "neural-canvas-project"
+FORMAT_VERSION = 1
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_NODES = 100_000
+_META_KEYS = ("name", "family", "task", "description")
+
+
+class ProjectFileError(ValueError):
+    """A project file cannot be read; the message names the file and the place in it."""
+
+
+# ------------------------------------------------------------------- saving
+def to_json(project: Project) -> dict[str, Any]:
+    """The project as plain JSON data."""
+    graph = project.graph
+    nodes = []
+    for node in graph:
+        layer = node.layer
+        nodes.append({
+            "id": node.id,
+            "type": node.type_id,
+            "position": [node.position[0], node.position[1]],
+            "params": {d.name: d.to_json(node.params[d.name]) for d in layer.params},
+        })
+    edges = [{"source": e.source, "target": e.target, "port": e.target_port} for e in graph.edges]
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "meta": dict(project.meta),
+        "graph": {"nodes": nodes, "edges": edges},
+        "dataset": project.dataset,
+        "training": project.training,
+    }
+
+
+_SCALAR = r"(?:-?\d[\d.eE+-]*|true|false|null)"
+_SCALAR_LIST = re.compile(r"\[\s*(" + _SCALAR + r"(?:\s*,\s*" + _SCALAR + r")*)\s*\]")
+
+
+def dumps(project: Project) -> str:
+    """Serialize ``project`` to the file text (stable order, two-space indent).
+
+    Lists of numbers (shapes, positions, kernel sizes) stay on one line for readable diffs.
+    """
+    text = json.dumps(to_json(project), indent=2, allow_nan=False)
+    return _SCALAR_LIST.sub(lambda m: "[" + re.sub(r"\s*,\s*", ", ", m.group(1)) + "]", text) + "\n"
+
+
+def save_project(project: Project, path: str | os.PathLike[str]) -> None:
+    """Write ``project`` atomically: temp file in the same folder, fsync, rename.
+
+    A crash at any moment leaves either the old file or the new one, never half of one.
+    """
+    target = Path(path)
+    text = dumps(project).encode("utf-8")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------ loading
+def load_project(path: str | os.PathLike[str]) -> Project:
+    """Read and validate a project file.
+
+    Raises:
+        ProjectFileError: The file is missing, unreadable, not JSON, or not a valid project.
+    """
+    target = Path(path)
+    try:
+        size = target.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ProjectFileError(f"{target}: file is {size // 2**20} MiB; project files are at most "
+                                   f"{MAX_FILE_BYTES // 2**20} MiB")
+        data = target.read_bytes()
+    except FileNotFoundError:
+        raise ProjectFileError(f"{target}: no such file") from None
+    except IsADirectoryError:
+        raise ProjectFileError(f"{target}: is a folder, not a project file") from None
+    except OSError as exc:
+        raise ProjectFileError(f"{target}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProjectFileError(f"{target}: not a text file (invalid UTF-8 at byte {exc.start})") from None
+    return loads(text, source=str(target))
+
+
+def loads(text: str, source: str = "<text>") -> Project:
+    """Parse and validate project file text.
+
+    Args:
+        text: The file content.
+        source: File name used in error messages.
+
+    Raises:
+        ProjectFileError: With ``source``, the place in the file and what is wrong.
+    """
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise ProjectFileError(f"{source}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
+    except ValueError as exc:
+        raise ProjectFileError(f"{source}: invalid JSON: {exc}") from None
+    except RecursionError:
+        raise ProjectFileError(f"{source}: invalid project file: JSON nested too deeply") from None
+    try:
+        return from_json(data)
+    except _FieldError as exc:
+        raise ProjectFileError(f"{source}: {exc.path}: {exc.message}") from None
+    except RecursionError:
+        raise ProjectFileError(f"{source}: invalid project file: nested too deeply") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+class _FieldError(Exception):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+def _expect(value: Any, kind: type | tuple[type, ...], path: str, what: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise _FieldError(path, f"expected {what}, got {_kind_name(value)}")
+    return value
+
+
+def _kind_name(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null",
+             int: "an integer", float: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
+def from_json(data: Any) -> Project:
+    """Validate parsed JSON data and build the project.
+
+    Raises:
+        _FieldError: Internal; :func:`loads` turns it into :class:`ProjectFileError`.
+    """
+    _expect(data, dict, "(top level)", "an object")
+    if data.get("format") != FORMAT_NAME:
+        raise _FieldError("format", f"not a Neural Canvas project (expected \"{FORMAT_NAME}\")")
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _FieldError("version", f"expected a positive integer, got {_kind_name(version)}")
+    if version > FORMAT_VERSION:
+        raise _FieldError("version", f"format version {version} was written by a newer Neural Canvas; this "
+                                     f"version reads up to {FORMAT_VERSION}: update the app to open it")
+    known = {"format", "version", "meta", "graph", "dataset", "training"}
+    for key in data:
+        if key not in known:
+            raise _FieldError(str(key), "unknown section")
+    meta = _expect(data.get("meta", {}), dict, "meta", "an object")
+    for key, value in meta.items():
+        if key not in _META_KEYS:
+            raise _FieldError(f"meta.{key}", f"unknown field (known: {', '.join(_META_KEYS)})")
+        _expect(value, str, f"meta.{key}", "a string")
+    dataset = _expect(data.get("dataset", {}), dict, "dataset", "an object")
+    training = _expect(data.get("training", {}), dict, "training", "an object")
+    graph = _graph_from_json(_expect(data.get("graph", {}), dict, "graph", "an object"))
+    return Project(graph=graph, dataset=dataset, training=training, meta=dict(meta))
+
+
+def _graph_from_json(data: dict[str, Any]) -> Graph:
+    for key in data:
+        if key not in ("nodes", "edges"):
+            raise _FieldError(f"graph.{key}", "unknown field")
+    nodes = _expect(data.get("nodes", []), list, "graph.nodes", "a list")
+    edges = _expect(data.get("edges", []), list, "graph.edges", "a list")
+    if len(nodes) > MAX_NODES:
+        raise _FieldError("graph.nodes", f"{len(nodes)} nodes; at most {MAX_NODES} are supported")
+    graph = Graph()
+    for index, raw in enumerate(nodes):
+        path = f"graph.nodes[{index}]"
+        node = _node_from_json(raw, path)
+        try:
+            graph.add_node(node)
+        except GraphError as exc:
+            raise _FieldError(f"{path}.id", str(exc)) from None
+    for index, raw in enumerate(edges):
+        path = f"graph.edges[{index}]"
+        _expect(raw, dict, path, "an object")
+        for key in raw:
+            if key not in ("source", "target", "port"):
+                raise _FieldError(f"{path}.{key}", "unknown field")
+        fields = [_expect(raw.get(k), str, f"{path}.{k}", "a string") for k in ("source", "target", "port")]
+        problem = graph.connection_problem(*fields)
+        if problem:
+            raise _FieldError(path, problem)
+        graph.add_edge(Edge(*fields))
+    return graph
+
+
+def _node_from_json(raw: Any, path: str) -> Node:
+    _expect(raw, dict, path, "an object")
+    for key in raw:
+        if key not in ("id", "type", "position", "params"):
+            raise _FieldError(f"{path}.{key}", "unknown field")
+    node_id = _expect(raw.get("id"), str, f"{path}.id", "a string")
+    type_id = _expect(raw.get("type"), str, f"{path}.type", "a string")
+    position = _expect(raw.get("position", [0, 0]), list, f"{path}.position", "a list [x, y]")
+    if len(position) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and
+                                      abs(v) < 1e9 for v in position):
+        raise _FieldError(f"{path}.position", "expected two numbers [x, y] within +-1e9")
+    params = _expect(raw.get("params", {}), dict, f"{path}.params", "an object")
+    try:
+        layer = get_layer(type_id)
+    except KeyError:
+        raise _FieldError(f"{path}.type", f"unknown layer type {type_id!r}") from None
+    values = {}
+    for name, value in params.items():
+        try:
+            decl = layer.param(name)
+        except KeyError:
+            raise _FieldError(f"{path}.params.{name}", f"{layer.title} has no such parameter") from None
+        try:
+            values[name] = decl.coerce(value)
+        except ParamKindError as exc:
+            raise _FieldError(f"{path}.params.{name}", str(exc)) from None
+    return Node(node_id, type_id, values, (float(position[0]), float(position[1])))

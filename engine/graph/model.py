@@ -1,0 +1,298 @@
+"""The document model: nodes, ports, edges, and their mutators.
+
+Every change goes through a mutator that emits one event. Mutators come in
+identity-preserving pairs (``add_node``/``remove_node``, ``add_edge``/``remove_edge``) so
+an undo command can re-insert the very object it removed. Cycles and shape problems are
+allowed in the model (they are diagnosed, not refused): a half-drawn graph is a normal
+document. What the model refuses are structural impossibilities: duplicate ids, unknown
+types, ports that do not exist, two edges into one input port, values of the wrong kind.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+import networkx as nx
+
+from engine.graph.events import (EdgeAdded, EdgeRemoved, GraphEvent, Listener, NodeAdded, NodeRemoved,
+                                 NodesMoved, ParamChanged)
+from engine.layers import LayerType, ParamKindError, get_layer
+
+NODE_ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class GraphError(ValueError):
+    """A mutation that would make the document structurally impossible."""
+
+
+@dataclass(eq=False)
+class Node:
+    """One layer on the canvas.
+
+    Args:
+        id: Stable identifier, a Python identifier (it names the submodule in generated code).
+        type_id: Registered layer type id.
+        params: Parameter values; missing ones are filled with defaults when added to a graph.
+        position: Canvas position of the node's top-left corner.
+    """
+
+    id: str
+    type_id: str
+    params: dict[str, Any] = field(default_factory=dict)
+    position: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def layer(self) -> LayerType:
+        """The layer declaration of this node's type."""
+        return get_layer(self.type_id)
+
+    def input_ports(self) -> tuple[str, ...]:
+        """Input port names for the current parameter values."""
+        return self.layer.input_ports(self.params)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A connection from ``source``'s output to input port ``target_port`` of ``target``."""
+
+    source: str
+    target: str
+    target_port: str
+
+
+class Graph:
+    """A directed graph of layer nodes with change events.
+
+    The networkx view (:meth:`nx_graph`) is kept in step with every mutation, so graph
+    algorithms never rebuild it.
+    """
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self._edges_in: dict[tuple[str, str], Edge] = {}
+        self._edges_by_node: dict[str, set[Edge]] = {}
+        self._nx = nx.MultiDiGraph()
+        self._listeners: list[Listener] = []
+
+    # ----------------------------------------------------------- observers
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with every event; returns a function that unsubscribes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _emit(self, event: GraphEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    # -------------------------------------------------------------- queries
+    @property
+    def edges(self) -> list[Edge]:
+        """All edges, in insertion order."""
+        return list(self._edges_in.values())
+
+    def edges_of(self, node_id: str) -> list[Edge]:
+        """Edges touching ``node_id`` (in or out), in a stable order."""
+        return sorted(self._edges_by_node.get(node_id, ()), key=lambda e: (e.source, e.target, e.target_port))
+
+    def incoming(self, node_id: str) -> dict[str, Edge]:
+        """Edges into ``node_id`` keyed by input port."""
+        return {e.target_port: e for e in self._edges_by_node.get(node_id, ()) if e.target == node_id}
+
+    def outgoing(self, node_id: str) -> list[Edge]:
+        """Edges out of ``node_id``."""
+        return [e for e in self.edges_of(node_id) if e.source == node_id]
+
+    def edge_into(self, node_id: str, port: str) -> Edge | None:
+        """The edge connected to input ``port`` of ``node_id``, if any."""
+        return self._edges_in.get((node_id, port))
+
+    def nx_graph(self) -> nx.MultiDiGraph:
+        """The live networkx view (node ids; one keyed edge per connection). Do not mutate."""
+        return self._nx
+
+    def new_id(self, prefix: str) -> str:
+        """A fresh node id ``prefix<n>`` (``conv1``, ``conv2``, ...)."""
+        prefix = prefix or "node"
+        n = 1
+        while f"{prefix}{n}" in self.nodes:
+            n += 1
+        return f"{prefix}{n}"
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    # ------------------------------------------------------------ mutators
+    def add_node(self, node: Node) -> None:
+        """Insert ``node`` (the same object, for undo). Fills missing params with defaults.
+
+        Raises:
+            GraphError: Bad or duplicate id, unknown type, unknown parameter, wrong value kind.
+        """
+        if not isinstance(node.id, str) or not NODE_ID_PATTERN.match(node.id):
+            raise GraphError(f"node id {node.id!r} must be a Python identifier of at most 64 characters")
+        if node.id in self.nodes:
+            raise GraphError(f"node id {node.id!r} is already used")
+        try:
+            layer = get_layer(node.type_id)
+        except KeyError:
+            raise GraphError(f"node {node.id}: unknown layer type {node.type_id!r}") from None
+        node.params = normalize_params(layer, node.params, where=f"node {node.id}")
+        node.position = (float(node.position[0]), float(node.position[1]))
+        self.nodes[node.id] = node
+        self._edges_by_node[node.id] = set()
+        self._nx.add_node(node.id)
+        self._emit(NodeAdded(node))
+
+    def remove_node(self, node_id: str) -> Node:
+        """Remove and return a node. Its edges must have been removed first.
+
+        Raises:
+            GraphError: Unknown node, or it still has edges.
+        """
+        node = self._node(node_id)
+        if self._edges_by_node[node_id]:
+            raise GraphError(f"node {node_id} still has {len(self._edges_by_node[node_id])} edge(s)")
+        del self.nodes[node_id]
+        del self._edges_by_node[node_id]
+        self._nx.remove_node(node_id)
+        self._emit(NodeRemoved(node))
+        return node
+
+    def add_edge(self, edge: Edge) -> None:
+        """Connect ``edge`` (the same object, for undo).
+
+        Raises:
+            GraphError: Missing node, no output on the source, unknown or occupied input port.
+        """
+        problem = self.connection_problem(edge.source, edge.target, edge.target_port)
+        if problem:
+            raise GraphError(problem)
+        self._edges_in[(edge.target, edge.target_port)] = edge
+        self._edges_by_node[edge.source].add(edge)
+        self._edges_by_node[edge.target].add(edge)
+        self._nx.add_edge(edge.source, edge.target, key=edge.target_port)
+        self._emit(EdgeAdded(edge))
+
+    def connection_problem(self, source: str, target: str, port: str) -> str | None:
+        """Why ``source -> target.port`` cannot be connected structurally, or ``None``."""
+        if source not in self.nodes:
+            return f"no node {source!r}"
+        if target not in self.nodes:
+            return f"no node {target!r}"
+        if not self.nodes[source].layer.has_output:
+            return f"node {source} ({self.nodes[source].layer.title}) has no output"
+        ports = self.nodes[target].input_ports()
+        if port not in ports:
+            return f"node {target} ({self.nodes[target].layer.title}) has no input {port!r}"
+        if (target, port) in self._edges_in:
+            return f"input {port!r} of node {target} is already connected"
+        return None
+
+    def remove_edge(self, edge: Edge) -> Edge:
+        """Disconnect and return ``edge``.
+
+        Raises:
+            GraphError: The edge is not in the graph.
+        """
+        if self._edges_in.get((edge.target, edge.target_port)) != edge:
+            raise GraphError(f"no edge {edge.source} -> {edge.target}.{edge.target_port}")
+        stored = self._edges_in.pop((edge.target, edge.target_port))
+        self._edges_by_node[edge.source].discard(stored)
+        self._edges_by_node[edge.target].discard(stored)
+        self._nx.remove_edge(edge.source, edge.target, key=edge.target_port)
+        self._emit(EdgeRemoved(stored))
+        return stored
+
+    def set_param(self, node_id: str, name: str, value: Any) -> Any:
+        """Set one parameter and return its previous value.
+
+        Out-of-bounds values are accepted (and diagnosed); values of the wrong kind are not.
+        Lowering a merge's input count leaves edges on vanished ports in place; they are
+        diagnosed until removed (the GUI removes them in the same undo step).
+
+        Raises:
+            GraphError: Unknown node or parameter, or a value of the wrong kind.
+        """
+        node = self._node(node_id)
+        try:
+            decl = node.layer.param(name)
+        except KeyError:
+            raise GraphError(f"node {node_id} ({node.layer.title}) has no parameter {name!r}") from None
+        try:
+            value = decl.coerce(value)
+        except ParamKindError as exc:
+            raise GraphError(f"node {node_id} ({node.layer.title}): {name} {exc}") from None
+        old = node.params[name]
+        if old == value and type(old) is type(value):
+            return old
+        node.params[name] = value
+        self._emit(ParamChanged(node_id, name, old, value))
+        return old
+
+    def move_nodes(self, positions: dict[str, tuple[float, float]]) -> None:
+        """Move several nodes at once (one event).
+
+        Raises:
+            GraphError: Unknown node.
+        """
+        moves = {}
+        for node_id, pos in positions.items():
+            node = self._node(node_id)
+            new = (float(pos[0]), float(pos[1]))
+            if new != node.position:
+                moves[node_id] = (node.position, new)
+                node.position = new
+        if moves:
+            self._emit(NodesMoved(moves))
+
+    def _node(self, node_id: str) -> Node:
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise GraphError(f"no node {node_id!r}") from None
+
+    # --------------------------------------------------------------- bulk
+    def extend(self, nodes: Iterable[Node], edges: Iterable[Edge]) -> None:
+        """Add nodes then edges (used by loaders and paste)."""
+        for node in nodes:
+            self.add_node(node)
+        for edge in edges:
+            self.add_edge(edge)
+
+    def copy(self) -> "Graph":
+        """An independent deep copy with no listeners (a frozen snapshot for training)."""
+        clone = Graph()
+        clone.extend((Node(n.id, n.type_id, dict(n.params), n.position) for n in self),
+                     (Edge(e.source, e.target, e.target_port) for e in self.edges))
+        return clone
+
+
+def normalize_params(layer: LayerType, values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Return ``values`` with defaults filled in and each value coerced to its kind.
+
+    Args:
+        layer: The declaration the values belong to.
+        values: Raw values (from a file, the clipboard, or code).
+        where: Prefix for error messages, e.g. ``"node conv1"``.
+
+    Raises:
+        GraphError: An unknown parameter name or a value of the wrong kind.
+    """
+    if not isinstance(values, dict):
+        raise GraphError(f"{where}: params must be an object")
+    known = {decl.name for decl in layer.params}
+    for name in values:
+        if name not in known:
+            raise GraphError(f"{where} ({layer.title}): unknown parameter {name!r}")
+    result = {}
+    for decl in layer.params:
+        try:
+            result[decl.name] = decl.coerce(values.get(decl.name, decl.default))
+        except ParamKindError as exc:
+            raise GraphError(f"{where} ({layer.title}): {decl.name} {exc}") from None
+    return result

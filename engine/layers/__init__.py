@@ -1,0 +1,16 @@
+"""The layer catalogue: one registered declaration per layer type.
+
+Importing this package registers every layer. Torch is not imported here; layers import
+it inside ``build`` / ``emit``.
+"""
+
+from engine.layers import (activation, attention, conv, core, io, merge, norm,  # noqa: F401
+                           pooling, recurrent)
+from engine.layers.base import (CATEGORIES, Example, Inference, LayerType, Params, ShapeError,
+                                TensorSpec, all_layers, get_layer, register)
+from engine.layers.params import Param, ParamKindError
+
+__all__ = [
+    "CATEGORIES", "Example", "Inference", "LayerType", "Param", "ParamKindError", "Params",
+    "ShapeError", "TensorSpec", "all_layers", "get_layer", "register",
+]

@@ -1,0 +1,159 @@
+"""Activation functions: ReLU, LeakyReLU, ELU, GELU, SiLU, Sigmoid, Tanh, Softmax, LogSoftmax.
+
+All keep the shape, have no weights and count zero FLOPs (element-wise work). Parameter
+names match the keyword arguments of the torch module named by the title.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.layers.base import Example, Inference, LayerType, Params, ShapeError, TensorSpec, register, require_float
+from engine.layers.params import choice_param, float_param, int_param
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+_SHAPES = (Example(((10,),)), Example(((3, 5, 7),)))
+
+
+class _Activation(LayerType):
+    """Shared rule: real-valued input of any shape, output of the same shape."""
+
+    category = "Activation"
+
+    def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
+        (x,) = inputs
+        require_float(x, self.title)
+        return Inference(x)
+
+    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
+        from torch import nn
+
+        return getattr(nn, self.title)(**{decl.name: p[decl.name] for decl in self.params})
+
+
+@register
+class ReLU(_Activation):
+    """max(0, x)."""
+
+    type_id = "relu"
+    title = "ReLU"
+    doc = "Keeps positive values and sets negative ones to zero: max(0, x). The default choice."
+    id_prefix = "relu"
+    examples = _SHAPES
+
+
+@register
+class LeakyReLU(_Activation):
+    """ReLU with a small slope for negative values."""
+
+    type_id = "leaky_relu"
+    title = "LeakyReLU"
+    doc = "Like ReLU but lets a small fraction of negative values through, so units never go silent."
+    id_prefix = "lrelu"
+    key_params = ("negative_slope",)
+    params = (float_param("negative_slope", 0.01, "Slope for negative inputs, e.g. 0.01 or 0.2.", min=0.0, max=1.0),)
+    examples = (Example(((10,),)), Example(((3, 5, 7),), {"negative_slope": 0.2}))
+
+
+@register
+class ELU(_Activation):
+    """Exponential linear unit."""
+
+    type_id = "elu"
+    title = "ELU"
+    doc = "Like ReLU for positive values, a smooth curve down to -alpha for negative ones."
+    id_prefix = "elu"
+    key_params = ("alpha",)
+    params = (float_param("alpha", 1.0, "Very negative inputs approach -alpha.", min=0.0, max=10.0),)
+    examples = (Example(((10,),)), Example(((3, 5, 7),), {"alpha": 0.5}))
+
+
+@register
+class GELU(_Activation):
+    """Gaussian error linear unit."""
+
+    type_id = "gelu"
+    title = "GELU"
+    doc = "Smooth ReLU-like curve x * Phi(x), the usual choice in transformers."
+    id_prefix = "gelu"
+    key_params = ("approximate",)
+    params = (choice_param("approximate", "none", ("none", "tanh"),
+                           "none is exact; tanh is a faster approximation (as in GPT-2)."),)
+    examples = (Example(((10,),)), Example(((3, 5, 7),), {"approximate": "tanh"}))
+
+
+@register
+class SiLU(_Activation):
+    """x * sigmoid(x), also called Swish."""
+
+    type_id = "silu"
+    title = "SiLU"
+    doc = "Smooth ReLU-like curve x * sigmoid(x), also called Swish."
+    id_prefix = "silu"
+    examples = _SHAPES
+
+
+@register
+class Sigmoid(_Activation):
+    """Squashes values into (0, 1)."""
+
+    type_id = "sigmoid"
+    title = "Sigmoid"
+    doc = "Squashes each value into (0, 1), e.g. a probability for yes/no outputs."
+    id_prefix = "sigmoid"
+    examples = _SHAPES
+
+
+@register
+class Tanh(_Activation):
+    """Squashes values into (-1, 1)."""
+
+    type_id = "tanh"
+    title = "Tanh"
+    doc = "Squashes each value into (-1, 1), e.g. for generator outputs scaled to [-1, 1]."
+    id_prefix = "tanh"
+    examples = _SHAPES
+
+
+class _SoftmaxBase(_Activation):
+    """Shared rule for normalizations along one dimension."""
+
+    key_params = ("dim",)
+    params = (int_param("dim", -1, "Dimension whose values sum to one, counting the batch as 0; -1 is the last.",
+                        min=-8, max=8),)
+    examples = (Example(((10,),)), Example(((3, 5, 7),), {"dim": 1}), Example(((4, 6),), {"dim": -2}))
+
+    def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
+        (x,) = inputs
+        require_float(x, self.title)
+        dim = p.dim + x.rank if p.dim < 0 else p.dim
+        if dim == 0:
+            raise ShapeError(f"dim {p.dim} is the batch dimension of {x}, which would mix samples: use dim -1 "
+                             "(the last), or 1 for channels", field="dim")
+        if not 0 < dim < x.rank:
+            choices = "1 or -1" if x.rank == 2 else f"a dim between 1 and {x.rank - 1}, or -1 for the last"
+            raise ShapeError(f"dim {p.dim} does not exist in {x} (rank {x.rank}): use {choices}", field="dim")
+        return Inference(x)
+
+
+@register
+class Softmax(_SoftmaxBase):
+    """Turns scores into probabilities along one dimension."""
+
+    type_id = "softmax"
+    title = "Softmax"
+    doc = ("Turns scores into probabilities that sum to one along dim; leave it out before CrossEntropyLoss, "
+           "which applies it itself.")
+    id_prefix = "softmax"
+
+
+@register
+class LogSoftmax(_SoftmaxBase):
+    """Logarithm of softmax, numerically stable."""
+
+    type_id = "log_softmax"
+    title = "LogSoftmax"
+    doc = "Log-probabilities along dim (the log of Softmax, computed stably); pair it with NLLLoss."
+    id_prefix = "logsoftmax"

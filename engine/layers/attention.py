@@ -1,0 +1,194 @@
+"""Attention layers: Embedding, Positional Encoding, Self-Attention, Transformer Encoder Layer.
+
+They work on batch-first sequences of vectors (N, T, E); an Embedding turns token ids into one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.layers.base import Example, Inference, LayerType, Params, ShapeError, TensorSpec, register
+from engine.layers.params import bool_param, choice_param, float_param, int_param
+from engine.layers.recurrent import require_sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+
+def _require_heads(x: TensorSpec, heads: int, field: str) -> None:
+    """Raise :class:`ShapeError` unless the embedding size of ``x`` splits evenly into ``heads``."""
+    size = x.dims[-1]
+    if size % heads == 0:
+        return
+    divisors = [d for d in range(1, min(size, 2 * heads + 8) + 1) if size % d == 0]
+    nearest = sorted(sorted(divisors, key=lambda d: abs(d - heads))[:2])
+    options = " or ".join(map(str, nearest))
+    raise ShapeError(f"embedding size {size} is not divisible by {field}={heads}: each head takes an equal "
+                     f"share of it; set {field} to {options}, or make the embedding size "
+                     f"{-(-size // heads) * heads}", field=field)
+
+
+def _attention_flops(steps: int, size: int) -> int:
+    """FLOPs of self-attention on (T, E): Q, K, V and output projections, then scores and mix."""
+    return 2 * steps * size * 4 * size + 2 * 2 * steps * steps * size
+
+
+def _attention_params(size: int, bias: bool) -> int:
+    """Parameters of nn.MultiheadAttention: Q, K, V and output projections."""
+    return 4 * size * size + (4 * size if bias else 0)
+
+
+@register
+class Embedding(LayerType):
+    """Lookup table from token ids to learned vectors."""
+
+    type_id = "embedding"
+    title = "Embedding"
+    category = "Attention"
+    doc = "Looks up a learned vector for each integer token id: (N, T) ids become (N, T, embedding_dim)."
+    id_prefix = "embed"
+    key_params = ("num_embeddings", "embedding_dim")
+    params = (
+        int_param("num_embeddings", 64, "Vocabulary size: token ids must be below it.", min=1, max=10_000_000),
+        int_param("embedding_dim", 32, "Size of each token's vector.", min=1, max=1_000_000),
+    )
+    examples = (
+        Example((TensorSpec((10,), "long"),)),
+        Example((TensorSpec((4, 6), "long"),), {"num_embeddings": 5, "embedding_dim": 3}),
+    )
+
+    def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
+        (x,) = inputs
+        if x.dtype != "long":
+            raise ShapeError(f"receives real values {x}: Embedding needs integer token ids from a Token Input; "
+                             "to project real-valued features use a Linear instead")
+        return Inference(TensorSpec((*x.dims, p.embedding_dim)), p.num_embeddings * p.embedding_dim)
+
+    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
+        from torch import nn
+
+        return nn.Embedding(p.num_embeddings, p.embedding_dim)
+
+
+@register
+class PositionalEncoding(LayerType):
+    """Adds position information to a sequence of vectors."""
+
+    type_id = "positional_encoding"
+    title = "Positional Encoding"
+    category = "Attention"
+    doc = "Adds a vector that tells attention layers where each step is in the sequence (they cannot see order)."
+    id_prefix = "posenc"
+    key_params = ("kind",)
+    params = (
+        choice_param("kind", "sinusoidal", ("sinusoidal", "learned"),
+                     "sinusoidal: fixed sine/cosine waves (no weights); learned: one trained vector per position."),
+        int_param("max_len", 512, "Longest sequence it can encode.", min=1, max=1_000_000),
+    )
+    examples = (
+        Example(((6, 8),)),
+        Example(((5, 7),), {"kind": "learned", "max_len": 16}),
+        Example(((4, 5),), {"max_len": 4}),
+    )
+
+    def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
+        (x,) = inputs
+        require_sequence(x, self.title, "embedding")
+        steps, size = x.dims
+        if steps > p.max_len:
+            raise ShapeError(f"receives {x} with {steps} steps but max_len is {p.max_len}: "
+                             f"raise max_len to at least {steps}", field="max_len")
+        return Inference(x, p.max_len * size if p.kind == "learned" else 0)
+
+    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
+        from engine.layers.modules import LearnedPositionalEncoding, SinusoidalPositionalEncoding
+
+        encoding = LearnedPositionalEncoding if p.kind == "learned" else SinusoidalPositionalEncoding
+        return encoding(p.max_len, inputs[0].dims[-1])
+
+
+@register
+class SelfAttention(LayerType):
+    """Multi-head self-attention over a sequence."""
+
+    type_id = "self_attention"
+    title = "Multi-Head Self-Attention"
+    category = "Attention"
+    doc = "Each step of the sequence gathers information from the other steps, weighted by learned relevance."
+    id_prefix = "attn"
+    key_params = ("num_heads", "causal")
+    params = (
+        int_param("num_heads", 4, "Number of attention heads; must divide the embedding size.", min=1, max=1024),
+        float_param("dropout", 0.0, "Dropout on the attention weights while training.", min=0.0, max=0.99),
+        bool_param("bias", True, "Learn additive biases in the projections."),
+        bool_param("causal", False, "Each step sees only itself and earlier steps, as in a GPT-style model."),
+    )
+    examples = (
+        Example(((6, 8),), {"num_heads": 2, "dropout": 0.1}),
+        Example(((5, 12),), {"num_heads": 3, "dropout": 0.1, "bias": False, "causal": True}),
+    )
+
+    def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
+        (x,) = inputs
+        require_sequence(x, self.title, "embedding")
+        _require_heads(x, p.num_heads, "num_heads")
+        steps, size = x.dims
+        return Inference(x, _attention_params(size, p.bias), _attention_flops(steps, size))
+
+    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
+        from engine.layers.modules import CausalSelfAttention, SelfAttention as SelfAttentionModule
+
+        steps, size = inputs[0].dims
+        if p.causal:
+            return CausalSelfAttention(size, p.num_heads, steps, dropout=p.dropout, bias=p.bias)
+        return SelfAttentionModule(size, p.num_heads, dropout=p.dropout, bias=p.bias)
+
+
+@register
+class TransformerEncoderLayer(LayerType):
+    """One Transformer block: self-attention and a feed-forward network, each with a residual."""
+
+    type_id = "transformer_encoder_layer"
+    title = "Transformer Encoder Layer"
+    category = "Attention"
+    doc = ("A Transformer block: self-attention, then a two-layer feed-forward network, each with a "
+           "residual connection and LayerNorm.")
+    id_prefix = "encoder"
+    key_params = ("nhead", "dim_feedforward", "causal")
+    params = (
+        int_param("nhead", 4, "Number of attention heads; must divide the embedding size.", min=1, max=1024),
+        int_param("dim_feedforward", 256, "Hidden size of the feed-forward network.", min=1, max=1_000_000),
+        float_param("dropout", 0.1, "Dropout on attention weights and after each sub-block while training.",
+                    min=0.0, max=0.99),
+        choice_param("activation", "relu", ("relu", "gelu"), "Activation inside the feed-forward network."),
+        bool_param("norm_first", False, "Apply LayerNorm before each sub-block (pre-norm, trains more stably)."),
+        bool_param("causal", False, "Each step sees only itself and earlier steps: a GPT-style decoder block."),
+    )
+    examples = (
+        Example(((6, 8),), {"nhead": 2, "dim_feedforward": 16}),
+        Example(((5, 12),), {"nhead": 3, "dim_feedforward": 24, "activation": "gelu", "norm_first": True,
+                             "causal": True}),
+    )
+
+    def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
+        (x,) = inputs
+        require_sequence(x, self.title, "embedding")
+        _require_heads(x, p.nhead, "nhead")
+        steps, size = x.dims
+        hidden = p.dim_feedforward
+        # attention, two feed-forward Linears with biases, two LayerNorms with weight and bias
+        parameters = _attention_params(size, True) + 2 * size * hidden + hidden + size + 4 * size
+        flops = _attention_flops(steps, size) + 2 * steps * 2 * size * hidden
+        return Inference(x, parameters, flops)
+
+    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
+        from torch import nn
+
+        from engine.layers.modules import CausalTransformerEncoderLayer
+
+        steps, size = inputs[0].dims
+        options = {"dim_feedforward": p.dim_feedforward, "dropout": p.dropout, "activation": p.activation,
+                   "norm_first": p.norm_first}
+        if p.causal:
+            return CausalTransformerEncoderLayer(size, p.nhead, steps, **options)
+        return nn.TransformerEncoderLayer(size, p.nhead, batch_first=True, **options)

@@ -1,0 +1,172 @@
+"""Small PyTorch modules that the recurrent and attention layers build.
+
+They appear as they are in exported model source, so they are plain PyTorch. Unlike the
+layer declarations, this module imports torch; the declarations import it lazily from
+``build``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class RecurrentBlock(nn.Module):
+    """A batch-first ``nn.RNN``, ``nn.LSTM`` or ``nn.GRU`` that returns either its output
+    at every step or its final hidden state.
+
+    Args:
+        rnn: The recurrent layer, built with ``batch_first=True``.
+        return_sequence: True for the top layer's output at every step; False for the top
+            layer's final hidden state, forward and backward directions concatenated.
+
+    Shape:
+        - Input: ``(N, T, input_size)``
+        - Output: ``(N, T, D * hidden_size)`` when ``return_sequence``, else
+          ``(N, D * hidden_size)``, where D is 2 for a bidirectional layer and 1 otherwise.
+    """
+
+    def __init__(self, rnn: nn.RNNBase, return_sequence: bool = True) -> None:
+        super().__init__()
+        self.rnn = rnn
+        self.return_sequence = return_sequence
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs, state = self.rnn(x)
+        if self.return_sequence:
+            return outputs
+        hidden = state[0] if isinstance(self.rnn, nn.LSTM) else state  # an LSTM returns (h, c)
+        # hidden is (num_layers * D, N, hidden_size); the top layer's directions come last
+        if self.rnn.bidirectional:
+            return torch.cat([hidden[-2], hidden[-1]], dim=1)
+        return hidden[-1]
+
+
+class LearnedPositionalEncoding(nn.Module):
+    """Adds a learned vector to each position of a sequence (as in GPT and BERT).
+
+    Args:
+        max_len: Longest sequence it can encode.
+        embed_dim: Size of each position's vector.
+
+    Shape:
+        - Input: ``(N, T, embed_dim)`` with ``T <= max_len``
+        - Output: ``(N, T, embed_dim)``
+    """
+
+    def __init__(self, max_len: int, embed_dim: int) -> None:
+        super().__init__()
+        self.position_embedding = nn.Parameter(0.02 * torch.randn(max_len, embed_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.position_embedding[: x.size(1)]
+
+
+class SinusoidalPositionalEncoding(nn.Module):
+    """Adds the fixed sine and cosine position signal of "Attention Is All You Need".
+
+    Even features hold ``sin(pos / 10000^(i / embed_dim))``, odd features the cosine.
+
+    Args:
+        max_len: Longest sequence it can encode.
+        embed_dim: Size of each position's vector.
+
+    Shape:
+        - Input: ``(N, T, embed_dim)`` with ``T <= max_len``
+        - Output: ``(N, T, embed_dim)``
+    """
+
+    def __init__(self, max_len: int, embed_dim: int) -> None:
+        super().__init__()
+        position = torch.arange(max_len).unsqueeze(1)  # (max_len, 1)
+        frequency = torch.exp(torch.arange(0, embed_dim, 2) * (-math.log(10000.0) / embed_dim))
+        angle = position * frequency  # (max_len, ceil(embed_dim / 2))
+        encoding = torch.zeros(max_len, embed_dim)
+        encoding[:, 0::2] = torch.sin(angle)
+        encoding[:, 1::2] = torch.cos(angle[:, : embed_dim // 2])  # one fewer when embed_dim is odd
+        self.register_buffer("encoding", encoding, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.encoding[: x.size(1)]
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention: each position of a sequence attends to every position.
+
+    Args:
+        embed_dim: Size E of each position's vector.
+        num_heads: Number of attention heads; must divide ``embed_dim``.
+        dropout: Dropout probability on the attention weights while training.
+        bias: Learn additive biases in the input and output projections.
+
+    Shape:
+        - Input: ``(N, T, embed_dim)``
+        - Output: ``(N, T, embed_dim)``
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(embed_dim, num_heads, dropout=dropout, bias=bias,
+                                               batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.attention(x, x, x, need_weights=False)
+        return out
+
+
+class CausalSelfAttention(SelfAttention):
+    """Self-attention in which each position attends only to itself and earlier positions,
+    as in decoder-only (GPT-style) language models.
+
+    Args:
+        embed_dim: Size E of each position's vector.
+        num_heads: Number of attention heads; must divide ``embed_dim``.
+        max_len: Longest sequence the causal mask covers.
+        dropout: Dropout probability on the attention weights while training.
+        bias: Learn additive biases in the input and output projections.
+
+    Shape:
+        - Input: ``(N, T, embed_dim)`` with ``T <= max_len``
+        - Output: ``(N, T, embed_dim)``
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, max_len: int, dropout: float = 0.0,
+                 bias: bool = True) -> None:
+        super().__init__(embed_dim, num_heads, dropout, bias)
+        # -inf above the diagonal: no position may attend to a later one
+        self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(max_len),
+                             persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        length = x.size(1)
+        out, _ = self.attention(x, x, x, attn_mask=self.mask[:length, :length], is_causal=True,
+                                need_weights=False)
+        return out
+
+
+class CausalTransformerEncoderLayer(nn.TransformerEncoderLayer):
+    """A batch-first ``nn.TransformerEncoderLayer`` whose positions attend only to themselves
+    and earlier positions: the block of decoder-only (GPT-style) language models.
+
+    Args:
+        d_model: Size of each position's vector.
+        nhead: Number of attention heads; must divide ``d_model``.
+        max_len: Longest sequence the causal mask covers.
+        **kwargs: Further ``nn.TransformerEncoderLayer`` arguments (dim_feedforward, ...).
+
+    Shape:
+        - Input: ``(N, T, d_model)`` with ``T <= max_len``
+        - Output: ``(N, T, d_model)``
+    """
+
+    def __init__(self, d_model: int, nhead: int, max_len: int, **kwargs: object) -> None:
+        super().__init__(d_model, nhead, batch_first=True, **kwargs)  # type: ignore[arg-type]
+        # -inf above the diagonal: no position may attend to a later one
+        self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(max_len),
+                             persistent=False)
+
+    def forward(self, src: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        length = src.size(1)
+        return super().forward(src, src_mask=self.mask[:length, :length], is_causal=True)

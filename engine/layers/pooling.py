@@ -1,0 +1,176 @@
+"""Pooling and resampling layers: MaxPool1d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Upsample."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+from engine.layers.base import (Example, Inference, LayerType, Params, ShapeError, TensorSpec, register,
+                                require_float, require_rank)
+from engine.layers.spatial import Size, as_size, fmt_size, require_spatial, window_out
+from engine.layers.params import Param, bool_param, choice_param, int_param, int_tuple_param
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+
+def _pool_params(ndim: int) -> tuple[Param, ...]:
+    def size(name: str, default: int, doc: str, min: int) -> Param:
+        if ndim == 1:
+            return int_param(name, default, doc, min=min, max=4096)
+        return int_tuple_param(name, (default,) * ndim, doc + " Height, width.", min=min, max=4096)
+
+    return (
+        size("kernel_size", 2, "Size of each pooling window; 2 halves the size.", 1),
+        size("stride", 0, "Step between windows; 0 means the same as kernel_size (windows do not overlap).", 0),
+        size("padding", 0, "Padding on each border; at most half of kernel_size.", 0),
+    )
+
+
+class _Pool(LayerType):
+    """Shared rule for fixed-window pooling over ``ndim`` spatial axes."""
+
+    ndim: int = 2
+    sibling: str = ""
+    category = "Pooling"
+    id_prefix = "pool"
+    key_params = ("kernel_size", "stride")
+
+    def _windows(self, p: Mapping[str, Any]) -> tuple[Size, Size, Size]:
+        """Kernel, stride (0 resolved to the kernel) and padding as tuples."""
+        kernel, stride, padding = (as_size(p[n], self.ndim) for n in ("kernel_size", "stride", "padding"))
+        return kernel, tuple(s or k for s, k in zip(stride, kernel)), padding
+
+    def check_combination(self, p: Params) -> list[tuple[str, str]]:
+        kernel, _, padding = self._windows(p)
+        half = tuple(k // 2 for k in kernel)
+        if any(q > h for q, h in zip(padding, half)):
+            return [("padding", f"padding {fmt_size(padding)} must be at most half of kernel_size "
+                     f"{fmt_size(kernel)}, that is {fmt_size(half)}: reduce padding or enlarge the kernel")]
+        return []
+
+    def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
+        (x,) = inputs
+        require_spatial(x, self.ndim, self.title, self.sibling)
+        out = window_out(x.dims[1:], *self._windows(p))
+        return Inference(TensorSpec((x.dims[0], *out)))
+
+    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
+        from torch import nn
+
+        kernel, stride, padding = self._windows(p)
+        cls = getattr(nn, self.title)
+        if self.ndim == 1:
+            return cls(kernel[0], stride=stride[0], padding=padding[0])
+        return cls(kernel, stride=stride, padding=padding)
+
+
+@register
+class MaxPool1d(_Pool):
+    """Maximum over sliding windows of a sequence."""
+
+    type_id = "maxpool1d"
+    title = "MaxPool1d"
+    doc = "Keeps the largest value of each window along a sequence (N, C, L), shrinking L."
+    ndim = 1
+    sibling = "MaxPool2d"
+    params = _pool_params(1)
+    examples = (Example(((4, 20),)), Example(((3, 17),), {"kernel_size": 3, "stride": 2, "padding": 1}))
+
+
+@register
+class MaxPool2d(_Pool):
+    """Maximum over sliding windows of an image."""
+
+    type_id = "maxpool2d"
+    title = "MaxPool2d"
+    doc = "Keeps the largest value of each window of an image (N, C, H, W); 2x2 halves height and width."
+    sibling = "MaxPool1d"
+    params = _pool_params(2)
+    examples = (Example(((3, 8, 8),)),
+                Example(((4, 11, 7),), {"kernel_size": (3, 2), "stride": (2, 1), "padding": (1, 1)}))
+
+
+@register
+class AvgPool2d(_Pool):
+    """Average over sliding windows of an image."""
+
+    type_id = "avgpool2d"
+    title = "AvgPool2d"
+    doc = "Averages each window of an image (N, C, H, W); 2x2 halves height and width."
+    params = _pool_params(2)
+    examples = (Example(((3, 8, 8),)),
+                Example(((2, 9, 13),), {"kernel_size": (3, 4), "stride": (3, 0), "padding": (1, 2)}))
+
+
+@register
+class AdaptiveAvgPool2d(LayerType):
+    """Average pooling to a fixed output size, whatever the input size."""
+
+    type_id = "adaptive_avgpool2d"
+    title = "AdaptiveAvgPool2d"
+    category = "Pooling"
+    doc = ("Averages an image (N, C, H, W) down to a fixed size; output 1x1 is global average pooling, "
+           "often followed by a Linear classifier.")
+    id_prefix = "pool"
+    key_params = ("output_size", "flatten")
+    params = (
+        int_tuple_param("output_size", (1, 1), "Output height, width; 1, 1 averages each channel to one value.",
+                        min=1, max=4096),
+        bool_param("flatten", False, "Flatten the result to (N, C x height x width), e.g. (N, C) for output 1, 1."),
+    )
+    examples = (
+        Example(((8, 7, 5),)),
+        Example(((4, 9, 6),), {"output_size": (3, 2)}),
+        Example(((16, 4, 4),), {"flatten": True}),
+    )
+
+    def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
+        (x,) = inputs
+        require_spatial(x, 2, self.title)
+        out = (x.dims[0], *as_size(p.output_size, 2))
+        return Inference(TensorSpec((x.dims[0] * out[1] * out[2],) if p.flatten else out))
+
+    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
+        from torch import nn
+
+        pool = nn.AdaptiveAvgPool2d(as_size(p.output_size, 2))
+        return nn.Sequential(pool, nn.Flatten()) if p.flatten else pool
+
+
+@register
+class Upsample(LayerType):
+    """Enlarges an image (or a sequence) by an integer factor."""
+
+    type_id = "upsample"
+    title = "Upsample"
+    category = "Pooling"
+    doc = "Enlarges an image (N, C, H, W), or a sequence (N, C, L) with nearest, by an integer factor; no weights."
+    id_prefix = "up"
+    key_params = ("scale_factor", "mode")
+    params = (
+        int_param("scale_factor", 2, "Factor that multiplies each spatial size; 2 doubles it.", min=1, max=64),
+        choice_param("mode", "nearest", ("nearest", "bilinear"),
+                     "nearest repeats values; bilinear interpolates smoothly (images only)."),
+    )
+    examples = (
+        Example(((3, 4, 5),)),
+        Example(((2, 3, 7),), {"scale_factor": 3, "mode": "bilinear"}),
+        Example(((4, 6),), {"scale_factor": 4}),
+    )
+
+    def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
+        (x,) = inputs
+        require_float(x, self.title)
+        if p.mode == "bilinear" and x.rank == 3:
+            raise ShapeError(f"bilinear mode expects (N, C, H, W) but receives {x}: use mode nearest for "
+                             "sequences, or insert a Reshape to (C, H, W) before it", field="mode")
+        layout = "(N, C, H, W)" if p.mode == "bilinear" else "(N, C, L) or (N, C, H, W)"
+        require_rank(x, (3, 4), layout, "insert a Reshape to (C, H, W) before it")
+        return Inference(TensorSpec((x.dims[0], *(d * p.scale_factor for d in x.dims[1:]))))
+
+    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
+        from torch import nn
+
+        if p.mode == "bilinear":
+            return nn.Upsample(scale_factor=p.scale_factor, mode="bilinear", align_corners=False)
+        return nn.Upsample(scale_factor=p.scale_factor, mode="nearest")

@@ -1,0 +1,154 @@
+"""Recurrent layers: RNN, LSTM and GRU over batch-first sequences (N, T, features)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from engine.layers.base import (Example, Inference, LayerType, Params, TensorSpec, register, require_float,
+                                require_rank)
+from engine.layers.params import bool_param, choice_param, float_param, int_param
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+
+def require_sequence(x: TensorSpec, what: str, features: str = "features") -> None:
+    """Raise :class:`ShapeError` unless ``x`` holds real values shaped (N, T, features).
+
+    Args:
+        x: The incoming tensor.
+        what: The layer's title, for the message.
+        features: Name of the last dimension in the message ("features", "embedding").
+    """
+    require_float(x, what)
+    if x.rank == 2:
+        # a vector: one value per step, or (for attention) a squarish split into steps
+        size = x.dims[0]
+        width = 1 if features == "features" else _squarish_factor(size)
+        example = f", e.g. ({size // width}, {width})"
+    elif x.rank > 3:
+        # an image or volume: each row of each channel becomes one step
+        example = f", e.g. ({math.prod(x.dims[:-1])}, {x.dims[-1]})"
+    else:
+        example = ""
+    require_rank(x, (3,), f"(N, T, {features})", f"insert a Reshape to (T, {features}) before it{example}")
+
+
+def _squarish_factor(size: int) -> int:
+    """Largest divisor of ``size`` up to its square root (searching at most 1024 candidates)."""
+    for factor in range(min(math.isqrt(size), 1024), 1, -1):
+        if size % factor == 0:
+            return factor
+    return 1
+
+
+class _Recurrent(LayerType):
+    """Shared declaration and rules of RNN, LSTM and GRU (which differ in gate count)."""
+
+    category = "Recurrent"
+    key_params = ("hidden_size", "num_layers", "output")
+    #: Gate blocks per weight matrix: 1 for RNN, 4 for LSTM, 3 for GRU.
+    gates: ClassVar[int] = 1
+    #: Name of the torch.nn class.
+    module_name: ClassVar[str] = ""
+    params = (
+        int_param("hidden_size", 64, "Size of the hidden state per direction.", min=1, max=1_000_000),
+        int_param("num_layers", 1, "Number of recurrent layers stacked on each other.", min=1, max=64),
+        bool_param("bidirectional", False, "Also read the sequence backwards; doubles the output size."),
+        float_param("dropout", 0.0, "Dropout between stacked layers while training (needs num_layers 2+).",
+                    min=0.0, max=0.99),
+        choice_param("output", "sequence", ("sequence", "last"),
+                     "sequence: the output at every step (N, T, H); last: the final hidden state (N, H). "
+                     "H doubles when bidirectional."),
+    )
+
+    def check_combination(self, p: Params) -> list[tuple[str, str]]:
+        if p.dropout > 0 and p.num_layers == 1:
+            return [("dropout", "acts only between stacked layers, so it does nothing with num_layers 1: "
+                                "set num_layers to 2 or more, or set dropout to 0 and add a Dropout layer after it")]
+        return []
+
+    def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
+        (x,) = inputs
+        require_sequence(x, self.title)
+        steps, features = x.dims
+        directions = 2 if p.bidirectional else 1
+        hidden = p.hidden_size
+        parameters = flops = 0
+        for layer in range(p.num_layers):
+            in_size = features if layer == 0 else hidden * directions
+            # per direction: W_ih (gates*H, in), W_hh (gates*H, H), and two biases (gates*H)
+            parameters += directions * self.gates * hidden * (in_size + hidden + 2)
+            flops += directions * steps * 2 * self.gates * hidden * (in_size + hidden)
+        out_dims = (steps, hidden * directions) if p.output == "sequence" else (hidden * directions,)
+        return Inference(TensorSpec(out_dims), parameters, flops)
+
+    def _extra_args(self, p: Params) -> dict[str, Any]:
+        """Constructor arguments specific to one recurrent type."""
+        return {}
+
+    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
+        from torch import nn
+
+        from engine.layers.modules import RecurrentBlock
+
+        rnn_class = getattr(nn, self.module_name)
+        rnn = rnn_class(inputs[0].dims[-1], p.hidden_size, num_layers=p.num_layers, batch_first=True,
+                        dropout=p.dropout, bidirectional=p.bidirectional, **self._extra_args(p))
+        return RecurrentBlock(rnn, return_sequence=p.output == "sequence")
+
+
+@register
+class RNN(_Recurrent):
+    """Elman recurrent layer."""
+
+    type_id = "rnn"
+    title = "RNN"
+    doc = "Simple recurrent layer: reads a sequence step by step, updating a hidden state h = tanh(Wx + Uh + b)."
+    id_prefix = "rnn"
+    module_name = "RNN"
+    gates = 1
+    params = (*_Recurrent.params,
+              choice_param("nonlinearity", "tanh", ("tanh", "relu"), "Activation of the hidden state."))
+    examples = (
+        Example(((7, 5),), {"hidden_size": 8}),
+        Example(((6, 3),), {"hidden_size": 4, "num_layers": 2, "bidirectional": True, "dropout": 0.2,
+                            "nonlinearity": "relu", "output": "last"}),
+    )
+
+    def _extra_args(self, p: Params) -> dict[str, Any]:
+        return {"nonlinearity": p.nonlinearity}
+
+
+@register
+class LSTM(_Recurrent):
+    """Long short-term memory layer."""
+
+    type_id = "lstm"
+    title = "LSTM"
+    doc = "Long short-term memory: a recurrent layer whose gated memory cell keeps information over long sequences."
+    id_prefix = "lstm"
+    module_name = "LSTM"
+    gates = 4
+    examples = (
+        Example(((7, 5),), {"hidden_size": 8}),
+        Example(((6, 3),), {"hidden_size": 4, "num_layers": 2, "bidirectional": True, "output": "last"}),
+        Example(((5, 2),), {"hidden_size": 6, "num_layers": 3, "dropout": 0.1, "output": "last"}),
+    )
+
+
+@register
+class GRU(_Recurrent):
+    """Gated recurrent unit layer."""
+
+    type_id = "gru"
+    title = "GRU"
+    doc = "Gated recurrent unit: a lighter gated recurrent layer, often as good as an LSTM with fewer weights."
+    id_prefix = "gru"
+    module_name = "GRU"
+    gates = 3
+    examples = (
+        Example(((7, 5),), {"hidden_size": 8, "bidirectional": True}),
+        Example(((6, 3),), {"hidden_size": 4, "num_layers": 2, "dropout": 0.3, "output": "last"}),
+    )

@@ -1,0 +1,1 @@
+"""The PySide6 + pyqtgraph desktop front end. Observes engine models; never owns state."""

@@ -1,0 +1,309 @@
+"""The compiler builds the same network a PyTorch user would write by hand.
+
+For each model the graph is drawn with the engine API, compiled, and compared with an
+``nn.Module`` written the ordinary way: same parameter count, the weights (and buffers)
+copied across in state-dict order with matching shapes, and the same outputs on a random
+batch in evaluation mode (float64, atol 1e-6).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.compile import CompiledModel, GraphInvalidError, compile_graph
+from engine.graph import Graph
+from engine.shapes import analyze
+from tests.graph_builders import add, chain, connect, node, sequential
+
+ATOL = 1e-6
+
+
+# ------------------------------------------------------------------ helpers
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def copy_state(source: nn.Module, target: nn.Module) -> None:
+    """Copy ``source``'s parameters and buffers into ``target`` by state-dict order.
+
+    The two state dicts must list the same tensors in the same order: same count, the
+    same final name component (``weight``, ``bias``, ``running_mean``, ...), same shapes.
+    """
+    src = list(source.state_dict().items())
+    dst = list(target.state_dict().items())
+    assert len(src) == len(dst), ([k for k, _ in src], [k for k, _ in dst])
+    mapped = {}
+    for (src_key, src_value), (dst_key, dst_value) in zip(src, dst):
+        assert src_key.rsplit(".", 1)[-1] == dst_key.rsplit(".", 1)[-1], (src_key, dst_key)
+        assert src_value.shape == dst_value.shape, (src_key, dst_key, src_value.shape, dst_value.shape)
+        mapped[dst_key] = src_value.clone()
+    target.load_state_dict(mapped, strict=True)
+
+
+def check_equivalent(graph: Graph, reference: nn.Module, *input_shapes: tuple[int, ...],
+                     batch: int = 5, expected_params: int | None = None,
+                     warm_up: int = 0) -> tuple[CompiledModel, nn.Module]:
+    """Compile ``graph``, copy its weights into ``reference`` and compare outputs.
+
+    Args:
+        input_shapes: Per-sample shapes of the inputs, in argument order.
+        expected_params: The exact parameter count both must have, when given.
+        warm_up: Train-mode forward passes on the compiled model before copying, so that
+            BatchNorm running statistics are non-trivial.
+    """
+    torch.manual_seed(0)
+    compiled = compile_graph(graph)
+    model = compiled.module
+    assert [tuple(s.dims) for s in compiled.input_specs] == [tuple(s) for s in input_shapes]
+    analysis = analyze(graph)
+    assert analysis.valid
+    assert n_params(model) == n_params(reference) == analysis.parameters
+    if expected_params is not None:
+        assert analysis.parameters == expected_params
+    model.double()
+    reference.double()
+    if warm_up:
+        model.train()
+        with torch.no_grad():
+            for _ in range(warm_up):
+                model(*(3 * torch.randn(8, *s, dtype=torch.float64) + 1 for s in input_shapes))
+    copy_state(model, reference)
+    model.eval()
+    reference.eval()
+    inputs = tuple(torch.randn(batch, *s, dtype=torch.float64) for s in input_shapes)
+    with torch.no_grad():
+        got = model(*inputs)
+        want = reference(*inputs)
+    got_t = got if isinstance(got, tuple) else (got,)
+    want_t = want if isinstance(want, tuple) else (want,)
+    assert len(got_t) == len(want_t)
+    for g, w, spec in zip(got_t, want_t, compiled.output_specs):
+        assert g.shape == w.shape == (batch, *spec.dims)
+        torch.testing.assert_close(g, w, atol=ATOL, rtol=0)
+    return compiled, reference
+
+
+# ---------------------------------------------------------------------- MLP
+class MLP(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(20, 64)
+        self.fc2 = nn.Linear(64, 32)
+        self.fc3 = nn.Linear(32, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def test_mlp_matches_hand_written() -> None:
+    graph = Graph()
+    chain(graph, node("input", "x", shape=[20]), node("linear", "fc1", out_features=64), node("relu", "relu1"),
+          node("linear", "fc2", out_features=32), node("relu", "relu2"), node("linear", "fc3", out_features=3),
+          node("output", "out"))
+    check_equivalent(graph, MLP(), (20,), expected_params=20 * 64 + 64 + 64 * 32 + 32 + 32 * 3 + 3)
+
+
+# ------------------------------------------------------------------- LeNet-5
+class LeNet(nn.Module):
+    """LeNet-5 as in the PyTorch "Neural Networks" tutorial."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv1(x)), (2, 2))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def lenet_graph() -> Graph:
+    graph = Graph()
+    chain(graph,
+          node("input", "image", shape=[1, 32, 32]),
+          node("conv2d", "conv1", out_channels=6, kernel_size=[5, 5]), node("relu", "relu1"),
+          node("maxpool2d", "pool1", kernel_size=[2, 2]),
+          node("conv2d", "conv2", out_channels=16, kernel_size=[5, 5]), node("relu", "relu2"),
+          node("maxpool2d", "pool2", kernel_size=[2, 2]),
+          node("flatten", "flatten"),
+          node("linear", "fc1", out_features=120), node("relu", "relu3"),
+          node("linear", "fc2", out_features=84), node("relu", "relu4"),
+          node("linear", "fc3", out_features=10),
+          node("output", "logits"))
+    return graph
+
+
+def test_lenet5_matches_tutorial_model() -> None:
+    graph = lenet_graph()
+    analysis = analyze(graph)
+    assert analysis.parameters == 61706
+    assert analysis.nodes["flatten"].output.dims == (400,)
+    reference = LeNet()
+    assert n_params(reference) == 61706
+    compiled, _ = check_equivalent(graph, reference, (1, 32, 32), expected_params=61706)
+    assert compiled.output_specs[0].dims == (10,)
+
+
+# ------------------------------------------------------------ residual block
+class ResidualNet(nn.Module):
+    def __init__(self, channels: int = 8, classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.head = nn.Linear(channels, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out = F.relu(out + x)
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.head(out)
+
+
+def residual_graph(channels: int = 8) -> Graph:
+    graph = Graph()
+    conv = {"out_channels": channels, "kernel_size": [3, 3], "padding": [1, 1]}
+    chain(graph, node("input", "x", shape=[channels, 6, 6]), node("conv2d", "conv1", **conv),
+          node("batchnorm2d", "bn1"), node("relu", "relu1"), node("conv2d", "conv2", **conv),
+          node("batchnorm2d", "bn2"), node("add", "add"), node("relu", "relu2"),
+          node("adaptive_avgpool2d", "gap", output_size=[1, 1], flatten=True),
+          node("linear", "head", out_features=10), node("output", "out"))
+    connect(graph, "x", "add", "in2")  # the skip connection
+    return graph
+
+
+def test_residual_block_matches_hand_written() -> None:
+    graph = residual_graph()
+    compiled, reference = check_equivalent(graph, ResidualNet(), (8, 6, 6), warm_up=3)
+    running = reference.bn1.running_mean
+    assert running.abs().sum() > 0 and int(reference.bn1.num_batches_tracked) == 3
+    # Training mode (batch statistics, running-stat updates) agrees as well.
+    model = compiled.module
+    model.train()
+    reference.train()
+    x = torch.randn(4, 8, 6, 6, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), atol=ATOL, rtol=0)
+    for (k1, v1), (k2, v2) in zip(model.state_dict().items(), reference.state_dict().items()):
+        torch.testing.assert_close(v1, v2, atol=ATOL, rtol=0, msg=f"{k1} vs {k2}")
+
+
+# --------------------------------------------------------- several in / out
+def test_several_inputs_and_outputs() -> None:
+    graph = Graph()
+    add(graph, "input", "a", shape=[4])
+    add(graph, "input", "b", shape=[6])
+    add(graph, "concat", "cat", dim=1)
+    add(graph, "linear", "fc", out_features=3)
+    add(graph, "output", "joined")
+    add(graph, "output", "scores")
+    connect(graph, "a", "cat", "in1")
+    connect(graph, "b", "cat", "in2")
+    chain(graph, "cat", "joined")
+    chain(graph, "cat", "fc", "scores")
+    compiled = compile_graph(graph)
+    assert compiled.input_ids == ["a", "b"]
+    assert compiled.output_ids == ["joined", "scores"]
+    assert [s.dims for s in compiled.output_specs] == [(10,), (3,)]
+    a, b = compiled.example_inputs(batch=3)
+    assert a.shape == (3, 4) and b.shape == (3, 6)
+    result = compiled.module(a, b)
+    assert isinstance(result, tuple) and len(result) == 2
+    joined, scores = result
+    assert joined.shape == (3, 10) and scores.shape == (3, 3)
+    torch.testing.assert_close(joined, torch.cat([a, b], dim=1))
+    fc = compiled.module.get_submodule("fc")
+    torch.testing.assert_close(scores, fc(torch.cat([a, b], dim=1)), atol=ATOL, rtol=0)
+
+
+def test_inputs_are_arguments_in_the_order_they_were_added() -> None:
+    graph = Graph()
+    add(graph, "input", "second", shape=[2])
+    add(graph, "input", "first", shape=[5])
+    add(graph, "concat", "cat")
+    connect(graph, "first", "cat", "in1")
+    connect(graph, "second", "cat", "in2")
+    chain(graph, "cat", node("output", "out"))
+    compiled = compile_graph(graph)
+    assert compiled.input_ids == ["second", "first"]
+    second, first = compiled.example_inputs(batch=2)
+    torch.testing.assert_close(compiled.module(second, first), torch.cat([first, second], dim=1))
+
+
+# -------------------------------------------------------------- invalid graphs
+LINE = re.compile(r"^node (?P<id>[A-Za-z_][A-Za-z0-9_]*) \((?P<title>[^()]+)\): (?P<message>\S.*)$")
+
+
+def test_invalid_graph_raises_with_a_line_per_node_problem() -> None:
+    graph = Graph()
+    # A Linear straight after an image input, and a kernel larger than its input.
+    chain(graph, node("input", "image", shape=[3, 8, 8]), node("linear", "fc"), node("output", "out1"))
+    chain(graph, "image", node("conv2d", "big", kernel_size=[9, 9]), node("output", "out2"))
+    # An out-of-bounds value and an unconnected input.
+    chain(graph, "image", node("maxpool2d", "pool", kernel_size=[0, 2]), node("output", "out3"))
+    chain(graph, node("add", "plus"), node("output", "out4"))
+    connect(graph, "image", "plus", "in1")
+    with pytest.raises(GraphInvalidError) as info:
+        compile_graph(graph)
+    error = info.value
+    assert error.lines and len(error.lines) == len(error.diagnostics)
+    faulty = set()
+    for line, diagnostic in zip(error.lines, error.diagnostics):
+        match = LINE.match(line)
+        assert match, line
+        assert match["id"] == diagnostic.node and match["id"] in graph.nodes
+        assert match["title"] == graph.nodes[match["id"]].layer.title
+        assert diagnostic.severity == "error"
+        faulty.add(match["id"])
+    assert faulty == {"fc", "big", "pool", "plus"}
+    assert "Flatten" in next(l for l in error.lines if l.startswith("node fc (Linear): "))
+    assert str(error).startswith("the graph is invalid: node ")
+
+
+def test_invalid_graph_lines_for_whole_graph_problems() -> None:
+    graph = Graph()
+    add(graph, "linear", "fc")
+    with pytest.raises(GraphInvalidError) as info:
+        compile_graph(graph)
+    lines = info.value.lines
+    assert any(l.startswith("graph: ") and "no Input" in l for l in lines)
+    assert any(l.startswith("graph: ") and "no Output" in l for l in lines)
+    assert all(LINE.match(l) or l.startswith("graph: ") for l in lines)
+
+
+# ------------------------------------------------------------- generated code
+def test_generated_code_calls_one_submodule_per_layer_node() -> None:
+    compiled = compile_graph(lenet_graph())
+    code = compiled.module.code
+    for node_id in ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "fc1", "relu3", "fc2", "relu4", "fc3"):
+        assert f"self.{node_id}(" in code, code
+    assert "torch.flatten(" in code
+    assert "def forward(self, image)" in code
+
+
+def test_node_ids_that_shadow_module_members_still_compile() -> None:
+    graph = sequential((4,), ("linear", {"out_features": 3}))
+    # Rename by rebuilding with ids that clash with nn.Module attributes.
+    clash = Graph()
+    chain(clash, node("input", "input", shape=[4]), node("linear", "forward", out_features=3),
+          node("relu", "training"), node("output", "out"))
+    for g in (graph, clash):
+        compiled = compile_graph(g)
+        x, = compiled.example_inputs(batch=2)
+        assert compiled.module(x).shape == (2, 3)
