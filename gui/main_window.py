@@ -70,5 +70,7 @@ class MainWindow(QMainWindow):
         self.problems.clear()
         for diagnostic in analysis.diagnostics:
             QListWidgetItem(f"{diagnostic.severity}: {diagnostic.format(graph)}", self.problems)
+        if not analysis.diagnostics:
+            QListWidgetItem("No problems: the graph is ready to train.", self.problems)
         state = "valid" if analysis.valid else f"{len(analysis.errors)} error(s)"
         self.totals.setText(f"{analysis.parameters:,} parameters · {analysis.flops:,} FLOPs/sample · {state}")

@@ -11,13 +11,10 @@ import traceback
 from typing import Callable, NoReturn, Sequence
 
 from engine.cli import inspect_commands
+from engine.errors import UserError
 from engine.graph.fileformat import ProjectFileError
 
 EXIT_OK, EXIT_USER, EXIT_INTERNAL = 0, 1, 2
-
-
-class UserError(Exception):
-    """A problem the user can fix (bad file, bad argument); printed as one line."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Subcommand names, so main.py can tell a subcommand from a project file to open.
-SUBCOMMANDS = ("validate", "summary", "templates")
+SUBCOMMANDS = ("validate", "summary", "templates", "layers")
 
 
 def run_cli(argv: Sequence[str]) -> int:

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from engine.errors import UserError
 from engine.graph.fileformat import load_project
 from engine.shapes import Analysis, analyze
 from engine.templates import list_templates
@@ -22,6 +23,11 @@ def register(commands: Any) -> None:
     p.add_argument("file", help="project file (.json)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=cmd_summary)
+
+    p = commands.add_parser("layers", help="the layer reference: every layer type with its parameters")
+    p.add_argument("type", nargs="?", help="show only this layer type id")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(handler=cmd_layers)
 
     p = commands.add_parser("templates", help="list the template models")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -118,3 +124,49 @@ def _human(flops: int) -> str:
         if flops >= scale:
             return f"{flops / scale:.2f} {unit}"
     return f"{flops} FLOPs"
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    """Print the layer reference (every registered declaration) as text or JSON."""
+    from engine.layers import all_layers, get_layer
+
+    if args.type:
+        try:
+            layers = [get_layer(args.type)]
+        except KeyError:
+            known = ", ".join(layer.type_id for layer in all_layers())
+            raise UserError(f"unknown layer type {args.type!r}; known types: {known}") from None
+    else:
+        layers = all_layers()
+    if args.json:
+        print(json.dumps([layer_reference(layer) for layer in layers], indent=2))
+        return 0
+    category = None
+    for layer in layers:
+        if layer.category != category:
+            category = layer.category
+            print(f"\n## {category}\n")
+        ports = ", ".join(layer.input_ports(layer.defaults())) or "none"
+        print(f"{layer.title} ({layer.type_id}) - {layer.doc}")
+        print(f"    inputs: {ports}; output: {'yes' if layer.has_output else 'none'}")
+        for decl in layer.params:
+            extra = f" one of {', '.join(decl.choices)};" if decl.choices else ""
+            bounds = "" if decl.min is None and decl.max is None else f" [{_bound(decl.min)}, {_bound(decl.max)}];"
+            print(f"    {decl.name} ({decl.kind}, default {decl.to_json(decl.default)}):{extra}{bounds} {decl.doc}")
+    return 0
+
+
+def layer_reference(layer: Any) -> dict[str, Any]:
+    """One layer declaration as plain JSON data."""
+    return {
+        "type": layer.type_id, "title": layer.title, "category": layer.category, "doc": layer.doc,
+        "inputs": list(layer.input_ports(layer.defaults())), "has_output": layer.has_output,
+        "params": [{"name": d.name, "kind": d.kind, "default": d.to_json(d.default), "doc": d.doc, "min": d.min,
+                    "max": d.max, "choices": list(d.choices) or None} for d in layer.params],
+    }
+
+
+def _bound(value: float | None) -> str:
+    if value is None:
+        return "-inf"
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"

@@ -7,6 +7,8 @@ Torch is imported when this module is imported; keep imports of it lazy in GUI c
 
 from __future__ import annotations
 
+import builtins
+import keyword
 from dataclasses import dataclass
 
 import torch
@@ -126,7 +128,11 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> CompiledMod
     )
 
 
-_RESERVED = frozenset(dir(nn.Module)) | {"self", "torch", "input", "device", "dtype"}
+#: Names a node id cannot take as a submodule or variable: members of a GraphModule instance
+#: (methods and attributes such as ``training`` and ``code``), keywords, builtins, and the
+#: names generated code relies on.
+_RESERVED = (frozenset(dir(fx.GraphModule(nn.Module(), fx.Graph()))) | frozenset(keyword.kwlist)
+             | frozenset(dir(builtins)) | {"self", "torch", "device", "dtype", "operator"})
 
 
 def _attribute_name(node_id: str) -> str:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.layers.base import Example, Inference, LayerType, Params, ShapeError, TensorSpec, register
+from engine.layers.base import (Example, Inference, LayerType, Params, ShapeError, TensorSpec, register,
+                                require_sequence)
 from engine.layers.params import bool_param, choice_param, float_param, int_param
-from engine.layers.recurrent import require_sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -54,7 +54,7 @@ class Embedding(LayerType):
     )
     examples = (
         Example((TensorSpec((10,), "long"),)),
-        Example((TensorSpec((4, 6), "long"),), {"num_embeddings": 5, "embedding_dim": 3}),
+        Example((TensorSpec((4, 6), "long", vocab=5),), {"num_embeddings": 5, "embedding_dim": 3}),
     )
 
     def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
@@ -62,6 +62,9 @@ class Embedding(LayerType):
         if x.dtype != "long":
             raise ShapeError(f"receives real values {x}: Embedding needs integer token ids from a Token Input; "
                              "to project real-valued features use a Linear instead")
+        if x.vocab is not None and x.vocab > p.num_embeddings:
+            raise ShapeError(f"receives token ids below {x.vocab} but has only {p.num_embeddings} embeddings: set "
+                             f"num_embeddings to at least {x.vocab}", field="num_embeddings")
         return Inference(TensorSpec((*x.dims, p.embedding_dim)), p.num_embeddings * p.embedding_dim)
 
     def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
@@ -125,6 +128,8 @@ class SelfAttention(LayerType):
     )
     examples = (
         Example(((6, 8),), {"num_heads": 2, "dropout": 0.1}),
+        Example(((7, 8),), {"num_heads": 4}),
+        Example(((7, 8),), {"num_heads": 2, "causal": True}),
         Example(((5, 12),), {"num_heads": 3, "dropout": 0.1, "bias": False, "causal": True}),
     )
 

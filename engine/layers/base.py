@@ -45,10 +45,16 @@ class TensorSpec:
     Args:
         dims: Sizes after the batch dimension, e.g. ``(1, 28, 28)`` for a grey image.
         dtype: ``"float"`` for real values, ``"long"`` for integer token ids.
+        vocab: For token ids, how many distinct ids occur (ids lie in ``[0, vocab)``).
     """
 
     dims: tuple[int, ...]
     dtype: DType = "float"
+    vocab: int | None = None
+
+    def with_dims(self, dims: tuple[int, ...]) -> "TensorSpec":
+        """The same kind of tensor (dtype, vocabulary) with other dims."""
+        return TensorSpec(tuple(dims), self.dtype, self.vocab)
 
     @property
     def rank(self) -> int:
@@ -311,3 +317,33 @@ def require_float(spec: TensorSpec, what: str) -> None:
     if spec.dtype != "float":
         raise ShapeError(f"receives integer token ids {spec} but {what} needs real values: "
                          "insert an Embedding before it")
+
+
+def require_sequence(x: TensorSpec, what: str, features: str = "features") -> None:
+    """Raise :class:`ShapeError` unless ``x`` holds real values shaped (N, T, features).
+
+    Args:
+        x: The incoming tensor.
+        what: The layer's title, for the message.
+        features: Name of the last dimension in the message ("features", "embedding").
+    """
+    require_float(x, what)
+    if x.rank == 2:
+        # a vector: one value per step, or (for attention) a squarish split into steps
+        size = x.dims[0]
+        width = 1 if features == "features" else _squarish_factor(size)
+        example = f", e.g. ({size // width}, {width})"
+    elif x.rank > 3:
+        # an image or volume: each row of each channel becomes one step
+        example = f", e.g. ({math.prod(x.dims[:-1])}, {x.dims[-1]})"
+    else:
+        example = ""
+    require_rank(x, (3,), f"(N, T, {features})", f"insert a Reshape to (T, {features}) before it{example}")
+
+
+def _squarish_factor(size: int) -> int:
+    """Largest divisor of ``size`` up to its square root (searching at most 1024 candidates)."""
+    for factor in range(min(math.isqrt(size), 1024), 1, -1):
+        if size % factor == 0:
+            return factor
+    return 1

@@ -77,7 +77,7 @@ class Flatten(LayerType):
         start, end = self._range(p, x)
         dims = x.dims
         merged = math.prod(dims[start - 1:end])
-        return Inference(TensorSpec((*dims[:start - 1], merged, *dims[end:]), x.dtype))
+        return Inference(x.with_dims((*dims[:start - 1], merged, *dims[end:])))
 
     def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
              inputs: list[TensorSpec]) -> "torch.fx.Node":
@@ -115,7 +115,7 @@ class Reshape(LayerType):
             if known != x.numel:
                 raise ShapeError(f"cannot reshape {x} ({x.numel} values per sample) to {list(p.shape)} "
                                  f"({known} values): the sizes must multiply to {x.numel}", field="shape")
-        return Inference(TensorSpec(dims, x.dtype))
+        return Inference(x.with_dims(dims))
 
     def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
              inputs: list[TensorSpec]) -> "torch.fx.Node":
@@ -148,7 +148,7 @@ class Permute(LayerType):
         if dims[0] != 0:
             raise ShapeError("the batch dimension 0 must stay first", field="dims")
         full = (0, *x.dims)
-        return Inference(TensorSpec(tuple(full[d] for d in dims[1:]), x.dtype))
+        return Inference(x.with_dims(tuple(full[d] for d in dims[1:])))
 
     def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
              inputs: list[TensorSpec]) -> "torch.fx.Node":

@@ -46,7 +46,7 @@ class TokenInput(LayerType):
     )
 
     def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
-        return Inference(TensorSpec((p.seq_len,), dtype="long"))
+        return Inference(TensorSpec((p.seq_len,), dtype="long", vocab=p.vocab_size))
 
 
 @register
@@ -79,7 +79,7 @@ class Output(LayerType):
     examples = (Example(((10,),)), Example(((3, 4),)))
     title = "Output"
     category = "Input / Output"
-    doc = "Marks a model output. A model may have several; they are returned in canvas order."
+    doc = "Marks a model output. A model may have several; they are returned in the order they were added."
     role = "output"
     id_prefix = "output"
 

@@ -119,7 +119,8 @@ class Concatenate(_MergeBase):
             total += spec.dims[dim - 1]
         dims = list(first.dims)
         dims[dim - 1] = total
-        return Inference(TensorSpec(tuple(dims), first.dtype))
+        vocab = max((s.vocab for s in inputs if s.vocab is not None), default=None)
+        return Inference(TensorSpec(tuple(dims), first.dtype, vocab))
 
     def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
              inputs: list[TensorSpec]) -> "torch.fx.Node":

@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from engine.layers.base import (Example, Inference, LayerType, Params, TensorSpec, register, require_float,
-                                require_rank)
+from engine.layers.base import (Example, Inference, LayerType, Params, TensorSpec, register, require_sequence)
 from engine.layers.params import bool_param, choice_param, float_param, int_param
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
-
-
-def require_sequence(x: TensorSpec, what: str, features: str = "features") -> None:
-    """Raise :class:`ShapeError` unless ``x`` holds real values shaped (N, T, features).
-
-    Args:
-        x: The incoming tensor.
-        what: The layer's title, for the message.
-        features: Name of the last dimension in the message ("features", "embedding").
-    """
-    require_float(x, what)
-    if x.rank == 2:
-        # a vector: one value per step, or (for attention) a squarish split into steps
-        size = x.dims[0]
-        width = 1 if features == "features" else _squarish_factor(size)
-        example = f", e.g. ({size // width}, {width})"
-    elif x.rank > 3:
-        # an image or volume: each row of each channel becomes one step
-        example = f", e.g. ({math.prod(x.dims[:-1])}, {x.dims[-1]})"
-    else:
-        example = ""
-    require_rank(x, (3,), f"(N, T, {features})", f"insert a Reshape to (T, {features}) before it{example}")
-
-
-def _squarish_factor(size: int) -> int:
-    """Largest divisor of ``size`` up to its square root (searching at most 1024 candidates)."""
-    for factor in range(min(math.isqrt(size), 1024), 1, -1):
-        if size % factor == 0:
-            return factor
-    return 1
 
 
 class _Recurrent(LayerType):

@@ -1,0 +1,1 @@
+"""GUI tests run offscreen (set before Qt starts, in tests/conftest.py)."""
