@@ -202,7 +202,7 @@ class ShapeInference:
         self._cycle_nodes = cycle_nodes
         roles = {n.id: n.layer.role for n in graph}
         outputs = [n for n, role in roles.items() if role == "output"]
-        in_model = _ancestors_and_self(g, outputs) if outputs else frozenset(graph.nodes)
+        in_model = ancestors_and_self(g, outputs) if outputs else frozenset(graph.nodes)
         diagnostics = []
         if not any(role == "input" for role in roles.values()):
             diagnostics.append(Diagnostic(None, "error", "the graph has no Input: drag an Input from the "
@@ -288,7 +288,8 @@ def _dead_end_warning(node_id: str) -> Diagnostic:
                                           "connect it or delete it")
 
 
-def _ancestors_and_self(g: nx.MultiDiGraph, targets: list[str]) -> frozenset[str]:
+def ancestors_and_self(g: nx.MultiDiGraph, targets: list[str]) -> frozenset[str]:
+    """``targets`` and every node with a path to one of them."""
     seen = set(targets)
     stack = list(targets)
     while stack:

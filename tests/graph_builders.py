@@ -80,3 +80,13 @@ def sequential(input_shape: tuple[int, ...], *layers: tuple[str, dict[str, Any]]
     links.append(node("output", "out"))
     chain(graph, *links)
     return graph
+
+
+def describe(graph: Graph) -> str:
+    """The graph as code that rebuilds it, for hypothesis failure reports."""
+    lines = ["graph = Graph()"]
+    for n in graph:
+        lines.append(f"graph.add_node(Node({n.id!r}, {n.type_id!r}, {n.params!r}))")
+    for e in graph.edges:
+        lines.append(f"graph.add_edge(Edge({e.source!r}, {e.target!r}, {e.target_port!r}))")
+    return "\n".join(lines)

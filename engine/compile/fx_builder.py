@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import keyword
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import fx, nn
@@ -17,7 +18,7 @@ from torch import fx, nn
 from engine.graph.model import Graph
 from engine.layers import Params, TensorSpec
 from engine.layers.base import EmitContext
-from engine.shapes import Analysis, Diagnostic, analyze
+from engine.shapes import Analysis, Diagnostic, ancestors_and_self, analyze
 
 MODEL_CLASS_NAME = "NeuralCanvasModel"
 
@@ -68,7 +69,8 @@ class CompiledModel:
         return tuple(result)
 
 
-def compile_graph(graph: Graph, analysis: Analysis | None = None) -> CompiledModel:
+def compile_graph(graph: Graph, analysis: Analysis | None = None,
+                  outputs: Sequence[str] | None = None) -> CompiledModel:
     """Compile ``graph`` into a torch.fx GraphModule.
 
     Nodes that do not lead to an Output are left out. Inputs become arguments in the
@@ -77,6 +79,8 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> CompiledMod
     Args:
         graph: The graph to compile.
         analysis: A current analysis of ``graph``; computed when omitted.
+        outputs: Compile only the part of the graph that these Output node ids need
+            (e.g. a GAN's generator); all Outputs when omitted.
 
     Returns:
         The compiled model.
@@ -88,20 +92,29 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> CompiledMod
     if not analysis.valid:
         errors = analysis.errors
         raise GraphInvalidError(errors, [d.format(graph) for d in errors])
+    all_outputs = [node.id for node in graph if node.layer.role == "output"]
+    if outputs is None:
+        output_ids = all_outputs
+        needed = analysis.in_model
+    else:
+        unknown = [o for o in outputs if o not in all_outputs]
+        if unknown:
+            raise ValueError(f"not Output nodes: {', '.join(unknown)}")
+        output_ids = [o for o in all_outputs if o in outputs]
+        needed = ancestors_and_self(graph.nx_graph(), output_ids)
 
     fx_graph = fx.Graph()
     root = nn.Module()
     values: dict[str, fx.Node] = {}
     input_ids: list[str] = []
-    output_ids: list[str] = []
     for node in graph:  # placeholders first, in document order
-        if node.layer.role == "input" and node.id in analysis.in_model:
+        if node.layer.role == "input" and node.id in needed:
             values[node.id] = fx_graph.placeholder(_attribute_name(node.id))
             input_ids.append(node.id)
     for node_id in analysis.order:
         node = graph.nodes[node_id]
         layer = node.layer
-        if node_id not in analysis.in_model or layer.role == "input":
+        if node_id not in needed or layer.role == "input":
             continue
         incoming = graph.incoming(node_id)
         sources = [incoming[port].source for port in layer.input_ports(node.params)]
@@ -111,9 +124,6 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> CompiledMod
         specs = [analysis.nodes[s].output for s in sources]
         ctx = EmitContext(fx_graph, root, _attribute_name(node_id))
         values[node_id] = layer.emit(ctx, Params(node.params), [values[s] for s in sources], specs)  # type: ignore[arg-type]
-    for node in graph:
-        if node.layer.role == "output":
-            output_ids.append(node.id)
     results = [values[i] for i in output_ids]
     fx_graph.output(results[0] if len(results) == 1 else tuple(results))
     fx_graph.lint()

@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from engine.graph.model import Edge, Graph, GraphError, Node
+from engine.graph.model import MAX_COORDINATE, Edge, Graph, GraphError, Node
 from engine.graph.project import Project
 from engine.layers import ParamKindError, get_layer
 
@@ -254,8 +254,8 @@ def _node_from_json(raw: Any, path: str) -> Node:
     type_id = _expect(raw.get("type"), str, f"{path}.type", "a string")
     position = _expect(raw.get("position", [0, 0]), list, f"{path}.position", "a list [x, y]")
     if len(position) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and
-                                      abs(v) < 1e9 for v in position):
-        raise _FieldError(f"{path}.position", "expected two numbers [x, y] within +-1e9")
+                                      abs(v) <= MAX_COORDINATE for v in position):
+        raise _FieldError(f"{path}.position", f"expected two numbers [x, y] within +-{MAX_COORDINATE:g}")
     params = _expect(raw.get("params", {}), dict, f"{path}.params", "an object")
     try:
         layer = get_layer(type_id)

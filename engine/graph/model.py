@@ -21,6 +21,7 @@ from engine.graph.events import (EdgeAdded, EdgeRemoved, GraphEvent, Listener, N
 from engine.layers import LayerType, ParamKindError, get_layer
 
 NODE_ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_COORDINATE = 1e9
 
 
 class GraphError(ValueError):
@@ -142,7 +143,7 @@ class Graph:
         except KeyError:
             raise GraphError(f"node {node.id}: unknown layer type {node.type_id!r}") from None
         node.params = normalize_params(layer, node.params, where=f"node {node.id}")
-        node.position = (float(node.position[0]), float(node.position[1]))
+        node.position = _position(node.position, node.id)
         self.nodes[node.id] = node
         self._edges_by_node[node.id] = set()
         self._nx.add_node(node.id)
@@ -243,7 +244,7 @@ class Graph:
         moves = {}
         for node_id, pos in positions.items():
             node = self._node(node_id)
-            new = (float(pos[0]), float(pos[1]))
+            new = _position(pos, node_id)
             if new != node.position:
                 moves[node_id] = (node.position, new)
                 node.position = new
@@ -270,6 +271,17 @@ class Graph:
         clone.extend((Node(n.id, n.type_id, dict(n.params), n.position) for n in self),
                      (Edge(e.source, e.target, e.target_port) for e in self.edges))
         return clone
+
+
+def _position(pos: Any, node_id: str) -> tuple[float, float]:
+    """``pos`` as two finite floats within the canvas bounds (+-1e9)."""
+    try:
+        x, y = float(pos[0]), float(pos[1])
+    except (TypeError, ValueError, IndexError):
+        raise GraphError(f"node {node_id}: position must be two numbers, got {pos!r}") from None
+    if not (abs(x) <= MAX_COORDINATE and abs(y) <= MAX_COORDINATE):
+        raise GraphError(f"node {node_id}: position {pos!r} is outside the canvas (+-{MAX_COORDINATE:g})")
+    return x, y
 
 
 def normalize_params(layer: LayerType, values: dict[str, Any], where: str) -> dict[str, Any]:
