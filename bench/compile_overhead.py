@@ -90,17 +90,17 @@ class QuietBudget:
         self.waited = 0.0
 
     def wait(self) -> bool:
-        """Return True once a 0.2 s window had less foreign load than the threshold."""
+        """Return True once a 0.1 s window had less foreign load than the threshold."""
         while True:
             monitor = ForeignLoad()
             monitor.start()
-            time.sleep(0.2)
+            time.sleep(0.1)
             if monitor.stop() < self.threshold:
                 return True
             if self.left <= 0:
                 return False
-            self.left -= 0.2
-            self.waited += 0.2
+            self.left -= 0.1
+            self.waited += 0.1
 
 
 def check_same_function(compiled: torch.nn.Module, reference: torch.nn.Module, x: torch.Tensor) -> float:
@@ -138,13 +138,19 @@ def bench_model(case: ModelCase, args: argparse.Namespace, device: torch.device,
     runs = {"hand": make_step(reference, batches, args.lr, not args.no_optimizer_step),
             "compiled": make_step(compiled, batches, args.lr, not args.no_optimizer_step)}
 
-    # Warm-up (alternating), then pick N so that one block takes about --block-seconds.
+    # Warm-up (alternating), then, on a quiet CPU, pick N so that a block takes --block-seconds.
     warm_end = time.perf_counter() + args.warmup_seconds
-    per_step = []
-    while time.perf_counter() < warm_end or len(per_step) < 4:
+    while time.perf_counter() < warm_end:
         for name in ("hand", "compiled"):
-            per_step.append(timed(runs[name], 2, device)[0] / 2)
-    steps = max(2, round(args.block_seconds / min(per_step[len(per_step) // 2:])))
+            runs[name](2)
+    quiet.wait()
+    n = 2
+    while True:
+        seconds = timed(runs["hand"], n, device)[0]
+        if seconds >= args.block_seconds / 8:
+            break
+        n *= 2
+    steps = max(2, round(n * args.block_seconds / seconds))
 
     # Interleaved rounds; a round during which another process used more than
     # --max-foreign-load cores is discarded and re-run (at most 2 x rounds extra tries).

@@ -36,9 +36,13 @@ LAYERS = all_layers()
 INPUT_LAYERS = [layer for layer in LAYERS if layer.role == "input"]
 HIDDEN_LAYERS = [layer for layer in LAYERS if layer.role == "layer"]
 
+#: Multiplies every example budget; e.g. ``NEURAL_CANVAS_FUZZ_SCALE=20`` for a long local fuzzing run.
+FUZZ_SCALE = float(os.environ.get("NEURAL_CANVAS_FUZZ_SCALE", "1"))
+
+
 def fast(examples: int) -> settings:
-    """Settings for a property: ``examples`` runs, no deadline (first torch calls are slow)."""
-    return settings(max_examples=examples, deadline=None,
+    """Settings for a property: ``examples`` runs (times FUZZ_SCALE), no deadline (first torch calls are slow)."""
+    return settings(max_examples=max(1, round(examples * FUZZ_SCALE)), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 #: Edge cases for integers: zero, signs, the clamping limit and beyond it.
@@ -181,11 +185,15 @@ def test_analyze_never_raises_on_random_graphs(graph: Graph) -> None:
 
 # ======================================================== incremental inference
 @st.composite
-def edits(draw: st.DrawFn, graph: Graph) -> str:
-    """Apply one random edit to ``graph``; return a description for the failure report."""
+def edits(draw: st.DrawFn, graph: Graph, cycles: int = 1) -> str:
+    """Apply one random edit to ``graph``; return a description for the failure report.
+
+    Args:
+        cycles: Weight of the edit that closes a loop on purpose (out of 10 + ``cycles``).
+    """
     ids = list(graph.nodes)
     action = draw(st.sampled_from(["set_param"] * 4 + ["add_edge"] * 3 + ["remove_edge"] * 2 +
-                                  ["add_node", "remove_node", "cycle"]))
+                                  ["add_node", "remove_node"] + ["cycle"] * cycles))
     if action == "set_param" and ids:
         node_id = draw(st.sampled_from(ids))
         layer = graph.nodes[node_id].layer
@@ -233,7 +241,7 @@ def edits(draw: st.DrawFn, graph: Graph) -> str:
     return f"{action}: nothing to do"
 
 
-@fast(200)
+@fast(300)
 @given(random_graphs(max_nodes=7, max_edges=10), st.data())
 def test_incremental_inference_matches_fresh_analysis(graph: Graph, data: st.DataObject) -> None:
     note(describe(graph))
@@ -252,7 +260,7 @@ def test_incremental_inference_matches_fresh_analysis(graph: Graph, data: st.Dat
         inference.close()
 
 
-@fast(100)
+@fast(150)
 @given(random_graphs(max_nodes=6, max_edges=8), st.data())
 def test_incremental_inference_with_an_analysis_after_every_edit(graph: Graph, data: st.DataObject) -> None:
     note(describe(graph))
@@ -266,7 +274,7 @@ def test_incremental_inference_with_an_analysis_after_every_edit(graph: Graph, d
         inference.close()
 
 
-@fast(150)
+@fast(400)
 @given(st.data())
 def test_incremental_inference_on_mostly_valid_models(data: st.DataObject) -> None:
     """Edits on graphs whose nodes mostly have shapes, so that stale shapes would show."""
@@ -276,10 +284,46 @@ def test_incremental_inference_on_mostly_valid_models(data: st.DataObject) -> No
     try:
         inference.analyze()
         for _ in range(data.draw(st.integers(1, 8), label="steps")):
-            note(data.draw(edits(graph)))
+            note(data.draw(edits(graph, cycles=4)))
             if data.draw(st.booleans(), label="analyze now"):
                 assert_same_analysis(inference.analyze(), analyze(graph))
         assert_same_analysis(inference.analyze(), analyze(graph))
+    finally:
+        inference.close()
+
+
+def test_incremental_inference_forgets_shapes_downstream_of_a_new_cycle() -> None:
+    """x -> a -> b -> c -> out, then b -> a replaces x -> a: c's input is now on a cycle."""
+    graph = Graph()
+    chain(graph, node("input", "x", shape=[4]), node("relu", "a"), node("relu", "b"), node("relu", "c"),
+          node("output", "out"))
+    inference = ShapeInference(graph)
+    try:
+        assert inference.analyze().nodes["c"].output is not None
+        graph.remove_edge(graph.edge_into("a", "in"))
+        graph.add_edge(Edge("b", "a", "in"))
+        fresh = analyze(graph)
+        assert fresh.nodes["c"].output is None
+        assert_same_analysis(inference.analyze(), fresh)
+    finally:
+        inference.close()
+
+
+def test_incremental_inference_forgets_shapes_downstream_of_a_new_self_loop() -> None:
+    graph = Graph()
+    chain(graph, node("input", "x", shape=[4]), node("relu", "a"), node("linear", "fc", out_features=3),
+          node("output", "out"))
+    inference = ShapeInference(graph)
+    try:
+        inference.analyze()
+        graph.remove_edge(graph.edge_into("a", "in"))
+        graph.add_edge(Edge("a", "a", "in"))
+        assert_same_analysis(inference.analyze(), analyze(graph))
+        # and back: the shapes return once the loop is removed
+        graph.remove_edge(graph.edge_into("a", "in"))
+        graph.add_edge(Edge("x", "a", "in"))
+        assert_same_analysis(inference.analyze(), analyze(graph))
+        assert inference.analyze().nodes["fc"].output.dims == (3,)
     finally:
         inference.close()
 
@@ -316,32 +360,49 @@ _SMALL_OVERRIDES = {"hidden_size": 4, "out_features": 4, "out_channels": 4, "dim
                     "embedding_dim": 4, "num_embeddings": 4, "max_len": 16}
 
 
+def _add_small_layer(draw: st.DrawFn, graph: Graph, ids: list[str], node_id: str) -> str:
+    """Add a random layer with small in-bounds values, its inputs wired to recent nodes."""
+    layer = draw(st.sampled_from(HIDDEN_LAYERS))
+    params = {d.name: _SMALL_OVERRIDES[d.name] for d in layer.params if d.name in _SMALL_OVERRIDES}
+    for decl in layer.params:
+        if decl.name == "scale_factor":
+            params[decl.name] = draw(st.integers(1, 2))
+        elif draw(st.integers(0, 2)) == 0:
+            params[decl.name] = draw(_small(decl))
+    graph.add_node(Node(node_id, layer.type_id, params))
+    for port in graph.nodes[node_id].input_ports():
+        back = draw(st.integers(0, min(2, len(ids) - 1)))  # mostly the latest node
+        graph.add_edge(Edge(ids[-1 - back], node_id, port))
+    return node_id
+
+
 @st.composite
 def small_models(draw: st.DrawFn) -> Graph:
     """Mostly-valid small graphs: an Input, a few layers wired to recent nodes, one or two Outputs."""
     graph = Graph()
-    kind = draw(st.sampled_from(["input", "input", "input", "token_input", "noise_input"]))
-    if kind == "input":
-        shape = draw(st.lists(st.integers(1, 6), min_size=1, max_size=3))
-        graph.add_node(Node("x", "input", {"shape": shape}))
-    elif kind == "token_input":
+    kind = draw(st.sampled_from(["vector", "sequence", "sequence", "image", "image", "any", "tokens", "noise"]))
+    if kind == "tokens":
         graph.add_node(Node("x", "token_input", {"vocab_size": 4, "seq_len": draw(st.integers(1, 6))}))
-    else:
+    elif kind == "noise":
         graph.add_node(Node("x", "noise_input", {"latent_dim": draw(st.integers(1, 6))}))
+    else:
+        shape = {
+            "vector": st.tuples(st.integers(1, 8)),
+            "sequence": st.tuples(st.integers(1, 6), st.sampled_from([2, 3, 4, 6, 8])),
+            "image": st.tuples(st.integers(1, 4), st.integers(1, 8), st.integers(1, 8)),
+            "any": st.lists(st.integers(1, 4), min_size=1, max_size=4),
+        }[kind]
+        graph.add_node(Node("x", "input", {"shape": list(draw(shape))}))
     ids = ["x"]
-    for index in range(draw(st.integers(1, 5))):
-        layer = draw(st.sampled_from(HIDDEN_LAYERS))
-        params = {d.name: _SMALL_OVERRIDES[d.name] for d in layer.params if d.name in _SMALL_OVERRIDES}
-        for decl in layer.params:
-            if decl.name == "scale_factor":
-                params[decl.name] = draw(st.integers(1, 2))
-            elif draw(st.integers(0, 2)) == 0:
-                params[decl.name] = draw(_small(decl))
-        node_id = f"{layer.id_prefix or 'node'}{index}"
-        graph.add_node(Node(node_id, layer.type_id, params))
-        for port in graph.nodes[node_id].input_ports():
-            back = draw(st.integers(0, min(2, len(ids) - 1)))  # mostly the latest node
-            graph.add_edge(Edge(ids[-1 - back], node_id, port))
+    for index in range(draw(st.integers(1, 6))):
+        for attempt in range(4):  # mostly keep only layers that fit what they receive
+            node_id = _add_small_layer(draw, graph, ids, f"n{index}_{attempt}")
+            fits = analyze(graph).nodes[node_id].output is not None
+            if fits or attempt == 3 or draw(st.integers(0, 4)) == 0:
+                break
+            for edge in graph.edges_of(node_id):
+                graph.remove_edge(edge)
+            graph.remove_node(node_id)
         ids.append(node_id)
     chain(graph, ids[-1], node("output", "out"))
     if len(ids) > 2 and draw(st.booleans()):
@@ -349,7 +410,7 @@ def small_models(draw: st.DrawFn) -> Graph:
     return graph
 
 
-@fast(120)
+@fast(200)
 @given(small_models())
 def test_valid_graphs_compile_and_run_with_inferred_shapes(graph: Graph) -> None:
     analysis = analyze(graph)

@@ -10,7 +10,7 @@ import sys
 import traceback
 from typing import Callable, NoReturn, Sequence
 
-from engine.cli import inspect_commands
+from engine.cli import inspect_commands, train_command
 from engine.errors import UserError
 from engine.graph.fileformat import ProjectFileError
 
@@ -28,11 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
                      "Run without a subcommand to open the desktop app.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     inspect_commands.register(commands)
+    train_command.register(commands)
     return parser
 
 
 #: Subcommand names, so main.py can tell a subcommand from a project file to open.
-SUBCOMMANDS = ("validate", "summary", "templates", "layers")
+SUBCOMMANDS = ("validate", "summary", "templates", "layers", "train")
 
 
 def run_cli(argv: Sequence[str]) -> int:

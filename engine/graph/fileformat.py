@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from engine.fileio import atomic_write_bytes
 from engine.graph.model import MAX_COORDINATE, Edge, Graph, GraphError, Node
 from engine.graph.project import Project
 from engine.layers import ParamKindError, get_layer
@@ -81,32 +81,7 @@ def save_project(project: Project, path: str | os.PathLike[str]) -> None:
 
     A crash at any moment leaves either the old file or the new one, never half of one.
     """
-    target = Path(path)
-    text = dumps(project).encode("utf-8")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    atomic_write_bytes(path, dumps(project).encode("utf-8"))
 
 
 # ------------------------------------------------------------------ loading

@@ -1,0 +1,180 @@
+"""``train``: run a project's training in a worker process with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.errors import UserError
+from engine.graph.fileformat import dumps, load_project
+from engine.graph.project import Project
+from engine.shapes import analyze
+from engine.training.events import BatchMetrics, EpochEnd, Event, Failed, Finished, RunStarted, StateChanged
+
+#: Failures the user can fix (exit 1); others are internal (exit 2).
+USER_FAILURES = ("nan", "out_of_memory", "data", "graph", "config")
+
+
+def register(commands: Any) -> None:
+    """Add ``train`` to the sub-parsers."""
+    p = commands.add_parser("train", help="train a project; writes a run folder")
+    p.add_argument("file", nargs="?", help="project file (.json); omit with --resume")
+    p.add_argument("--epochs", type=int, help="number of epochs (overrides the project)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where to train (default auto)")
+    p.add_argument("--out", type=Path, help="run folder (default runs/<name>-<time>)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped or crashed run")
+    p.add_argument("--nproc", type=int, default=1, help="processes for distributed training (torchrun)")
+    p.add_argument("--seed", type=int, help="random seed (overrides the project)")
+    p.add_argument("--batch-size", type=int, help="samples per step (overrides the project)")
+    p.add_argument("--lr", type=float, help="learning rate (overrides the project)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar; print one line per epoch")
+    p.add_argument("--torchrun-arg", action="append", default=[], metavar="ARG",
+                   help="pass ARG to torchrun for multi-node runs, e.g. --torchrun-arg=--nnodes=2")
+    p.set_defaults(handler=cmd_train)
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Project, Path, Path | None, dict[str, Any], bool]:
+    from engine.training.run_dir import default_run_dir, read_run
+
+    overrides = {"epochs": args.epochs, "device": args.device, "seed": args.seed, "batch_size": args.batch_size,
+                 "lr": args.lr}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.resume is not None:
+        if args.file:
+            raise UserError("train: give either FILE or --resume RUN_DIR, not both")
+        info, project = read_run(args.resume)
+        previous = info.get("config", {})
+        for key in ("epochs", "device", "seed", "batch_size", "lr"):
+            if key not in overrides and key in previous:
+                overrides[key] = previous[key]
+        base = Path(info.get("base_dir") or args.resume)
+        return project, args.resume, base, overrides, True
+    if not args.file:
+        raise UserError("train: give a project FILE (or --resume RUN_DIR)")
+    path = Path(args.file)
+    project = load_project(path)
+    out = args.out or default_run_dir(path)
+    if (out / "checkpoint.pt").exists():
+        raise UserError(f"{out} already holds a run; choose another --out or continue it with --resume {out}")
+    return project, out, path.parent, overrides, False
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train and report; exit 0 when it finished, 1 for user-fixable failures, 2 otherwise."""
+    if args.nproc < 1:
+        raise UserError("train: --nproc must be at least 1")
+    project, run_dir, base_dir, overrides, resume = _prepare(args)
+    analysis = analyze(project.graph)
+    if not analysis.valid:
+        for diagnostic in analysis.errors:
+            print(diagnostic.format(project.graph))
+        raise UserError(f"the graph has {len(analysis.errors)} problem(s); fix them before training")
+    from engine.training.config import training_config
+
+    training_config(project.training, overrides)  # refuse bad settings before starting a process
+    if args.nproc > 1:
+        from engine.training.distributed import launch
+
+        return launch(project, run_dir, base_dir, overrides, resume, args.nproc, args.quiet, args.torchrun_arg)
+    from engine.training.worker import TrainingProcess
+
+    worker = TrainingProcess(dumps(project), run_dir, base_dir, overrides, resume)
+    return follow(worker, args.quiet)
+
+
+def follow(worker: Any, quiet: bool) -> int:
+    """Start ``worker``, draw its events until it ends, and map the end to an exit code."""
+    progress = ProgressPrinter(quiet)
+    interrupts = 0
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            progress.write("stopping after this batch (a checkpoint is written; Ctrl+C again to abort)")
+            worker.stop()
+        else:
+            worker.kill()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        worker.start()
+        while worker.running:
+            for event in worker.poll(timeout=0.2):
+                progress.show(event)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        progress.close()
+        worker.join(timeout=10)
+    end = worker.finished
+    if isinstance(end, Finished):
+        return 0
+    assert isinstance(end, Failed)
+    return 1 if end.reason in USER_FAILURES else 2
+
+
+class ProgressPrinter:
+    """Turns events into a tqdm progress bar and one line per epoch."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+        self.epochs = 0
+
+    def write(self, text: str) -> None:
+        """Print a line without breaking the bar."""
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def show(self, event: Event) -> None:
+        """Draw one event."""
+        if isinstance(event, RunStarted):
+            self.epochs = event.epochs
+            resumed = f", resumed at epoch {event.start_epoch}" if event.start_epoch else ""
+            self.write(f"training {event.task} on {event.device} ({event.device_name}): {event.parameters:,} "
+                       f"parameters, {event.train_samples:,} training / {event.val_samples:,} validation samples"
+                       f"{resumed}")
+            if event.run_dir:
+                self.write(f"run folder: {event.run_dir}")
+            if not self.quiet:
+                from tqdm import tqdm
+
+                total = event.epochs * event.steps_per_epoch
+                self.bar = tqdm(total=total, initial=event.start_epoch * event.steps_per_epoch, unit="step",
+                                dynamic_ncols=True, file=sys.stderr, leave=False, disable=None)
+        elif isinstance(event, BatchMetrics) and self.bar is not None:
+            self.bar.set_description(f"epoch {event.epoch + 1}/{self.epochs}")
+            self.bar.set_postfix(loss=f"{event.metrics['loss']:.4f}", refresh=False)
+            self.bar.update(event.global_step - self.bar.n)
+        elif isinstance(event, EpochEnd):
+            if self.bar is not None:
+                self.bar.update(event.global_step - self.bar.n)
+            val = "  ".join(f"val {k} {_fmt(v)}" for k, v in event.val.items())
+            self.write(f"epoch {event.epoch}/{self.epochs}  train loss {_fmt(event.train.get('loss', 0))}  {val}  "
+                       f"({event.seconds:.1f} s, {event.samples_per_s:,.0f} samples/s)")
+        elif isinstance(event, StateChanged):
+            self.write(f"[{event.state}]")
+        elif isinstance(event, Finished):
+            self.close()
+            metrics = "  ".join(f"{k} {_fmt(v)}" for k, v in event.metrics.items() if k.startswith("val_"))
+            self.write(f"{event.reason}: {event.epochs_completed} epoch(s), {event.global_step} steps  {metrics}")
+            if event.run_dir:
+                self.write(f"run folder: {event.run_dir}")
+        elif isinstance(event, Failed):
+            self.close()
+            print(f"error: {event.message}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """Remove the bar."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"

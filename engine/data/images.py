@@ -1,0 +1,245 @@
+"""Image datasets from user files: a folder of class subfolders (decoded with Pillow),
+MNIST-style idx files and the CIFAR-10 binary version. Nothing is downloaded.
+
+Images come out as float32 ``(n, C, H, W)`` in [0, 1] with int64 class ids.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.data.base import ArrayDataset, DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+#: Largest decoded dataset (float32 bytes) an image folder may produce.
+MAX_IMAGE_BYTES = 4 * 1024**3
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                   "Bag", "Ankle boot"]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+_IDX_IMAGES, _IDX_LABELS = 0x00000803, 0x00000801
+_PARTS = {"train": ("train",), "test": ("test",), "both": ("train", "test")}
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".")
+
+
+def load_image_folder(name: str, opts: dict[str, Any]) -> ArrayDataset:
+    """Images in one subfolder per class, decoded with Pillow and resized.
+
+    Args:
+        name: ``"image_folder"``.
+        opts: ``path`` (the folder), ``size`` ``(H, W)``, ``color`` (``grayscale``/``rgb``).
+
+    Returns:
+        x float32 ``(n, C, H, W)`` in [0, 1]; class names are the sorted subfolder names;
+        ``extras["files"]`` each sample's path relative to the folder.
+
+    Raises:
+        DataError: No or a single class subfolder, an empty class, an unreadable image.
+    """
+    from PIL import Image
+
+    root: Path = opts["path"]
+    height, width = opts["size"]
+    mode, channels = ("L", 1) if opts["color"] == "grayscale" else ("RGB", 3)
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and _visible(p))
+    if len(classes) < 2:
+        found = f"only '{classes[0]}'" if classes else "none"
+        raise DataError(f"{root.name}: needs one subfolder of images per class and at least 2 classes; "
+                        f"found {found}")
+    files: list[tuple[Path, int]] = []
+    for label, cls in enumerate(classes):
+        images = sorted(p for p in (root / cls).iterdir()
+                        if p.is_file() and _visible(p) and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise DataError(f"{root.name}: class folder '{cls}' holds no images "
+                            f"({', '.join(IMAGE_SUFFIXES)})")
+        files.extend((p, label) for p in images)
+    if len(files) * channels * height * width * 4 > MAX_IMAGE_BYTES:
+        raise DataError(f"{root.name}: {len(files)} images of {channels}x{height}x{width} would need more "
+                        f"than {MAX_IMAGE_BYTES // 1024**3} GB; choose a smaller size")
+    x = np.empty((len(files), channels, height, width), dtype=np.float32)
+    for i, (path, _) in enumerate(files):
+        try:
+            with warnings.catch_warnings():
+                # A huge (or corrupt) header is refused before decoding, not just warned about.
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as image:
+                    image.load()
+                    pixels = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+            raise DataError(f"{path.relative_to(root)}: image too large ({exc})") from None
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+            raise DataError(f"{path.relative_to(root)}: not a readable image ({exc})") from None
+        array = np.asarray(pixels, dtype=np.float32) / 255.0
+        x[i] = array[None] if channels == 1 else array.transpose(2, 0, 1)
+    return ArrayDataset(
+        name=root.name, x=x, y=np.asarray([label for _, label in files], dtype=np.int64),
+        target_kind="classes", class_names=classes, image_shape=(channels, height, width),
+        description=f"{root.name}: {len(files)} images of {len(classes)} classes, "
+                    f"{opts['color']} {height}x{width}",
+        extras={"path": str(root), "files": [str(p.relative_to(root)) for p, _ in files]})
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as handle:
+                return handle.read()
+        return path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path.name}: cannot be read ({exc})") from None
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for candidate in (stem, stem + ".gz", stem.replace("-idx", ".idx")):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    return None
+
+
+def parse_idx(path: Path, magic: int) -> np.ndarray:
+    """Parse an idx file (the MNIST format): big-endian magic, dimension sizes, uint8 data.
+
+    Args:
+        path: The file (``.gz`` is decompressed).
+        magic: ``0x00000803`` for images ``(n, rows, cols)``, ``0x00000801`` for labels ``(n,)``.
+
+    Returns:
+        The uint8 array.
+
+    Raises:
+        DataError: Wrong magic number or a size that does not match the header.
+    """
+    data = _read_bytes(path)
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{path.name}: too short for an idx file ({len(data)} bytes)")
+    found = struct.unpack(">I", data[:4])[0]
+    if found != magic:
+        raise DataError(f"{path.name}: magic number {found:#010x}, expected {magic:#010x}; "
+                        f"is it the right idx file?")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    expected = int(np.prod(dims, dtype=np.int64))
+    if len(data) - header != expected:
+        raise DataError(f"{path.name}: the header announces {expected} bytes of data but the file has "
+                        f"{len(data) - header}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def load_mnist(name: str, opts: dict[str, Any]) -> ArrayDataset:
+    """MNIST or Fashion-MNIST from the standard idx files in a folder.
+
+    Args:
+        name: ``"mnist"`` or ``"fashion_mnist"``.
+        opts: ``path`` (folder with ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+            ``t10k-...``, optionally ``.gz``), ``part`` (``train``/``test``/``both``),
+            ``limit`` (keep the first samples only).
+
+    Returns:
+        x float32 ``(n, 1, rows, cols)`` in [0, 1], y int64 digits 0-9.
+
+    Raises:
+        DataError: Missing or corrupt files, label out of range, count mismatch.
+    """
+    folder: Path = opts["path"]
+    images: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    for part in _PARTS[opts["part"]]:
+        prefix = "train" if part == "train" else "t10k"
+        image_file = _find(folder, f"{prefix}-images-idx3-ubyte")
+        label_file = _find(folder, f"{prefix}-labels-idx1-ubyte")
+        if image_file is None or label_file is None:
+            raise DataError(f"dataset.path: {folder} lacks {prefix}-images-idx3-ubyte and/or "
+                            f"{prefix}-labels-idx1-ubyte (optionally .gz)")
+        x = parse_idx(image_file, _IDX_IMAGES)
+        y = parse_idx(label_file, _IDX_LABELS)
+        if len(x) != len(y):
+            raise DataError(f"{image_file.name} has {len(x)} images but {label_file.name} has {len(y)} labels")
+        if len(y) and y.max() > 9:
+            raise DataError(f"{label_file.name}: label {int(y.max())} is out of range 0-9")
+        if images and x.shape[1:] != images[0].shape[1:]:
+            raise DataError(f"{image_file.name}: images are {x.shape[1:]}, the train images {images[0].shape[1:]}")
+        images.append(x)
+        labels.append(y)
+    x = np.concatenate(images)[: opts["limit"]]
+    y = np.concatenate(labels)[: opts["limit"]]
+    if len(x) == 0:
+        raise DataError(f"{folder.name}: the idx files hold no images")
+    classes = FASHION_CLASSES if name == "fashion_mnist" else [str(d) for d in range(10)]
+    rows, cols = x.shape[1:]
+    return ArrayDataset(
+        name=name, x=(x.astype(np.float32) / 255.0)[:, None], y=y.astype(np.int64), target_kind="classes",
+        class_names=list(classes), image_shape=(1, int(rows), int(cols)),
+        description=f"{'Fashion-MNIST' if name == 'fashion_mnist' else 'MNIST'} ({opts['part']}): "
+                    f"{len(x)} images {rows}x{cols}",
+        extras={"path": str(folder)})
+
+
+def _cifar_records(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    data = _read_bytes(path)
+    record = 1 + 3 * 32 * 32
+    if not data or len(data) % record:
+        raise DataError(f"{path.name}: {len(data)} bytes is not a whole number of CIFAR-10 records "
+                        f"({record} bytes each: 1 label byte + 3072 pixel bytes)")
+    rows = np.frombuffer(data, dtype=np.uint8).reshape(-1, record)
+    labels = rows[:, 0]
+    if labels.max() > 9:
+        raise DataError(f"{path.name}: label {int(labels.max())} is out of range 0-9")
+    return rows[:, 1:].reshape(-1, 3, 32, 32), labels
+
+
+def load_cifar10(name: str, opts: dict[str, Any]) -> ArrayDataset:
+    """CIFAR-10, binary version: ``data_batch_1.bin`` ... ``data_batch_5.bin``, ``test_batch.bin``.
+
+    Args:
+        name: ``"cifar10"``.
+        opts: ``path`` (the folder, or its parent holding ``cifar-10-batches-bin``),
+            ``part`` (``train``/``test``/``both``), ``limit``.
+
+    Returns:
+        x float32 ``(n, 3, 32, 32)`` in [0, 1], y int64 class ids; class names from
+        ``batches.meta.txt`` when present.
+
+    Raises:
+        DataError: No batch files, corrupt records, label out of range.
+    """
+    folder: Path = opts["path"]
+    if (folder / "cifar-10-batches-bin").is_dir():
+        folder = folder / "cifar-10-batches-bin"
+    wanted = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
+    images: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    for part in _PARTS[opts["part"]]:
+        found = [folder / f for f in wanted[part] if (folder / f).is_file()]
+        if not found:
+            raise DataError(f"dataset.path: {folder} holds none of {', '.join(wanted[part])} "
+                            f"(the CIFAR-10 binary version)")
+        for path in found:
+            x, y = _cifar_records(path)
+            images.append(x)
+            labels.append(y)
+    classes = list(CIFAR10_CLASSES)
+    meta = folder / "batches.meta.txt"
+    if meta.is_file():
+        try:
+            names = [line.strip() for line in meta.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError):
+            names = []
+        classes = names[:10] if len(names) >= 10 else classes
+    x = np.concatenate(images)[: opts["limit"]]
+    y = np.concatenate(labels)[: opts["limit"]]
+    return ArrayDataset(
+        name=name, x=x.astype(np.float32) / 255.0, y=y.astype(np.int64), target_kind="classes",
+        class_names=classes, image_shape=(3, 32, 32),
+        description=f"CIFAR-10 ({opts['part']}): {len(x)} colour images 32x32 of 10 classes",
+        extras={"path": str(folder)})

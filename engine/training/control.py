@@ -1,0 +1,64 @@
+"""Commands into a running trainer: pause, resume, stop, set the learning rate.
+
+The trainer polls between batches, so each command takes effect within one batch. The
+same interface works in-process (a thread-safe queue) and across processes (a
+multiprocessing queue); the trainer does not know which.
+"""
+
+from __future__ import annotations
+
+import queue
+from typing import Any, Protocol
+
+Command = tuple[str, Any]
+COMMANDS = ("pause", "resume", "stop", "set_lr")
+
+
+class CommandSource(Protocol):
+    """Where commands come from: anything with ``get`` / ``get_nowait`` like a queue."""
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any: ...
+
+    def get_nowait(self) -> Any: ...
+
+
+class Control:
+    """Reads commands for a trainer.
+
+    Args:
+        source: A ``queue.Queue`` or ``multiprocessing.Queue`` of ``(command, value)``;
+            ``None`` for a run that takes no commands.
+    """
+
+    def __init__(self, source: CommandSource | None = None) -> None:
+        self.source = source
+
+    def poll(self) -> list[Command]:
+        """Commands waiting now (never blocks)."""
+        if self.source is None:
+            return []
+        commands = []
+        while True:
+            try:
+                commands.append(_checked(self.source.get_nowait()))
+            except queue.Empty:
+                return commands
+            except (EOFError, OSError):  # the parent went away: stop cleanly
+                return [*commands, ("stop", None)]
+
+    def wait(self, timeout: float = 0.5) -> Command | None:
+        """The next command, waiting up to ``timeout`` seconds (used while paused)."""
+        if self.source is None:
+            return ("resume", None)
+        try:
+            return _checked(self.source.get(timeout=timeout))
+        except queue.Empty:
+            return None
+        except (EOFError, OSError):
+            return ("stop", None)
+
+
+def _checked(item: Any) -> Command:
+    if not (isinstance(item, tuple) and len(item) == 2 and item[0] in COMMANDS):
+        raise ValueError(f"unknown training command {item!r}")
+    return item

@@ -1,0 +1,156 @@
+"""Training in a separate process, with events streaming back over a queue.
+
+A crash, a CUDA out-of-memory or a kill of the worker leaves the parent (the GUI or the
+CLI) alive: :meth:`TrainingProcess.poll` notices the dead process within one poll and
+reports a :class:`~engine.training.events.Failed` event naming the last checkpoint.
+The worker is started with the ``spawn`` method (safe with Qt and CUDA) from a frozen
+copy of the project (its file text), never from live objects.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.training.events import Event, Failed, event_from_json, TERMINAL
+
+_CONTEXT = mp.get_context("spawn")
+
+
+def _worker_main(project_text: str, run_dir: str | None, base_dir: str | None, overrides: dict[str, Any],
+                 resume: bool, events: Any, commands: Any) -> None:
+    """Entry point of the worker process: build the trainer and stream its events."""
+    from engine.graph.fileformat import loads
+    from engine.training.control import Control
+    from engine.training.trainer import Trainer, TrainOptions
+
+    try:
+        project = loads(project_text, source="project")
+        options = TrainOptions(project, Path(run_dir) if run_dir else None, Path(base_dir) if base_dir else None,
+                               overrides, resume)
+        Trainer(options, lambda event: events.put(event.to_json()), Control(commands)).run()
+    except BaseException as exc:  # noqa: BLE001 - report, then let the process end
+        events.put(Failed(time.time(), "error", f"the training process failed to start: {type(exc).__name__}: "
+                          f"{exc}").to_json())
+    finally:
+        events.close()
+        events.join_thread()
+
+
+class TrainingProcess:
+    """A training run in a worker process.
+
+    Args:
+        project_text: The project file text (a frozen copy).
+        run_dir: Folder for the run's files.
+        base_dir: Folder relative dataset paths resolve against.
+        overrides: Settings that override the project's (``epochs``, ``device``, ...).
+        resume: Continue from ``run_dir``'s checkpoint.
+    """
+
+    def __init__(self, project_text: str, run_dir: Path | None, base_dir: Path | None = None,
+                 overrides: dict[str, Any] | None = None, resume: bool = False) -> None:
+        self._events = _CONTEXT.Queue()
+        self._commands = _CONTEXT.Queue()
+        self.run_dir = run_dir
+        self._process = _CONTEXT.Process(
+            target=_worker_main, name="neural-canvas-training", daemon=True,
+            args=(project_text, str(run_dir) if run_dir else None, str(base_dir) if base_dir else None,
+                  dict(overrides or {}), resume, self._events, self._commands))
+        self.finished: Event | None = None
+        self.last_checkpoint_epoch: int | None = None
+
+    # ---------------------------------------------------------------- control
+    def start(self) -> None:
+        """Start the worker (returns at once)."""
+        self._process.start()
+
+    def pause(self) -> None:
+        """Pause after the current batch."""
+        self._send("pause")
+
+    def resume(self) -> None:
+        """Continue a paused run."""
+        self._send("resume")
+
+    def stop(self) -> None:
+        """Stop after the current batch; the worker writes a checkpoint and weights first."""
+        self._send("stop")
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Change the learning rate (recorded as an event)."""
+        self._send("set_lr", float(lr))
+
+    def kill(self) -> None:
+        """End the worker at once (no checkpoint)."""
+        if self._process.is_alive():
+            self._process.kill()
+
+    def _send(self, command: str, value: Any = None) -> None:
+        if self._process.is_alive():
+            self._commands.put((command, value))
+
+    # ----------------------------------------------------------------- events
+    @property
+    def running(self) -> bool:
+        """Whether the run has not ended (no closing event yet)."""
+        return self.finished is None
+
+    def poll(self, timeout: float = 0.0) -> list[Event]:
+        """Events that arrived, waiting up to ``timeout`` for the first one.
+
+        When the worker has died without a closing event, a :class:`Failed` event says so.
+        """
+        events: list[Event] = []
+        block = timeout > 0
+        while True:
+            try:
+                data = self._events.get(timeout=timeout) if block else self._events.get_nowait()
+            except queue.Empty:
+                break
+            except (EOFError, OSError):
+                break
+            block = False
+            event = event_from_json(data)
+            events.append(event)
+            if event.kind == "checkpoint":
+                self.last_checkpoint_epoch = getattr(event, "epoch", None)
+            if isinstance(event, TERMINAL):
+                self.finished = event
+        if self.finished is None and not self._process.is_alive() and self._process.exitcode is not None:
+            events.extend(self._drain_after_exit())
+        return events
+
+    def _drain_after_exit(self) -> list[Event]:
+        """Collect what the dead worker sent, then report its death if it sent no closing event."""
+        events: list[Event] = []
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            try:
+                event = event_from_json(self._events.get(timeout=0.05))
+            except (queue.Empty, EOFError, OSError):
+                break
+            events.append(event)
+            if isinstance(event, TERMINAL):
+                self.finished = event
+                return events
+        code = self._process.exitcode
+        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
+        where = (f"; the checkpoint of epoch {self.last_checkpoint_epoch} in {self.run_dir} can be resumed"
+                 if self.last_checkpoint_epoch and self.run_dir else "")
+        failed = Failed(time.time(), "crashed", f"the training process {how} before finishing{where}")
+        self.finished = failed
+        events.append(failed)
+        return events
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the worker to exit."""
+        self._process.join(timeout)
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id."""
+        return self._process.pid

@@ -1,0 +1,32 @@
+"""Small projects for training tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.graph import Edge, Graph, Node, Project
+
+
+def chain_project(nodes: list[tuple[str, str, dict[str, Any]]], dataset: dict[str, Any],
+                  training: dict[str, Any] | None = None) -> Project:
+    """A project whose graph is a chain of ``(id, type, params)`` nodes."""
+    graph = Graph()
+    previous = None
+    for node_id, type_id, params in nodes:
+        graph.add_node(Node(node_id, type_id, params))
+        if previous is not None:
+            graph.add_edge(Edge(previous, node_id, "in"))
+        previous = node_id
+    return Project(graph=graph, dataset=dataset, training=training or {})
+
+
+def mlp_project(training: dict[str, Any] | None = None, dataset: str = "moons", hidden: int = 16) -> Project:
+    """A dropout MLP classifying a 2-D dataset."""
+    return chain_project([
+        ("x", "input", {"shape": [2]}),
+        ("fc1", "linear", {"out_features": hidden}),
+        ("act1", "relu", {}),
+        ("drop", "dropout", {"p": 0.2}),
+        ("fc2", "linear", {"out_features": 2}),
+        ("logits", "output", {}),
+    ], {"name": dataset, "samples": 300}, {"batch_size": 32, "epochs": 4, "lr": 0.01, "seed": 3, **(training or {})})
