@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Union
+import itertools
+from typing import Any
 
 from engine.graph import Edge, Graph, Node
 from engine.layers import get_layer
 
 #: What :func:`chain` accepts: a node to add, or the id of a node already in the graph.
-Link = Union[Node, str]
+Link = Node | str
 
 
 def node(type_id: str, node_id: str, **params: Any) -> Node:
@@ -62,7 +63,7 @@ def chain(graph: Graph, *links: Link) -> str:
             ids.append(link.id)
         else:
             ids.append(link)
-    for source, target in zip(ids, ids[1:]):
+    for source, target in itertools.pairwise(ids):
         connect(graph, source, target)
     return ids[-1]
 

@@ -18,7 +18,7 @@ from torch import nn
 from engine.compile import CompiledModel, GraphInvalidError, compile_graph
 from engine.graph import Graph
 from engine.shapes import analyze
-from tests.graph_builders import add, chain, connect, node, sequential
+from tests.graph_builders import add, chain, connect, node
 
 ATOL = 1e-6
 

@@ -109,7 +109,7 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None,
     input_ids: list[str] = []
     for node in graph:  # placeholders first, in document order
         if node.layer.role == "input" and node.id in needed:
-            values[node.id] = fx_graph.placeholder(_attribute_name(node.id))
+            values[node.id] = fx_graph.placeholder(attribute_name(node.id))
             input_ids.append(node.id)
     for node_id in analysis.order:
         node = graph.nodes[node_id]
@@ -122,7 +122,7 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None,
             values[node_id] = values[sources[0]]
             continue
         specs = [analysis.nodes[s].output for s in sources]
-        ctx = EmitContext(fx_graph, root, _attribute_name(node_id))
+        ctx = EmitContext(fx_graph, root, attribute_name(node_id))
         values[node_id] = layer.emit(ctx, Params(node.params), [values[s] for s in sources], specs)  # type: ignore[arg-type]
     results = [values[i] for i in output_ids]
     fx_graph.output(results[0] if len(results) == 1 else tuple(results))
@@ -145,6 +145,6 @@ _RESERVED = (frozenset(dir(fx.GraphModule(nn.Module(), fx.Graph()))) | frozenset
              | frozenset(dir(builtins)) | {"self", "torch", "device", "dtype", "operator"})
 
 
-def _attribute_name(node_id: str) -> str:
+def attribute_name(node_id: str) -> str:
     """A submodule / variable name for a node id that cannot shadow nn.Module members."""
     return f"{node_id}_" if node_id in _RESERVED or node_id.startswith("_") else node_id

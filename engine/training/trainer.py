@@ -135,7 +135,7 @@ class Trainer:
         _seed_everything(config.seed, config.deterministic)
         dataset = load_dataset(project.dataset, options.base_dir)
         data = prepare_data(dataset, config.validation_fraction, config.seed, config.normalize)
-        task_name = resolve_task(config, project, dataset.target_kind)
+        task_name = resolve_task(config, project, dataset)
         device = select_device(config.device if options.distributed is None or config.device != "auto"
                                else _distributed_device(options.distributed))
         if options.distributed is not None and device.type == "cuda":

@@ -9,7 +9,7 @@ from engine.training.tasks.base import Task, TaskError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from engine.data.base import PreparedData
+    from engine.data.base import ArrayDataset, PreparedData
     from engine.graph.project import Project
     from engine.layers.base import Params
 
@@ -18,15 +18,15 @@ TASK_FOR_TARGETS = {"classes": "classification", "values": "regression", "next_t
                     "none": "autoencoder"}
 
 
-def resolve_task(config: "Params", project: "Project", target_kind: str) -> str:
+def resolve_task(config: "Params", project: "Project", dataset: "ArrayDataset") -> str:
     """The task name for ``auto``: from the dataset, GAN when the graph has a Noise Input."""
     if config.task != "auto":
         return str(config.task)
     if any(node.type_id == "noise_input" for node in project.graph):
         return "gan"
-    if target_kind == "values" and project.dataset.get("name") == "sine_mixture":
+    if dataset.target_kind == "values" and dataset.extras.get("ordered"):
         return "forecasting"
-    return TASK_FOR_TARGETS[target_kind]
+    return TASK_FOR_TARGETS[dataset.target_kind]
 
 
 def make_task(name: str, project: "Project", data: "PreparedData", config: "Params", device: "torch.device",

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from engine.compile.fx_builder import attribute_name
 from engine.training.tasks.base import check_output, to_list
 from engine.training.tasks.supervised import SupervisedTask
 
@@ -27,14 +28,14 @@ class AutoencoderTask(SupervisedTask):
         self.latent_node = self._find_latent()
 
     def _find_latent(self) -> str | None:
-        """The first node whose output is a 2-D code (for the latent scatter), if any."""
+        """The submodule of the first node whose output is a 2-D code (for the latent scatter)."""
         analysis = self.compiled.analysis
         for node_id in analysis.order:
             info = analysis.nodes[node_id]
             layer = self.project.graph.nodes[node_id].layer
             if layer.role == "layer" and info.output is not None and info.output.dims == (2,) and \
-                    isinstance(getattr(self.model, node_id, None), nn.Module):
-                return node_id
+                    isinstance(getattr(self.model, attribute_name(node_id), None), nn.Module):
+                return attribute_name(node_id)
         return None
 
     def prepare_batch(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

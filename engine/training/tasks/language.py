@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from engine.data.fit import vocabulary_size
 from engine.training.tasks.base import TaskError
 from engine.training.tasks.supervised import SupervisedTask
 
@@ -22,14 +23,16 @@ class LanguageModelTask(SupervisedTask):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         compiled = self.setup()
-        vocabulary = self.data.dataset.vocabulary or []
+        dataset = self.data.dataset
+        size = vocabulary_size(dataset)
+        vocabulary = dataset.vocabulary or [str(i) for i in range(size)]
         spec = compiled.output_specs[0]
-        seq_len = self.data.dataset.sample_dims[0]
-        if spec.dims != (seq_len, len(vocabulary)):
+        seq_len = dataset.sample_dims[0]
+        if spec.dims != (seq_len, size):
             source = self.output_source(compiled.output_ids[0])
             raise TaskError(f"node {source} ({self.project.graph.nodes[source].layer.title}) feeds the Output "
-                            f"{spec} but next-token prediction needs (N, {seq_len}, {len(vocabulary)}): one score "
-                            f"per vocabulary entry at every step; set its size to {len(vocabulary)}")
+                            f"{spec} but next-token prediction needs (N, {seq_len}, {size}): one score "
+                            f"per vocabulary entry at every step; set its size to {size}")
         self.vocabulary = vocabulary
         self.seq_len = seq_len
 
@@ -60,7 +63,7 @@ class LanguageModelTask(SupervisedTask):
         generator = torch.Generator().manual_seed(self.config.seed)
         prompt = x[0]
         generated = self.generate(prompt, GENERATED_CHARS, self.config.temperature, generator)
-        decode = "".join
+        decode = "".join if all(len(entry) == 1 for entry in self.vocabulary) else " ".join
         return "text", {"prompt": decode(self.vocabulary[int(t)] for t in prompt),
                         "generated": decode(self.vocabulary[t] for t in generated),
                         "temperature": self.config.temperature}
