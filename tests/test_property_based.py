@@ -208,7 +208,7 @@ def edits(draw: st.DrawFn, graph: Graph, cycles: int = 1) -> str:
     """
     ids = list(graph.nodes)
     action = draw(st.sampled_from(["set_param"] * 4 + ["add_edge"] * 3 + ["remove_edge"] * 2 +
-                                  ["add_node", "remove_node"] + ["cycle"] * cycles))
+                                  ["add_node", "remove_node", "undo_remove", "move"] + ["cycle"] * cycles))
     if action == "set_param" and ids:
         node_id = draw(st.sampled_from(ids))
         layer = graph.nodes[node_id].layer
@@ -217,7 +217,28 @@ def edits(draw: st.DrawFn, graph: Graph, cycles: int = 1) -> str:
         decl = draw(st.sampled_from(layer.params))
         value = draw(param_values(decl))
         graph.set_param(node_id, decl.name, value)  # right kind: never refused
-        return f"set_param({node_id!r}, {decl.name!r}, {value!r})"
+        pruned = []
+        if draw(st.booleans()):  # as the GUI does: drop edges on ports that vanished
+            ports = graph.nodes[node_id].input_ports()
+            pruned = [e for e in graph.incoming(node_id).values() if e.target_port not in ports]
+            for edge in pruned:
+                graph.remove_edge(edge)
+        return f"set_param({node_id!r}, {decl.name!r}, {value!r}); pruned {pruned}"
+    if action == "undo_remove" and ids:
+        # delete a node with its edges, then undo: the same objects go back in
+        node_id = draw(st.sampled_from(ids))
+        edges = graph.edges_of(node_id)
+        for edge in edges:
+            graph.remove_edge(edge)
+        removed = graph.remove_node(node_id)
+        graph.add_node(removed)
+        for edge in edges:
+            graph.add_edge(edge)
+        return f"remove and restore {node_id!r} with {len(edges)} edge(s)"
+    if action == "move" and ids:
+        node_id = draw(st.sampled_from(ids))
+        graph.move_nodes({node_id: (draw(COORDINATES), draw(COORDINATES))})
+        return f"move {node_id!r}"
     if action == "add_edge":
         edge = try_add_random_edge(draw, graph, forward_bias=False)
         return f"add_edge({edge})"
@@ -651,49 +672,80 @@ def test_random_text_never_crashes_the_loader(text: str) -> None:
     check_loads(text)
 
 
-@pytest.mark.parametrize("text", [
-    "", " ", "null", "[]", "{}", "0", '"x"', "[" * 100000, "{" * 100000, '{"a":' * 100000, "[" * 100000 + "]" * 100000,
-    "NaN", '{"format": "neural-canvas-project", "version": NaN}', "\ufeff" + BASE_TEXT, BASE_TEXT + "x",
-    BASE_TEXT.replace('"version": 1', '"version": 2'), BASE_TEXT.replace('"version": 1', '"version": 0'),
-    BASE_TEXT.replace('"version": 1', '"version": 1.0'), BASE_TEXT.replace('"version": 1', '"version": "1"'),
-    BASE_TEXT.replace('"version": 1', '"version": ' + "9" * 400), BASE_TEXT.replace('"version": 1', '"version": true'),
-    BASE_TEXT.replace('"version": 1', '"version": ' + "1" * 5000),
-    BASE_TEXT.replace('"type": "conv2d"', '"type": "conv3d"'), BASE_TEXT.replace('"type": "conv2d"', '"type": 7'),
-    BASE_TEXT.replace('"out_channels": 4', '"out_channels": 4, "kernel": 3'),
-    BASE_TEXT.replace('"out_channels": 4', '"out_channels": "4"'),
-    BASE_TEXT.replace('"out_channels": 4', '"out_channels": 4.0'),
-    BASE_TEXT.replace('"out_channels": 4', '"out_channels": 1e999'),
-    BASE_TEXT.replace('"out_channels": 4', '"out_channels": ' + "9" * 4000),
-    BASE_TEXT.replace('"out_channels": 4', '"out_channels": -' + "9" * 400),
-    BASE_TEXT.replace('"eps": 0.0001', '"eps": NaN'), BASE_TEXT.replace('"eps": 0.0001', '"eps": 1e999'),
-    BASE_TEXT.replace('"eps": 0.0001', '"eps": ' + "9" * 400),
-    BASE_TEXT.replace('"id": "conv1"', '"id": "image"'), BASE_TEXT.replace('"id": "conv1"', '"id": "1conv"'),
-    BASE_TEXT.replace('"id": "conv1"', '"id": "' + "c" * 65 + '"'),
-    BASE_TEXT.replace('"port": "in"', '"port": "in2"', 1), BASE_TEXT.replace('"port": "in"', '"port": "out"', 1),
-    BASE_TEXT.replace('"source": "image"', '"source": "nowhere"'),
-    BASE_TEXT.replace('"source": "image"', '"source": "logits"'),
-    BASE_TEXT.replace('"nodes": [', '"nodes": [' + "{}," * 10),
-    BASE_TEXT.replace('"format": "neural-canvas-project"', '"format": "other"'),
-    BASE_TEXT.replace('"meta": {', '"meta": {"author": "x", '),
-    BASE_TEXT.replace('"meta": {', '"meta": {"a\\nb": "x", '),
-    BASE_TEXT.replace('"meta": {', '"meta": {"name": 3, '),
-    BASE_TEXT.replace('"position": [10.5, -3.25]', '"position": [1e999, 0]'),
-    BASE_TEXT.replace('"position": [10.5, -3.25]', '"position": [1, 2, 3]'),
-    BASE_TEXT.replace('"position": [10.5, -3.25]', '"position": [true, 0]'),
-], ids=lambda text: repr(text[:40]))
-def test_known_corruptions_never_crash_the_loader(text: str) -> None:
-    check_loads(text)
+def _edit(old: str, new: str, count: int = -1) -> str:
+    assert old in BASE_TEXT, old
+    return BASE_TEXT.replace(old, new, count)
 
 
-@pytest.mark.parametrize("key", ["a\nb", "\r", "x\u2028y"], ids=["newline", "carriage-return", "line-separator"])
-@pytest.mark.parametrize("where", ["top", "meta", "graph", "node", "params", "edge"])
-def test_error_messages_stay_on_one_line_whatever_the_key(where: str, key: str) -> None:
-    """Unknown keys are quoted in messages, so a newline in a key cannot break the message."""
-    data = json.loads(BASE_TEXT)
-    target = {"top": data, "meta": data["meta"], "graph": data["graph"], "node": data["graph"]["nodes"][1],
-              "params": data["graph"]["nodes"][1]["params"], "edge": data["graph"]["edges"][0]}[where]
-    target[key] = 1
-    assert check_loads(json.dumps(data)) is None
+#: Named corruptions and what the loader must do: refuse them, or load them (values of the
+#: right kind, out of bounds, are loaded and diagnosed); None: either.
+KNOWN_CORRUPTIONS: dict[str, tuple[str, str | None]] = {
+    "empty": ("", "refuse"), "blank": (" ", "refuse"), "null": ("null", "refuse"), "list": ("[]", "refuse"),
+    "empty-object": ("{}", "refuse"), "number": ("0", "refuse"), "string": ('"x"', "refuse"),
+    "deep-open-lists": ("[" * 100000, "refuse"), "deep-open-objects": ("{" * 100000, "refuse"),
+    "deep-keys": ('{"a":' * 100000, "refuse"), "deep-closed-lists": ("[" * 100000 + "]" * 100000, "refuse"),
+    "nan": ("NaN", "refuse"), "nan-version": ('{"format": "neural-canvas-project", "version": NaN}', "refuse"),
+    "utf8-bom": ("\ufeff" + BASE_TEXT, None), "trailing-garbage": (BASE_TEXT + "x", "refuse"),
+    "version-2": (_edit('"version": 1', '"version": 2'), "refuse"),
+    "version-0": (_edit('"version": 1', '"version": 0'), "refuse"),
+    "version-float": (_edit('"version": 1', '"version": 1.0'), "refuse"),
+    "version-string": (_edit('"version": 1', '"version": "1"'), "refuse"),
+    "version-huge": (_edit('"version": 1', '"version": ' + "9" * 400), "refuse"),
+    "version-bool": (_edit('"version": 1', '"version": true'), "refuse"),
+    "version-over-int-limit": (_edit('"version": 1', '"version": ' + "1" * 5000), "refuse"),
+    "unknown-type": (_edit('"type": "conv2d"', '"type": "conv3d"'), "refuse"),
+    "type-number": (_edit('"type": "conv2d"', '"type": 7'), "refuse"),
+    "unknown-param": (_edit('"out_channels": 4', '"out_channels": 4, "kernel": 3'), "refuse"),
+    "int-as-string": (_edit('"out_channels": 4', '"out_channels": "4"'), "refuse"),
+    "int-as-float": (_edit('"out_channels": 4', '"out_channels": 4.0'), "refuse"),
+    "int-infinite": (_edit('"out_channels": 4', '"out_channels": 1e999'), "refuse"),
+    "int-4000-digits": (_edit('"out_channels": 4', '"out_channels": ' + "9" * 4000), "load"),
+    "int-huge-negative": (_edit('"out_channels": 4', '"out_channels": -' + "9" * 400), "load"),
+    "float-nan": (_edit('"eps": 0.0001', '"eps": NaN'), "refuse"),
+    "float-infinite": (_edit('"eps": 0.0001', '"eps": 1e999'), "refuse"),
+    "float-huge-int": (_edit('"eps": 0.0001', '"eps": ' + "9" * 400), "load"),
+    "duplicate-id": (_edit('"id": "conv1"', '"id": "image"'), "refuse"),
+    "id-not-identifier": (_edit('"id": "conv1"', '"id": "1conv"'), "refuse"),
+    "id-too-long": (_edit('"id": "conv1"', '"id": "' + "c" * 65 + '"'), "refuse"),
+    "missing-port": (_edit('"port": "in"', '"port": "in2"', 1), "refuse"),
+    "port-out": (_edit('"port": "in"', '"port": "out"', 1), "refuse"),
+    "unknown-source": (_edit('"source": "image"', '"source": "nowhere"'), "refuse"),
+    "source-without-output": (_edit('"source": "image"', '"source": "logits"'), "refuse"),
+    "empty-nodes": (_edit('"nodes": [', '"nodes": [' + "{}," * 10), "refuse"),
+    "other-format": (_edit('"format": "neural-canvas-project"', '"format": "other"'), "refuse"),
+    "unknown-meta": (_edit('"meta": {', '"meta": {"author": "x", '), "refuse"),
+    "meta-number": (_edit('"meta": {', '"meta": {"family": 3, '), "refuse"),
+    "position-infinite": (_edit('"position": [10.5, -3.25]', '"position": [1e999, 0]'), "refuse"),
+    "position-three": (_edit('"position": [10.5, -3.25]', '"position": [1, 2, 3]'), "refuse"),
+    "position-bool": (_edit('"position": [10.5, -3.25]', '"position": [true, 0]'), "refuse"),
+}
+
+
+@pytest.mark.parametrize("name", list(KNOWN_CORRUPTIONS))
+def test_known_corruptions_never_crash_the_loader(name: str) -> None:
+    text, expected = KNOWN_CORRUPTIONS[name]
+    project = check_loads(text)
+    if expected == "refuse":
+        assert project is None, f"{name} was loaded"
+    elif expected == "load":
+        assert project is not None, f"{name} was refused"
+        assert not analyze(project.graph).valid  # the absurd value is diagnosed
+
+
+def test_error_messages_stay_on_one_line_whatever_the_key() -> None:
+    """An unknown key with a line break in it must not break the message over two lines."""
+    broken = []
+    for where in ("top", "meta", "graph", "node", "params", "edge"):
+        for key in ("a\nb", "\r", "x\u2028y"):
+            data = json.loads(BASE_TEXT)
+            target = {"top": data, "meta": data["meta"], "graph": data["graph"], "node": data["graph"]["nodes"][1],
+                      "params": data["graph"]["nodes"][1]["params"], "edge": data["graph"]["edges"][0]}[where]
+            target[key] = 1
+            with pytest.raises(ProjectFileError) as info:
+                loads(json.dumps(data), source=SOURCE)
+            if len(str(info.value).splitlines()) != 1:
+                broken.append(f"{where}: {str(info.value)!r}")
+    assert not broken, "\n".join(broken)
 
 
 def test_anything_the_loader_accepts_can_be_saved_again() -> None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.training.events import Event, Failed, event_from_json, TERMINAL
+from engine.training.events import TERMINAL, CheckpointWritten, Event, Failed, event_from_json
 
 _CONTEXT = mp.get_context("spawn")
 
@@ -114,15 +114,19 @@ class TrainingProcess:
             except (EOFError, OSError):
                 break
             block = False
-            event = event_from_json(data)
-            events.append(event)
-            if event.kind == "checkpoint":
-                self.last_checkpoint_epoch = getattr(event, "epoch", None)
-            if isinstance(event, TERMINAL):
-                self.finished = event
+            events.append(self._receive(data))
         if self.finished is None and not self._process.is_alive() and self._process.exitcode is not None:
             events.extend(self._drain_after_exit())
         return events
+
+    def _receive(self, data: dict[str, Any]) -> Event:
+        """Decode one event and note checkpoints and the end of the run."""
+        event = event_from_json(data)
+        if isinstance(event, CheckpointWritten):
+            self.last_checkpoint_epoch = event.epoch
+        if isinstance(event, TERMINAL):
+            self.finished = event
+        return event
 
     def _drain_after_exit(self) -> list[Event]:
         """Collect what the dead worker sent, then report its death if it sent no closing event."""
@@ -130,12 +134,11 @@ class TrainingProcess:
         deadline = time.monotonic() + 0.5
         while time.monotonic() < deadline:
             try:
-                event = event_from_json(self._events.get(timeout=0.05))
+                event = self._receive(self._events.get(timeout=0.05))
             except (queue.Empty, EOFError, OSError):
                 break
             events.append(event)
-            if isinstance(event, TERMINAL):
-                self.finished = event
+            if self.finished is not None:
                 return events
         code = self._process.exitcode
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"

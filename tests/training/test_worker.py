@@ -1,0 +1,62 @@
+"""The worker process: events stream back, commands work, a killed worker is noticed at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from engine.graph.fileformat import dumps
+from engine.training.events import CheckpointWritten, EpochEnd, Failed, Finished, RunStarted, StateChanged
+from engine.training.worker import TrainingProcess
+from tests.training.helpers import mlp_project
+
+
+def collect(worker: TrainingProcess, until, limit: float = 120.0) -> list:  # noqa: ANN001
+    events: list = []
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        for event in worker.poll(timeout=0.1):
+            events.append(event)
+            if until(event):
+                return events
+        if not worker.running:
+            return events
+    raise AssertionError(f"timed out; got {[e.kind for e in events]}")
+
+
+def test_events_stream_and_stop_writes_a_resumable_run(tmp_path: Path) -> None:
+    worker = TrainingProcess(dumps(mlp_project({"epochs": 200})), tmp_path / "run")
+    worker.start()
+    events = collect(worker, lambda e: isinstance(e, EpochEnd) and e.epoch == 2)
+    assert isinstance(events[0], RunStarted)
+    worker.pause()
+    events += collect(worker, lambda e: isinstance(e, StateChanged) and e.state == "paused")
+    worker.stop()
+    events += collect(worker, lambda e: isinstance(e, Finished))
+    worker.join(10)
+    assert isinstance(worker.finished, Finished) and worker.finished.reason == "stopped"
+    assert (tmp_path / "run" / "checkpoint.pt").is_file() and (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_killed_worker_is_reported_within_a_second(tmp_path: Path) -> None:
+    worker = TrainingProcess(dumps(mlp_project({"epochs": 500})), tmp_path / "run")
+    worker.start()
+    collect(worker, lambda e: isinstance(e, CheckpointWritten))
+    os.kill(worker.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    events = collect(worker, lambda e: isinstance(e, Failed), limit=5)
+    assert time.monotonic() - killed < 1.5
+    failed = events[-1]
+    assert failed.reason == "crashed" and "killed by signal 9" in failed.message
+    assert "can be resumed" in failed.message
+
+
+def test_failures_inside_the_worker_arrive_as_messages(tmp_path: Path) -> None:
+    project = mlp_project()
+    project.graph.set_param("x", "shape", (5,))
+    worker = TrainingProcess(dumps(project), tmp_path / "run")
+    worker.start()
+    events = collect(worker, lambda e: isinstance(e, Failed), limit=60)
+    assert events[-1].reason == "data" and "Input node x declares (N, 5)" in events[-1].message
