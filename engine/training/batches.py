@@ -91,8 +91,10 @@ class BatchSource:
 
         tensors = [self.train_x] if self.train_y is None else [self.train_x, self.train_y]
         rows = local[start_batch * self.batch_size:self.steps_per_epoch * self.batch_size].tolist()
+        # a private generator: the loader's worker seeds must not consume the global RNG (dropout)
         loader = DataLoader(TensorDataset(*tensors), batch_size=self.batch_size, sampler=rows,
-                            num_workers=self.num_workers, pin_memory=self.device.type == "cuda")
+                            num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
+                            generator=torch.Generator().manual_seed(len(rows)))
         for index, batch in enumerate(loader, start=start_batch):
             x = batch[0].to(self.device, non_blocking=True)
             y = batch[1].to(self.device, non_blocking=True) if len(batch) > 1 else None

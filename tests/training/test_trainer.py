@@ -154,3 +154,47 @@ def test_regression_reports_mae_and_r2() -> None:
     assert isinstance(result, Finished)
     val = [e for e in events if isinstance(e, EpochEnd)][-1].val
     assert val["r2"] > 0.3 and val["mae"] > 1  # MAE is in the target's units (disease progression)
+
+
+def test_out_of_memory_names_the_batch_size_and_one_that_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.training.tasks.classification import ClassificationTask
+
+    original = ClassificationTask.train_step
+
+    def limited(self, x, y):  # noqa: ANN001, ANN202 - a device that holds 20 samples per step
+        if len(x) > 20:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(self, x, y)
+
+    monkeypatch.setattr(ClassificationTask, "train_step", limited)
+    result, _ = train(mlp_project({"batch_size": 64}))
+    assert isinstance(result, Failed) and result.reason == "out_of_memory"
+    assert "out of memory" in result.message and "batch size 64" in result.message
+    assert "use batch size 16" in result.message
+
+
+def test_an_exception_inside_a_task_becomes_a_failed_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.training.tasks.classification import ClassificationTask
+
+    monkeypatch.setattr(ClassificationTask, "snapshot", lambda *args: 1 / 0)
+    result, events = train(mlp_project())
+    assert isinstance(result, Failed) and result.reason == "error"
+    assert "ZeroDivisionError" in result.message and "Traceback" in result.details
+    assert events[-1] is result
+
+
+def test_large_data_streams_through_a_dataloader_with_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    resident, _ = train(mlp_project())
+    monkeypatch.setattr("engine.training.batches.RESIDENT_BYTES", 0)
+    streamed, _ = train(mlp_project())
+    assert isinstance(streamed, Finished)
+    assert streamed.metrics["val_loss"] == pytest.approx(resident.metrics["val_loss"], rel=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_on_cuda(precision: str) -> None:
+    result, events = train(mlp_project(), device="cuda", precision=precision)
+    assert isinstance(result, Finished), getattr(result, "message", "")
+    assert events[0].device.startswith("cuda")
+    assert result.metrics["val_accuracy"] > 0.7
