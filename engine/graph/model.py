@@ -109,6 +109,14 @@ class Graph:
         """The edge connected to input ``port`` of ``node_id``, if any."""
         return self._edges_in.get((node_id, port))
 
+    def node_index(self, node_id: str) -> int:
+        """Position of ``node_id`` in document order."""
+        return list(self.nodes).index(node_id)
+
+    def edge_index(self, edge: Edge) -> int:
+        """Position of ``edge`` in document order."""
+        return list(self._edges_in).index((edge.target, edge.target_port))
+
     def nx_graph(self) -> nx.MultiDiGraph:
         """The live networkx view (node ids; one keyed edge per connection). Do not mutate."""
         return self._nx
@@ -128,8 +136,13 @@ class Graph:
         return len(self.nodes)
 
     # ------------------------------------------------------------ mutators
-    def add_node(self, node: Node) -> None:
+    def add_node(self, node: Node, index: int | None = None) -> None:
         """Insert ``node`` (the same object, for undo). Fills missing params with defaults.
+
+        Args:
+            node: The node.
+            index: Position in document order (undo puts a node back where it was; the order
+                decides the order of model inputs and outputs). Default: at the end.
 
         Raises:
             GraphError: Bad or duplicate id, unknown type, unknown parameter, wrong value kind.
@@ -145,6 +158,10 @@ class Graph:
         node.params = normalize_params(layer, node.params, where=f"node {node.id}")
         node.position = _position(node.position, node.id)
         self.nodes[node.id] = node
+        if index is not None and index < len(self.nodes) - 1:
+            items = list(self.nodes.items())
+            items.insert(index, items.pop())
+            self.nodes = dict(items)
         self._edges_by_node[node.id] = set()
         self._nx.add_node(node.id)
         self._emit(NodeAdded(node))
@@ -164,8 +181,8 @@ class Graph:
         self._emit(NodeRemoved(node))
         return node
 
-    def add_edge(self, edge: Edge) -> None:
-        """Connect ``edge`` (the same object, for undo).
+    def add_edge(self, edge: Edge, index: int | None = None) -> None:
+        """Connect ``edge`` (the same object, for undo), at ``index`` in document order.
 
         Raises:
             GraphError: Missing node, no output on the source, unknown or occupied input port.
@@ -174,6 +191,10 @@ class Graph:
         if problem:
             raise GraphError(problem)
         self._edges_in[(edge.target, edge.target_port)] = edge
+        if index is not None and index < len(self._edges_in) - 1:
+            items = list(self._edges_in.items())
+            items.insert(index, items.pop())
+            self._edges_in = dict(items)
         self._edges_by_node[edge.source].add(edge)
         self._edges_by_node[edge.target].add(edge)
         self._nx.add_edge(edge.source, edge.target, key=edge.target_port)

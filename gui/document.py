@@ -1,0 +1,107 @@
+"""The open document: a project, its undo stack, its file, and live shape inference.
+
+Views observe the document; they never own state. Every change arrives as an engine event
+(re-emitted as the ``graph_event`` signal, so items update at once) and, coalesced to one
+per event-loop turn, as a fresh :class:`~engine.shapes.Analysis` (``analysis_changed``),
+so shapes, counts and diagnostics follow every edit without recomputing per event.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from engine.graph.events import GraphEvent
+from engine.graph.fileformat import load_project, save_project
+from engine.graph.project import Project
+from engine.shapes import Analysis, ShapeInference
+
+
+class Document(QObject):
+    """One project being edited.
+
+    Args:
+        project: The project (the document takes ownership).
+        path: Its file, or ``None`` for an untitled document.
+    """
+
+    graph_event = Signal(object)
+    analysis_changed = Signal(object)
+    path_changed = Signal(object)
+    clean_changed = Signal(bool)
+
+    def __init__(self, project: Project, path: Path | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.path = path
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(self.clean_changed)
+        self.inference = ShapeInference(project.graph)
+        self.analysis: Analysis = self.inference.analyze()
+        self.read_only_reason: str | None = None
+        self._pending = QTimer(self)
+        self._pending.setSingleShot(True)
+        self._pending.setInterval(0)
+        self._pending.timeout.connect(self.refresh_analysis)
+        self._unsubscribe = project.graph.subscribe(self._on_graph_event)
+
+    @property
+    def graph(self):  # noqa: ANN201 - engine Graph
+        """The project's graph."""
+        return self.project.graph
+
+    @property
+    def title(self) -> str:
+        """File name, project name, or "Untitled"."""
+        if self.path is not None:
+            return self.path.name
+        return self.project.name or "Untitled"
+
+    @property
+    def dirty(self) -> bool:
+        """Unsaved changes exist."""
+        return not self.undo_stack.isClean()
+
+    # ------------------------------------------------------------------ edits
+    def push(self, command: QUndoCommand) -> bool:
+        """Apply an edit through the undo stack; refused (False) while training locks the graph."""
+        if self.read_only_reason is not None:
+            return False
+        self.undo_stack.push(command)
+        return True
+
+    def _on_graph_event(self, event: GraphEvent) -> None:
+        self.graph_event.emit(event)
+        if not self._pending.isActive():
+            self._pending.start()
+
+    def refresh_analysis(self) -> Analysis:
+        """Re-infer what changed now (normally done once per event-loop turn)."""
+        self._pending.stop()
+        self.analysis = self.inference.analyze()
+        self.analysis_changed.emit(self.analysis)
+        return self.analysis
+
+    # ------------------------------------------------------------------ files
+    @classmethod
+    def open(cls, path: Path, parent: QObject | None = None) -> "Document":
+        """Load ``path`` (raises :class:`~engine.graph.fileformat.ProjectFileError`)."""
+        return cls(load_project(path), Path(path), parent)
+
+    def save(self, path: Path | None = None) -> None:
+        """Save atomically to ``path`` (or the current file) and mark the document clean."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ValueError("an untitled document needs a path to save to")
+        save_project(self.project, target)
+        if target != self.path:
+            self.path = target
+            self.path_changed.emit(target)
+        self.undo_stack.setClean()
+
+    def close(self) -> None:
+        """Stop observing the graph."""
+        self._unsubscribe()
+        self.inference.close()
