@@ -167,6 +167,11 @@ class ShapeInference:
         self._structure = structure
         graph = self.graph
         changed: set[str] = set()
+        for node_id in structure.cycle_nodes:  # before the others, so nodes downstream see the change
+            old = self._infos.get(node_id)
+            if old is None or old.output is not None:
+                changed.add(node_id)
+            self._infos[node_id] = NodeInfo(None, diagnostics=(self._cycle_diagnostic(node_id),))
         for node_id in structure.order:
             node = graph.nodes[node_id]
             if node_id in self._dirty or any(e.source in changed for e in graph.incoming(node_id).values()):
@@ -175,8 +180,6 @@ class ShapeInference:
                 if old is None or old.output != info.output:
                     changed.add(node_id)
                 self._infos[node_id] = info
-        for node_id in structure.cycle_nodes:
-            self._infos[node_id] = NodeInfo(None, diagnostics=(self._cycle_diagnostic(node_id),))
         self._dirty.clear()
         ordered = {n: self._infos[n] for n in structure.order}
         ordered.update((n, self._infos[n]) for n in graph.nodes if n in structure.cycle_nodes)
@@ -241,10 +244,6 @@ class ShapeInference:
             problems.append(Diagnostic(node.id, "error", f"{name} {problem}", name))
         ports = layer.input_ports(node.params)
         incoming = self.graph.incoming(node.id)
-        for port, edge in incoming.items():
-            if port not in ports:
-                problems.append(Diagnostic(node.id, "error", f"input {port!r} no longer exists but "
-                                           f"{edge.source} is still connected to it: disconnect it"))
         specs: list[TensorSpec] = []
         missing_upstream = False
         for port in ports:

@@ -18,8 +18,8 @@ Layout (version 1)::
 from __future__ import annotations
 
 import json
+import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +63,29 @@ def to_json(project: Project) -> dict[str, Any]:
     }
 
 
-_SCALAR = r"(?:-?\d[\d.eE+-]*|true|false|null)"
-_SCALAR_LIST = re.compile(r"\[\s*(" + _SCALAR + r"(?:\s*,\s*" + _SCALAR + r")*)\s*\]")
-
-
 def dumps(project: Project) -> str:
     """Serialize ``project`` to the file text (stable order, two-space indent).
 
-    Lists of numbers (shapes, positions, kernel sizes) stay on one line for readable diffs.
+    Lists of plain values (shapes, positions, kernel sizes) stay on one line for readable diffs.
     """
-    text = json.dumps(to_json(project), indent=2, allow_nan=False)
-    return _SCALAR_LIST.sub(lambda m: "[" + re.sub(r"\s*,\s*", ", ", m.group(1)) + "]", text) + "\n"
+    return _format(to_json(project), "") + "\n"
+
+
+def _format(value: Any, indent: str) -> str:
+    """JSON text like ``json.dumps(indent=2)`` but with lists of scalars on one line."""
+    inner = indent + "  "
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(str(k))}: {_format(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        if all(not isinstance(v, (dict, list, tuple)) for v in value):
+            return "[" + ", ".join(json.dumps(v, allow_nan=False) for v in value) + "]"
+        return "[\n" + ",\n".join(inner + _format(v, inner) for v in value) + "\n" + indent + "]"
+    return json.dumps(value, allow_nan=False)
 
 
 def save_project(project: Project, path: str | os.PathLike[str]) -> None:
@@ -122,7 +134,7 @@ def loads(text: str, source: str = "<text>") -> Project:
         ProjectFileError: With ``source``, the place in the file and what is wrong.
     """
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise ProjectFileError(f"{source}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
     except ValueError as exc:
@@ -139,6 +151,23 @@ def loads(text: str, source: str = "<text>") -> Project:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is too large for a number")
+    return value
+
+
+def _key(key: Any) -> str:
+    """A key as it may appear in a one-line message (quoted and shortened when unusual)."""
+    text = str(key)
+    if text.isidentifier() and len(text) <= 40:
+        return text
+    quoted = json.dumps(text)
+    return quoted if len(quoted) <= 42 else quoted[:38] + '..."'
+
 
 
 class _FieldError(Exception):
@@ -178,12 +207,12 @@ def from_json(data: Any) -> Project:
     known = {"format", "version", "meta", "graph", "dataset", "training"}
     for key in data:
         if key not in known:
-            raise _FieldError(str(key), "unknown section")
+            raise _FieldError(_key(key), "unknown section")
     meta = _expect(data.get("meta", {}), dict, "meta", "an object")
     for key, value in meta.items():
         if key not in _META_KEYS:
-            raise _FieldError(f"meta.{key}", f"unknown field (known: {', '.join(_META_KEYS)})")
-        _expect(value, str, f"meta.{key}", "a string")
+            raise _FieldError(f"meta.{_key(key)}", f"unknown field (known: {', '.join(_META_KEYS)})")
+        _expect(value, str, f"meta.{_key(key)}", "a string")
     dataset = _expect(data.get("dataset", {}), dict, "dataset", "an object")
     training = _expect(data.get("training", {}), dict, "training", "an object")
     graph = _graph_from_json(_expect(data.get("graph", {}), dict, "graph", "an object"))
@@ -193,7 +222,7 @@ def from_json(data: Any) -> Project:
 def _graph_from_json(data: dict[str, Any]) -> Graph:
     for key in data:
         if key not in ("nodes", "edges"):
-            raise _FieldError(f"graph.{key}", "unknown field")
+            raise _FieldError(f"graph.{_key(key)}", "unknown field")
     nodes = _expect(data.get("nodes", []), list, "graph.nodes", "a list")
     edges = _expect(data.get("edges", []), list, "graph.edges", "a list")
     if len(nodes) > MAX_NODES:
@@ -211,7 +240,7 @@ def _graph_from_json(data: dict[str, Any]) -> Graph:
         _expect(raw, dict, path, "an object")
         for key in raw:
             if key not in ("source", "target", "port"):
-                raise _FieldError(f"{path}.{key}", "unknown field")
+                raise _FieldError(f"{path}.{_key(key)}", "unknown field")
         fields = [_expect(raw.get(k), str, f"{path}.{k}", "a string") for k in ("source", "target", "port")]
         problem = graph.connection_problem(*fields)
         if problem:
@@ -224,7 +253,7 @@ def _node_from_json(raw: Any, path: str) -> Node:
     _expect(raw, dict, path, "an object")
     for key in raw:
         if key not in ("id", "type", "position", "params"):
-            raise _FieldError(f"{path}.{key}", "unknown field")
+            raise _FieldError(f"{path}.{_key(key)}", "unknown field")
     node_id = _expect(raw.get("id"), str, f"{path}.id", "a string")
     type_id = _expect(raw.get("type"), str, f"{path}.type", "a string")
     position = _expect(raw.get("position", [0, 0]), list, f"{path}.position", "a list [x, y]")
@@ -235,13 +264,13 @@ def _node_from_json(raw: Any, path: str) -> Node:
     try:
         layer = get_layer(type_id)
     except KeyError:
-        raise _FieldError(f"{path}.type", f"unknown layer type {type_id!r}") from None
+        raise _FieldError(f"{path}.type", f"unknown layer type {_key(type_id)}") from None
     values = {}
     for name, value in params.items():
         try:
             decl = layer.param(name)
         except KeyError:
-            raise _FieldError(f"{path}.params.{name}", f"{layer.title} has no such parameter") from None
+            raise _FieldError(f"{path}.params.{_key(name)}", f"{layer.title} has no such parameter") from None
         try:
             values[name] = decl.coerce(value)
         except ParamKindError as exc:

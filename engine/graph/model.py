@@ -233,12 +233,13 @@ class Graph:
     def set_param(self, node_id: str, name: str, value: Any) -> Any:
         """Set one parameter and return its previous value.
 
-        Out-of-bounds values are accepted (and diagnosed); values of the wrong kind are not.
-        Lowering a merge's input count leaves edges on vanished ports in place; they are
-        diagnosed until removed (the GUI removes them in the same undo step).
+        Out-of-bounds values are accepted (and diagnosed); values of the wrong kind are not,
+        nor a value that would remove a connected input port (lowering a merge's input
+        count): disconnect those edges first (the GUI does so in the same undo step).
 
         Raises:
-            GraphError: Unknown node or parameter, or a value of the wrong kind.
+            GraphError: Unknown node or parameter, a value of the wrong kind, or connected
+                ports that would vanish.
         """
         node = self._node(node_id)
         try:
@@ -252,6 +253,12 @@ class Graph:
         old = node.params[name]
         if old == value and type(old) is type(value):
             return old
+        ports = node.layer.input_ports({**node.params, name: value})
+        orphaned = [e for port, e in self.incoming(node_id).items() if port not in ports]
+        if orphaned:
+            names = ", ".join(f"{e.target_port} (from {e.source})" for e in orphaned)
+            raise GraphError(f"node {node_id} ({node.layer.title}): {name} {value} would remove connected "
+                             f"input(s) {names}: disconnect them first")
         node.params[name] = value
         self._emit(ParamChanged(node_id, name, old, value))
         return old
