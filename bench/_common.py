@@ -131,6 +131,49 @@ class ForeignLoad:
         return max(0.0, foreign / wall)
 
 
+class ForeignLoadWithChildren(ForeignLoad):
+    """:class:`ForeignLoad` that also counts this process's children as its own.
+
+    A child's CPU time is only known once it has been waited for (``Process.join``), so
+    call :meth:`stop` after joining the children started in the timed section.
+    """
+
+    @staticmethod
+    def _own_seconds() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+
+class QuietBudget:
+    """Waits (up to a total budget) for other processes to leave the CPU alone.
+
+    Args:
+        threshold: Foreign load (cores) below which the CPU counts as quiet.
+        budget_seconds: Total seconds :meth:`wait` may spend waiting over the whole run.
+    """
+
+    def __init__(self, threshold: float, budget_seconds: float) -> None:
+        self.threshold = threshold
+        self.left = budget_seconds
+        self.waited = 0.0
+
+    def wait(self) -> bool:
+        """Return True once a 0.1 s window had less foreign load than the threshold,
+        False when the budget is spent."""
+        import time
+
+        while True:
+            monitor = ForeignLoad()
+            monitor.start()
+            time.sleep(0.1)
+            if monitor.stop() < self.threshold:
+                return True
+            if self.left <= 0:
+                return False
+            self.left -= 0.1
+            self.waited += 0.1
+
+
 # --------------------------------------------------------------- statistics
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)

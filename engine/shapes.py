@@ -18,7 +18,7 @@ from typing import Literal
 
 import networkx as nx
 
-from engine.graph.events import (EdgeAdded, EdgeRemoved, GraphEvent, NodeAdded, NodeRemoved,
+from engine.graph.events import (EdgeAdded, EdgeRemoved, GraphEvent, NodeAdded, NodeRemoved, NodesMoved,
                                  ParamChanged)
 from engine.graph.model import Graph, Node
 from engine.layers import Params, ShapeError, TensorSpec
@@ -140,6 +140,7 @@ class ShapeInference:
         self._structure: _Structure | None = None
         self._cycle_nodes: set[str] = set()
         self._cycle_paths: dict[str, str] = {}
+        self._last: Analysis | None = None
         self._unsubscribe = graph.subscribe(self._on_event)
 
     def close(self) -> None:
@@ -147,6 +148,8 @@ class ShapeInference:
         self._unsubscribe()
 
     def _on_event(self, event: GraphEvent) -> None:
+        if not isinstance(event, NodesMoved):
+            self._last = None
         if isinstance(event, NodeAdded):
             self._dirty.add(event.node.id)
             self._structure = None
@@ -162,7 +165,9 @@ class ShapeInference:
 
     # ------------------------------------------------------------ analysis
     def analyze(self) -> Analysis:
-        """Bring every node up to date and return the results."""
+        """Bring every node up to date and return the results (cached while nothing changed)."""
+        if self._last is not None and not self._dirty and self._structure is not None:
+            return self._last
         structure = self._structure or self._build_structure()
         self._structure = structure
         graph = self.graph
@@ -188,7 +193,8 @@ class ShapeInference:
                 info = ordered[node_id]
                 ordered[node_id] = NodeInfo(info.output, info.parameters, info.flops,
                                             (*info.diagnostics, _dead_end_warning(node_id)))
-        return Analysis(ordered, list(structure.graph_diagnostics), structure.in_model, list(structure.order))
+        self._last = Analysis(ordered, list(structure.graph_diagnostics), structure.in_model, list(structure.order))
+        return self._last
 
     def _build_structure(self) -> _Structure:
         graph = self.graph

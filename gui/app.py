@@ -20,7 +20,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def run_app(argv: Sequence[str]) -> int:
     """Run the desktop app until its window closes; returns the exit code."""
     args = parse_args(argv)
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
     from engine.templates import default_template
@@ -29,19 +29,33 @@ def run_app(argv: Sequence[str]) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("Neural Canvas")
     app.setOrganizationName("Neural Canvas")
-    window = MainWindow()
-    path = Path(args.file) if args.file else default_template()
-    if not window.open_project(path, untitled=args.file is None):
-        if args.screenshot:
-            return 1
-    window.resize(1280, 800)
-    window.show()
+    settings = None
+    if args.screenshot:  # a reproducible picture: default geometry and theme, nothing remembered
+        import tempfile
+
+        settings = QSettings(str(Path(tempfile.mkdtemp()) / "screenshot.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings)
+    opened = window.open_project(Path(args.file)) if args.file else window.open_project(default_template(),
+                                                                                         untitled=True)
     if args.screenshot:
+        if not opened:
+            print(f"error: cannot open {args.file}", file=sys.stderr)
+            return 1
+        window.resize(1440, 900)
+        window.show()
+
         def shoot() -> None:
+            window.canvas.fit_all()
+            app.processEvents()
             ok = window.grab().save(args.screenshot)
             if not ok:
                 print(f"error: cannot write {args.screenshot}", file=sys.stderr)
             app.exit(0 if ok else 1)
 
-        QTimer.singleShot(200, shoot)
+        QTimer.singleShot(300, shoot)
+        return app.exec()
+    if window.document is None:  # the file could not be opened (the user saw why): start empty
+        window.new_document()
+    window.show()
+    QTimer.singleShot(0, window.offer_recovery)
     return app.exec()

@@ -1,76 +1,365 @@
-"""The main window (minimal for now): a summary of the open project's graph.
+"""The main window: canvas in the centre, dockable panels, menus, files, status bar.
 
-The node-editor canvas replaces the central table; the problems dock and status bar stay.
+The window owns one :class:`~gui.document.Document` at a time and hands it to the views;
+every edit goes through the document's undo stack. Window geometry, dock layout, theme
+and recent files persist in QSettings.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QDockWidget, QHeaderView, QLabel, QListWidget, QListWidgetItem, QMainWindow,
-                               QMessageBox, QTableWidget, QTableWidgetItem)
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QUndoView, QWidget
 
 from engine.graph.fileformat import ProjectFileError, load_project
+from engine.graph.layout import layered_layout
 from engine.graph.project import Project
-from engine.shapes import analyze
+from engine.shapes import Analysis
+from gui import clipboard, commands
+from gui.actions import build_actions
+from gui.autosave import Autosaver, pending_recoveries
+from gui.canvas.view import CanvasView
+from gui.document import Document
+from gui.gallery import TemplateGallery
+from gui.icons import icon
+from gui.inspector import InspectorWidget
+from gui.palette import PaletteWidget
+from gui.problems import ProblemsWidget
+from gui.style import THEMES
+from gui.summary_panel import SummaryWidget
+from gui.window_files import export_canvas, save_guard
 
-_COLUMNS = ("Node", "Type", "Output shape", "Parameters", "FLOPs")
+MAX_RECENT = 10
+PROJECT_FILTER = "Neural Canvas projects (*.json);;All files (*)"
 
 
 class MainWindow(QMainWindow):
-    """Shows the layers of one project with shapes, counts and problems."""
+    """One window editing one project."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
-        self.project: Project | None = None
-        self.path: Path | None = None
-        self.table = QTableWidget(0, len(_COLUMNS))
-        self.table.setHorizontalHeaderLabels(_COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.setCentralWidget(self.table)
-        self.problems = QListWidget()
-        dock = QDockWidget("Problems", self)
-        dock.setObjectName("problems")
-        dock.setWidget(self.problems)
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.settings = settings or QSettings()
+        self.document: Document | None = None
+        self.autosaver: Autosaver | None = None
+        self.setWindowIcon(icon("app"))
+        self.canvas = CanvasView()
+        self.setCentralWidget(self.canvas)
+        self.palette_panel = PaletteWidget()
+        self.inspector = InspectorWidget()
+        self.problems = ProblemsWidget()
+        self.summary = SummaryWidget()
+        self.history = QUndoView()
+        self.history.setEmptyLabel("<original>")
+        self.docks = {
+            "palette": self._dock("Layers", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "inspector": self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea),
+            "history": self._dock("History", self.history, Qt.DockWidgetArea.RightDockWidgetArea),
+            "problems": self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea),
+            "summary": self._dock("Model Summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea),
+        }
+        self.tabifyDockWidget(self.docks["problems"], self.docks["summary"])
+        self.tabifyDockWidget(self.docks["inspector"], self.docks["history"])
+        self.docks["problems"].raise_()
+        self.docks["inspector"].raise_()
+        self.actions = build_actions(self)
+        for dock in self.docks.values():
+            self.panels_menu.addAction(dock.toggleViewAction())
         self.totals = QLabel()
         self.statusBar().addPermanentWidget(self.totals)
-        self.setWindowTitle("Neural Canvas")
+        self.palette_panel.layer_activated.connect(lambda type_id: self.canvas.add_node_at(type_id))
+        self.canvas.selection_changed.connect(self._on_selection)
+        self.problems.node_activated.connect(lambda node_id: self.canvas.select_nodes([node_id], center=True))
+        self.summary.node_activated.connect(lambda node_id: self.canvas.select_nodes([node_id], center=True))
+        self._apply_theme(str(self.settings.value("theme", "light")))
+        self._restore_layout()
+        self._refresh_recent()
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.lower().replace(" ", "_"))
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    # ------------------------------------------------------------ documents
+    def set_document(self, document: Document) -> None:
+        """Show ``document`` in every view (the previous one is closed)."""
+        if self.autosaver is not None:
+            self.autosaver.stop()
+        if self.document is not None:
+            self.document.close()
+            self.document.deleteLater()
+        self.document = document
+        document.setParent(self)
+        self.canvas.set_document(document)
+        self.inspector.set_document(document)
+        self.problems.set_document(document)
+        self.summary.set_document(document)
+        self.history.setStack(document.undo_stack)
+        self.actions["undo"].setEnabled(document.undo_stack.canUndo())
+        document.undo_stack.canUndoChanged.connect(self.actions["undo"].setEnabled)
+        document.undo_stack.canRedoChanged.connect(self.actions["redo"].setEnabled)
+        self.actions["redo"].setEnabled(document.undo_stack.canRedo())
+        document.clean_changed.connect(lambda clean: self._update_title())
+        document.path_changed.connect(lambda path: self._update_title())
+        document.analysis_changed.connect(self._show_totals)
+        self.autosaver = Autosaver(document, parent=self)
+        self._update_title()
+        self._show_totals(document.analysis)
+        self.canvas.fit_all()
 
     def open_project(self, path: Path, untitled: bool = False) -> bool:
-        """Load ``path``; on failure show the loader's message and keep the current project."""
+        """Open ``path`` (as an untitled copy when ``untitled``); show the loader's message on failure."""
         try:
             project = load_project(path)
         except ProjectFileError as exc:
             QMessageBox.warning(self, "Cannot open project", str(exc))
             return False
-        self.project, self.path = project, None if untitled else path
-        name = project.name or path.stem
-        self.setWindowTitle(f"{name}{' (untitled)' if untitled else ''} — Neural Canvas")
-        self._show(project)
+        self.set_document(Document(project, None if untitled else Path(path)))
+        if not untitled:
+            self._remember(Path(path))
         return True
 
-    def _show(self, project: Project) -> None:
-        graph = project.graph
-        analysis = analyze(graph)
-        self.table.setRowCount(len(graph))
-        for row, node in enumerate(graph):
-            info = analysis.nodes[node.id]
-            shape = str(info.output) if info.output else ("" if not node.layer.has_output else "?")
-            cells = (node.id, node.layer.title, shape, f"{info.parameters:,}", f"{info.flops:,}")
-            for column, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if column >= 3:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.table.setItem(row, column, item)
-        self.problems.clear()
-        for diagnostic in analysis.diagnostics:
-            QListWidgetItem(f"{diagnostic.severity}: {diagnostic.format(graph)}", self.problems)
-        if not analysis.diagnostics:
-            QListWidgetItem("No problems: the graph is ready to train.", self.problems)
+    def _update_title(self) -> None:
+        doc = self.document
+        if doc is None:
+            return
+        self.setWindowTitle(f"{doc.title}[*] — Neural Canvas")
+        self.setWindowModified(doc.dirty)
+
+    def _show_totals(self, analysis: Analysis) -> None:
         state = "valid" if analysis.valid else f"{len(analysis.errors)} error(s)"
         self.totals.setText(f"{analysis.parameters:,} parameters · {analysis.flops:,} FLOPs/sample · {state}")
+
+    def _on_selection(self, node_ids: list[str]) -> None:
+        self.inspector.show_nodes(node_ids)
+
+    # --------------------------------------------------------------- files
+    def new_document(self) -> None:
+        """An empty untitled project."""
+        if save_guard(self):
+            self.set_document(Document(Project()))
+
+    def new_from_template(self) -> None:
+        """Pick a template in the gallery and open it as a new untitled document."""
+        gallery = TemplateGallery(self)
+        if gallery.exec() and gallery.chosen is not None and save_guard(self):
+            self.open_project(gallery.chosen, untitled=True)
+
+    def open_dialog(self) -> None:
+        """Ask for a project file and open it."""
+        if not save_guard(self):
+            return
+        start = str(self.document.path.parent) if self.document and self.document.path else ""
+        name, _ = QFileDialog.getOpenFileName(self, "Open Project", start, PROJECT_FILTER)
+        if name:
+            self.open_project(Path(name))
+
+    def save(self) -> bool:
+        """Save to the current file, asking for one when untitled."""
+        doc = self.document
+        if doc is None:
+            return False
+        if doc.path is None:
+            return self.save_as()
+        return self._save_to(doc.path)
+
+    def save_as(self) -> bool:
+        """Ask for a file name and save there."""
+        doc = self.document
+        if doc is None:
+            return False
+        suggested = str(doc.path or Path.cwd() / f"{(doc.project.name or 'untitled').replace(' ', '_')}.json")
+        name, _ = QFileDialog.getSaveFileName(self, "Save Project As", suggested, PROJECT_FILTER)
+        return self._save_to(Path(name)) if name else False
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            self.document.save(path)  # type: ignore[union-attr]
+        except OSError as exc:
+            QMessageBox.critical(self, "Cannot save", f"{path}: {exc.strerror or exc}. Nothing was lost: the "
+                                 "project is still open; save it somewhere else.")
+            return False
+        self._remember(path)
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
+
+    def export_png(self) -> None:
+        """Export the canvas as a PNG image."""
+        export_canvas(self, "png")
+
+    def export_svg(self) -> None:
+        """Export the canvas as an SVG drawing."""
+        export_canvas(self, "svg")
+
+    def _remember(self, path: Path) -> None:
+        recent = [str(path.resolve())] + [p for p in self._recent() if p != str(path.resolve())]
+        self.settings.setValue("recent_files", recent[:MAX_RECENT])
+        self._refresh_recent()
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent_files", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for entry in self._recent():
+            action = self.recent_menu.addAction(entry)
+            action.triggered.connect(lambda checked=False, p=entry: save_guard(self) and self.open_project(Path(p)))
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    def offer_recovery(self) -> None:
+        """After a crash, offer to reopen the projects that were being edited."""
+        for recovery in pending_recoveries():
+            name = recovery.original.name if recovery.original else "an untitled project"
+            answer = QMessageBox.question(self, "Recover unsaved work",
+                                          f"Neural Canvas closed unexpectedly while you were editing {name}. "
+                                          "Recover the unsaved changes?")
+            if answer == QMessageBox.StandardButton.Yes:
+                try:
+                    project = recovery.load()
+                except ProjectFileError as exc:
+                    QMessageBox.warning(self, "Cannot recover", str(exc))
+                    continue
+                document = Document(project, recovery.original)
+                document.undo_stack.resetClean()
+                self.set_document(document)
+                self._update_title()
+            recovery.discard()
+
+    # ---------------------------------------------------------------- edit
+    def undo(self) -> None:
+        """Undo the last edit."""
+        if self.document is not None:
+            self.document.undo_stack.undo()
+
+    def redo(self) -> None:
+        """Redo the last undone edit."""
+        if self.document is not None:
+            self.document.undo_stack.redo()
+
+    def copy(self) -> bool:
+        """Copy the selected nodes (and the edges among them) to the clipboard."""
+        return self.document is not None and clipboard.copy_nodes(self.document.graph,
+                                                                  self.canvas.selected_node_ids())
+
+    def cut(self) -> None:
+        """Copy, then delete the selection."""
+        if self.copy():
+            self.delete_selection()
+
+    def paste(self) -> None:
+        """Paste nodes from the clipboard (from this or another window)."""
+        fragment = clipboard.clipboard_fragment()
+        if self.document is None or fragment is None:
+            self.statusBar().showMessage("The clipboard holds no layers to paste", 4000)
+            return
+        try:
+            command, new_ids = clipboard.paste_command(self.document.graph, fragment)
+        except ProjectFileError as exc:
+            self.statusBar().showMessage(f"Cannot paste: {exc}", 6000)
+            return
+        if self.document.push(command):
+            self.canvas.select_nodes(new_ids, center=False)
+
+    def duplicate(self) -> None:
+        """Copy and paste the selection in one go."""
+        if self.copy():
+            self.paste()
+
+    def delete_selection(self) -> None:
+        """Delete the selected nodes and edges."""
+        self.canvas.delete_selection()
+
+    def select_all(self) -> None:
+        """Select every node."""
+        if self.document is not None:
+            self.canvas.select_nodes(list(self.document.graph.nodes), center=False)
+
+    # ---------------------------------------------------------------- view
+    def fit_all(self) -> None:
+        """Show the whole graph."""
+        self.canvas.fit_all()
+
+    def zoom_in(self) -> None:
+        """Zoom in around the centre."""
+        self.canvas.zoom_in()
+
+    def zoom_out(self) -> None:
+        """Zoom out around the centre."""
+        self.canvas.zoom_out()
+
+    def zoom_reset(self) -> None:
+        """Back to 100%."""
+        self.canvas.zoom_reset()
+
+    def use_light_theme(self) -> None:
+        """Light canvas colours."""
+        self._apply_theme("light")
+
+    def use_dark_theme(self) -> None:
+        """Dark canvas colours."""
+        self._apply_theme("dark")
+
+    def _apply_theme(self, name: str) -> None:
+        theme = THEMES.get(name, THEMES["light"])
+        self.canvas.set_theme(theme)
+        self.settings.setValue("theme", theme.name)
+
+    # ------------------------------------------------------------- arrange
+    def auto_layout(self) -> None:
+        """Lay the graph out left to right by topological generation (undoable)."""
+        doc = self.document
+        if doc is None or not len(doc.graph):
+            return
+        new = layered_layout(doc.graph)
+        old = {node_id: doc.graph.nodes[node_id].position for node_id in new}
+        if doc.push(commands.move_nodes(doc.graph, old, new, "Auto layout")):
+            self.canvas.fit_all()
+
+    def _align(self, axis: int, how: str) -> None:
+        doc = self.document
+        ids = self.canvas.selected_node_ids()
+        if doc is None or len(ids) < 2:
+            self.statusBar().showMessage("Select two or more layers to align", 3000)
+            return
+        values = [doc.graph.nodes[i].position[axis] for i in ids]
+        target = min(values) if how == "min" else sum(values) / len(values)
+        old = {i: doc.graph.nodes[i].position for i in ids}
+        new = {i: (target, p[1]) if axis == 0 else (p[0], target) for i, p in old.items()}
+        doc.push(commands.move_nodes(doc.graph, old, new, "Align"))
+
+    def align_left(self) -> None:
+        """Give the selected layers the leftmost x."""
+        self._align(0, "min")
+
+    def align_top(self) -> None:
+        """Give the selected layers the topmost y."""
+        self._align(1, "min")
+
+    def align_middle(self) -> None:
+        """Give the selected layers their mean y (a horizontal row)."""
+        self._align(1, "mean")
+
+    # ---------------------------------------------------------- lifecycle
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 860)
+        state = self.settings.value("window_state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not save_guard(self):
+            event.ignore()
+            return
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        if self.autosaver is not None:
+            self.autosaver.stop()
+        event.accept()

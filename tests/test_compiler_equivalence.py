@@ -371,13 +371,18 @@ def test_invalid_graph_lines_for_whole_graph_problems() -> None:
 
 
 # ------------------------------------------------------------- generated code
-def test_generated_code_calls_one_submodule_per_layer_node() -> None:
+def test_generated_code_reads_like_hand_written_pytorch() -> None:
+    """Layers with weights are submodules named after their nodes; weightless ones are function calls."""
     compiled = compile_graph(lenet_graph())
     code = compiled.module.code
-    for node_id in ("conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "fc1", "relu3", "fc2", "relu4", "fc3"):
-        assert f"self.{node_id}(" in code, code
+    for node_id in ("conv1", "conv2", "fc1", "fc2", "fc3"):
+        assert f"{node_id} = self.{node_id}(" in code, code
+    for node_id in ("relu1", "relu2", "relu3", "relu4"):
+        assert f"{node_id} = torch.nn.functional.relu(" in code, code
+    assert "pool1 = torch.nn.functional.max_pool2d(relu1, (2, 2), (2, 2), (0, 0))" in code, code
     assert "torch.flatten(" in code
     assert "def forward(self, image)" in code
+    assert sorted(name for name, _ in compiled.module.named_children()) == ["conv1", "conv2", "fc1", "fc2", "fc3"]
 
 
 SHADOWING_IDS = ["input", "forward", "self", "torch", "device", "dtype", "cuda", "to", "state_dict", "parameters",

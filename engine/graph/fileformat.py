@@ -32,6 +32,7 @@ FORMAT_NAME = "neural-canvas-project"
 FORMAT_VERSION = 1
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NODES = 100_000
+MAX_SETTINGS_DEPTH = 32
 _META_KEYS = ("name", "family", "task", "description")
 
 
@@ -63,6 +64,38 @@ def to_json(project: Project) -> dict[str, Any]:
     }
 
 
+FRAGMENT_FORMAT = "neural-canvas-nodes"
+
+
+def to_json_fragment(graph: Graph, node_ids: list[str]) -> dict[str, Any]:
+    """Some nodes and the edges among them, in the file format (for the clipboard)."""
+    chosen = set(node_ids)
+    sub = Graph()
+    sub.extend((Node(n.id, n.type_id, dict(n.params), n.position) for n in graph if n.id in chosen),
+               (Edge(e.source, e.target, e.target_port) for e in graph.edges
+                if e.source in chosen and e.target in chosen))
+    data = to_json(Project(graph=sub))["graph"]
+    return {"format": FRAGMENT_FORMAT, "version": FORMAT_VERSION, **data}
+
+
+def from_json_fragment(data: Any) -> tuple[list[Node], list[Edge]]:
+    """Validate a clipboard fragment like a file and return its nodes and edges.
+
+    Raises:
+        ProjectFileError: Not a fragment, or a field is wrong (the message names it).
+    """
+    try:
+        _expect(data, dict, "(clipboard)", "an object")
+        if data.get("format") != FRAGMENT_FORMAT:
+            raise _FieldError("format", "the clipboard holds no Neural Canvas nodes")
+        graph = _graph_from_json({k: v for k, v in data.items() if k in ("nodes", "edges")})
+    except _FieldError as exc:
+        raise ProjectFileError(f"clipboard: {exc.path}: {exc.message}") from None
+    except RecursionError:
+        raise ProjectFileError("clipboard: nested too deeply") from None
+    return list(graph), graph.edges
+
+
 def dumps(project: Project) -> str:
     """Serialize ``project`` to the file text (stable order, two-space indent).
 
@@ -83,9 +116,12 @@ def _format(value: Any, indent: str) -> str:
         if not value:
             return "[]"
         if all(not isinstance(v, (dict, list, tuple)) for v in value):
-            return "[" + ", ".join(json.dumps(v, allow_nan=False) for v in value) + "]"
+            return "[" + ", ".join(_ENCODER.encode(v) for v in value) + "]"
         return "[\n" + ",\n".join(inner + _format(v, inner) for v in value) + "\n" + indent + "]"
-    return json.dumps(value, allow_nan=False)
+    return _ENCODER.encode(value)
+
+
+_ENCODER = json.JSONEncoder(allow_nan=False)
 
 
 def save_project(project: Project, path: str | os.PathLike[str]) -> None:
@@ -147,6 +183,19 @@ def loads(text: str, source: str = "<text>") -> Project:
         raise ProjectFileError(f"{source}: {exc.path}: {exc.message}") from None
     except RecursionError:
         raise ProjectFileError(f"{source}: invalid project file: nested too deeply") from None
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of JSON data, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
 
 
 def _refuse_constant(name: str) -> Any:
@@ -215,6 +264,9 @@ def from_json(data: Any) -> Project:
         _expect(value, str, f"meta.{_key(key)}", "a string")
     dataset = _expect(data.get("dataset", {}), dict, "dataset", "an object")
     training = _expect(data.get("training", {}), dict, "training", "an object")
+    for section, value in (("dataset", dataset), ("training", training)):
+        if _depth(value) > MAX_SETTINGS_DEPTH:
+            raise _FieldError(section, f"nested more than {MAX_SETTINGS_DEPTH} levels deep")
     graph = _graph_from_json(_expect(data.get("graph", {}), dict, "graph", "an object"))
     return Project(graph=graph, dataset=dataset, training=training, meta=dict(meta))
 

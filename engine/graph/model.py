@@ -74,6 +74,7 @@ class Graph:
         self.nodes: dict[str, Node] = {}
         self._edges_in: dict[tuple[str, str], Edge] = {}
         self._edges_by_node: dict[str, set[Edge]] = {}
+        self._incoming: dict[str, dict[str, Edge]] = {}
         self._nx = nx.MultiDiGraph()
         self._listeners: list[Listener] = []
 
@@ -98,8 +99,8 @@ class Graph:
         return sorted(self._edges_by_node.get(node_id, ()), key=lambda e: (e.source, e.target, e.target_port))
 
     def incoming(self, node_id: str) -> dict[str, Edge]:
-        """Edges into ``node_id`` keyed by input port."""
-        return {e.target_port: e for e in self._edges_by_node.get(node_id, ()) if e.target == node_id}
+        """Edges into ``node_id`` keyed by input port (a live view: do not modify)."""
+        return self._incoming.get(node_id, {})
 
     def outgoing(self, node_id: str) -> list[Edge]:
         """Edges out of ``node_id``."""
@@ -163,6 +164,7 @@ class Graph:
             items.insert(index, items.pop())
             self.nodes = dict(items)
         self._edges_by_node[node.id] = set()
+        self._incoming[node.id] = {}
         self._nx.add_node(node.id)
         self._emit(NodeAdded(node))
 
@@ -177,6 +179,7 @@ class Graph:
             raise GraphError(f"node {node_id} still has {len(self._edges_by_node[node_id])} edge(s)")
         del self.nodes[node_id]
         del self._edges_by_node[node_id]
+        del self._incoming[node_id]
         self._nx.remove_node(node_id)
         self._emit(NodeRemoved(node))
         return node
@@ -197,6 +200,7 @@ class Graph:
             self._edges_in = dict(items)
         self._edges_by_node[edge.source].add(edge)
         self._edges_by_node[edge.target].add(edge)
+        self._incoming[edge.target][edge.target_port] = edge
         self._nx.add_edge(edge.source, edge.target, key=edge.target_port)
         self._emit(EdgeAdded(edge))
 
@@ -226,6 +230,7 @@ class Graph:
         stored = self._edges_in.pop((edge.target, edge.target_port))
         self._edges_by_node[edge.source].discard(stored)
         self._edges_by_node[edge.target].discard(stored)
+        del self._incoming[edge.target][edge.target_port]
         self._nx.remove_edge(edge.source, edge.target, key=edge.target_port)
         self._emit(EdgeRemoved(stored))
         return stored

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.layers.base import Example, Inference, LayerType, Params, ShapeError, TensorSpec, register, require_float
+from engine.layers.base import (EmitContext, Example, Inference, LayerType, Params, ShapeError, TensorSpec,
+                                register, require_float)
 from engine.layers.params import choice_param, float_param, int_param
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch.fx
     from torch import nn
 
 _SHAPES = (Example(((10,),)), Example(((3, 5, 7),)))
@@ -31,6 +33,15 @@ class _Activation(LayerType):
         from torch import nn
 
         return getattr(nn, self.title)(**{decl.name: p[decl.name] for decl in self.params})
+
+    def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
+             inputs: list[TensorSpec]) -> "torch.fx.Node":
+        """A function call (``F.relu(x)``), as hand-written code has: no submodule, no call overhead."""
+        import torch
+        import torch.nn.functional as F
+
+        function = getattr(torch, self.type_id) if self.type_id in ("sigmoid", "tanh") else getattr(F, self.type_id)
+        return ctx.call_function(function, (args[0],), {decl.name: p[decl.name] for decl in self.params})
 
 
 @register

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from engine.layers.base import (Example, Inference, LayerType, Params, ShapeError, TensorSpec, register,
+from engine.layers.base import (EmitContext, Example, Inference, LayerType, Params, ShapeError, TensorSpec, register,
                                 require_float, require_rank)
 from engine.layers.spatial import Size, as_size, fmt_size, require_spatial, window_out
 from engine.layers.params import Param, bool_param, choice_param, int_param, int_tuple_param
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch.fx
     from torch import nn
 
 
@@ -62,6 +63,17 @@ class _Pool(LayerType):
         if self.ndim == 1:
             return cls(kernel[0], stride=stride[0], padding=padding[0])
         return cls(kernel, stride=stride, padding=padding)
+
+    def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
+             inputs: list[TensorSpec]) -> "torch.fx.Node":
+        """``F.max_pool2d(x, kernel, stride, padding)``: a function call, as hand-written code has."""
+        import torch.nn.functional as F
+
+        kernel, stride, padding = self._windows(p)
+        if self.ndim == 1:
+            kernel, stride, padding = kernel[0], stride[0], padding[0]  # type: ignore[assignment]
+        function = getattr(F, self.type_id.replace("pool", "_pool"))
+        return ctx.call_function(function, (args[0], kernel, stride, padding))
 
 
 @register
@@ -136,6 +148,19 @@ class AdaptiveAvgPool2d(LayerType):
         pool = nn.AdaptiveAvgPool2d(as_size(p.output_size, 2))
         return nn.Sequential(pool, nn.Flatten()) if p.flatten else pool
 
+    def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
+             inputs: list[TensorSpec]) -> "torch.fx.Node":
+        """``F.adaptive_avg_pool2d`` (then ``torch.flatten(.., 1)`` when flattening)."""
+        import torch
+        import torch.nn.functional as F
+
+        size = as_size(p.output_size, 2)
+        if not p.flatten:
+            return ctx.call_function(F.adaptive_avg_pool2d, (args[0], size))
+        pooled = ctx.graph.create_node("call_function", F.adaptive_avg_pool2d, (args[0], size),
+                                       name=f"{ctx.name}_pooled")
+        return ctx.call_function(torch.flatten, (pooled, 1))
+
 
 @register
 class Upsample(LayerType):
@@ -174,3 +199,13 @@ class Upsample(LayerType):
         if p.mode == "bilinear":
             return nn.Upsample(scale_factor=p.scale_factor, mode="bilinear", align_corners=False)
         return nn.Upsample(scale_factor=p.scale_factor, mode="nearest")
+
+    def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
+             inputs: list[TensorSpec]) -> "torch.fx.Node":
+        """``F.interpolate(x, scale_factor=.., mode=..)``."""
+        import torch.nn.functional as F
+
+        options = {"scale_factor": float(p.scale_factor), "mode": p.mode}
+        if p.mode == "bilinear":
+            options["align_corners"] = False
+        return ctx.call_function(F.interpolate, (args[0],), options)

@@ -1,1 +1,23 @@
-"""GUI tests run offscreen (set before Qt starts, in tests/conftest.py)."""
+"""GUI tests run offscreen (set before Qt starts, in tests/conftest.py).
+
+Modal dialogs would block an offscreen test run forever, so every GUI test starts with
+message boxes answered automatically ("discard" for unsaved-changes prompts). A test that
+checks a dialog patches it again itself. Recovery files go to a temporary folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+
+@pytest.fixture(autouse=True)
+def _no_blocking_dialogs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    answer = QMessageBox.StandardButton
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: answer.Discard)
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args, **kwargs: answer.Ok)
+    monkeypatch.setattr(QMessageBox, "critical", lambda *args, **kwargs: answer.Ok)
+    monkeypatch.setattr(QMessageBox, "information", lambda *args, **kwargs: answer.Ok)
+    monkeypatch.setenv("NEURAL_CANVAS_RECOVERY_DIR", str(tmp_path / "recovery"))

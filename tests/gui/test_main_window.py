@@ -1,51 +1,135 @@
-"""The main window opens projects, shows shapes and problems, and survives bad files."""
+"""The main window: files, clipboard, autosave recovery, arrange, export, screenshot."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
+from engine.graph.fileformat import dumps, load_project
 from engine.templates import default_template
+from gui.autosave import Autosaver, pending_recoveries
 from gui.main_window import MainWindow
+from gui import commands
 from tests.conftest import ROOT
+
+LENET = ROOT / "tests" / "data" / "lenet5.json"
 
 
 @pytest.fixture
-def window(qtbot) -> MainWindow:  # noqa: ANN001
-    w = MainWindow()
+def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:  # noqa: ANN001
+    monkeypatch.setenv("NEURAL_CANVAS_RECOVERY_DIR", str(tmp_path / "recovery"))
+    # pytest-qt closes windows before fixtures end: answer "discard" to the unsaved-changes prompt
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(w)
+    w.open_project(default_template(), untitled=True)
     return w
 
 
-def test_default_template_shows_shapes_and_totals(window: MainWindow) -> None:
-    assert window.open_project(default_template(), untitled=True)
-    assert window.table.rowCount() == len(window.project.graph)
-    shapes = [window.table.item(r, 2).text() for r in range(window.table.rowCount())]
-    assert "(N, 1, 8, 8)" in shapes and "(N, 10)" in shapes
-    assert "valid" in window.totals.text() and "parameters" in window.totals.text()
+def test_default_template_opens_untitled_with_totals(window: MainWindow) -> None:
+    assert window.document is not None and window.document.path is None
+    assert "valid" in window.totals.text() and "38,282 parameters" in window.totals.text()
+    assert window.windowTitle().startswith("CNN on digits")
 
 
-def test_bad_file_shows_the_loader_message_and_keeps_the_app(window: MainWindow, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_file_shows_the_loader_message_and_keeps_the_document(window: MainWindow, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     shown = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: shown.append(text))
-    assert window.open_project(ROOT / "tests" / "data" / "lenet5.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{ not json")
+    before = window.document
     assert not window.open_project(bad)
     assert shown and "bad.json: line 1" in shown[0]
-    assert window.project is not None and window.table.rowCount() == 14
+    assert window.document is before
 
 
-def test_screenshot_renders_a_png(tmp_path: Path) -> None:
-    import subprocess
-    import sys
+def test_save_and_reopen_keeps_everything(window: MainWindow, tmp_path: Path, qtbot) -> None:  # noqa: ANN001
+    doc = window.document
+    doc.push(commands.set_param(doc.graph, "fc1", "out_features", 48))
+    assert window.isWindowModified()
+    path = tmp_path / "mine.json"
+    assert window._save_to(path)
+    assert not window.isWindowModified() and window.windowTitle().startswith("mine.json")
+    text = dumps(doc.project)
+    assert window.open_project(path)
+    assert dumps(window.document.project) == text == path.read_text()
+    assert str(path.resolve()) in window._recent()
 
+
+def test_copy_paste_keeps_inner_edges_and_offsets(window: MainWindow) -> None:
+    doc = window.document
+    window.canvas.select_nodes(["conv1", "relu1"], center=False)
+    assert window.copy()
+    count, edges = len(doc.graph), len(doc.graph.edges)
+    window.paste()
+    assert len(doc.graph) == count + 2 and len(doc.graph.edges) == edges + 1
+    new = [n for n in doc.graph if n.id not in ("conv1", "relu1")][-2:]
+    assert new[0].position[0] == doc.graph.nodes["conv1"].position[0] + 40
+    doc.undo_stack.undo()
+    assert len(doc.graph) == count
+
+
+def test_autosave_recovery_after_a_crash(window: MainWindow, tmp_path: Path, monkeypatch, qtbot) -> None:  # noqa: ANN001
+    doc = window.document
+    doc.push(commands.set_param(doc.graph, "fc1", "out_features", 50))
+    assert window.autosaver.save_now()
+    recovery = window.autosaver.path
+    assert recovery.is_file()
+    # a crashed process: its recovery file stays, with a pid that no longer runs
+    import json
+
+    data = json.loads(recovery.read_text())
+    data["pid"] = 2 ** 22 + 12345
+    recovery.write_text(json.dumps(data))
+    (found,) = pending_recoveries(tmp_path / "recovery")
+    assert found.load().graph.nodes["fc1"].params["out_features"] == 50
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
+    fresh = MainWindow(QSettings(str(tmp_path / "other.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(fresh)
+    fresh.offer_recovery()
+    assert fresh.document.graph.nodes["fc1"].params["out_features"] == 50
+    assert fresh.document.dirty and not recovery.exists()
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
+
+
+def test_saving_removes_the_recovery_file(window: MainWindow, tmp_path: Path) -> None:
+    doc = window.document
+    doc.push(commands.set_param(doc.graph, "fc1", "out_features", 51))
+    assert window.autosaver.save_now()
+    window._save_to(tmp_path / "saved.json")
+    assert not window.autosaver.path.exists()
+
+
+def test_auto_layout_is_one_undo_step(window: MainWindow) -> None:
+    doc = window.document
+    doc.push(commands.move_nodes(doc.graph, {"conv1": doc.graph.nodes["conv1"].position}, {"conv1": (999, 999)}))
+    window.auto_layout()
+    assert doc.graph.nodes["conv1"].position != (999.0, 999.0)
+    doc.undo_stack.undo()
+    assert doc.graph.nodes["conv1"].position == (999.0, 999.0)
+
+
+def test_export_png_and_svg(window: MainWindow, tmp_path: Path) -> None:
+    from gui.window_files import render_png, render_svg
+
+    png, svg = tmp_path / "g.png", tmp_path / "g.svg"
+    assert render_png(window.canvas.scene(), png) and png.read_bytes()[:4] == b"\x89PNG"
+    assert render_svg(window.canvas.scene(), svg) and "<svg" in svg.read_text()
+    assert "conv1" in svg.read_text()
+
+
+def test_screenshot_contract(tmp_path: Path) -> None:
     out = tmp_path / "shot.png"
-    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--screenshot", str(out)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120,
-                            env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "NEURAL_CANVAS_RECOVERY_DIR": str(tmp_path / "r")}
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), str(LENET), "--screenshot", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
+    assert load_project(LENET)  # untouched

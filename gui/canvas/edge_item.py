@@ -1,0 +1,159 @@
+"""One connection on the canvas: a Bézier curve labelled with the tensor shape it carries."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QPainter, QPainterPath, QPainterPathStroker
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsSceneHoverEvent, QStyleOptionGraphicsItem, QWidget
+
+from engine.graph.model import Edge
+from gui.canvas.paint_kit import LOD_EDGE_LABEL, LOD_TEXT, PORT_RADIUS, PaintKit
+
+_LABEL_PAD_X = 4.0
+_LABEL_HEIGHT = 14.0
+_HIT_WIDTH = 10.0
+
+
+def bezier_path(start: QPointF, end: QPointF) -> QPainterPath:
+    """A left-to-right S curve from an output port at ``start`` to an input port at ``end``.
+
+    The handles leave and enter horizontally; when the target lies left of the source the
+    handles grow so the curve loops around instead of folding over itself.
+    """
+    dx = end.x() - start.x()
+    reach = max(abs(dx) * 0.5, 40.0) if dx >= 0 else max(80.0, min(abs(dx) * 0.5, 200.0))
+    path = QPainterPath(start)
+    path.cubicTo(QPointF(start.x() + reach, start.y()), QPointF(end.x() - reach, end.y()), end)
+    return path
+
+
+class EdgeItem(QGraphicsItem):
+    """The curve of one model edge.
+
+    Args:
+        edge: The model edge shown.
+        kit: Pens, brushes and fonts of the current theme.
+    """
+
+    def __init__(self, edge: Edge, kit: PaintKit) -> None:
+        super().__init__()
+        self.edge = edge
+        self.kit = kit
+        self.label = ""
+        self.error = False
+        self.hovered = False
+        self._start = QPointF()
+        self._end = QPointF()
+        self._path = QPainterPath()
+        self._hit: QPainterPath | None = None
+        self._label_rect = QRectF()
+        self._bounds = QRectF()
+        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(0.0)
+
+    # ------------------------------------------------------------ model -> view
+    def set_ends(self, start: QPointF, end: QPointF) -> None:
+        """Follow the ports: ``start`` is the source's output, ``end`` the target's input."""
+        if start == self._start and end == self._end and not self._path.isEmpty():
+            return
+        self.prepareGeometryChange()
+        self._start, self._end = QPointF(start), QPointF(end)
+        self._path = bezier_path(start, end)
+        self._hit = None
+        self._place_label()
+
+    def set_state(self, label: str, error: bool, tooltip: str) -> None:
+        """Show the carried shape (``label``) and whether the target rejects its inputs."""
+        if label == self.label and error == self.error and tooltip == self.toolTip():
+            return
+        if label != self.label:
+            self.prepareGeometryChange()
+            self.label = label
+            self._place_label()
+        self.error = error
+        self.setToolTip(tooltip)
+        self.update()
+
+    def set_kit(self, kit: PaintKit) -> None:
+        """Repaint with another theme."""
+        self.prepareGeometryChange()
+        self.kit = kit
+        self._place_label()
+
+    def _place_label(self) -> None:
+        mid = self._path.pointAtPercent(0.5) if not self._path.isEmpty() else QPointF()
+        width = self.kit.edge_metrics.horizontalAdvance(self.label) + 2 * _LABEL_PAD_X if self.label else 0.0
+        self._label_rect = QRectF(mid.x() - width / 2, mid.y() - _LABEL_HEIGHT / 2, width, _LABEL_HEIGHT)
+        bounds = self._path.controlPointRect()
+        if self.label:
+            bounds = bounds.united(self._label_rect)
+        self._bounds = bounds.adjusted(-_HIT_WIDTH, -_HIT_WIDTH, _HIT_WIDTH, _HIT_WIDTH)
+
+    @property
+    def start(self) -> QPointF:
+        """Scene position of the source's output port."""
+        return self._start
+
+    @property
+    def end(self) -> QPointF:
+        """Scene position of the target's input port."""
+        return self._end
+
+    @property
+    def label_fits(self) -> bool:
+        """Whether the label fits between the two nodes without covering either."""
+        room = self._end.x() - self._start.x() - 2 * PORT_RADIUS - 2
+        return bool(self.label) and self._label_rect.width() <= room
+
+    @property
+    def label_visible(self) -> bool:
+        """The label shows when it fits, and always while the edge is hovered or selected."""
+        return bool(self.label) and (self.label_fits or self.hovered or self.isSelected())
+
+    # ------------------------------------------------------------ QGraphicsItem
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        if self._hit is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(_HIT_WIDTH)
+            self._hit = stroker.createStroke(self._path)
+        return self._hit
+
+    def hoverEnterEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
+        self.hovered = True
+        self.setZValue(2.0)  # above the nodes, so a label that does not fit still reads
+        self.update()
+        super().hoverEnterEvent(event)
+
+    def hoverLeaveEvent(self, event: QGraphicsSceneHoverEvent) -> None:  # noqa: N802
+        self.hovered = False
+        self.setZValue(0.0)
+        self.update()
+        super().hoverLeaveEvent(event)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        kit = self.kit
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        if self.isSelected():
+            pen = kit.edge_selected_pen
+        elif self.error:
+            pen = kit.edge_error_pen
+        elif self.hovered:
+            pen = kit.edge_hover_pen
+        else:
+            pen = kit.edge_pen
+        if lod >= LOD_TEXT / 2:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self._path)
+        if lod >= LOD_EDGE_LABEL and self.label_visible:
+            painter.setPen(kit.edge_label_border if not (self.hovered or self.isSelected()) else pen)
+            painter.setBrush(kit.edge_label_brush)
+            painter.drawRoundedRect(self._label_rect, _LABEL_HEIGHT / 2, _LABEL_HEIGHT / 2)
+            painter.setFont(kit.edge_font)
+            painter.setPen(kit.error_text_pen if self.error else kit.edge_label_pen)
+            painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)

@@ -1,0 +1,268 @@
+"""One node on the canvas: a card with a category header, key values and ports.
+
+The item is a view of a model node: it shows what the model and the latest analysis say
+and owns no state of its own beyond what it draws. Its position is the node's top-left
+corner; while the user drags it moves freely (the scene pushes one move command on
+release), and the model's ``NodesMoved`` events move it back on undo.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QPainter, QPainterPath
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from engine.graph.model import Node
+from engine.shapes import NodeInfo
+from gui.canvas import labels
+from gui.canvas.node_layout import NodeLayout, layout_for
+from gui.canvas.node_paint import BADGE_RADIUS, FREE, REPLACE, paint_badge, paint_compact_texts, paint_port
+from gui.canvas.paint_kit import HEADER_HEIGHT, LOD_COMPACT, LOD_TEXT, PORT_RADIUS, SNAP, PaintKit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gui.canvas.scene import CanvasScene
+
+_TEXT_LEFT = 12.0
+_MARGIN = PORT_RADIUS + 4.0
+
+
+class NodeItem(QGraphicsItem):
+    """The card of one model node.
+
+    Args:
+        node: The model node shown.
+        kit: Pens, brushes and fonts of the current theme.
+    """
+
+    def __init__(self, node: Node, kit: PaintKit) -> None:
+        super().__init__()
+        self.node = node
+        self.kit = kit
+        self.info: NodeInfo | None = None
+        self.input_shape: str | None = None
+        self.connected_inputs: frozenset[str] = frozenset()
+        self.output_connected = False
+        self.highlights: dict[str, str] = {}
+        self.output_highlight = False
+        self.layout: NodeLayout = layout_for(node.layer, node.params)
+        self._rows: list[tuple[str, str]] = []
+        self._title = self._id = ""
+        self._bounds = QRectF()
+        self._shape = QPainterPath()
+        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+                      | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+                      | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setZValue(1.0)
+        self.setPos(QPointF(*node.position))  # not in a scene yet: no drag bookkeeping
+        self._relayout()
+
+    # ------------------------------------------------------------ model -> view
+    @property
+    def node_id(self) -> str:
+        """The id of the node shown."""
+        return self.node.id
+
+    def refresh_params(self) -> None:
+        """Re-read the node's parameters (key values, number of input ports)."""
+        layout = layout_for(self.node.layer, self.node.params)
+        if layout != self.layout:
+            self.prepareGeometryChange()
+            self.layout = layout
+        self._relayout()
+
+    def set_info(self, info: NodeInfo | None, input_shape: str | None = None) -> None:
+        """Show a new analysis result (output shape, parameters, diagnostics)."""
+        if info == self.info and input_shape == self.input_shape:
+            return
+        self.info, self.input_shape = info, input_shape
+        self.setToolTip(labels.tooltip_text(self.node.id, self.node.layer, info))
+        self._relayout()
+
+    def set_connections(self, inputs: frozenset[str], output: bool) -> None:
+        """Which ports have edges (connected ports are drawn filled)."""
+        if inputs != self.connected_inputs or output != self.output_connected:
+            self.connected_inputs, self.output_connected = inputs, output
+            self.update()
+
+    def set_highlights(self, inputs: dict[str, str], output: bool = False) -> None:
+        """Light up ports a dragged connection may drop on (empty to clear)."""
+        if inputs != self.highlights or output != self.output_highlight:
+            self.highlights, self.output_highlight = inputs, output
+            self.update()
+
+    def set_kit(self, kit: PaintKit) -> None:
+        """Repaint with another theme."""
+        self.kit = kit
+        self._relayout()
+
+    @property
+    def has_error(self) -> bool:
+        """Whether the analysis reports an error on this node."""
+        return self.info is not None and any(d.severity == "error" for d in self.info.diagnostics)
+
+    @property
+    def has_warning(self) -> bool:
+        """Whether the analysis reports a warning (and no error) on this node."""
+        return (self.info is not None and not self.has_error
+                and any(d.severity == "warning" for d in self.info.diagnostics))
+
+    def _relayout(self) -> None:
+        """Recompute the (elided) texts and the bounds; called only when they may change."""
+        kit, layout = self.kit, self.layout
+        width = layout.width
+        info = self.info
+        self._id = self.node.id
+        id_width = min(kit.id_metrics.horizontalAdvance(self._id), width * 0.45)
+        self._id = kit.id_metrics.elidedText(self._id, Qt.TextElideMode.ElideRight, id_width + 1)
+        self._title = kit.title_metrics.elidedText(self.node.layer.title, Qt.TextElideMode.ElideRight,
+                                                   width - 2 * _TEXT_LEFT - id_width - 8)
+        shape = labels.shape_text(info, self.node.layer.has_output, self.input_shape)
+        rows = [("text", labels.key_params_text(self.node.layer, self.node.params)),
+                ("unknown" if info is None or (info.output is None and self.node.layer.has_output) else "text", shape),
+                ("subtle", labels.count_text(info.parameters if info else 0) if self.node.layer.role == "layer"
+                 else f"model {self.node.layer.role}")]
+        room = width - self._text_left() - _TEXT_LEFT
+        self._rows = [(style, kit.body_metrics.elidedText(text, Qt.TextElideMode.ElideRight, room))
+                      for style, text in rows if text]
+        self._bounds = layout.rect.adjusted(-_MARGIN, -BADGE_RADIUS - 2, _MARGIN, 4)
+        self._shape = QPainterPath()
+        self._shape.addRect(layout.rect.adjusted(-PORT_RADIUS - 2, 0, PORT_RADIUS + 2, 0))
+        self.update()
+
+    def _text_left(self) -> float:
+        if len(self.layout.inputs) <= 1:
+            return _TEXT_LEFT
+        widest = max(self.kit.port_metrics.horizontalAdvance(p) for p in self.layout.inputs)
+        return PORT_RADIUS + 6 + widest + 8
+
+    # ----------------------------------------------------------------- ports
+    def input_scene_pos(self, port: str) -> QPointF:
+        """Scene position of input ``port``."""
+        return self.pos() + self.layout.input_pos(port)
+
+    def output_scene_pos(self) -> QPointF:
+        """Scene position of the output port."""
+        return self.pos() + self.layout.output_pos()
+
+    def port_at(self, scene_pos: QPointF, tolerance: float) -> tuple[str, str] | None:
+        """The port within ``tolerance`` of ``scene_pos``: ``("in", name)`` or ``("out", "out")``."""
+        local = scene_pos - self.pos()
+        best, best_distance = None, tolerance
+        if self.layout.output_y is not None:
+            distance = _distance(local, self.layout.output_pos())
+            if distance <= best_distance:
+                best, best_distance = ("out", "out"), distance
+        for port, y in zip(self.layout.inputs, self.layout.input_ys):
+            distance = _distance(local, QPointF(0.0, y))
+            if distance <= best_distance:
+                best, best_distance = ("in", port), distance
+        return best
+
+    # ------------------------------------------------------------ QGraphicsItem
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+        return self._bounds
+
+    def shape(self) -> QPainterPath:
+        return self._shape
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:  # noqa: N802
+        scene: CanvasScene | None = self.scene()  # type: ignore[assignment]
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange and scene is not None:
+            if not scene.applying_model:  # the user drags: the model follows on release
+                if not scene.user_moves(self):
+                    return self.pos()
+                if scene.snap_to_grid:
+                    return QPointF(round(value.x() / SNAP) * SNAP, round(value.y() / SNAP) * SNAP)
+        elif change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged and scene is not None:
+            scene.node_item_moved(self)
+        return super().itemChange(change, value)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        kit, layout = self.kit, self.layout
+        paths = layout.paths
+        accent, tint = kit.header_brushes(self.node.layer.category)
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        outline = self._outline_pen()
+        if lod < LOD_COMPACT:
+            painter.setPen(outline or Qt.PenStyle.NoPen)
+            painter.setBrush(accent)
+            painter.drawRect(layout.rect)
+            return
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(kit.shadow_brush)
+        painter.drawPath(paths.outline.translated(0, 1.5))
+        painter.setBrush(kit.body_brush if lod >= LOD_TEXT else tint)
+        painter.drawPath(paths.outline)
+        if lod >= LOD_TEXT:
+            painter.setBrush(tint)
+            painter.drawPath(paths.header)
+        painter.setBrush(accent)
+        painter.drawPath(paths.accent)
+        painter.setPen(kit.border_pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        if lod >= LOD_TEXT:
+            painter.drawLine(QPointF(0.5, HEADER_HEIGHT), QPointF(layout.width - 0.5, HEADER_HEIGHT))
+            painter.drawPath(paths.outline)
+            self._paint_texts(painter)
+            self._paint_ports(painter)
+        else:
+            painter.drawPath(paths.outline)
+            paint_compact_texts(painter, kit, layout.rect, self.node.layer.title,
+                                labels.compact_shape_text(self.info, self.node.layer.has_output), lod)
+        if outline is not None:
+            painter.setPen(outline)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawPath(paths.outline)
+        if self.has_error or self.has_warning:
+            paint_badge(painter, kit, layout.width, self.has_error)
+
+    def _outline_pen(self):  # noqa: ANN202 - QPen | None
+        if self.isSelected():
+            return self.kit.selected_pen
+        if self.has_error:
+            return self.kit.error_pen
+        if self.has_warning:
+            return self.kit.warning_pen
+        return None
+
+    def _paint_texts(self, painter: QPainter) -> None:
+        kit, width = self.kit, self.layout.width
+        header = QRectF(_TEXT_LEFT, 3.0, width - 2 * _TEXT_LEFT, HEADER_HEIGHT - 3.0)
+        painter.setFont(kit.title_font)
+        painter.setPen(kit.text_pen)
+        painter.drawText(header, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self._title)
+        painter.setFont(kit.id_font)
+        painter.setPen(kit.subtle_pen)
+        painter.drawText(header, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._id)
+        painter.setFont(kit.body_font)
+        left = self._text_left()
+        top = self.layout.body_center - len(self._rows) * 8.0
+        for index, (style, text) in enumerate(self._rows):
+            painter.setPen(kit.subtle_pen if style != "text" else kit.text_pen)
+            row = QRectF(left, top + index * 16.0, width - left - _TEXT_LEFT, 16.0)
+            painter.drawText(row, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+        if len(self.layout.inputs) > 1:
+            painter.setFont(kit.port_font)
+            painter.setPen(kit.subtle_pen)
+            for port, y in zip(self.layout.inputs, self.layout.input_ys):
+                painter.drawText(QRectF(PORT_RADIUS + 5, y - 8, 40, 16),
+                                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, port)
+
+    def _paint_ports(self, painter: QPainter) -> None:
+        for port, y in zip(self.layout.inputs, self.layout.input_ys):
+            paint_port(painter, self.kit, QPointF(0.0, y), port in self.connected_inputs, self.highlights.get(port))
+        if self.layout.output_y is not None:
+            paint_port(painter, self.kit, self.layout.output_pos(), self.output_connected,
+                       FREE if self.output_highlight else None)
+
+
+__all__ = ["FREE", "REPLACE", "NodeItem"]
+
+
+def _distance(a: QPointF, b: QPointF) -> float:
+    delta = a - b
+    return (delta.x() ** 2 + delta.y() ** 2) ** 0.5

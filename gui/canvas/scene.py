@@ -1,0 +1,298 @@
+"""The canvas scene: one item per model node and edge, kept in step with a document.
+
+The scene holds no state the model does not have. It builds its items from the graph,
+then follows the document: ``graph_event`` adds, removes, moves and re-labels exactly the
+items an event touches, and ``analysis_changed`` updates shapes, counts and problem marks
+of the nodes whose analysis changed (and their edges).
+"""
+
+from __future__ import annotations
+
+import shiboken6
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
+
+from engine.graph.events import (EdgeAdded, EdgeRemoved, GraphEvent, NodeAdded, NodeRemoved, NodesMoved,
+                                 ParamChanged)
+from engine.graph.model import Edge, Node
+from engine.shapes import Analysis
+from gui import commands
+from gui.canvas.connect_rules import PortRef
+from gui.canvas.edge_item import EdgeItem
+from gui.canvas.edge_state import edge_state
+from gui.canvas.node_drag import NodeDrag
+from gui.canvas.node_item import NodeItem
+from gui.canvas.overview_item import OverviewItem
+from gui.canvas.paint_kit import PaintKit
+from gui.document import Document
+from gui.style import LIGHT, Theme
+
+
+class CanvasScene(QGraphicsScene):
+    """Items for one document's graph.
+
+    Args:
+        document: The document shown.
+        theme: The colours to paint with.
+        parent: Owner of the scene.
+        pixel_ratio: Device pixels per logical pixel of the view's screen.
+
+    Signals:
+        refused(str): An edit the user attempted was refused; the argument says why.
+    """
+
+    refused = Signal(str)
+
+    def __init__(self, document: Document, theme: Theme = LIGHT, parent=None,  # noqa: ANN001
+                 pixel_ratio: float = 1.0) -> None:
+        super().__init__(parent)
+        self.document = document
+        self.kit = PaintKit(theme, pixel_ratio)
+        self.nodes: dict[str, NodeItem] = {}
+        self.edges: dict[Edge, EdgeItem] = {}
+        self._edges_at: dict[str, set[EdgeItem]] = {}
+        self.snap_to_grid = True
+        self.applying_model = False
+        self.node_drag = NodeDrag(self.refused.emit)
+        self.overview_mode = False
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.overview = OverviewItem(self)
+        self.addItem(self.overview)
+        self.setBackgroundBrush(self.kit.canvas)  # what exports render behind the graph
+        for node in document.graph:
+            self._add_node(node)
+        for edge in document.graph.edges:
+            self._add_edge(edge)
+        self._apply_analysis(document.analysis, force=True)
+        document.graph_event.connect(self._on_graph_event)
+        document.analysis_changed.connect(self._on_analysis)
+        self.selectionChanged.connect(self._on_selection_changed)
+
+    def detach(self) -> None:
+        """Stop following the document (before the scene is dropped or the document closes)."""
+        for signal, slot in ((self.document.graph_event, self._on_graph_event),
+                             (self.document.analysis_changed, self._on_analysis)):
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):  # already disconnected
+                pass
+
+    # ------------------------------------------------------------------ theme
+    def set_theme(self, theme: Theme, pixel_ratio: float | None = None) -> None:
+        """Repaint every item with ``theme`` (and line weights for ``pixel_ratio``, if given)."""
+        self.kit = PaintKit(theme, self.kit.pixel_ratio if pixel_ratio is None else pixel_ratio)
+        for item in self.nodes.values():
+            item.set_kit(self.kit)
+        for edge_item in self.edges.values():
+            edge_item.set_kit(self.kit)
+        self.overview.mark_dirty()
+        self.setBackgroundBrush(self.kit.canvas)
+        self.update()
+
+    # ------------------------------------------------------ level of detail
+    def set_overview(self, on: bool) -> None:
+        """Far out, paint the whole graph as one batched picture (items still take input)."""
+        if on == self.overview_mode:
+            return
+        self.overview_mode = on
+        flag = QGraphicsItem.GraphicsItemFlag.ItemHasNoContents
+        for item in self.nodes.values():
+            item.setFlag(flag, on)
+        for edge_item in self.edges.values():
+            edge_item.setFlag(flag, on)
+        self.overview.setVisible(on)
+        self.overview.mark_dirty()  # visible first, so the index learns its new bounds
+
+    def render(self, painter: QPainter, target: QRectF | None = None, source: QRectF | None = None,
+               mode: Qt.AspectRatioMode = Qt.AspectRatioMode.KeepAspectRatio) -> None:
+        """Render with full item detail (exports do not depend on the view's zoom)."""
+        overview = self.overview_mode
+        self.set_overview(False)
+        try:
+            super().render(painter, target if target is not None else QRectF(),
+                           source if source is not None else QRectF(), mode)
+        finally:
+            self.set_overview(overview)
+
+    # ------------------------------------------------------------- model events
+    def _on_graph_event(self, event: GraphEvent) -> None:
+        if isinstance(event, NodeAdded):
+            self._add_node(event.node)
+        elif isinstance(event, NodeRemoved):
+            item = self.nodes.pop(event.node.id, None)
+            self._edges_at.pop(event.node.id, None)
+            if item is not None:
+                self.removeItem(item)
+            self.overview.mark_dirty()
+        elif isinstance(event, EdgeAdded):
+            self._add_edge(event.edge)
+        elif isinstance(event, EdgeRemoved):
+            self._remove_edge(event.edge)
+        elif isinstance(event, NodesMoved):
+            self._place({node_id: new for node_id, (_, new) in event.moves.items()})
+        elif isinstance(event, ParamChanged):
+            item = self.nodes.get(event.node_id)
+            if item is not None:
+                item.refresh_params()
+                self.node_item_moved(item)
+
+    def _on_selection_changed(self) -> None:
+        if shiboken6.isValid(self.overview):  # not while the scene is being torn down
+            self.overview.mark_dirty()
+
+    def _on_analysis(self, analysis: Analysis) -> None:
+        self._apply_analysis(analysis)
+
+    def _add_node(self, node: Node) -> None:
+        item = NodeItem(node, self.kit)
+        item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, self.overview_mode)
+        self.nodes[node.id] = item
+        self._edges_at[node.id] = set()
+        self.addItem(item)
+        self.overview.mark_dirty()
+
+    def _add_edge(self, edge: Edge) -> None:
+        source, target = self.nodes.get(edge.source), self.nodes.get(edge.target)
+        if source is None or target is None:
+            return
+        item = EdgeItem(edge, self.kit)
+        item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, self.overview_mode)
+        self.edges[edge] = item
+        self._edges_at[edge.source].add(item)
+        self._edges_at[edge.target].add(item)
+        item.set_ends(source.output_scene_pos(), target.input_scene_pos(edge.target_port))
+        self.addItem(item)
+        self._refresh_ports(edge.source)
+        self._refresh_ports(edge.target)
+        self._refresh_edge(item)
+        self.overview.mark_dirty()
+
+    def _remove_edge(self, edge: Edge) -> None:
+        item = self.edges.pop(edge, None)
+        if item is None:
+            return
+        for node_id in (edge.source, edge.target):
+            self._edges_at.get(node_id, set()).discard(item)
+            self._refresh_ports(node_id)
+        self.removeItem(item)
+        self.overview.mark_dirty()
+
+    def _refresh_ports(self, node_id: str) -> None:
+        item = self.nodes.get(node_id)
+        if item is None:
+            return
+        edges = self._edges_at.get(node_id, ())
+        inputs = frozenset(e.edge.target_port for e in edges if e.edge.target == node_id)
+        item.set_connections(inputs, any(e.edge.source == node_id for e in edges))
+
+    def _apply_analysis(self, analysis: Analysis, force: bool = False) -> None:
+        changed = []
+        for node_id, item in self.nodes.items():
+            info = analysis.nodes.get(node_id)
+            input_shape = None
+            if not item.node.layer.has_output:
+                feeding = next((e for e in self._edges_at[node_id] if e.edge.target == node_id), None)
+                source = analysis.nodes.get(feeding.edge.source) if feeding else None
+                if feeding is not None:
+                    input_shape = str(source.output) if source is not None and source.output else "?"
+            if force or info != item.info or input_shape != item.input_shape:
+                item.set_info(info, input_shape)
+                changed.append(node_id)
+        for node_id in changed:
+            for edge_item in self._edges_at.get(node_id, ()):
+                self._refresh_edge(edge_item)
+        if changed:
+            self.overview.mark_dirty()
+
+    def _refresh_edge(self, item: EdgeItem) -> None:
+        edge = item.edge
+        source, target = self.nodes.get(edge.source), self.nodes.get(edge.target)
+        if source is not None and target is not None:
+            state = edge_state(self.document.graph, edge, source.info, target.info)
+            item.set_state(state.label, state.error, state.tooltip)
+
+    # ------------------------------------------------------------ item moves
+    def node_item_moved(self, item: NodeItem) -> None:
+        """Re-route the edges of one node (it moved or its ports changed)."""
+        for edge_item in self._edges_at.get(item.node_id, ()):
+            edge = edge_item.edge
+            source, target = self.nodes.get(edge.source), self.nodes.get(edge.target)
+            if source is not None and target is not None:
+                edge_item.set_ends(source.output_scene_pos(), target.input_scene_pos(edge.target_port))
+        self.overview.mark_dirty()
+
+    def _place(self, positions: dict[str, tuple[float, float]]) -> None:
+        """Move items to model positions (no drag bookkeeping, no snapping)."""
+        self.applying_model = True
+        try:
+            for node_id, position in positions.items():
+                item = self.nodes.get(node_id)
+                if item is not None:
+                    item.setPos(QPointF(*position))
+        finally:
+            self.applying_model = False
+
+    def user_moves(self, item: NodeItem) -> bool:
+        """The user drags ``item``; False when edits are refused (said once per drag)."""
+        return self.node_drag.note(item.node_id, (item.pos().x(), item.pos().y()), self.document.read_only_reason)
+
+    def begin_node_drag(self) -> None:
+        """A press that may start dragging nodes."""
+        self.node_drag.begin()
+
+    def finish_node_drag(self) -> commands.GraphCommand | None:
+        """End a drag: one move command for the nodes that moved, or ``None``."""
+        def current(node_id: str) -> tuple[float, float] | None:
+            item = self.nodes.get(node_id)
+            return (item.pos().x(), item.pos().y()) if item is not None else None
+
+        return self.node_drag.finish(self.document.graph, current)
+
+    def restore_positions(self) -> None:
+        """Put every node item back where the model has it (after a refused move)."""
+        self._place({node_id: node.position for node_id, node in self.document.graph.nodes.items()})
+
+    # --------------------------------------------------------------- queries
+    def node_item_at(self, scene_pos: QPointF) -> NodeItem | None:
+        """The topmost node item under ``scene_pos``."""
+        for item in self.items(scene_pos):
+            if isinstance(item, NodeItem):
+                return item
+        return None
+
+    def port_at(self, scene_pos: QPointF, tolerance: float) -> PortRef | None:
+        """The port nearest ``scene_pos`` within ``tolerance`` scene units."""
+        area = QRectF(scene_pos.x() - tolerance, scene_pos.y() - tolerance, 2 * tolerance, 2 * tolerance)
+        for item in self.items(area):
+            if isinstance(item, NodeItem):
+                hit = item.port_at(scene_pos, tolerance)
+                if hit is not None:
+                    return PortRef(item.node_id, hit[0], hit[1])  # type: ignore[arg-type]
+        return None
+
+    def port_scene_pos(self, port: PortRef) -> QPointF:
+        """Scene position of ``port``."""
+        item = self.nodes[port.node_id]
+        return item.output_scene_pos() if port.kind == "out" else item.input_scene_pos(port.port)
+
+    def selected_node_ids(self) -> list[str]:
+        """Selected nodes in document order."""
+        selected = {item.node_id for item in self.selectedItems() if isinstance(item, NodeItem)}
+        return [node_id for node_id in self.document.graph.nodes if node_id in selected]
+
+    def selected_edges(self) -> list[Edge]:
+        """Selected edges in document order."""
+        selected = {item.edge for item in self.selectedItems() if isinstance(item, EdgeItem)}
+        return [edge for edge in self.document.graph.edges if edge in selected]
+
+    def nodes_rect(self) -> QRectF:
+        """The rectangle around all node cards (empty when there are none)."""
+        rect = QRectF()
+        for item in self.nodes.values():
+            rect = rect.united(item.sceneBoundingRect())
+        return rect
+
+    def items_of(self, ids: list[str]) -> list[QGraphicsItem]:
+        """The node items of ``ids`` that exist."""
+        return [self.nodes[i] for i in ids if i in self.nodes]

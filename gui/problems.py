@@ -1,0 +1,133 @@
+"""The problems panel: every diagnostic of the document, errors first.
+
+Clicking an entry (or pressing Enter on it) emits ``node_activated(node_id)`` so the main
+window can select and show that node; problems of the whole graph name no node and emit
+nothing.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.shapes import Analysis, Diagnostic
+from gui.document import Document
+from gui.icons import icon
+
+#: Item data role holding the node id of an entry (``None`` for graph problems).
+NODE_ROLE = Qt.ItemDataRole.UserRole
+
+
+def count_text(errors: int, warnings: int) -> str:
+    """``"2 errors, 1 warning"``, or ``"No problems"``."""
+    parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((errors, "error"), (warnings, "warning")) if n]
+    return ", ".join(parts) if parts else "No problems"
+
+
+class _ProblemList(QListWidget):
+    """Emits ``entry_chosen`` on a click or Enter."""
+
+    def keyPressEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentItem() is not None:
+            self.itemClicked.emit(self.currentItem())
+            return
+        super().keyPressEvent(event)
+
+
+class ProblemsWidget(QWidget):
+    """Lists the diagnostics of a document's latest analysis."""
+
+    node_activated = Signal(str)
+
+    def __init__(self, document: Document | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document: Document | None = None
+        self._shown: tuple[Diagnostic, ...] | None = None
+        self.header_icon = QLabel()
+        self.header = QLabel()
+        self.header.setStyleSheet("font-weight: 600;")
+        top = QHBoxLayout()
+        top.setContentsMargins(8, 4, 8, 0)
+        top.setSpacing(6)
+        top.addWidget(self.header_icon)
+        top.addWidget(self.header, 1)
+        self.list = _ProblemList()
+        self.list.setWordWrap(True)
+        self.list.setSpacing(1)
+        self.list.setIconSize(QSize(16, 16))
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.list.itemClicked.connect(self._chosen)
+        self.empty = QLabel("The graph is ready to train.")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.empty.setMargin(8)
+        self.empty.setWordWrap(True)
+        self._pages = QStackedWidget()
+        self._pages.addWidget(self.list)
+        self._pages.addWidget(self.empty)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addLayout(top)
+        layout.addWidget(self._pages, 1)
+        self.set_document(document)
+
+    def set_document(self, document: Document | None) -> None:
+        """Show the problems of ``document`` (``None``: an empty panel)."""
+        if self.document is not None:
+            with suppress(RuntimeError):  # the old document may already be deleted
+                self.document.analysis_changed.disconnect(self._on_analysis)
+        self.document = document
+        self._shown = None
+        if document is not None:
+            document.analysis_changed.connect(self._on_analysis)
+            self._on_analysis(document.analysis)
+        else:
+            self.list.clear()
+            self.header.setText("No project")
+            self.header_icon.clear()
+            self._pages.setCurrentWidget(self.empty)
+
+    def diagnostics(self) -> list[Diagnostic]:
+        """The diagnostics shown, in list order."""
+        return list(self._shown or ())
+
+    def _on_analysis(self, analysis: Analysis) -> None:
+        ordered = sorted(analysis.diagnostics, key=lambda d: d.severity != "error")
+        if tuple(ordered) == self._shown or self.document is None:
+            return
+        self._shown = tuple(ordered)
+        graph = self.document.graph
+        self.list.setUpdatesEnabled(False)
+        self.list.clear()
+        for diagnostic in ordered:
+            text = diagnostic.format(graph)
+            item = QListWidgetItem(icon(diagnostic.severity), text, self.list)
+            item.setData(NODE_ROLE, diagnostic.node)
+            item.setToolTip(f"{diagnostic.severity.capitalize()}: {text}"
+                            + ("\nClick to select the node." if diagnostic.node else ""))
+        self.list.setCurrentRow(-1)
+        self.list.clearSelection()
+        self.list.setUpdatesEnabled(True)
+        errors = sum(d.severity == "error" for d in ordered)
+        self.header.setText(count_text(errors, len(ordered) - errors))
+        self.header_icon.setPixmap(icon("error" if errors else "warning" if ordered else "ok").pixmap(16, 16))
+        self._pages.setCurrentWidget(self.list if ordered else self.empty)
+
+    def _chosen(self, item: QListWidgetItem) -> None:
+        node_id = item.data(NODE_ROLE)
+        if node_id and self.document is not None and node_id in self.document.graph.nodes:
+            self.node_activated.emit(node_id)

@@ -1,0 +1,91 @@
+"""File chores of the main window: the unsaved-changes prompt and canvas image export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QImage, QPainter
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QFileDialog, QGraphicsItem, QGraphicsScene, QMessageBox
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gui.main_window import MainWindow
+
+EXPORT_MARGIN = 40.0
+
+
+def save_guard(window: "MainWindow") -> bool:
+    """Before unsaved changes could be lost: ask Save / Discard / Cancel. True means go ahead."""
+    doc = window.document
+    if doc is None or not doc.dirty:
+        return True
+    answer = QMessageBox.question(
+        window, "Unsaved changes", f"Save the changes to {doc.title} before closing it?",
+        QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Save)
+    if answer == QMessageBox.StandardButton.Save:
+        return window.save()
+    return answer == QMessageBox.StandardButton.Discard
+
+
+def scene_bounds(scene: QGraphicsScene) -> QRectF:
+    """The area the items cover, with a margin."""
+    rect = scene.itemsBoundingRect()
+    return rect.adjusted(-EXPORT_MARGIN, -EXPORT_MARGIN, EXPORT_MARGIN, EXPORT_MARGIN)
+
+
+def render_png(scene: QGraphicsScene, path: Path, scale: float = 2.0) -> bool:
+    """Render every item to a PNG at ``scale`` pixels per scene unit (2 = crisp on HiDPI)."""
+    source = scene_bounds(scene)
+    image = QImage(QSize(max(1, int(source.width() * scale)), max(1, int(source.height() * scale))),
+                   QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(scene.backgroundBrush().color() if scene.backgroundBrush().style() != Qt.BrushStyle.NoBrush
+               else Qt.GlobalColor.white)
+    painter = QPainter(image)
+    painter.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
+    scene.render(painter, QRectF(image.rect()), source)
+    painter.end()
+    return image.save(str(path))
+
+
+def render_svg(scene: QGraphicsScene, path: Path) -> bool:
+    """Render every item to an SVG drawing (vector text and shapes)."""
+    source = scene_bounds(scene)
+    generator = QSvgGenerator()
+    generator.setFileName(str(path))
+    generator.setSize(QSize(int(source.width()), int(source.height())))
+    generator.setViewBox(QRectF(0, 0, source.width(), source.height()))
+    generator.setTitle("Neural Canvas graph")
+    painter = QPainter()
+    if not painter.begin(generator):
+        return False
+    cached = [(item, item.cacheMode()) for item in scene.items()
+              if item.cacheMode() != QGraphicsItem.CacheMode.NoCache]
+    for item, _ in cached:  # cached items would land in the SVG as bitmaps: draw them as vectors
+        item.setCacheMode(QGraphicsItem.CacheMode.NoCache)
+    try:
+        scene.render(painter, QRectF(0, 0, source.width(), source.height()), source)
+    finally:
+        painter.end()
+        for item, mode in cached:
+            item.setCacheMode(mode)
+    return path.is_file()
+
+
+def export_canvas(window: "MainWindow", fmt: str) -> None:
+    """Ask for a file name and export the canvas as ``png`` or ``svg``."""
+    doc = window.document
+    stem = (doc.path.stem if doc and doc.path else (doc.project.name if doc else "") or "canvas").replace(" ", "_")
+    start = str((doc.path.parent if doc and doc.path else Path.cwd()) / f"{stem}.{fmt}")
+    name, _ = QFileDialog.getSaveFileName(window, f"Export Canvas as {fmt.upper()}", start,
+                                          f"{fmt.upper()} files (*.{fmt})")
+    if not name:
+        return
+    scene = window.canvas.scene()
+    ok = render_png(scene, Path(name)) if fmt == "png" else render_svg(scene, Path(name))
+    if ok:
+        window.statusBar().showMessage(f"Exported {name}", 4000)
+    else:
+        QMessageBox.critical(window, "Export failed", f"Could not write {name}.")
