@@ -28,10 +28,24 @@ class Control:
     Args:
         source: A ``queue.Queue`` or ``multiprocessing.Queue`` of ``(command, value)``;
             ``None`` for a run that takes no commands.
+        sent: A shared counter (``multiprocessing.RawValue``) the sender increments after
+            each command. Reading it costs nanoseconds, where asking a multiprocessing queue
+            costs tens of microseconds, so the trainer can check before every batch.
     """
 
-    def __init__(self, source: CommandSource | None = None) -> None:
+    def __init__(self, source: CommandSource | None = None, sent: Any = None) -> None:
         self.source = source
+        self.sent = sent
+        self.seen = 0
+
+    def pending(self) -> bool:
+        """Whether commands may be waiting (cheap enough to ask before every batch)."""
+        if self.source is None:
+            return False
+        if self.sent is not None:
+            return self.sent.value != self.seen
+        empty = getattr(self.source, "empty", None)
+        return empty is None or not empty()
 
     def poll(self) -> list[Command]:
         """Commands waiting now (never blocks)."""
@@ -41,6 +55,7 @@ class Control:
         while True:
             try:
                 commands.append(_checked(self.source.get_nowait()))
+                self.seen += 1
             except queue.Empty:
                 return commands
             except (EOFError, OSError):  # the parent went away: stop cleanly
@@ -51,7 +66,9 @@ class Control:
         if self.source is None:
             return ("resume", None)
         try:
-            return _checked(self.source.get(timeout=timeout))
+            command = _checked(self.source.get(timeout=timeout))
+            self.seen += 1
+            return command
         except queue.Empty:
             return None
         except (EOFError, OSError):

@@ -171,42 +171,34 @@ class Trainer:
         val_x, val_y = batches.validation()
         snap_x, snap_y = batches.snapshot_data()
         last_snapshot = 0.0
+        window = _Window(device)
         for epoch in range(start_epoch, config.epochs):
             self.epoch = epoch
             started = time.perf_counter()
-            sums: dict[str, torch.Tensor] = {k: torch.tensor(v, device=device) for k, v in epoch_sums.items()}
-            seen = int(epoch_sums.get("_count", 0))
-            sums.pop("_count", None)
-            window_loss, window_count, window_start = torch.zeros((), device=device), 0, time.perf_counter()
-            check_each_batch = device.type == "cpu"
+            sums = _Sums(device, epoch_sums)
             for index, (x, y) in batches.epoch(epoch, start_batch):
-                if self._handle_commands(schedule):
-                    return self._finish("stopped", epoch, index, sums, seen)
+                now = time.perf_counter()
+                if self.control.pending() and self._handle_commands(schedule):
+                    return self._finish("stopped", epoch, index, sums.totals(), sums.seen)
                 schedule.apply(self.global_step)
                 metrics = task.train_step(x, y)
-                loss = metrics["loss"]
-                if check_each_batch and not math.isfinite(float(loss)):
+                loss = sums.add(metrics, len(x))
+                if loss is not None and not math.isfinite(loss):
                     raise NonFiniteLoss(self._nan_message(self.global_step, self.global_step))
-                count = len(x)
-                for key, value in metrics.items():
-                    sums[key] = sums[key] + value * count if key in sums else value * count
-                seen += count
-                window_loss = window_loss + loss
-                window_count += 1
+                window.add(metrics["loss"] if loss is None else loss, len(x))
                 self.global_step += 1
-                now = time.perf_counter()
-                if now - window_start >= BATCH_EVENT_SECONDS:
-                    mean = float(window_loss) / window_count
+                if now - window.start >= BATCH_EVENT_SECONDS:
+                    mean, rate = window.flush(now)
                     if not math.isfinite(mean):
-                        raise NonFiniteLoss(self._nan_message(self.global_step - window_count, self.global_step))
+                        raise NonFiniteLoss(self._nan_message(self.global_step - window.count, self.global_step))
                     self.emit(BatchMetrics(time.time(), epoch, index + 1, self.global_step, {"loss": mean},
-                                           schedule.current, window_count * count / (now - window_start)))
-                    window_loss, window_count, window_start = torch.zeros((), device=device), 0, now
+                                           schedule.current, rate))
                 if now - last_snapshot >= config.snapshot_seconds and index + 1 < batches.steps_per_epoch:
                     self._snapshot(task, epoch, snap_x, snap_y)
                     last_snapshot = time.perf_counter()
+            seen = sums.seen
             start_batch, epoch_sums = 0, {}
-            train = self._train_metrics(sums, seen)
+            train = self._train_metrics(sums.totals(), seen)
             if not all(math.isfinite(v) for v in train.values()):
                 raise NonFiniteLoss(self._nan_message(self.global_step - batches.steps_per_epoch, self.global_step))
             with torch.random.fork_rng(devices=_rng_devices(device)):
@@ -222,8 +214,10 @@ class Trainer:
                 best = {"metric": metric_name, "value": value, "epoch": epoch + 1}
             self.best = best
             self._save_checkpoint(epoch + 1, 0, {}, None)
-            self._snapshot(task, epoch + 1, snap_x, snap_y)
-            last_snapshot = time.perf_counter()
+            last_epoch = epoch + 1 == config.epochs
+            if last_epoch or time.perf_counter() - last_snapshot >= config.snapshot_seconds:
+                self._snapshot(task, epoch + 1, snap_x, snap_y)
+                last_snapshot = time.perf_counter()
             patience = config.early_stopping_patience
             if patience and best is not None and epoch + 1 - best["epoch"] >= patience:
                 return self._finish("early_stopped", epoch + 1, 0, None, 0)
@@ -256,8 +250,8 @@ class Trainer:
         return False
 
     # --------------------------------------------------------------- helpers
-    def _train_metrics(self, sums: dict[str, torch.Tensor], seen: int) -> dict[str, float]:
-        values = {key: float(value) for key, value in sums.items()}
+    def _train_metrics(self, sums: dict[str, float], seen: int) -> dict[str, float]:
+        values = dict(sums)
         if self.options.distributed is not None:
             values, seen = _all_reduce(values, seen, self.device)
         return {key: value / max(seen, 1) for key, value in values.items()}
@@ -312,9 +306,9 @@ class Trainer:
         return (int(state["epoch"]), int(state["batch"]), dict(state["epoch_sums"]), list(state["history"]),
                 state["best"])
 
-    def _finish(self, reason: str, epoch: int, batch: int, sums: dict[str, torch.Tensor] | None, seen: int) -> Event:
+    def _finish(self, reason: str, epoch: int, batch: int, sums: dict[str, float] | None, seen: int) -> Event:
         if reason == "stopped" and sums is not None:
-            partial = {key: float(value) for key, value in sums.items()}
+            partial = dict(sums)
             partial["_count"] = seen
             self._save_checkpoint(epoch, batch, partial, self.batches.current_permutation)
         final = self.history[-1] if self.history else {"train": {}, "val": {}}
@@ -355,6 +349,56 @@ class Trainer:
         where = device_name(self.device) if hasattr(self, "device") else "the device"
         advice = f"use batch size {fits}" if fits else "use a smaller batch size or a smaller model"
         return f"out of memory on {where} with batch size {tried}: {advice}"
+
+
+class _Sums:
+    """Per-epoch sums of batch metrics (weighted by batch size).
+
+    On CPU each value is read as a Python float (reading is free there, and a NaN loss is
+    caught at its step); elsewhere the sums stay on the device so no batch waits for the GPU.
+    """
+
+    def __init__(self, device: torch.device, resumed: dict[str, float]) -> None:
+        self.on_cpu = device.type == "cpu"
+        self.values: dict[str, Any] = {k: v for k, v in resumed.items() if k != "_count"}
+        self.seen = int(resumed.get("_count", 0))
+
+    def add(self, metrics: dict[str, torch.Tensor], count: int) -> float | None:
+        """Add one batch; returns its loss as a float on CPU, else ``None``."""
+        self.seen += count
+        values = self.values
+        if self.on_cpu:
+            for key, tensor in metrics.items():
+                values[key] = values.get(key, 0.0) + float(tensor) * count
+            return float(metrics["loss"])
+        for key, tensor in metrics.items():
+            values[key] = values[key] + tensor * count if key in values else tensor * count
+        return None
+
+    def totals(self) -> dict[str, float]:
+        """The sums as floats."""
+        return {key: float(value) for key, value in self.values.items()}
+
+
+class _Window:
+    """Loss and throughput since the last BatchMetrics event (spans epochs)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.zero: Any = 0.0 if device.type == "cpu" else torch.zeros((), device=device)
+        self.loss, self.count, self.samples, self.start = self.zero, 0, 0, time.perf_counter()
+
+    def add(self, loss: Any, samples: int) -> None:
+        """Add one batch's loss (float or device tensor)."""
+        self.loss = self.loss + loss
+        self.count += 1
+        self.samples += samples
+
+    def flush(self, now: float) -> tuple[float, float]:
+        """Mean loss and samples/s of the window; starts a new one."""
+        mean = float(self.loss) / max(self.count, 1)
+        rate = self.samples / (now - self.start) if now > self.start else 0.0
+        self.loss, self.count, self.samples, self.start = self.zero, 0, 0, now
+        return mean, rate
 
 
 # ------------------------------------------------------------------ utilities

@@ -21,7 +21,7 @@ _CONTEXT = mp.get_context("spawn")
 
 
 def _worker_main(project_text: str, run_dir: str | None, base_dir: str | None, overrides: dict[str, Any],
-                 resume: bool, events: Any, commands: Any) -> None:
+                 resume: bool, events: Any, commands: Any, sent: Any) -> None:
     """Entry point of the worker process: build the trainer and stream its events."""
     from engine.graph.fileformat import loads
     from engine.training.control import Control
@@ -31,7 +31,7 @@ def _worker_main(project_text: str, run_dir: str | None, base_dir: str | None, o
         project = loads(project_text, source="project")
         options = TrainOptions(project, Path(run_dir) if run_dir else None, Path(base_dir) if base_dir else None,
                                overrides, resume)
-        Trainer(options, lambda event: events.put(event.to_json()), Control(commands)).run()
+        Trainer(options, lambda event: events.put(event.to_json()), Control(commands, sent)).run()
     except BaseException as exc:  # noqa: BLE001 - report, then let the process end
         events.put(Failed(time.time(), "error", f"the training process failed to start: {type(exc).__name__}: "
                           f"{exc}").to_json())
@@ -55,11 +55,12 @@ class TrainingProcess:
                  overrides: dict[str, Any] | None = None, resume: bool = False) -> None:
         self._events = _CONTEXT.Queue()
         self._commands = _CONTEXT.Queue()
+        self._sent = _CONTEXT.RawValue("q", 0)  # commands sent so far: the worker's cheap check
         self.run_dir = run_dir
         self._process = _CONTEXT.Process(
             target=_worker_main, name="neural-canvas-training", daemon=True,
             args=(project_text, str(run_dir) if run_dir else None, str(base_dir) if base_dir else None,
-                  dict(overrides or {}), resume, self._events, self._commands))
+                  dict(overrides or {}), resume, self._events, self._commands, self._sent))
         self.finished: Event | None = None
         self.last_checkpoint_epoch: int | None = None
 
@@ -92,6 +93,7 @@ class TrainingProcess:
     def _send(self, command: str, value: Any = None) -> None:
         if self._process.is_alive():
             self._commands.put((command, value))
+            self._sent.value += 1
 
     # ----------------------------------------------------------------- events
     @property

@@ -22,6 +22,7 @@ from engine.layers.base import Params, TensorSpec
 from engine.training.optim import make_optimizer
 
 EVAL_BATCH = 1024
+_NO_AUTOCAST = contextlib.nullcontext()  # reusable: one less object per training step
 
 
 class TaskError(UserError):
@@ -51,6 +52,7 @@ class Task:
         self.device = device
         self.amp_dtype = amp_dtype
         self.scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+        self.grad_clip: float = config.grad_clip
         self.modules: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
 
@@ -58,7 +60,7 @@ class Task:
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         """Mixed-precision context on CUDA, a no-op elsewhere."""
         if self.amp_dtype is None:
-            return contextlib.nullcontext()
+            return _NO_AUTOCAST
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def compile(self, outputs: list[str] | None = None) -> CompiledModel:
@@ -75,7 +77,7 @@ class Task:
         """Backward pass and one optimizer step, with loss scaling and gradient clipping."""
         optimizer = self.optimizers[name]
         optimizer.zero_grad(set_to_none=True)
-        clip = self.config.grad_clip
+        clip = self.grad_clip
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             if clip > 0:
