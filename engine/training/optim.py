@@ -59,6 +59,9 @@ class LearningRateSchedule:
         self.plateau_bad_epochs = 0
         self.manual_scale = 1.0
         self.current = 0.0
+        #: Whether the rate changes from step to step (constant and plateau change only at
+        #: epoch ends and by hand, which apply themselves).
+        self.per_step = self.kind in ("step", "cosine", "one_cycle") or self.warmup_steps > 0
         self.apply(0)
 
     # ------------------------------------------------------------------ curve

@@ -180,12 +180,14 @@ class Trainer:
                 now = time.perf_counter()
                 if self.control.pending() and self._handle_commands(schedule):
                     return self._finish("stopped", epoch, index, sums.totals(), sums.seen)
-                schedule.apply(self.global_step)
+                if schedule.per_step:
+                    schedule.apply(self.global_step)
                 metrics = task.train_step(x, y)
-                loss = sums.add(metrics, len(x))
+                count = len(x)
+                loss = sums.add(metrics, count)
                 if loss is not None and not math.isfinite(loss):
                     raise NonFiniteLoss(self._nan_message(self.global_step, self.global_step))
-                window.add(metrics["loss"] if loss is None else loss, len(x))
+                window.add(metrics["loss"] if loss is None else loss, count)
                 self.global_step += 1
                 if now - window.start >= BATCH_EVENT_SECONDS:
                     mean, rate = window.flush(now)
@@ -368,9 +370,13 @@ class _Sums:
         self.seen += count
         values = self.values
         if self.on_cpu:
+            loss = 0.0
             for key, tensor in metrics.items():
-                values[key] = values.get(key, 0.0) + float(tensor) * count
-            return float(metrics["loss"])
+                value = float(tensor)
+                values[key] = values.get(key, 0.0) + value * count
+                if key == "loss":
+                    loss = value
+            return loss
         for key, tensor in metrics.items():
             values[key] = values[key] + tensor * count if key in values else tensor * count
         return None
