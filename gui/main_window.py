@@ -353,6 +353,10 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
+        else:  # first start: a generous canvas, slim panels
+            self.resizeDocks([self.docks["problems"]], [150], Qt.Orientation.Vertical)
+            self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [230, 300],
+                             Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not save_guard(self):

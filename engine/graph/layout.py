@@ -10,7 +10,8 @@ COLUMN_SPACING = 240.0
 ROW_SPACING = 140.0
 
 
-def layered_layout(graph: Graph, origin: tuple[float, float] = (0.0, 0.0)) -> dict[str, tuple[float, float]]:
+def layered_layout(graph: Graph, origin: tuple[float, float] = (0.0, 0.0),
+                   max_columns: int | None = None) -> dict[str, tuple[float, float]]:
     """Positions that place each topological generation in its own column.
 
     Nodes on cycles (which have no generation) go into one extra column at the right.
@@ -19,6 +20,8 @@ def layered_layout(graph: Graph, origin: tuple[float, float] = (0.0, 0.0)) -> di
     Args:
         graph: The graph to lay out.
         origin: Position of the first column's centre line top.
+        max_columns: Wrap long models like text: after this many columns, continue in a
+            new band below, again from the left (``None``: one band).
 
     Returns:
         Node id -> new position, for :meth:`Graph.move_nodes`.
@@ -34,9 +37,11 @@ def layered_layout(graph: Graph, origin: tuple[float, float] = (0.0, 0.0)) -> di
     order = {node_id: index for index, node_id in enumerate(graph.nodes)}
     tallest = max((len(gen) for gen in generations), default=0)
     positions = {}
-    for column, generation in enumerate(generations):
+    band_height = (tallest + 1) * ROW_SPACING
+    for index, generation in enumerate(generations):
+        band, column = divmod(index, max_columns) if max_columns else (0, index)
         generation.sort(key=order.__getitem__)
-        top = origin[1] + (tallest - len(generation)) * ROW_SPACING / 2
+        top = origin[1] + band * band_height + (tallest - len(generation)) * ROW_SPACING / 2
         for row, node_id in enumerate(generation):
             positions[node_id] = (origin[0] + column * COLUMN_SPACING, top + row * ROW_SPACING)
     return positions
