@@ -75,6 +75,10 @@ MENUS: dict[str, list[ActionSpec | None]] = {
 }
 
 
+#: Icon name of each action that has one (recoloured for the dark theme).
+ICON_OF_ACTION = {spec.key: spec.icon for specs in MENUS.values() for spec in specs if spec and spec.icon}
+
+
 def build_actions(window: "MainWindow") -> dict[str, QAction]:
     """Create every action, its menu entry and toolbar button; returns them by key."""
     actions: dict[str, QAction] = {}

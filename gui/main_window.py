@@ -11,14 +11,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QUndoView, QWidget
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QUndoView,
+                               QWidget)
 
 from engine.graph.fileformat import ProjectFileError, load_project
 from engine.graph.layout import layered_layout
 from engine.graph.project import Project
 from engine.shapes import Analysis
 from gui import clipboard, commands
-from gui.actions import build_actions
+from gui.actions import ICON_OF_ACTION, build_actions
 from gui.autosave import Autosaver, pending_recoveries
 from gui.canvas.view import CanvasView
 from gui.document import Document
@@ -27,7 +28,7 @@ from gui.icons import icon
 from gui.inspector import InspectorWidget
 from gui.palette import PaletteWidget
 from gui.problems import ProblemsWidget
-from gui.style import THEMES
+from gui.style import THEMES, application_palette
 from gui.summary_panel import SummaryWidget
 from gui.window_files import export_canvas, save_guard
 
@@ -305,7 +306,13 @@ class MainWindow(QMainWindow):
 
     def _apply_theme(self, name: str) -> None:
         theme = THEMES.get(name, THEMES["light"])
+        QApplication.setPalette(application_palette(theme))
         self.canvas.set_theme(theme)
+        tint = theme.node_subtle if theme.name == "dark" else None
+        for key, action in self.actions.items():
+            spec_icon = ICON_OF_ACTION.get(key)
+            if spec_icon:
+                action.setIcon(icon(spec_icon, tint))
         self.settings.setValue("theme", theme.name)
 
     # ------------------------------------------------------------- arrange

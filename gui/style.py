@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPalette
 
 #: MIME type of a palette drag: the payload is the layer type id (UTF-8).
 LAYER_MIME = "application/x-neural-canvas-layer"
@@ -57,3 +57,25 @@ DARK = Theme("dark", canvas="#1E2126", grid_minor="#262A30", grid_major="#30353C
              node_text="#E6EDF3", node_subtle="#9DA7B3", node_border="#444C56", selection="#4493F8",
              error="#F85149", warning="#D29922", edge="#8B949E", edge_label="#C9D1D9")
 THEMES = {"light": LIGHT, "dark": DARK}
+
+
+def application_palette(theme: Theme) -> QPalette:
+    """The Qt palette for the panels and menus of ``theme`` (the light one is the style's own)."""
+    from PySide6.QtWidgets import QApplication
+
+    if theme.name == "light":
+        return QApplication.style().standardPalette()
+    palette = QPalette()
+    role = QPalette.ColorRole
+    window, base, text = QColor("#24282E"), QColor(theme.node_body), QColor(theme.node_text)
+    for r, c in ((role.Window, window), (role.WindowText, text), (role.Base, base), (role.AlternateBase, window),
+                 (role.Text, text), (role.Button, window), (role.ButtonText, text), (role.ToolTipBase, base),
+                 (role.ToolTipText, text), (role.Highlight, QColor(theme.selection)),
+                 (role.HighlightedText, QColor("#FFFFFF")), (role.PlaceholderText, QColor(theme.node_subtle)),
+                 (role.Mid, QColor(theme.node_border)), (role.Dark, QColor("#15181C")),
+                 (role.Light, QColor("#3A4048")), (role.Link, QColor(theme.selection))):
+        palette.setColor(r, c)
+    palette.setColor(QPalette.ColorGroup.Disabled, role.Text, QColor(theme.node_subtle))
+    palette.setColor(QPalette.ColorGroup.Disabled, role.WindowText, QColor(theme.node_subtle))
+    palette.setColor(QPalette.ColorGroup.Disabled, role.ButtonText, QColor(theme.node_subtle))
+    return palette
