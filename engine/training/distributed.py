@@ -74,6 +74,7 @@ def rank_main(argv: Sequence[str] | None = None) -> int:
                                args.resume, info)
         result = Trainer(options, printer.show).run()
         printer.close()
+        dist.barrier()  # rank 0 writes the run folder last: no rank may tear gloo down under it
     finally:
         dist.destroy_process_group()
     if isinstance(result, Failed):
@@ -82,4 +83,10 @@ def rank_main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(rank_main())
+    exit_code = rank_main()
+    # Leave without running C++ static destructors: at interpreter exit a rank sometimes aborts
+    # ("terminate called without an active exception") after its process group is gone, which
+    # torchrun reports as a failed run. Every file is written and closed by now.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)
