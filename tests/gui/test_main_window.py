@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from engine.graph.fileformat import dumps, load_project
 from engine.templates import default_template
-from gui.autosave import Autosaver, pending_recoveries
+from gui.autosave import pending_recoveries
 from gui.main_window import MainWindow
 from gui import commands
 from tests.conftest import ROOT
