@@ -51,9 +51,7 @@ class RecoveryFile:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             return from_json(data["project"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ProjectFileError(f"{self.path}: damaged recovery file ({exc})") from None
-        except Exception as exc:  # noqa: BLE001 - _FieldError and friends: same message
+        except Exception as exc:  # noqa: BLE001 - unreadable, not JSON, or not a valid project
             raise ProjectFileError(f"{self.path}: damaged recovery file ({exc})") from None
 
     def discard(self) -> None:
