@@ -172,6 +172,7 @@ class Trainer:
         snap_x, snap_y = batches.snapshot_data()
         last_snapshot = 0.0
         window = _Window(device)
+        snapshot_every, steps = config.snapshot_seconds, batches.steps_per_epoch  # plain locals in the hot loop
         for epoch in range(start_epoch, config.epochs):
             self.epoch = epoch
             started = time.perf_counter()
@@ -195,7 +196,7 @@ class Trainer:
                         raise NonFiniteLoss(self._nan_message(self.global_step - window.count, self.global_step))
                     self.emit(BatchMetrics(time.time(), epoch, index + 1, self.global_step, {"loss": mean},
                                            schedule.current, rate))
-                if now - last_snapshot >= config.snapshot_seconds and index + 1 < batches.steps_per_epoch:
+                if now - last_snapshot >= snapshot_every and index + 1 < steps:
                     self._snapshot(task, epoch, snap_x, snap_y)
                     last_snapshot = time.perf_counter()
             seen = sums.seen
