@@ -133,3 +133,12 @@ def test_screenshot_contract(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
     assert load_project(LENET)  # untouched
+
+
+def test_the_window_opens_without_importing_torch() -> None:
+    """torch takes seconds to import: the editor must not need it until training or export."""
+    code = "import sys, gui.app, gui.main_window; print('torch' in sys.modules)"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert result.stdout.strip() == "False", result.stderr
