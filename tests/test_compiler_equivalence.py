@@ -12,13 +12,14 @@ import re
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from engine.compile import CompiledModel, GraphInvalidError, compile_graph
 from engine.graph import Graph
 from engine.shapes import analyze
 from tests.graph_builders import add, chain, connect, node
+from tests.reference_models import (MLP, LeNet, LSTMClassifier, ResidualNet, TransformerClassifier, lenet_graph,
+                                     lstm_graph, mlp_graph, residual_graph, transformer_graph, transformer_names)
 
 ATOL = 1e-6
 
@@ -89,64 +90,11 @@ def check_equivalent(graph: Graph, reference: nn.Module, *input_shapes: tuple[in
 
 
 # ---------------------------------------------------------------------- MLP
-class MLP(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(20, 64)
-        self.fc2 = nn.Linear(64, 32)
-        self.fc3 = nn.Linear(32, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
-
-
 def test_mlp_matches_hand_written() -> None:
-    graph = Graph()
-    chain(graph, node("input", "x", shape=[20]), node("linear", "fc1", out_features=64), node("relu", "relu1"),
-          node("linear", "fc2", out_features=32), node("relu", "relu2"), node("linear", "fc3", out_features=3),
-          node("output", "out"))
-    check_equivalent(graph, MLP(), (20,), expected_params=20 * 64 + 64 + 64 * 32 + 32 + 32 * 3 + 3)
+    check_equivalent(mlp_graph(), MLP(), (20,), expected_params=20 * 64 + 64 + 64 * 32 + 32 + 32 * 3 + 3)
 
 
 # ------------------------------------------------------------------- LeNet-5
-class LeNet(nn.Module):
-    """LeNet-5 as in the PyTorch "Neural Networks" tutorial."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.conv1(x)), (2, 2))
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
-
-
-def lenet_graph() -> Graph:
-    graph = Graph()
-    chain(graph,
-          node("input", "image", shape=[1, 32, 32]),
-          node("conv2d", "conv1", out_channels=6, kernel_size=[5, 5]), node("relu", "relu1"),
-          node("maxpool2d", "pool1", kernel_size=[2, 2]),
-          node("conv2d", "conv2", out_channels=16, kernel_size=[5, 5]), node("relu", "relu2"),
-          node("maxpool2d", "pool2", kernel_size=[2, 2]),
-          node("flatten", "flatten"),
-          node("linear", "fc1", out_features=120), node("relu", "relu3"),
-          node("linear", "fc2", out_features=84), node("relu", "relu4"),
-          node("linear", "fc3", out_features=10),
-          node("output", "logits"))
-    return graph
-
-
 def test_lenet5_matches_tutorial_model() -> None:
     graph = lenet_graph()
     analysis = analyze(graph)
@@ -159,35 +107,6 @@ def test_lenet5_matches_tutorial_model() -> None:
 
 
 # ------------------------------------------------------------ residual block
-class ResidualNet(nn.Module):
-    def __init__(self, channels: int = 8, classes: int = 10) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.head = nn.Linear(channels, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        out = F.relu(out + x)
-        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
-        return self.head(out)
-
-
-def residual_graph(channels: int = 8) -> Graph:
-    graph = Graph()
-    conv = {"out_channels": channels, "kernel_size": [3, 3], "padding": [1, 1]}
-    chain(graph, node("input", "x", shape=[channels, 6, 6]), node("conv2d", "conv1", **conv),
-          node("batchnorm2d", "bn1"), node("relu", "relu1"), node("conv2d", "conv2", **conv),
-          node("batchnorm2d", "bn2"), node("add", "add"), node("relu", "relu2"),
-          node("adaptive_avgpool2d", "gap", output_size=[1, 1], flatten=True),
-          node("linear", "head", out_features=10), node("output", "out"))
-    connect(graph, "x", "add", "in2")  # the skip connection
-    return graph
-
-
 def test_residual_block_matches_hand_written() -> None:
     graph = residual_graph()
     compiled, reference = check_equivalent(graph, ResidualNet(), (8, 6, 6), warm_up=3)
@@ -205,44 +124,14 @@ def test_residual_block_matches_hand_written() -> None:
 
 
 # ---------------------------------------------------------- LSTM classifier
-class LSTMClassifier(nn.Module):
-    def __init__(self, features: int = 8, hidden: int = 32, classes: int = 10) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(features, hidden, batch_first=True)
-        self.fc = nn.Linear(hidden, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, (h_n, _) = self.lstm(x)
-        return self.fc(h_n[-1])
-
-
 def test_lstm_classifier_matches_hand_written() -> None:
-    graph = Graph()
-    chain(graph, node("input", "x", shape=[8, 8]), node("lstm", "lstm", hidden_size=32, output="last"),
-          node("linear", "fc", out_features=10), node("output", "out"))
+    graph = lstm_graph()
     assert analyze(graph).nodes["lstm"].output.dims == (32,)
     expected = 4 * 32 * (8 + 32 + 2) + 32 * 10 + 10
     check_equivalent(graph, LSTMClassifier(), (8, 8), expected_params=expected)
 
 
 # --------------------------------------------------- Transformer classifier
-class TransformerClassifier(nn.Module):
-    def __init__(self, steps: int = 8, features: int = 8, d_model: int = 32, max_len: int = 16,
-                 classes: int = 10) -> None:
-        super().__init__()
-        self.input_proj = nn.Linear(features, d_model)
-        self.pos_embedding = nn.Parameter(torch.zeros(max_len, d_model))
-        layer = nn.TransformerEncoderLayer(d_model, nhead=4, dim_feedforward=64, dropout=0.0, batch_first=True)
-        self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
-        self.head = nn.Linear(steps * d_model, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.input_proj(x)
-        x = x + self.pos_embedding[: x.size(1)]
-        x = self.encoder(x)
-        return self.head(x.flatten(1))
-
-
 def copy_state_by_name(source: nn.Module, target: nn.Module, names: dict[str, str]) -> None:
     """Copy tensors by an explicit ``source key -> target key`` map covering both state dicts."""
     src, dst = source.state_dict(), target.state_dict()
@@ -254,13 +143,7 @@ def copy_state_by_name(source: nn.Module, target: nn.Module, names: dict[str, st
 
 
 def test_transformer_classifier_matches_hand_written() -> None:
-    graph = Graph()
-    encoder = {"nhead": 4, "dim_feedforward": 64, "dropout": 0.0}
-    chain(graph, node("input", "x", shape=[8, 8]), node("linear", "proj", out_features=32),
-          node("positional_encoding", "pos", kind="learned", max_len=16),
-          node("transformer_encoder_layer", "enc1", **encoder),
-          node("transformer_encoder_layer", "enc2", **encoder),
-          node("flatten", "flat"), node("linear", "head", out_features=10), node("output", "out"))
+    graph = transformer_graph()
     analysis = analyze(graph)
     assert analysis.valid, analysis.errors
     torch.manual_seed(0)
@@ -268,11 +151,7 @@ def test_transformer_classifier_matches_hand_written() -> None:
     model = compiled.module
     reference = TransformerClassifier()
     assert n_params(model) == n_params(reference) == analysis.parameters
-    layer_keys = list(reference.encoder.layers[0].state_dict())
-    names = {"proj.weight": "input_proj.weight", "proj.bias": "input_proj.bias",
-             "pos.position_embedding": "pos_embedding", "head.weight": "head.weight", "head.bias": "head.bias"}
-    names.update({f"enc{i + 1}.{key}": f"encoder.layers.{i}.{key}" for i in range(2) for key in layer_keys})
-    copy_state_by_name(model, reference, names)
+    copy_state_by_name(model, reference, transformer_names(reference))
     model.double().eval()
     reference.double().eval()
     x = torch.randn(5, 8, 8, dtype=torch.float64)
