@@ -8,9 +8,10 @@ from engine.layers import (activation, attention, conv, core, io, merge, norm,  
                            pooling, recurrent)
 from engine.layers.base import (CATEGORIES, Example, Inference, LayerType, Params, ShapeError,
                                 TensorSpec, all_layers, get_layer, register)
+from engine.layers.calls import ModuleCall
 from engine.layers.params import Param, ParamKindError
 
 __all__ = [
-    "CATEGORIES", "Example", "Inference", "LayerType", "Param", "ParamKindError", "Params",
+    "CATEGORIES", "Example", "Inference", "LayerType", "ModuleCall", "Param", "ParamKindError", "Params",
     "ShapeError", "TensorSpec", "all_layers", "get_layer", "register",
 ]

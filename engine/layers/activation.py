@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.layers.base import (EmitContext, Example, Inference, LayerType, Params, ShapeError, TensorSpec,
+from engine.layers.base import (EmitContext, ModuleCall, Example, Inference, LayerType, Params, ShapeError, TensorSpec,
                                 register, require_float)
 from engine.layers.params import choice_param, float_param, int_param
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.fx
-    from torch import nn
 
 _SHAPES = (Example(((10,),)), Example(((3, 5, 7),)))
 
@@ -29,10 +28,8 @@ class _Activation(LayerType):
         require_float(x, self.title)
         return Inference(x)
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from torch import nn
-
-        return getattr(nn, self.title)(**{decl.name: p[decl.name] for decl in self.params})
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
+        return ModuleCall.of(f"nn.{self.title}", **{decl.name: p[decl.name] for decl in self.params})
 
     def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
              inputs: list[TensorSpec]) -> "torch.fx.Node":

@@ -5,14 +5,9 @@ They work on batch-first sequences of vectors (N, T, E); an Embedding turns toke
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from engine.layers.base import (Example, Inference, LayerType, Params, ShapeError, TensorSpec, register,
+from engine.layers.base import (Example, ModuleCall, Inference, LayerType, Params, ShapeError, TensorSpec, register,
                                 require_sequence)
 from engine.layers.params import bool_param, choice_param, float_param, int_param
-
-if TYPE_CHECKING:  # pragma: no cover
-    from torch import nn
 
 
 def _require_heads(x: TensorSpec, heads: int, field: str) -> None:
@@ -67,10 +62,8 @@ class Embedding(LayerType):
                              f"num_embeddings to at least {x.vocab}", field="num_embeddings")
         return Inference(TensorSpec((*x.dims, p.embedding_dim)), p.num_embeddings * p.embedding_dim)
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from torch import nn
-
-        return nn.Embedding(p.num_embeddings, p.embedding_dim)
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
+        return ModuleCall.of("nn.Embedding", p.num_embeddings, p.embedding_dim)
 
 
 @register
@@ -103,11 +96,9 @@ class PositionalEncoding(LayerType):
                              f"raise max_len to at least {steps}", field="max_len")
         return Inference(x, p.max_len * size if p.kind == "learned" else 0)
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from engine.layers.modules import LearnedPositionalEncoding, SinusoidalPositionalEncoding
-
-        encoding = LearnedPositionalEncoding if p.kind == "learned" else SinusoidalPositionalEncoding
-        return encoding(p.max_len, inputs[0].dims[-1])
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
+        encoding = "LearnedPositionalEncoding" if p.kind == "learned" else "SinusoidalPositionalEncoding"
+        return ModuleCall.of(encoding, p.max_len, inputs[0].dims[-1])
 
 
 @register
@@ -140,13 +131,11 @@ class SelfAttention(LayerType):
         steps, size = x.dims
         return Inference(x, _attention_params(size, p.bias), _attention_flops(steps, size))
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from engine.layers.modules import CausalSelfAttention, SelfAttention as SelfAttentionModule
-
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
         steps, size = inputs[0].dims
         if p.causal:
-            return CausalSelfAttention(size, p.num_heads, steps, dropout=p.dropout, bias=p.bias)
-        return SelfAttentionModule(size, p.num_heads, dropout=p.dropout, bias=p.bias)
+            return ModuleCall.of("CausalSelfAttention", size, p.num_heads, steps, dropout=p.dropout, bias=p.bias)
+        return ModuleCall.of("SelfAttention", size, p.num_heads, dropout=p.dropout, bias=p.bias)
 
 
 @register
@@ -186,14 +175,10 @@ class TransformerEncoderLayer(LayerType):
         flops = _attention_flops(steps, size) + 2 * steps * 2 * size * hidden
         return Inference(x, parameters, flops)
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from torch import nn
-
-        from engine.layers.modules import CausalTransformerEncoderLayer
-
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
         steps, size = inputs[0].dims
         options = {"dim_feedforward": p.dim_feedforward, "dropout": p.dropout, "activation": p.activation,
                    "norm_first": p.norm_first}
         if p.causal:
-            return CausalTransformerEncoderLayer(size, p.nhead, steps, **options)
-        return nn.TransformerEncoderLayer(size, p.nhead, batch_first=True, **options)
+            return ModuleCall.of("CausalTransformerEncoderLayer", size, p.nhead, steps, **options)
+        return ModuleCall.of("nn.TransformerEncoderLayer", size, p.nhead, batch_first=True, **options)

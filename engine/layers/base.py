@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, TypeVar
 
+from engine.layers.calls import ModuleCall
 from engine.layers.params import Param
 
 if TYPE_CHECKING:  # pragma: no cover - typing only, torch is imported lazily
@@ -244,9 +245,18 @@ class LayerType:
         """
         raise NotImplementedError
 
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
+        """The torch module for valid values and inputs, as a constructor call.
+
+        The compiler instantiates it and the source exporter prints it, so exported code
+        builds exactly the module the app trains. Functional layers (that only ``emit``)
+        need not override it.
+        """
+        raise NotImplementedError(f"{self.type_id} builds no module")
+
     def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
         """Build the torch module for valid values and inputs (imports torch lazily)."""
-        raise NotImplementedError
+        return self.constructor(p, inputs).instantiate()
 
     def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
              inputs: list[TensorSpec]) -> "torch.fx.Node":

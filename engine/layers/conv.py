@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
-from engine.layers.base import (Example, Inference, LayerType, Params, ShapeError, TensorSpec, register)
+from engine.layers.base import (Example, ModuleCall, Inference, LayerType, Params, ShapeError, TensorSpec, register)
 from engine.layers.params import Param, bool_param, int_param, int_tuple_param
 from engine.layers.spatial import Size, as_size, fmt_size, require_spatial, transposed_out, window_out
-
-if TYPE_CHECKING:  # pragma: no cover
-    from torch import nn
 
 
 # ------------------------------------------------------------- convolutions
@@ -93,15 +90,11 @@ class _Conv(LayerType):
         params = weights + (p.out_channels if p.bias else 0)
         return Inference(TensorSpec((p.out_channels, *out)), params, 2 * weights * taps)
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from torch import nn
-
-        cls = {(1, False): nn.Conv1d, (2, False): nn.Conv2d, (2, True): nn.ConvTranspose2d}[
-            (self.ndim, self.transposed)]
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
         extra = {"output_padding": self._size(p, "output_padding")} if self.transposed else {}
-        return cls(inputs[0].dims[0], p.out_channels, self._size(p, "kernel_size"), stride=self._size(p, "stride"),
-                   padding=self._size(p, "padding"), dilation=self._size(p, "dilation"), groups=p.groups,
-                   bias=p.bias, **extra)
+        return ModuleCall.of(f"nn.{self.title}", inputs[0].dims[0], p.out_channels, self._size(p, "kernel_size"),
+                             stride=self._size(p, "stride"), padding=self._size(p, "padding"), **extra,
+                             dilation=self._size(p, "dilation"), groups=p.groups, bias=p.bias)
 
 
 @register

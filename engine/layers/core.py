@@ -5,13 +5,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from engine.layers.base import (EmitContext, Example, Inference, LayerType, Params, ShapeError, TensorSpec,
+from engine.layers.base import (EmitContext, ModuleCall, Example, Inference, LayerType, Params, ShapeError, TensorSpec,
                                 register, require_float, require_rank)
 from engine.layers.params import bool_param, float_param, int_list_param, int_param
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.fx
-    from torch import nn
 
 
 @register
@@ -40,10 +39,8 @@ class Linear(LayerType):
         return Inference(TensorSpec((*x.dims[:-1], p.out_features)), params,
                          2 * rows * in_features * p.out_features)
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from torch import nn
-
-        return nn.Linear(inputs[0].dims[-1], p.out_features, bias=p.bias)
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
+        return ModuleCall.of("nn.Linear", inputs[0].dims[-1], p.out_features, bias=p.bias)
 
 
 @register
@@ -172,10 +169,8 @@ class Dropout(LayerType):
         require_float(inputs[0], "Dropout")
         return Inference(inputs[0])
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from torch import nn
-
-        return nn.Dropout(p.p)
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
+        return ModuleCall.of("nn.Dropout", p.p)
 
 
 @register

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
-from engine.layers.base import (Example, Inference, LayerType, Params, ShapeError, TensorSpec, register,
+from engine.layers.base import (Example, ModuleCall, Inference, LayerType, Params, ShapeError, TensorSpec, register,
                                 require_float, require_rank)
 from engine.layers.params import bool_param, float_param, int_param
-
-if TYPE_CHECKING:  # pragma: no cover
-    from torch import nn
 
 _EPS = float_param("eps", 1e-5, "Small number added to the variance to avoid dividing by zero.",
                    min=1e-12, max=1.0)
@@ -40,11 +35,8 @@ class _BatchNorm(LayerType):
         require_rank(x, self.ranks, self.layout, self._hint(x))
         return Inference(x, 2 * x.dims[0] if p.affine else 0)
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from torch import nn
-
-        cls = getattr(nn, self.title)
-        return cls(inputs[0].dims[0], eps=p.eps, momentum=p.momentum, affine=p.affine)
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
+        return ModuleCall.of(f"nn.{self.title}", inputs[0].dims[0], eps=p.eps, momentum=p.momentum, affine=p.affine)
 
 
 @register
@@ -116,7 +108,6 @@ class LayerNorm(LayerType):
         shape = self._shape(p, x)
         return Inference(x, 2 * math.prod(shape) if p.elementwise_affine else 0)
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from torch import nn
-
-        return nn.LayerNorm(self._shape(p, inputs[0]), eps=p.eps, elementwise_affine=p.elementwise_affine)
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
+        return ModuleCall.of("nn.LayerNorm", self._shape(p, inputs[0]), eps=p.eps,
+                             elementwise_affine=p.elementwise_affine)

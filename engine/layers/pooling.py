@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from engine.layers.base import (EmitContext, Example, Inference, LayerType, Params, ShapeError, TensorSpec, register,
+from engine.layers.base import (EmitContext, ModuleCall, Example, Inference, LayerType, Params, ShapeError, TensorSpec, register,
                                 require_float, require_rank)
 from engine.layers.spatial import Size, as_size, fmt_size, require_spatial, window_out
 from engine.layers.params import Param, bool_param, choice_param, int_param, int_tuple_param
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.fx
-    from torch import nn
 
 
 def _pool_params(ndim: int) -> tuple[Param, ...]:
@@ -55,14 +54,11 @@ class _Pool(LayerType):
         out = window_out(x.dims[1:], *self._windows(p))
         return Inference(TensorSpec((x.dims[0], *out)))
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from torch import nn
-
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
         kernel, stride, padding = self._windows(p)
-        cls = getattr(nn, self.title)
         if self.ndim == 1:
-            return cls(kernel[0], stride=stride[0], padding=padding[0])
-        return cls(kernel, stride=stride, padding=padding)
+            return ModuleCall.of(f"nn.{self.title}", kernel[0], stride=stride[0], padding=padding[0])
+        return ModuleCall.of(f"nn.{self.title}", kernel, stride=stride, padding=padding)
 
     def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
              inputs: list[TensorSpec]) -> "torch.fx.Node":
@@ -142,11 +138,9 @@ class AdaptiveAvgPool2d(LayerType):
         out = (x.dims[0], *as_size(p.output_size, 2))
         return Inference(TensorSpec((x.dims[0] * out[1] * out[2],) if p.flatten else out))
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from torch import nn
-
-        pool = nn.AdaptiveAvgPool2d(as_size(p.output_size, 2))
-        return nn.Sequential(pool, nn.Flatten()) if p.flatten else pool
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
+        pool = ModuleCall.of("nn.AdaptiveAvgPool2d", as_size(p.output_size, 2))
+        return ModuleCall.of("nn.Sequential", pool, ModuleCall.of("nn.Flatten")) if p.flatten else pool
 
     def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
              inputs: list[TensorSpec]) -> "torch.fx.Node":
@@ -193,12 +187,10 @@ class Upsample(LayerType):
         require_rank(x, (3, 4), layout, "insert a Reshape to (C, H, W) before it")
         return Inference(TensorSpec((x.dims[0], *(d * p.scale_factor for d in x.dims[1:]))))
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from torch import nn
-
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
         if p.mode == "bilinear":
-            return nn.Upsample(scale_factor=p.scale_factor, mode="bilinear", align_corners=False)
-        return nn.Upsample(scale_factor=p.scale_factor, mode="nearest")
+            return ModuleCall.of("nn.Upsample", scale_factor=p.scale_factor, mode="bilinear", align_corners=False)
+        return ModuleCall.of("nn.Upsample", scale_factor=p.scale_factor, mode="nearest")
 
     def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
              inputs: list[TensorSpec]) -> "torch.fx.Node":

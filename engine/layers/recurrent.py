@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from engine.layers.base import (Example, Inference, LayerType, Params, TensorSpec, register, require_sequence)
+from engine.layers.base import (Example, ModuleCall, Inference, LayerType, Params, TensorSpec, register, require_sequence)
 from engine.layers.params import bool_param, choice_param, float_param, int_param
-
-if TYPE_CHECKING:  # pragma: no cover
-    from torch import nn
 
 
 class _Recurrent(LayerType):
@@ -56,15 +53,11 @@ class _Recurrent(LayerType):
         """Constructor arguments specific to one recurrent type."""
         return {}
 
-    def build(self, p: Params, inputs: list[TensorSpec]) -> "nn.Module":
-        from torch import nn
-
-        from engine.layers.modules import RecurrentBlock
-
-        rnn_class = getattr(nn, self.module_name)
-        rnn = rnn_class(inputs[0].dims[-1], p.hidden_size, num_layers=p.num_layers, batch_first=True,
-                        dropout=p.dropout, bidirectional=p.bidirectional, **self._extra_args(p))
-        return RecurrentBlock(rnn, return_sequence=p.output == "sequence")
+    def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
+        rnn = ModuleCall.of(f"nn.{self.module_name}", inputs[0].dims[-1], p.hidden_size, num_layers=p.num_layers,
+                            batch_first=True, dropout=p.dropout, bidirectional=p.bidirectional,
+                            **self._extra_args(p))
+        return ModuleCall.of("RecurrentBlock", rnn, return_sequence=p.output == "sequence")
 
 
 @register

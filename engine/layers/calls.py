@@ -1,0 +1,119 @@
+"""Constructor calls as data: what a layer builds, in a form both torch and code export read.
+
+A layer declaration describes its module as a :class:`ModuleCall`, e.g.
+``ModuleCall("nn.Conv2d", (1, 16, (3, 3)), (("stride", (1, 1)),))``. The compiler
+instantiates it (:meth:`ModuleCall.instantiate`); the Python source exporter prints it
+(:meth:`ModuleCall.source`: ``nn.Conv2d(1, 16, (3, 3), stride=(1, 1))``). One description
+serves both, so exported source always builds the module the app trains.
+
+Arguments are plain literals only (``int``, ``float``, ``bool``, ``str``, ``None``, tuples
+of them) or nested calls; :meth:`ModuleCall.source` refuses anything else, so no value
+from a project file can become code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+#: Classes of :mod:`engine.layers.modules` a call may name (without a prefix).
+CUSTOM_MODULES = ("RecurrentBlock", "LearnedPositionalEncoding", "SinusoidalPositionalEncoding", "SelfAttention",
+                  "CausalSelfAttention", "CausalTransformerEncoderLayer")
+
+
+@dataclass(frozen=True)
+class ModuleCall:
+    """One module constructor call.
+
+    Args:
+        target: ``"nn.<Class>"`` for a ``torch.nn`` class, or a name in :data:`CUSTOM_MODULES`.
+        args: Positional arguments: literals or nested calls.
+        kwargs: Keyword arguments as ``(name, value)`` pairs, in the order they are printed.
+    """
+
+    target: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    @staticmethod
+    def of(target: str, *args: Any, **kwargs: Any) -> "ModuleCall":
+        """``ModuleCall.of("nn.Linear", 20, 64, bias=True)``: the call written as a call."""
+        return ModuleCall(target, tuple(args), tuple(kwargs.items()))
+
+    def module_class(self) -> type:
+        """The class the call names.
+
+        Raises:
+            ValueError: The target is neither ``nn.<Class>`` nor a known custom module.
+        """
+        from torch import nn
+
+        from engine.layers import modules
+
+        if self.target.startswith("nn.") and isinstance(getattr(nn, self.target[3:], None), type):
+            return getattr(nn, self.target[3:])  # type: ignore[no-any-return]
+        if self.target in CUSTOM_MODULES:
+            return getattr(modules, self.target)  # type: ignore[no-any-return]
+        raise ValueError(f"unknown module class {self.target!r}")
+
+    def instantiate(self) -> "nn.Module":
+        """Build the module (nested calls first)."""
+        args = [_build(a) for a in self.args]
+        kwargs = {k: _build(v) for k, v in self.kwargs}
+        return self.module_class()(*args, **kwargs)  # type: ignore[no-any-return]
+
+    def source(self) -> str:
+        """The call as Python source, e.g. ``nn.Linear(20, 64, bias=True)``.
+
+        Raises:
+            ValueError: An argument is not a plain literal or call (never printed).
+        """
+        self.module_class()
+        parts = [literal(a) for a in self.args]
+        for name, value in self.kwargs:
+            if not name.isidentifier():
+                raise ValueError(f"bad keyword {name!r}")
+            parts.append(f"{name}={literal(value)}")
+        return f"{self.target}({', '.join(parts)})"
+
+    def custom_classes(self) -> list[str]:
+        """Names of the custom module classes this call (and its nested calls) use."""
+        found = [self.target] if self.target in CUSTOM_MODULES else []
+        for value in (*self.args, *(v for _, v in self.kwargs)):
+            if isinstance(value, ModuleCall):
+                found += [c for c in value.custom_classes() if c not in found]
+        return found
+
+
+def _build(value: Any) -> Any:
+    return value.instantiate() if isinstance(value, ModuleCall) else value
+
+
+def literal(value: Any) -> str:
+    """Python source for a plain value: ``None``, bool, int, finite float, str, tuple, list or call.
+
+    Raises:
+        ValueError: Any other kind of value, or a float that is not finite.
+    """
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite number: {value!r}")
+        return repr(float(value))
+    if isinstance(value, str):
+        return repr(str(value))  # repr escapes quotes, backslashes and control characters
+    if isinstance(value, ModuleCall):
+        return value.source()
+    if isinstance(value, tuple):
+        items = [literal(v) for v in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    if isinstance(value, list):
+        return f"[{', '.join(literal(v) for v in value)}]"
+    raise ValueError(f"cannot write a {type(value).__name__} as source")
