@@ -1,0 +1,201 @@
+"""A run's curves, accumulated from its event stream (live, or read back from metrics.jsonl).
+
+The dashboard draws these series; the same class reads finished runs from disk so earlier
+runs of a project can be overlaid. Plain Python: no Qt, no torch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from engine.training.events import (BatchMetrics, EpochEnd, Event, Failed, Finished, LearningRateChanged,
+                                    PredictionSnapshot, RunStarted, StateChanged, event_from_json)
+from engine.training.run_dir import METRICS_FILE, RUN_FILE, SNAPSHOT_FILE
+
+#: The metric each task's second plot shows (validation value, higher or lower is better).
+TASK_METRIC = {"classification": "accuracy", "regression": "r2", "forecasting": "mae", "autoencoder": "loss",
+               "gan": "g_loss", "language_model": "perplexity"}
+
+#: Weight of the past in the smoothed batch loss (as TensorBoard's smoothing slider).
+SMOOTHING = 0.8
+
+
+@dataclass
+class RunHistory:
+    """Everything the plots show of one run.
+
+    The x axis of every series is the epoch, fractional for batches
+    (``global_step / steps_per_epoch``), so runs with different batch sizes line up.
+    """
+
+    name: str
+    run_dir: str = ""
+    task: str = ""
+    device: str = ""
+    epochs_planned: int = 0
+    steps_per_epoch: int = 1
+    state: str = "starting"
+    message: str = ""
+    batch_x: list[float] = field(default_factory=list)
+    batch_loss: list[float] = field(default_factory=list)
+    batch_loss_smooth: list[float] = field(default_factory=list)
+    lr_x: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    epoch_x: list[float] = field(default_factory=list)
+    train: dict[str, list[float]] = field(default_factory=dict)
+    val: dict[str, list[float]] = field(default_factory=dict)
+    lr_marks: list[tuple[float, float, float]] = field(default_factory=list)
+    final: dict[str, float] = field(default_factory=dict)
+    snapshot: PredictionSnapshot | None = None
+    samples_per_s: float = 0.0
+    global_step: int = 0
+    epoch: int = 0
+    version: int = 0
+    _ema: float = 0.0
+    _ema_weight: float = 0.0
+
+    # ------------------------------------------------------------------ events
+    def add(self, event: Event) -> None:
+        """Fold one event into the series (unknown kinds are ignored)."""
+        self.version += 1
+        if isinstance(event, BatchMetrics):
+            x = event.global_step / self.steps_per_epoch
+            self.global_step, self.epoch, self.samples_per_s = event.global_step, event.epoch, event.samples_per_s
+            loss = event.metrics.get("loss")
+            if loss is not None and math.isfinite(loss):
+                self.batch_x.append(x)
+                self.batch_loss.append(loss)
+                self.batch_loss_smooth.append(self._smoothed(loss))
+            self.lr_x.append(x)
+            self.lr.append(event.lr)
+        elif isinstance(event, EpochEnd):
+            self._add_epoch(event)
+        elif isinstance(event, RunStarted):
+            self.run_dir, self.task, self.device = event.run_dir, event.task, event.device
+            self.epochs_planned, self.steps_per_epoch = event.epochs, max(1, event.steps_per_epoch)
+            self.state = "running"
+        elif isinstance(event, PredictionSnapshot):
+            self.snapshot = event
+        elif isinstance(event, LearningRateChanged):
+            self.lr_marks.append((event.global_step / self.steps_per_epoch, event.old, event.new))
+        elif isinstance(event, StateChanged):
+            if event.state in ("paused", "running", "stopping"):
+                self.state = event.state
+        elif isinstance(event, Finished):
+            self.state, self.final = ("stopped" if event.reason == "stopped" else "finished"), dict(event.metrics)
+        elif isinstance(event, Failed):
+            self.state, self.message = "failed", event.message
+
+    def _smoothed(self, value: float) -> float:
+        """Exponential moving average, debiased so the first points are not pulled to 0."""
+        self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * value
+        self._ema_weight = SMOOTHING * self._ema_weight + (1 - SMOOTHING)
+        return self._ema / self._ema_weight
+
+    def _add_epoch(self, event: EpochEnd) -> None:
+        self.epoch = event.epoch
+        count = len(self.epoch_x)
+        self.epoch_x.append(float(event.epoch))
+        for store, values in ((self.train, event.train), (self.val, event.val)):
+            for key, value in values.items():
+                series = store.setdefault(key, [math.nan] * count)
+                series.append(float(value))
+            for key, series in store.items():  # a metric missing this epoch
+                if len(series) < count + 1:
+                    series.append(math.nan)
+        self.samples_per_s = event.samples_per_s
+
+    def extend(self, events: Iterable[Event]) -> None:
+        """Add several events."""
+        for event in events:
+            self.add(event)
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def metric_name(self) -> str:
+        """The task's headline metric (``accuracy``, ``r2``, ...)."""
+        name = TASK_METRIC.get(self.task, "loss")
+        return name if name in self.val or name in self.train else "loss"
+
+    @property
+    def active(self) -> bool:
+        """Whether the run has not ended."""
+        return self.state in ("starting", "running", "paused", "stopping")
+
+    def final_metric(self) -> tuple[str, float] | None:
+        """The latest validation value of the headline metric."""
+        name = self.metric_name
+        series = self.val.get(name) or self.train.get(name)
+        values = [v for v in series or [] if math.isfinite(v)]
+        return (name, values[-1]) if values else None
+
+    def summary(self) -> str:
+        """One line for the run list: state and the latest metric."""
+        metric = self.final_metric()
+        shown = f"{metric[0]} {_format(metric[1], metric[0])}" if metric else "no epoch yet"
+        return f"{self.state} · epoch {len(self.epoch_x)}/{self.epochs_planned or '?'} · {shown}"
+
+    # -------------------------------------------------------------------- files
+    @classmethod
+    def from_run_dir(cls, path: Path) -> "RunHistory":
+        """Rebuild a finished (or interrupted) run from its folder.
+
+        Unreadable lines are skipped: a run cut off mid-write still shows what it logged.
+        """
+        path = Path(path)
+        history = cls(name=path.name, run_dir=str(path))
+        metrics = path / METRICS_FILE
+        if metrics.is_file():
+            with open(metrics, encoding="utf-8") as lines:
+                for line in lines:
+                    try:
+                        history.add(event_from_json(json.loads(line)))
+                    except (ValueError, TypeError, KeyError):
+                        continue
+        history._read_status(path)
+        snapshot = path / SNAPSHOT_FILE
+        if snapshot.is_file():
+            try:
+                event = event_from_json(json.loads(snapshot.read_text(encoding="utf-8")))
+                history.snapshot = event if isinstance(event, PredictionSnapshot) else None
+            except (OSError, ValueError, TypeError):
+                pass
+        return history
+
+    def _read_status(self, path: Path) -> None:
+        """A run whose log has no closing event ended without one (crash or kill)."""
+        if not self.active:
+            return
+        try:
+            info: dict[str, Any] = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = {}
+        status = info.get("status")
+        self.state = status if status in ("finished", "stopped", "failed") else "interrupted"
+
+    def write_csv(self, path: Path) -> None:
+        """Per-epoch metrics (and learning rate) as CSV, one row per epoch."""
+        columns = [f"train_{k}" for k in self.train] + [f"val_{k}" for k in self.val]
+        series = list(self.train.values()) + list(self.val.values())
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["epoch", *columns])
+            for row, epoch in enumerate(self.epoch_x):
+                writer.writerow([int(epoch), *(values[row] for values in series)])
+
+
+def _format(value: float, name: str) -> str:
+    return f"{value:.1%}" if name == "accuracy" else f"{value:.4g}"
+
+
+def list_runs(root: Path) -> list[Path]:
+    """Run folders under ``root`` (oldest first), those with a metrics log."""
+    if not root.is_dir():
+        return []
+    runs = [p for p in root.iterdir() if (p / METRICS_FILE).is_file()]
+    return sorted(runs, key=lambda p: (p / METRICS_FILE).stat().st_mtime)
