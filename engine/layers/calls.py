@@ -66,17 +66,30 @@ class ModuleCall:
         kwargs = {k: _build(v) for k, v in self.kwargs}
         return self.module_class()(*args, **kwargs)  # type: ignore[no-any-return]
 
-    def source(self) -> str:
-        """The call as Python source, e.g. ``nn.Linear(20, 64, bias=True)``.
+    def source(self, concise: bool = True) -> str:
+        """The call as Python source, e.g. ``nn.Conv2d(1, 16, 3, padding=1)``.
+
+        Args:
+            concise: Write it as a person would: leave out keyword arguments equal to the
+                class's defaults, and write ``(3, 3)`` as ``3`` for window sizes.
 
         Raises:
             ValueError: An argument is not a plain literal or call (never printed).
         """
-        self.module_class()
-        parts = [literal(a) for a in self.args]
+        cls = self.module_class()
+        defaults = _defaults(cls) if concise else {}
+        names = list(defaults)
+        parts = []
+        for index, value in enumerate(self.args):
+            name = names[index] if index < len(names) else ""
+            parts.append(literal(_shorter(name, value) if concise else value))
         for name, value in self.kwargs:
             if not name.isidentifier():
                 raise ValueError(f"bad keyword {name!r}")
+            if concise:
+                value = _shorter(name, value)
+                if name in defaults and _same(value, defaults[name]):
+                    continue
             parts.append(f"{name}={literal(value)}")
         return f"{self.target}({', '.join(parts)})"
 
@@ -87,6 +100,39 @@ class ModuleCall:
             if isinstance(value, ModuleCall):
                 found += [c for c in value.custom_classes() if c not in found]
         return found
+
+
+#: Arguments for which PyTorch reads one int as "the same on every axis".
+_WINDOW_ARGS = frozenset({"kernel_size", "stride", "padding", "dilation", "output_padding"})
+_NO_DEFAULT = object()
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    """Parameter name -> default (``_NO_DEFAULT`` when required) of ``cls.__init__``, in order."""
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return {}
+    return {p.name: (_NO_DEFAULT if p.default is inspect.Parameter.empty else p.default) for p in parameters
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def _shorter(name: str, value: Any) -> Any:
+    """``(3, 3)`` as ``3`` for window arguments, which PyTorch expands the same way."""
+    if name in _WINDOW_ARGS and isinstance(value, tuple) and value and len(set(value)) == 1 \
+            and isinstance(value[0], int):
+        return value[0]
+    return value
+
+
+def _same(value: Any, default: Any) -> bool:
+    if default is _NO_DEFAULT or type(value) is not type(default) and not (
+            isinstance(value, (int, float)) and isinstance(default, (int, float))
+            and not isinstance(value, bool) and not isinstance(default, bool)):
+        return False
+    return bool(value == default)
 
 
 def _build(value: Any) -> Any:

@@ -1,0 +1,125 @@
+"""Export a project or a trained run: ONNX, PyTorch 2 program, safetensors, PyTorch source.
+
+The one entry point, for the CLI and the GUI alike (no Qt, blocking; run it off the GUI
+thread)::
+
+    from engine.compile.export import export_model
+    result = export_model("runs/cnn-20250101-120000", "onnx", "cnn.onnx")
+    print(result.message)     # the lines the CLI prints
+    result.paths              # every file written
+    result.max_abs_diff       # the self-check's figure, at most result.tolerance
+
+Formats (``out_path`` is a file, except for ``python``, a folder):
+
+========== ============================================================================
+onnx       one self-contained ``.onnx`` file, dynamic batch axis (opset 18)
+pt2        ``torch.export`` program, dynamic batch axis; ``torch.export.load`` reads it
+safetensors ``<out>.safetensors`` plus the project copy ``<out>.json`` that opens with it
+python     folder: ``model.py`` (``build_model()``), ``model.safetensors``, ``train.py``
+========== ============================================================================
+
+Every export reloads what it wrote, runs the same seeded batch of 3 samples through the
+original and the reloaded model, and fails with :class:`ExportError` when the largest
+absolute difference exceeds :data:`TOLERANCE` (1e-4). Models fed by a Token Input on a
+corpus also get their vocabulary (``<out>.vocab.json``, ``vocab.json`` in a python folder,
+and ``metadata_props["vocabulary"]`` in ONNX).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from engine.compile.export.selfcheck import TOLERANCE, ExportError, require_within
+from engine.compile.export.source import ExportSource, load_source
+
+FORMATS = ("onnx", "pt2", "safetensors", "python")
+_SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "safetensors": ".safetensors", "python": ""}
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote and how its self-check went.
+
+    Args:
+        format: The format name.
+        paths: Every file written, the main one first.
+        max_abs_diff: Largest absolute difference between original and reloaded outputs.
+        tolerance: The bound it was checked against.
+        message: One line per written file and the self-check line (what the CLI prints).
+        part: ``"generator"`` / ``"discriminator"`` for GANs, else ``None``.
+        origin: Where the weights came from (``"trained run"``, ``"untrained"``, ...).
+    """
+
+    format: str
+    paths: list[Path]
+    max_abs_diff: float
+    tolerance: float
+    message: str
+    part: str | None = None
+    origin: str = ""
+    lines: list[str] = field(default_factory=list)
+
+
+def _writer(fmt: str) -> Callable[[ExportSource, Path], tuple[list[Path], float]]:
+    if fmt == "onnx":
+        from engine.compile.export.onnx_format import write
+    elif fmt == "pt2":
+        from engine.compile.export.pt2_format import write
+    elif fmt == "safetensors":
+        from engine.compile.export.safetensors_format import write
+    else:
+        from engine.compile.export.python_format import write
+    return write
+
+
+def resolve_out(fmt: str, out_path: str | os.PathLike[str], name: str) -> Path:
+    """The file (or folder) to write: a folder given for a file format gets ``<name><suffix>`` inside."""
+    out = Path(out_path)
+    if fmt != "python" and out.is_dir():
+        out = out / f"{name}{_SUFFIX[fmt]}"
+    return out
+
+
+def export_model(source_path: str | os.PathLike[str], fmt: str, out_path: str | os.PathLike[str],
+                 discriminator: bool = False, tolerance: float = TOLERANCE) -> ExportResult:
+    """Export a project file or run directory and check the result.
+
+    Args:
+        source_path: A project file (untrained weights seeded by ``training.seed``, or the
+            sibling ``<stem>.safetensors`` when present) or a run directory (trained weights).
+        fmt: One of :data:`FORMATS`.
+        out_path: The file to write (a folder for ``python``); a folder given for a file
+            format receives ``model.<suffix>``.
+        discriminator: For GANs, export the discriminator instead of the generator.
+        tolerance: Largest allowed self-check difference.
+
+    Returns:
+        The files written and the self-check figure.
+
+    Raises:
+        UserError: Unreadable source, invalid graph, bad format or output path (exit 1).
+        ExportError: The exporter refused the model, or the self-check failed (a UserError).
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    src = load_source(source_path, discriminator)
+    out = resolve_out(fmt, out_path, "model")
+    if fmt != "python" and not out.parent.is_dir():
+        raise ExportError(f"{fmt}: cannot write {out}: the folder {out.parent} does not exist")
+    paths, diff = _writer(fmt)(src, out)
+    require_within(fmt, diff, tolerance)
+    what = f" ({src.part})" if src.part else ""
+    lines = [f"{fmt}: {path} written{what if index == 0 else ''}" for index, path in enumerate(paths)]
+    lines.append(f"{fmt}: self-check max |diff| {diff:.1e} (tolerance {_short(tolerance)})")
+    return ExportResult(fmt, paths, diff, tolerance, "\n".join(lines), src.part, src.origin, lines)
+
+
+def _short(value: float) -> str:
+    """``1e-04`` as ``1e-4``."""
+    return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
+
+
+__all__ = ["FORMATS", "TOLERANCE", "ExportError", "ExportResult", "export_model"]

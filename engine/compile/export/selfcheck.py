@@ -1,0 +1,76 @@
+"""The self-check every export runs: same batch through the original and the reloaded model.
+
+The figure is the largest absolute difference over every output element. The tolerance,
+:data:`TOLERANCE` = 1e-4, allows for the reordered float32 arithmetic of another runtime
+(ONNX Runtime fuses and reorders operations; typical differences are 1e-7 to 1e-6) while
+catching any real mismatch (a wrong weight or operator moves outputs by far more).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.errors import UserError
+
+#: Largest allowed absolute difference between original and reloaded outputs.
+TOLERANCE = 1e-4
+
+
+class ExportError(UserError):
+    """An export failed or its self-check found a difference above tolerance (exit 1)."""
+
+
+def run_module(module: nn.Module | Any, inputs: Sequence[torch.Tensor]) -> list[np.ndarray]:
+    """Outputs of ``module(*inputs)`` without gradients, as a list of float64 arrays."""
+    with torch.no_grad():
+        result = module(*inputs)
+    return as_arrays(result)
+
+
+def as_arrays(result: Any) -> list[np.ndarray]:
+    """One tensor, array or a (nested) tuple/list of them as a flat list of float64 arrays."""
+    if isinstance(result, (tuple, list)):
+        return [a for item in result for a in as_arrays(item)]
+    if isinstance(result, torch.Tensor):
+        return [result.detach().cpu().double().numpy()]
+    return [np.asarray(result, dtype=np.float64)]
+
+
+def max_abs_diff(expected: Sequence[np.ndarray], actual: Sequence[np.ndarray], fmt: str) -> float:
+    """Largest absolute difference between two output lists.
+
+    Raises:
+        ExportError: Different numbers or shapes of outputs, or non-finite differences.
+    """
+    if len(expected) != len(actual):
+        raise ExportError(f"{fmt}: self-check failed: the reloaded model returns {len(actual)} output(s), "
+                          f"the original {len(expected)}")
+    worst = 0.0
+    for index, (a, b) in enumerate(zip(expected, actual)):
+        if a.shape != b.shape:
+            raise ExportError(f"{fmt}: self-check failed: output {index} has shape {b.shape} after reloading, "
+                              f"{a.shape} before")
+        if a.size:
+            diff = float(np.max(np.abs(a - b)))
+            if not np.isfinite(diff):
+                same = np.array_equal(np.isnan(a), np.isnan(b)) and np.array_equal(a[~np.isnan(a)], b[~np.isnan(b)])
+                if not same:
+                    raise ExportError(f"{fmt}: self-check failed: output {index} holds non-finite values")
+                diff = 0.0
+            worst = max(worst, diff)
+    return worst
+
+
+def require_within(fmt: str, diff: float, tolerance: float = TOLERANCE) -> None:
+    """Raise when ``diff`` exceeds ``tolerance``.
+
+    Raises:
+        ExportError: ``<fmt>: self-check failed: max |diff| <d> above tolerance <t>``.
+    """
+    if not diff <= tolerance:
+        raise ExportError(f"{fmt}: self-check failed: max |diff| {diff:.2e} between the original and the "
+                          f"reloaded model is above the tolerance {tolerance:g}")

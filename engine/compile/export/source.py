@@ -1,0 +1,165 @@
+"""What an export starts from: a project file or a run directory, compiled with its weights.
+
+* A run directory (``run.json``, ``project.json``, ``model.safetensors``): the trained weights.
+* A project file with a sibling ``<stem>.safetensors`` (written by the importers and by
+  ``export --format safetensors``): those weights.
+* Any other project file: fresh weights initialised with the project's training seed, as the
+  trainer initialises them.
+
+A GAN (a graph with a Noise Input) exports its generator, the part of the graph that
+leads from the Noise Input to an Output; ``discriminator=True`` picks the other part.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine.compile.fx_builder import CompiledModel, GraphInvalidError, compile_graph
+from engine.compile.weights import apply_weights, load_weights, sibling_weights
+from engine.errors import UserError
+from engine.graph.fileformat import load_project
+from engine.graph.model import Graph
+from engine.graph.project import Project
+from engine.shapes import ancestors_and_self
+
+RUN_FILE, RUN_PROJECT, RUN_WEIGHTS = "run.json", "project.json", "model.safetensors"
+
+
+@dataclass
+class ExportSource:
+    """A compiled model ready to export, with what the exporters write beside it.
+
+    Args:
+        project: The project.
+        project_path: The project file (a run's ``project.json`` for runs).
+        compiled: The exported part, in eval mode, holding its weights.
+        weights: Every tensor of the whole graph (keys as in the compiled module).
+        origin: Where the weights come from, for messages (``"trained run"``, ...).
+        part: ``"generator"`` or ``"discriminator"`` for GANs, else ``None``.
+        vocabulary: Token of each id for models fed by a Token Input on a corpus, else ``None``.
+    """
+
+    project: Project
+    project_path: Path
+    compiled: CompiledModel
+    weights: dict[str, torch.Tensor]
+    origin: str
+    part: str | None
+    vocabulary: list[str] | None
+
+    @property
+    def name(self) -> str:
+        """Display name: the project's name, else the file's stem."""
+        return self.project.name or self.project_path.stem
+
+    def sample_inputs(self, batch: int = 3, seed: int = 1234) -> tuple[torch.Tensor, ...]:
+        """The self-check batch: seeded random values, token ids spread over the vocabulary."""
+        generator = torch.Generator().manual_seed(seed)
+        result = []
+        for spec in self.compiled.input_specs:
+            if spec.dtype == "long":
+                result.append(torch.randint(0, spec.vocab or 2, (batch, *spec.dims), generator=generator))
+            else:
+                result.append(torch.randn(batch, *spec.dims, generator=generator))
+        return tuple(result)
+
+
+def gan_outputs(graph: Graph) -> tuple[list[str], list[str]]:
+    """Output ids reached from a Noise Input (generator) and the others (discriminator)."""
+    g = graph.nx_graph()
+    generator, discriminator = [], []
+    for node in graph:
+        if node.layer.role == "output":
+            sources = {graph.nodes[n].type_id for n in ancestors_and_self(g, [node.id])}
+            (generator if "noise_input" in sources else discriminator).append(node.id)
+    return generator, discriminator
+
+
+def _choose_outputs(graph: Graph, discriminator: bool) -> tuple[list[str] | None, str | None]:
+    generator_outs, discriminator_outs = gan_outputs(graph)
+    if not generator_outs:
+        if discriminator:
+            raise UserError("--discriminator applies to GANs only: this graph has no Noise Input")
+        return None, None
+    if discriminator:
+        if not discriminator_outs:
+            raise UserError("this GAN has no discriminator: no Output is reached from a data Input")
+        return discriminator_outs, "discriminator"
+    return generator_outs, "generator"
+
+
+def initial_weights(project: Project) -> dict[str, torch.Tensor]:
+    """Weights of the whole graph initialised as the trainer does (``torch.manual_seed(seed)``).
+
+    Raises:
+        UserError: The graph is invalid (the message names the first problem).
+    """
+    seed = project.training.get("seed", 0)
+    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = _compile(project.graph, None).module
+    return {key: value.detach().clone() for key, value in module.state_dict().items()}
+
+
+def _compile(graph: Graph, outputs: list[str] | None) -> CompiledModel:
+    try:
+        return compile_graph(graph, outputs=outputs)
+    except GraphInvalidError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _vocabulary(project: Project, base_dir: Path) -> list[str] | None:
+    if not any(node.type_id == "token_input" for node in project.graph):
+        return None
+    from engine.data import DataError, load_dataset
+
+    try:
+        return load_dataset(project.dataset, base_dir).vocabulary
+    except DataError:
+        return None  # the model still exports; its ids just have no names
+
+
+def load_source(path: str | os.PathLike[str], discriminator: bool = False) -> ExportSource:
+    """Read a project file or run directory and compile the part to export, with its weights.
+
+    Args:
+        path: A project file (``.json``) or a run directory.
+        discriminator: For GANs, export the discriminator instead of the generator.
+
+    Returns:
+        The source, its module in eval mode.
+
+    Raises:
+        UserError: Unreadable file, not a run folder, invalid graph, weights that do not fit.
+    """
+    target = Path(path)
+    if target.is_dir():
+        if not (target / RUN_FILE).is_file():
+            raise UserError(f"{target}: not a run folder (no {RUN_FILE}) and not a project file")
+        project_path = target / RUN_PROJECT
+        project = load_project(project_path)
+        weights_file: Path | None = target / RUN_WEIGHTS
+        if not weights_file.is_file():  # type: ignore[union-attr]
+            raise UserError(f"{target}: the run has no {RUN_WEIGHTS} yet (it has not finished an epoch)")
+        origin = "trained run"
+        base_dir = target
+    else:
+        project_path = target
+        project = load_project(project_path)
+        weights_file = sibling_weights(project_path)
+        origin = f"weights from {weights_file.name}" if weights_file else "untrained"
+        base_dir = project_path.parent
+    outputs, part = _choose_outputs(project.graph, discriminator)
+    compiled = _compile(project.graph, outputs)
+    if weights_file is not None:
+        weights = load_weights(weights_file)
+    else:
+        weights = initial_weights(project)
+    apply_weights(compiled.module, weights, str(weights_file or project_path))
+    compiled.module.eval()
+    return ExportSource(project, project_path, compiled, weights, origin, part, _vocabulary(project, base_dir))
