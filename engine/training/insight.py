@@ -1,0 +1,299 @@
+"""Look inside a trained (or training) model: weights, activations, saliency, attention.
+
+:class:`ModelInsight` opens a run folder, compiles its frozen project, loads the newest
+weights (``model.safetensors`` when newer than ``checkpoint.pt``) and the validation split
+as the trainer made it (same dataset, seed, split and normalization). Reports are computed
+on the CPU for one validation sample. Importing this module does not import torch; building
+a :class:`ModelInsight` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+    from engine.data.base import PreparedData
+    from engine.graph.project import Project
+
+WEIGHT_BINS = 40
+ACTIVATION_BINS = 30
+MAX_FEATURE_MAPS = 16
+
+
+@dataclass
+class Distribution:
+    """Shape, moments, range and histogram of a tensor (``counts`` sum to its finite values)."""
+
+    shape: tuple[int, ...]
+    counts: np.ndarray  # (bins,)
+    edges: np.ndarray  # (bins + 1,)
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+@dataclass
+class WeightHistogram(Distribution):
+    """One parameter tensor of a node, ``name`` as in its submodule (``weight``, ``bias``...)."""
+
+    name: str = ""
+
+
+@dataclass
+class ActivationStats(Distribution):
+    """A node's output for one sample (batch dimension removed)."""
+
+    zero_fraction: float = 0.0
+    #: For (C, H, W) outputs, the first channels as 2-D arrays (at most MAX_FEATURE_MAPS).
+    feature_maps: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass
+class NodeReport:
+    """Everything the "Look Inside" panel shows for one node and one sample.
+
+    ``weights`` is empty for weightless nodes. ``saliency`` (image classifiers) is
+    ``|d logit(predicted) / d input|``, max over channels, (H, W). ``predicted_*`` and
+    ``probability``: the model's answer (classification). ``attention``: (heads, T, T).
+    """
+
+    node_id: str
+    type_id: str
+    title: str
+    sample_index: int
+    weights: list[WeightHistogram]
+    activation: ActivationStats
+    saliency: np.ndarray | None = None
+    predicted_class: int | None = None
+    predicted_name: str | None = None
+    probability: float | None = None
+    attention: np.ndarray | None = None
+
+
+def _distribution(array: np.ndarray, bins: int) -> dict[str, Any]:
+    finite = array[np.isfinite(array)]
+    counts, edges = np.histogram(finite if finite.size else np.zeros(1), bins=bins)
+    return {"shape": tuple(array.shape), "counts": counts if finite.size else np.zeros_like(counts), "edges": edges,
+            "mean": float(array.mean()), "std": float(array.std()), "min": float(array.min()),
+            "max": float(array.max())}
+
+
+class ModelInsight:
+    """A run's model with its newest weights and its validation data, prepared as the trainer
+    prepared it; ``task`` is the task name. Not thread-safe."""
+
+    def __init__(self, run_dir: Path, project: Project, data: PreparedData, task: str) -> None:
+        from engine.compile import compile_graph
+
+        self.run_dir, self.project, self.data, self.task = Path(run_dir), project, data, task
+        self.compiled = compile_graph(project.graph)
+        self.module: nn.Module = self.compiled.module.eval()
+        self.weights_source, self._stamp = "", (-1.0, -1.0)
+        self._probes: dict[str, tuple[nn.Module, list[str]]] = {}
+        self._saliency: dict[int, tuple[np.ndarray | None, int, float]] = {}
+        if not self.reload():
+            raise UserError(f"{self.run_dir}: no weights yet; train the model for at least one epoch")
+
+    @classmethod
+    def from_run(cls, run_dir: Path, base_dir: Path | None = None) -> ModelInsight:
+        """Open a run folder and its validation data, with the settings in ``run.json`` (the
+        command-line overrides included); relative dataset paths resolve against ``base_dir``,
+        by default the folder recorded in ``run.json``.
+
+        Raises:
+            UserError: Not a run folder, unreadable files, no weights yet, or data that cannot load.
+        """
+        from engine.data import load_dataset, prepare_data
+        from engine.training.config import training_config
+        from engine.training.run_dir import read_run
+        from engine.training.tasks import resolve_task
+
+        info, project = read_run(Path(run_dir))
+        config = training_config(project.training, info.get("config") or {})
+        base_dir = base_dir or (Path(info["base_dir"]) if info.get("base_dir") else None)
+        dataset = load_dataset(project.dataset, base_dir)
+        data = prepare_data(dataset, config.validation_fraction, config.seed, config.normalize)
+        return cls(run_dir, project, data, resolve_task(config, project, dataset))
+
+    def reload(self) -> bool:
+        """Load the newest weights if the files changed since the last load; True when loaded."""
+        from safetensors.torch import load_file
+
+        from engine.training import checkpoint as ckpt
+        from engine.training.run_dir import CHECKPOINT_FILE, WEIGHTS_FILE
+
+        checkpoint, weights = self.run_dir / CHECKPOINT_FILE, self.run_dir / WEIGHTS_FILE
+        times = tuple(p.stat().st_mtime if p.is_file() else -1.0 for p in (checkpoint, weights))
+        if times == self._stamp:  # unchanged, or still no weights
+            return False
+        if times[1] >= times[0]:
+            try:
+                state = load_file(str(weights))
+            except Exception as exc:  # noqa: BLE001 - a damaged file is the user's to fix
+                raise UserError(f"{weights}: not readable weights ({exc})") from None
+            source = f"{WEIGHTS_FILE} (end of run)"
+        else:
+            payload = ckpt.load_checkpoint(checkpoint)
+            state = {k: v for models in payload.get("models", {}).values() for k, v in models.items()}
+            source = f"{CHECKPOINT_FILE} (epoch {payload.get('epoch', '?')})"
+        try:
+            missing = self.module.load_state_dict(state, strict=False).missing_keys
+        except RuntimeError as exc:
+            raise UserError(f"{self.run_dir}: the weights do not fit the graph ({str(exc)[:200]})") from None
+        if missing:
+            raise UserError(f"{self.run_dir}: the weights lack {', '.join(missing[:3])}: they fit another graph")
+        self._stamp, self.weights_source = times, source
+        self._saliency.clear()
+        return True
+
+    def sample_count(self) -> int:
+        """Number of validation samples."""
+        return len(self.data.val_x)
+
+    def check_index(self, index: int) -> None:
+        """Raise :class:`UserError` unless ``index`` is a validation sample."""
+        if not 0 <= index < self.sample_count():
+            raise UserError(f"sample {index} does not exist: choose 0 to {self.sample_count() - 1}")
+
+    def sample_preview(self, index: int) -> dict[str, Any]:
+        """The raw (un-normalized) validation sample ``index`` for display.
+
+        Returns:
+            ``image`` (H x W, or H x W x C for colour) for images, else ``values`` (the sample),
+            ``text`` for text; ``label`` (class id, values or ``None``), ``class_name`` or ``None``.
+        """
+        self.check_index(index)
+        dataset, row = self.data.dataset, int(self.data.val_index[index])
+        raw, shape, names = np.asarray(dataset.x[row]), dataset.image_shape, dataset.class_names
+        label = None if dataset.y is None else dataset.y[row]
+        classes = dataset.target_kind == "classes" and label is not None
+        preview: dict[str, Any] = {"index": index, "label": int(label) if classes else label,
+                                   "class_name": names[int(label)] if classes and names else None}
+        if shape is not None and raw.size == int(np.prod(shape)):
+            image = raw.reshape(shape).astype(np.float32)
+            preview["image"] = image[0] if shape[0] == 1 else np.moveaxis(image, 0, -1)
+        else:
+            preview["values"] = raw
+        if dataset.vocabulary is not None and np.issubdtype(raw.dtype, np.integer):
+            preview["text"] = "".join(dataset.vocabulary[int(t)] for t in raw.ravel())
+        return preview
+
+    def node_report(self, node_id: str, sample_index: int) -> NodeReport:
+        """Weights, activations, saliency and attention of ``node_id`` for one validation sample;
+        :class:`UserError` for an unknown node, one outside the model or a bad sample index."""
+        import torch
+
+        from engine.compile import attribute_name
+        from engine.layers.modules import SelfAttention
+
+        graph = self.project.graph
+        if node_id not in graph.nodes:
+            raise UserError(f"node {node_id} is not in the trained project; select a layer of this run's graph")
+        node = graph.nodes[node_id]
+        value_id = graph.incoming(node_id)["in"].source if node.layer.role == "output" else node_id
+        if value_id not in self.compiled.analysis.in_model:
+            raise UserError(f"node {node_id} ({node.layer.title}) does not lead to an Output: it was not trained")
+        self.check_index(sample_index)
+        module = getattr(self.module, attribute_name(node_id), None) if value_id == node_id else None
+        weights = [WeightHistogram(**_distribution(p.detach().float().numpy(), WEIGHT_BINS), name=name)
+                   for name, p in (module.named_parameters() if module is not None else ())]
+        attends = isinstance(module, (SelfAttention, torch.nn.TransformerEncoderLayer))
+        sources = [value_id] + ([graph.incoming(node_id)["in"].source] if attends else [])
+        with torch.no_grad():
+            outputs = self._probe(sources)(*self._inputs(sample_index, sources))
+            outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+            attention = _attention_weights(module, outputs[1]) if attends else None  # type: ignore[arg-type]
+        array = outputs[0].float().numpy()[0]
+        maps = [array[c] for c in range(min(MAX_FEATURE_MAPS, len(array)))] if array.ndim == 3 else []
+        activation = ActivationStats(**_distribution(array, ACTIVATION_BINS), feature_maps=maps,
+                                     zero_fraction=float(np.mean(array == 0)))
+        report = NodeReport(node_id, node.type_id, node.layer.title, sample_index, weights, activation,
+                            attention=attention)
+        if self.task == "classification":
+            saliency, predicted, probability = self._explain(sample_index)
+            names = self.data.dataset.class_names or []
+            report.saliency, report.predicted_class, report.probability = saliency, predicted, probability
+            report.predicted_name = names[predicted] if predicted < len(names) else str(predicted)
+        return report
+
+    def _probe(self, node_ids: list[str]) -> nn.Module:
+        """A module returning the values of ``node_ids`` (sharing the model's submodules)."""
+        from engine.compile import compile_graph
+        from engine.graph import Edge, Node
+
+        key = ",".join(node_ids)
+        if key not in self._probes:
+            graph = self.project.graph.copy()
+            outputs = []
+            for node_id in node_ids:
+                name = next(n for k in range(len(graph) + 1) if (n := f"probe{len(outputs)}_{k}") not in graph.nodes)
+                graph.add_node(Node(name, "output", {}))
+                graph.add_edge(Edge(node_id, name, "in"))
+                outputs.append(name)
+            probe = compile_graph(graph, outputs=outputs)
+            for name, _ in list(probe.module.named_children()):
+                setattr(probe.module, name, getattr(self.module, name))
+            self._probes[key] = (probe.module.eval(), probe.input_ids)
+        return self._probes[key][0]
+
+    def _inputs(self, index: int, node_ids: list[str] | None = None) -> list[torch.Tensor]:
+        """Model inputs for sample ``index``: the sample, or seeded noise for Noise Inputs."""
+        import torch
+
+        input_ids = self._probes[",".join(node_ids)][1] if node_ids else self.compiled.input_ids
+        sample = torch.from_numpy(np.ascontiguousarray(self.data.val_x[index:index + 1]))
+        sample = sample.float() if sample.is_floating_point() else sample.long()
+        noise = torch.Generator().manual_seed(index)
+        specs = self.compiled.analysis.nodes
+        return [torch.randn(1, *specs[i].output.dims, generator=noise)  # type: ignore[union-attr]
+                if self.project.graph.nodes[i].type_id == "noise_input" else sample for i in input_ids]
+
+    def _explain(self, index: int) -> tuple[np.ndarray | None, int, float]:
+        """Saliency (image inputs only), predicted class and its probability; cached per sample."""
+        import torch
+
+        if index in self._saliency:
+            return self._saliency[index]
+        inputs = self._inputs(index)
+        x, dims = inputs[0], inputs[0].dim() - 1
+        image = x.is_floating_point() and (dims == 3 or (dims == 2 and self.data.dataset.image_shape is not None))
+        x.requires_grad_(image)
+        with torch.set_grad_enabled(image):
+            out = self.module(*inputs)
+            logits = (out[0] if isinstance(out, tuple) else out).float()[0]
+            if logits.numel() == 1:  # one logit: binary cross-entropy
+                predicted = int(logits[0] > 0)
+                score = logits[0] if predicted else -logits[0]
+                probability = float(torch.sigmoid(score.detach()))
+            else:
+                probabilities = torch.softmax(logits.detach(), 0)
+                predicted = int(probabilities.argmax())
+                probability, score = float(probabilities[predicted]), logits[predicted]
+            magnitude = torch.autograd.grad(score, x)[0][0].abs() if image else None
+        saliency = None if magnitude is None else (magnitude.amax(0) if magnitude.ndim == 3 else magnitude).numpy()
+        self._saliency[index] = (saliency, predicted, probability)
+        return self._saliency[index]
+
+
+def _attention_weights(module: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """Per-head attention weights of ``module`` on its input ``x`` (1, T, E) -> (heads, T, T)."""
+    from engine.layers.modules import SelfAttention
+
+    if isinstance(module, SelfAttention):
+        attention = module.attention
+    else:  # nn.TransformerEncoderLayer: a pre-norm block attends over the normalized input
+        attention, x = module.self_attn, (module.norm1(x) if module.norm_first else x)
+    mask = getattr(module, "mask", None)  # causal variants
+    _, weights = attention(x, x, x, need_weights=True, average_attn_weights=False,
+                           attn_mask=None if mask is None else mask[:x.size(1), :x.size(1)])
+    return weights[0].float().numpy()
