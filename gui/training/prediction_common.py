@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QImage
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QImage, QPalette
 from PySide6.QtWidgets import QLabel, QWidget
 
 from gui.style import LIGHT, Theme
@@ -97,6 +97,12 @@ def legend_label() -> QLabel:
     return label
 
 
+def finite(value: Any, dtype: type = np.float64) -> np.ndarray:
+    """``value`` as an array with NaN and infinities replaced by 0 (a broken model's output must
+    still draw)."""
+    return np.nan_to_num(np.asarray(value, dtype=dtype), nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def as_images(value: Any) -> np.ndarray:
     """Payload images as a finite float32 ``(N, C, H, W)`` array with C of 1 or 3.
 
@@ -106,7 +112,7 @@ def as_images(value: Any) -> np.ndarray:
     Raises:
         ValueError: Not a stack of 2-D images.
     """
-    array = np.asarray(value, dtype=np.float32)
+    array = finite(value, np.float32)
     if array.ndim == 3:
         array = array[:, None]
     if array.ndim != 4 or 0 in array.shape:
@@ -115,7 +121,7 @@ def as_images(value: Any) -> np.ndarray:
         array = array.transpose(0, 3, 1, 2)
     if array.shape[1] not in (1, 3):
         array = array[:, :1]
-    return np.nan_to_num(array, nan=0.0, posinf=0.0, neginf=0.0)
+    return array
 
 
 def display_range(*arrays: np.ndarray) -> tuple[float, float]:
@@ -175,6 +181,8 @@ def style_plot(plot: pg.PlotWidget, theme: Theme) -> None:
     legend = item.legend
     if legend is not None:
         legend.setLabelTextColor(theme.node_text)
+        for _, label in legend.items:
+            label.setText(label.text)  # the colour applies when the text is laid out again
         legend.setBrush(pg.mkBrush(QColor(plot_background(theme))))
         legend.setPen(pg.mkPen(theme.node_border))
 
@@ -204,8 +212,10 @@ class ConfusionMatrix(pg.PlotWidget):
         self._text_font = QFont()
         self._text_font.setPointSizeF(max(self._text_font.pointSizeF() - 1.0, 7.0))
         self._ticks: tuple[list[str], list[str]] = ([], [])
+        self._fraction = np.zeros((0, 0))
+        self._counts_fit = True
         self.setMinimumSize(140, 120)
-        item.getViewBox().sigResized.connect(self._update_ticks)
+        item.getViewBox().sigResized.connect(self._fit_labels)
         style_plot(self, theme)
 
     def set_matrix(self, counts: Any, names: Sequence[str]) -> None:
@@ -214,11 +224,11 @@ class ConfusionMatrix(pg.PlotWidget):
         Raises:
             ValueError: ``counts`` is not a square matrix.
         """
-        matrix = np.asarray(counts, dtype=np.float64)
+        matrix = finite(counts)
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or not matrix.size:
             raise ValueError(f"confusion matrix must be K x K, got shape {list(matrix.shape)}")
         k = matrix.shape[0]
-        self.counts = np.nan_to_num(matrix).astype(np.int64)
+        self.counts = matrix.astype(np.int64)
         self.names = [class_name(names, i) for i in range(k)]
         rows = self.counts.sum(axis=1, keepdims=True)
         fraction = self.counts / np.maximum(rows, 1)
@@ -227,9 +237,10 @@ class ConfusionMatrix(pg.PlotWidget):
         rgb = low + (high - low) * np.sqrt(fraction)[..., None]
         self.image.setImage(rgb.astype(np.uint8), levels=(0, 255), autoLevels=False)
         self.image.setRect(QRectF(0, 0, k, k))
-        self._update_texts(fraction)
-        self._update_ticks()
-        self.getPlotItem().setRange(xRange=(0, k), yRange=(0, k), padding=0.0)
+        self._fraction = fraction
+        self._update_texts()
+        self._fit_labels()
+        self.getPlotItem().setRange(xRange=(0, k), yRange=(0, k), padding=0.02)
 
     def clear_matrix(self) -> None:
         """Show nothing."""
@@ -245,9 +256,22 @@ class ConfusionMatrix(pg.PlotWidget):
         if self.counts.size:
             self.set_matrix(self.counts, self.names)
 
-    def _update_texts(self, fraction: np.ndarray) -> None:
-        k = self.counts.shape[0]
-        shown = k * k if k <= 16 else 0
+    def mouseMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        """Name the cell under the mouse in the tooltip (axis labels may show indices only)."""
+        super().mouseMoveEvent(event)
+        point = self.getPlotItem().getViewBox().mapSceneToView(self.mapToScene(event.position().toPoint()))
+        row, column, k = int(np.floor(point.y())), int(np.floor(point.x())), self.counts.shape[0]
+        if 0 <= row < k and 0 <= column < k:
+            count = int(self.counts[row, column])
+            self.setToolTip(f"true {self.names[row]}, predicted {self.names[column]}: "
+                            f"{count} sample{'s' if count != 1 else ''}")
+        else:
+            self.setToolTip("")
+
+    def _update_texts(self) -> None:
+        """Counts in the cells, in a colour that reads on the cell (none where cells are too small)."""
+        k, fraction = self.counts.shape[0], self._fraction
+        shown = k * k if self._counts_fit and fraction.shape == (k, k) else 0
         while len(self.texts) < shown:
             text = pg.TextItem(anchor=(0.5, 0.5))
             text.setFont(self._text_font)
@@ -266,17 +290,26 @@ class ConfusionMatrix(pg.PlotWidget):
             text.setPos(column + 0.5, row + 0.5)
             text.setVisible(True)
 
-    def _update_ticks(self, *_: Any) -> None:
-        """Class names on both axes where they fit, else indices below and "i: name" at the left."""
+    def _fit_labels(self, *_: Any) -> None:
+        """Class names on both axes where they fit, else indices below and "i: name" at the left
+        (indices only when the widget is narrow); counts only in cells wide enough for them."""
         k = len(self.names)
-        if not k:
+        if not k or self.counts.shape != (k, k):
             return
         metrics = QFontMetrics(self.font())
+        box = self.getPlotItem().getViewBox()
+        cell = min(box.width(), box.height()) / (k * 1.04)  # square cells; 2 % padding each side
+        widest = QFontMetrics(self._text_font).horizontalAdvance(str(int(self.counts.max(initial=0))))
+        counts_fit = cell >= max(widest + 3, QFontMetrics(self._text_font).height())
+        if counts_fit != self._counts_fit:
+            self._counts_fit = counts_fit
+            self._update_texts()
         short = [elide(n, 12) for n in self.names]
-        cell = self.getPlotItem().getViewBox().width() / k
         fits = max(metrics.horizontalAdvance(n) for n in short) + 6 <= cell
         bottom = short if fits else [str(i) for i in range(k)]
         left = short if fits else [f"{i}: {n}" for i, n in enumerate(short)]
+        if not fits and self.width() - max(metrics.horizontalAdvance(t) for t in left) - 40 < 12 * k:
+            left = bottom
         if (bottom, left) == self._ticks:
             return
         self._ticks = (bottom, left)
@@ -297,6 +330,13 @@ class PredictionPage(QWidget):
     def __init__(self, theme: Theme = LIGHT, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.theme = theme
+        self.setAutoFillBackground(True)
+        self._fill_background()
+
+    def _fill_background(self) -> None:
+        palette = self.palette()
+        palette.setColor(QPalette.ColorRole.Window, QColor(plot_background(self.theme)))
+        self.setPalette(palette)
 
     def show_payload(self, payload: dict[str, Any]) -> str:
         """Draw ``payload``.
@@ -315,3 +355,4 @@ class PredictionPage(QWidget):
     def set_theme(self, theme: Theme) -> None:
         """Recolour for ``theme`` (the view redraws its last payload afterwards)."""
         self.theme = theme
+        self._fill_background()

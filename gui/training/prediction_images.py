@@ -31,6 +31,7 @@ from gui.training.prediction_common import (
     class_color,
     class_name,
     display_range,
+    finite,
     legend_html,
     legend_label,
     make_plot,
@@ -69,11 +70,11 @@ class ClassificationPage(PredictionPage):
         self.samples.addWidget(self.grid)
         self.samples.addWidget(self.table)
         self.confusion = ConfusionMatrix(theme)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(4)
-        layout.addWidget(self.samples, 3)
-        layout.addWidget(self.confusion, 2)
+        self.columns = QHBoxLayout(self)
+        self.columns.setContentsMargins(0, 0, 0, 0)
+        self.columns.setSpacing(4)
+        self.columns.addWidget(self.samples, 3)
+        self.columns.addWidget(self.confusion, 2)
         #: Table rows marked wrong (tabular data).
         self.wrong_rows: list[int] = []
 
@@ -83,6 +84,9 @@ class ClassificationPage(PredictionPage):
                    for s in payload["samples"]]
         images = as_images(payload["images"]) if payload.get("images") is not None else None
         self.confusion.set_matrix(payload["confusion"], names)
+        many = len(self.confusion.names) >= 8  # many classes: the matrix needs room for its counts
+        self.columns.setStretch(0, 1 if many else 3)
+        self.columns.setStretch(1, 1 if many else 2)
         if images is not None:
             lo, hi = display_range(images)
             tiles = [Tile(image=image, caption=(class_name(names, pred), class_name(names, true)),
@@ -162,8 +166,8 @@ class ReconstructionPage(PredictionPage):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
-        layout.addLayout(left, 1)
-        layout.addWidget(self.latent_box, 1)
+        layout.addLayout(left, 5)
+        layout.addWidget(self.latent_box, 4)
         self.latent_box.setVisible(False)
         self._legends: tuple[list[tuple[str, str]], list[tuple[str, str]]] = ([], [])
 
@@ -181,9 +185,9 @@ class ReconstructionPage(PredictionPage):
             self.grid.set_tiles(tiles, group=len(columns), headers=headers)
             series_legend: list[tuple[str, str]] = []
         else:
-            inputs = np.asarray(payload["inputs"], dtype=np.float64).reshape(len(payload["inputs"]), -1)
-            outputs = np.asarray(payload["reconstructions"], dtype=np.float64).reshape(len(inputs), -1)
-            extra = np.asarray(noisy, dtype=np.float64).reshape(len(inputs), -1) if noisy is not None else None
+            inputs = finite(payload["inputs"]).reshape(len(payload["inputs"]), -1)
+            outputs = finite(payload["reconstructions"]).reshape(len(inputs), -1)
+            extra = finite(noisy).reshape(len(inputs), -1) if noisy is not None else None
             subtle = self.theme.node_subtle
             tiles = [series_tile(x, *([(extra[i], self.theme.node_border)] if extra is not None else []),
                                  (y, ACCENT_COLOR), color=subtle) for i, (x, y) in enumerate(zip(inputs, outputs))]
@@ -201,8 +205,8 @@ class ReconstructionPage(PredictionPage):
             self.latent.clear()
             self.latent_box.setVisible(False)
             return []
-        codes = np.asarray(payload["latent"], dtype=np.float64)
-        codes = np.nan_to_num(codes.reshape(len(codes), -1))
+        codes = finite(payload["latent"])
+        codes = codes.reshape(len(codes), -1)
         x = codes[:, 0]
         y = codes[:, 1] if codes.shape[1] > 1 else np.zeros_like(x)
         labels = payload.get("latent_labels")
@@ -255,7 +259,7 @@ class GanImagesPage(PredictionPage):
             self.grid.set_tiles([Tile(image=q) for q in to_qimages(images, *display_range(images))])
             count = len(images)
         else:
-            values = np.asarray(payload["samples"], dtype=np.float64)
+            values = finite(payload["samples"])
             values = values.reshape(len(values), -1)
             self.grid.set_tiles([series_tile(v, color=ACCENT_COLOR) for v in values],
                                 series_range=display_range(values))

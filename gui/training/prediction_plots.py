@@ -8,8 +8,15 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
-from PySide6.QtGui import QColor, QFont, QFontDatabase, QTextCharFormat, QTextCursor
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QPen,
+    QTextCharFormat,
+    QTextCursor,
+)
 from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QVBoxLayout, QWidget
 
 from gui.style import LIGHT, Theme
@@ -22,6 +29,7 @@ from gui.training.prediction_common import (
     class_color,
     class_name,
     class_rgb,
+    finite,
     legend_html,
     legend_label,
     make_plot,
@@ -32,17 +40,17 @@ from gui.training.prediction_common import (
 
 def _column(payload: dict[str, Any], key: str) -> np.ndarray:
     """``payload[key]`` as a finite 1-D float array."""
-    return np.nan_to_num(np.asarray(payload[key], dtype=np.float64).reshape(-1))
+    return finite(payload[key]).reshape(-1)
 
 
 def _points(payload: dict[str, Any], key: str) -> np.ndarray:
     """``payload[key]`` as a finite ``(n, 2)`` float array (empty lists allowed)."""
-    array = np.asarray(payload[key], dtype=np.float64)
+    array = finite(payload[key])
     if array.size == 0:
         return np.zeros((0, 2))
     if array.ndim != 2 or array.shape[1] < 2:
         raise ValueError(f"'{key}' must be a list of [x, y] points, got shape {list(array.shape)}")
-    return np.nan_to_num(array[:, :2])
+    return array[:, :2]
 
 
 class DecisionBoundaryPage(PredictionPage):
@@ -75,7 +83,7 @@ class DecisionBoundaryPage(PredictionPage):
 
     def show_payload(self, payload: dict[str, Any]) -> str:
         predicted = np.asarray(payload["predicted"], dtype=np.int64)
-        confidence = np.nan_to_num(np.asarray(payload["confidence"], dtype=np.float64))
+        confidence = finite(payload["confidence"])
         if predicted.ndim != 2 or confidence.shape != predicted.shape:
             raise ValueError(f"'predicted' and 'confidence' must be equal grids, got shapes "
                              f"{list(predicted.shape)} and {list(confidence.shape)}")
@@ -138,6 +146,11 @@ class DecisionBoundaryPage(PredictionPage):
         self._legend_names = None
 
 
+def _dashed(theme: Theme) -> QPen:
+    """The pen of reference lines (perfect predictions)."""
+    return pg.mkPen(theme.node_subtle, width=1, style=Qt.PenStyle.DashLine)
+
+
 class RegressionPage(PredictionPage):
     """Predicted against target values, with the line of perfect predictions."""
 
@@ -147,7 +160,7 @@ class RegressionPage(PredictionPage):
         super().__init__(theme, parent)
         self.plot = make_plot(theme, bottom="target", left="predicted")
         self.plot.getPlotItem().setAspectLocked(True)
-        self.identity = pg.PlotCurveItem(pen=pg.mkPen(theme.node_subtle, width=1, style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.identity = pg.InfiniteLine(pos=(0, 0), angle=45, pen=_dashed(theme))
         self.points = pg.ScatterPlotItem(size=6, pen=None, brush=pg.mkBrush(QColor(CLASS_COLORS[0])))
         self.plot.addItem(self.identity)
         self.plot.addItem(self.points)
@@ -161,11 +174,8 @@ class RegressionPage(PredictionPage):
             raise ValueError("'target' and 'predicted' differ in length")
         self.points.setData(x=target, y=predicted)
         if not len(target):
-            self.identity.clear()
             return "no samples"
         lo, hi = float(min(target.min(), predicted.min())), float(max(target.max(), predicted.max()))
-        pad = (hi - lo) * 0.05 or 1.0
-        self.identity.setData(x=[lo - pad, hi + pad], y=[lo - pad, hi + pad])
         self.plot.getPlotItem().setRange(xRange=(lo, hi), yRange=(lo, hi), padding=0.05)
         error = predicted - target
         spread = float(np.sum((target - target.mean()) ** 2))
@@ -174,12 +184,11 @@ class RegressionPage(PredictionPage):
 
     def clear(self) -> None:
         self.points.clear()
-        self.identity.clear()
 
     def set_theme(self, theme: Theme) -> None:
         super().set_theme(theme)
         style_plot(self.plot, theme)
-        self.identity.setPen(pg.mkPen(theme.node_subtle, width=1, style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.identity.setPen(_dashed(theme))
 
 
 class ForecastPage(PredictionPage):
@@ -191,7 +200,7 @@ class ForecastPage(PredictionPage):
         super().__init__(theme, parent)
         self.plot = make_plot(theme, bottom="position", left="value")
         self.plot.addLegend(offset=(8, 6), labelTextSize="8pt")
-        self.target = self.plot.plot(name="target", pen=pg.mkPen(theme.node_subtle, width=1.5))
+        self.target = self.plot.plot(name="target", pen=pg.mkPen(CLASS_COLORS[0], width=2))
         self.predicted = self.plot.plot(name="predicted", pen=pg.mkPen(ACCENT_COLOR, width=1.5))
         style_plot(self.plot, theme)
         layout = QVBoxLayout(self)
@@ -215,7 +224,6 @@ class ForecastPage(PredictionPage):
 
     def set_theme(self, theme: Theme) -> None:
         super().set_theme(theme)
-        self.target.setPen(pg.mkPen(theme.node_subtle, width=1.5))
         style_plot(self.plot, theme)
 
 
@@ -229,9 +237,10 @@ class GanPointsPage(PredictionPage):
         self.plot = make_plot(theme, bottom="x₁", left="x₂")
         self.plot.getPlotItem().setAspectLocked(True)
         self.plot.addLegend(offset=(8, 6), labelTextSize="8pt")
-        self.real = pg.ScatterPlotItem(size=5, pen=None, brush=pg.mkBrush(QColor(CLASS_COLORS[0]).lighter(115)),
-                                       name="real")
-        self.generated = pg.ScatterPlotItem(size=5, pen=None, brush=pg.mkBrush(ACCENT_COLOR), name="generated")
+        self.real = pg.ScatterPlotItem(size=6, pen=None, brush=pg.mkBrush(CLASS_COLORS[0]), name="real")
+        generated = QColor(ACCENT_COLOR)
+        generated.setAlpha(190)
+        self.generated = pg.ScatterPlotItem(size=5, pen=None, brush=pg.mkBrush(generated), name="generated")
         self.plot.addItem(self.real)
         self.plot.addItem(self.generated)
         style_plot(self.plot, theme)

@@ -14,11 +14,21 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QHelpEvent, QImage, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QHelpEvent,
+    QImage,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QPolygonF,
+)
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from gui.style import LIGHT, Theme
-from gui.training.prediction_common import WRONG_COLOR, plot_background
+from gui.training.prediction_common import WRONG_COLOR, finite, plot_background
 
 MARGIN, GAP, INNER = 6.0, 10.0, 2.0
 SERIES_ASPECT = 1.6
@@ -261,6 +271,5 @@ class TileGrid(QWidget):
 def series_tile(values: Any, *others: tuple[Any, str], color: str, caption: tuple[str, str] | None = None,
                 tooltip: str = "") -> Tile:
     """A sparkline tile: ``values`` in ``color`` plus ``(values, colour)`` ``others``, flattened."""
-    series = [(np.ravel(np.asarray(values, dtype=np.float64)), color)]
-    series += [(np.ravel(np.asarray(v, dtype=np.float64)), c) for v, c in others]
-    return Tile(series=tuple((np.nan_to_num(v), c) for v, c in series), caption=caption, tooltip=tooltip)
+    series = [(np.ravel(finite(values)), color)] + [(np.ravel(finite(v)), c) for v, c in others]
+    return Tile(series=tuple(series), caption=caption, tooltip=tooltip)

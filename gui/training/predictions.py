@@ -10,6 +10,7 @@ message instead.
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,11 @@ from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from gui.style import LIGHT, Theme
 from gui.training.prediction_common import PredictionPage
-from gui.training.prediction_images import ClassificationPage, GanImagesPage, ReconstructionPage
+from gui.training.prediction_images import (
+    ClassificationPage,
+    GanImagesPage,
+    ReconstructionPage,
+)
 from gui.training.prediction_plots import (
     DecisionBoundaryPage,
     ForecastPage,
@@ -65,11 +70,8 @@ class PredictionView(QWidget):
         super().__init__(parent)
         self.theme = theme
         self.header = QLabel()
-        self.header.setTextFormat(Qt.TextFormat.PlainText)
+        self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setContentsMargins(4, 2, 4, 2)
-        font = self.header.font()
-        font.setBold(True)
-        self.header.setFont(font)
         self.message = QLabel(EMPTY_MESSAGE)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setWordWrap(True)
@@ -80,6 +82,7 @@ class PredictionView(QWidget):
         #: The view kind on show (``None``: the empty or the error message).
         self.current_view: str | None = None
         self._last: tuple[str, dict[str, Any], int] | None = None
+        self._header_plain = ""
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -105,13 +108,13 @@ class PredictionView(QWidget):
             if not isinstance(payload, dict):
                 raise TypeError(f"the payload is a {type(payload).__name__}, not a dict")
             summary = page.show_payload(payload)
-        except Exception as error:  # noqa: BLE001 - no payload may take the window down
+        except Exception as error:  # no payload may take the window down
             log.debug("cannot show %s snapshot", view, exc_info=True)
             title = str(getattr(factory, "title", view))
             self._show_message(f"Epoch {epoch} · {title}",
                                f"Cannot show this snapshot: {describe_error(error)}.")
             return
-        self.header.setText(f"Epoch {epoch} · {page.title}" + (f" — {summary}" if summary else ""))
+        self._set_header(f"Epoch {epoch} · {page.title}", summary)
         self.stack.setCurrentWidget(page)
         self.current_view = view
 
@@ -152,8 +155,18 @@ class PredictionView(QWidget):
         """The message on show (empty while a page is on show)."""
         return self.message.text() if self.stack.currentWidget() is self.message else ""
 
+    @property
+    def header_text(self) -> str:
+        """The header line as plain text."""
+        return self._header_plain
+
+    def _set_header(self, title: str, summary: str = "") -> None:
+        self._header_plain = title + (f" — {summary}" if summary else "")
+        rest = f" — {html.escape(summary)}" if summary else ""
+        self.header.setText(f"<b>{html.escape(title)}</b>{rest}")
+
     def _show_message(self, header: str, message: str) -> None:
-        self.header.setText(header)
+        self._set_header(header)
         self.message.setText(message)
         self.stack.setCurrentWidget(self.message)
         self.current_view = None

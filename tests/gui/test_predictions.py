@@ -139,14 +139,14 @@ def test_each_kind_shows_on_its_page_and_updates_in_place(view: PredictionView, 
     view.show_snapshot(kind, PAYLOADS[kind](0), 3)
     page = view.page(kind)
     assert view.current_view == kind and view.stack.currentWidget() is page
-    assert view.header.text().startswith(f"Epoch 3 · {page.title}")
+    assert view.header_text.startswith(f"Epoch 3 · {page.title}")
     view.grab()  # paints without error
     view.show_snapshot(kind, PAYLOADS[kind](1), 4)
     assert view.page(kind) is page and view.stack.count() == 2  # the message page and this one
-    assert view.header.text().startswith("Epoch 4")
+    assert view.header_text.startswith("Epoch 4")
 
 
-def test_classification_marks_the_wrong_samples(view: PredictionView) -> None:
+def test_classification_marks_the_wrong_samples(view: PredictionView, qtbot: QtBot) -> None:
     payload = classification_payload()
     view.show_snapshot("classification", payload, 1)
     page = view.page("classification")
@@ -157,6 +157,7 @@ def test_classification_marks_the_wrong_samples(view: PredictionView) -> None:
     assert page.grid.tiles[0].image.size().toTuple() == (8, 8)
     assert page.confusion.image.image.shape[:2] == (10, 10)
     assert page.confusion.counts.tolist() == payload["confusion"]
+    qtbot.waitUntil(lambda: page.confusion.texts[0].isVisible())  # counts show once the cells have a size
     shown = [t.toPlainText() for t in page.confusion.texts if t.isVisible()]
     assert shown == [str(c) for row in payload["confusion"] for c in row]
 
@@ -220,7 +221,7 @@ def test_gan_images_and_text(view: PredictionView) -> None:
     view.show_snapshot("text", payload, 7)
     page = view.page("text")
     assert page.text.toPlainText() == payload["prompt"] + payload["generated"]
-    assert page.text.isReadOnly() and "temperature 0.8" in view.header.text()
+    assert page.text.isReadOnly() and "temperature 0.8" in view.header_text
 
 
 @pytest.mark.parametrize("kind", sorted(PAYLOADS))
@@ -255,3 +256,16 @@ def test_unknown_kind_clear_theme_and_export(view: PredictionView, tmp_path: Pat
     view.clear()
     assert view.current_view is None and "appear here" in view.message_text
     assert view.page("decision_boundary").image.image is None
+
+
+def test_a_diverged_model_still_draws(view: PredictionView) -> None:
+    """NaN and infinite outputs are drawn as zeros rather than refused."""
+    payload = regression_payload(count=5)
+    payload["predicted"] = [float("nan"), float("inf"), 1.0, 2.0, 3.0]
+    view.show_snapshot("regression", payload, 1)
+    assert view.current_view == "regression"
+    images = gan_images_payload()
+    images["samples"][0][0][0][0] = float("nan")
+    view.show_snapshot("gan_images", images, 1)
+    assert view.current_view == "gan_images"
+    view.grab()
