@@ -10,7 +10,7 @@ import sys
 import traceback
 from typing import Callable, NoReturn, Sequence
 
-from engine.cli import inspect_commands, train_command
+from engine.cli import export_command, import_commands, inspect_commands, train_command
 from engine.errors import UserError
 from engine.graph.fileformat import ProjectFileError
 
@@ -29,11 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     inspect_commands.register(commands)
     train_command.register(commands)
+    export_command.register(commands)
+    import_commands.register(commands)
     return parser
 
 
 #: Subcommand names, so main.py can tell a subcommand from a project file to open.
-SUBCOMMANDS = ("validate", "summary", "templates", "layers", "train")
+SUBCOMMANDS = ("validate", "summary", "templates", "layers", "train", "export", "import-torch", "import-onnx")
 
 
 def run_cli(argv: Sequence[str]) -> int:

@@ -51,6 +51,7 @@ def quiet_export() -> Iterator[None]:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
                                     category=FutureWarning)
+            warnings.filterwarnings("ignore", message=r"_check_is_size will be removed", category=FutureWarning)
             warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights.* were assigned "
                                     "during export", category=UserWarning)
             yield

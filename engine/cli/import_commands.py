@@ -1,0 +1,68 @@
+"""``import-torch`` and ``import-onnx``: put an existing model on the canvas, with its weights."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from engine.errors import UserError
+
+
+def register(commands: Any) -> None:
+    """Add the import subcommands to the sub-parsers."""
+    p = commands.add_parser("import-torch", help="trace a PyTorch nn.Module with torch.fx and save it as a project")
+    p.add_argument("spec", metavar="MODULE:CLASS", help="e.g. mypackage.models:LeNet (importable from here)")
+    p.add_argument("--args", default="[]", help="constructor arguments as a JSON list or object")
+    p.add_argument("--input-shape", help="per-sample input shape, e.g. 1,28,28 (default: from the first layer)")
+    p.add_argument("--out", required=True, help="project file to write; weights go to <stem>.safetensors")
+    p.set_defaults(handler=cmd_import_torch)
+
+    p = commands.add_parser("import-onnx", help="read an ONNX model and save it as a project")
+    p.add_argument("file", help="the .onnx file")
+    p.add_argument("--out", required=True, help="project file to write; weights go to <stem>.safetensors")
+    p.set_defaults(handler=cmd_import_onnx)
+
+
+def _shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        dims = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise UserError(f"--input-shape: expected sizes like 1,28,28, got {text!r}") from None
+    if not dims or any(d < 1 for d in dims):
+        raise UserError(f"--input-shape: expected positive sizes like 1,28,28, got {text!r}")
+    return dims
+
+
+def cmd_import_torch(args: argparse.Namespace) -> int:
+    """Trace, map, lay out and save; print what was written."""
+    from engine.compile.importers import import_torch_module, save_imported
+
+    try:
+        constructor_args = json.loads(args.args)
+    except ValueError as exc:
+        raise UserError(f"--args: not JSON: {exc}") from None
+    result = import_torch_module(args.spec, constructor_args, _shape(args.input_shape))
+    for line in save_imported(result.project, result.weights, args.out):
+        print(line)
+    print(_check_line(result.max_abs_diff))
+    return 0
+
+
+def _check_line(diff: float) -> str:
+    from engine.compile.importers import IMPORT_TOLERANCE
+
+    return f"import: self-check max |diff| {diff:.1e} against the original (tolerance {IMPORT_TOLERANCE:.0e})"
+
+
+def cmd_import_onnx(args: argparse.Namespace) -> int:
+    """Read, map, lay out and save; print what was written."""
+    from engine.compile.importers import import_onnx, save_imported
+
+    result = import_onnx(args.file)
+    for line in save_imported(result.project, result.weights, args.out):
+        print(line)
+    print(_check_line(result.max_abs_diff))
+    return 0

@@ -1,0 +1,177 @@
+"""Import models onto the canvas: a PyTorch ``nn.Module`` (traced with torch.fx) or an ONNX file.
+
+Python API (no Qt; blocking)::
+
+    from engine.compile.importers import import_onnx, import_torch_module, save_imported
+    project, weights = import_torch_module("mypackage.models:LeNet", [], (1, 32, 32))
+    project, weights = import_onnx("model.onnx")
+    save_imported(project, weights, "lenet.json")   # writes lenet.json and lenet.safetensors
+
+Both return an :class:`ImportResult`, which unpacks as ``(project, weights)`` and also
+carries the import's self-check: the largest absolute difference between the original
+model and the imported graph on the same random batch (refused above 1e-4).
+
+What cannot be mapped exactly is listed by name and nothing is imported
+(:class:`~engine.compile.importers.builder.ImportProblem`, a UserError: exit 1).
+
+Weights: ``weights`` is keyed like the compiled graph's state dict (``conv1.weight``).
+:func:`save_imported` writes it as ``<stem>.safetensors`` beside the project file, the
+sibling convention of :mod:`engine.compile.weights` that export and the app read.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from engine.compile.export.selfcheck import max_abs_diff, run_module
+from engine.compile.fx_builder import compile_graph
+from engine.compile.importers.builder import GraphBuilder, ImportProblem
+from engine.compile.weights import WEIGHTS_SUFFIX, apply_weights, save_weights
+from engine.graph.fileformat import save_project
+from engine.graph.project import Project
+
+#: Largest allowed difference between the original model and the imported graph.
+IMPORT_TOLERANCE = 1e-4
+_FAMILIES = (("transformer_encoder_layer", "transformer"), ("self_attention", "transformer"), ("lstm", "lstm"),
+             ("gru", "gru"), ("rnn", "rnn"), ("conv2d", "cnn"), ("conv1d", "cnn"), ("add", "resnet"))
+
+
+@dataclass
+class ImportResult:
+    """An imported project, its weights and the import's self-check figure.
+
+    Unpacks as ``project, weights = result``.
+    """
+
+    project: Project
+    weights: dict[str, torch.Tensor]
+    max_abs_diff: float
+    source: str
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.project, self.weights))
+
+
+def _finish(builder: GraphBuilder, name: str, description: str, reference: Any,
+            inputs: Sequence[Any]) -> ImportResult:
+    project, weights = builder.finish(name, description)
+    types = {node.type_id for node in project.graph}
+    project.meta["family"] = next((family for type_id, family in _FAMILIES if type_id in types), "fnn")
+    compiled = compile_graph(project.graph)
+    apply_weights(compiled.module, weights, builder.source)
+    compiled.module.eval()
+    tensors = [torch.as_tensor(np.asarray(x)) for x in inputs]
+    expected = reference(tensors)
+    diff = max_abs_diff(expected, run_module(compiled.module, tensors), "import")
+    if not diff <= IMPORT_TOLERANCE:
+        raise ImportProblem(f"{builder.source}: the imported graph computes something else: max |diff| {diff:.2e} "
+                            f"from the original (tolerance {IMPORT_TOLERANCE:g})")
+    return ImportResult(project, weights, diff, builder.source)
+
+
+def _sample(compiled_specs: Any, seed: int = 0) -> list[np.ndarray]:
+    generator = torch.Generator().manual_seed(seed)
+    result = []
+    for spec in compiled_specs:
+        if spec.dtype == "long":
+            result.append(torch.randint(0, spec.vocab or 2, (3, *spec.dims), generator=generator).numpy())
+        else:
+            result.append(torch.randn(3, *spec.dims, generator=generator).numpy())
+    return result
+
+
+def import_torch_module(spec: str, args: Any = None, input_shape: Sequence[int] | None = None) -> ImportResult:
+    """Trace ``package.module:Class`` built with ``args`` and map it onto canvas layers.
+
+    Args:
+        spec: ``package.module:Class`` (importable from the working directory or sys.path).
+        args: Constructor arguments: a list (positional) or a dict (keywords); ``None`` for none.
+        input_shape: Per-sample input shape, e.g. ``(1, 28, 28)``; inferred from a first
+            Linear or Embedding when omitted (images need it).
+
+    Returns:
+        The project (laid out) and its weights; unpacks as ``(project, weights)``.
+
+    Raises:
+        ImportProblem: Not importable, not a module, fails to trace, unmapped operations
+            (all listed), or outputs that differ from the original.
+    """
+    from engine.compile.importers.torch_fx import load_class, map_traced, trace
+    from engine.compile.importers.torch_inputs import input_nodes
+
+    cls = load_class(spec)
+    try:
+        model = cls(**args) if isinstance(args, dict) else cls(*(args or []))
+    except Exception as exc:  # noqa: BLE001 - user constructors can raise anything
+        raise ImportProblem(f"{spec}: constructing it failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise ImportProblem(f"{spec}: builds a {type(model).__name__}, not a torch.nn.Module")
+    model.eval()
+    gm = trace(model, spec)
+    builder = GraphBuilder(spec)
+    inputs = input_nodes(gm, spec, input_shape)
+    map_traced(gm, builder, inputs)
+    probe = compile_graph_specs(inputs)
+    reference = (lambda xs: run_module(model, xs))
+    return _finish(builder, cls.__name__, f"Imported from the PyTorch module {spec}.", reference, _sample(probe))
+
+
+def compile_graph_specs(inputs: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """Per-sample specs of Input nodes given as ``(type_id, params)``."""
+    from engine.layers import Params, get_layer
+
+    specs = []
+    for type_id, params in inputs:
+        layer = get_layer(type_id)
+        specs.append(layer.infer(Params({**layer.defaults(), **params}), []).output)
+    return specs
+
+
+def import_onnx(path: str | os.PathLike[str]) -> ImportResult:
+    """Read an ONNX model and map its operators onto canvas layers, with its weights.
+
+    Args:
+        path: The ``.onnx`` file.
+
+    Returns:
+        The project (laid out) and its weights; unpacks as ``(project, weights)``.
+
+    Raises:
+        ImportProblem: Not an ONNX file, unsupported operators (all listed), or outputs that
+            differ from ONNX Runtime's.
+    """
+    from engine.compile.importers.onnx_reader import read_onnx
+
+    builder, name, session, feeds, inputs = read_onnx(Path(path))
+    reference = (lambda xs: [np.asarray(a, dtype=np.float64) for a in
+                             session.run(None, {n: x.numpy() for n, x in zip(feeds, xs)})])
+    return _finish(builder, name, f"Imported from the ONNX file {Path(path).name}.", reference,
+                   _sample(compile_graph_specs(inputs)))
+
+
+def save_imported(project: Project, weights: dict[str, torch.Tensor], out: str | os.PathLike[str]) -> list[str]:
+    """Write ``out`` (the project) and ``<stem>.safetensors`` (its weights) beside it.
+
+    Returns:
+        One line per file written and a summary line, for the CLI.
+    """
+    target = Path(out)
+    if target.suffix != ".json":
+        target = target.with_suffix(".json") if target.suffix else target.with_name(target.name + ".json")
+    if not target.parent.is_dir():
+        raise ImportProblem(f"cannot write {target}: the folder {target.parent} does not exist")
+    weights_path = target.with_suffix(WEIGHTS_SUFFIX)
+    save_weights(weights, weights_path, metadata={"format": "neural-canvas-weights", "project": target.name})
+    save_project(project, target)
+    count = sum(int(t.numel()) for t in weights.values() if t.is_floating_point())
+    return [f"{target} written ({len(project.graph)} nodes)", f"{weights_path} written ({count:,} values)"]
+
+
+__all__ = ["IMPORT_TOLERANCE", "ImportProblem", "ImportResult", "import_onnx", "import_torch_module",
+           "save_imported"]

@@ -1,0 +1,108 @@
+"""What both importers share: building the graph node by node, weights, and the final checks.
+
+An importer walks a foreign graph (torch.fx or ONNX) and, for each operation, either adds a
+canvas node (with the tensors of its module) or records the operation as unmapped. Nothing
+is half-imported: :meth:`GraphBuilder.finish` refuses the whole import when anything was
+unmapped, listing every unmapped operation, and otherwise checks that the graph is valid
+and that the weights fill every tensor of the compiled model.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import torch
+
+from engine.compile.fx_builder import GraphInvalidError, attribute_name, compile_graph
+from engine.compile.weights import apply_weights
+from engine.errors import UserError
+from engine.graph.layout import layered_layout
+from engine.graph.model import Edge, Graph, GraphError, Node
+from engine.graph.project import Project
+from engine.layers import get_layer
+
+
+class ImportProblem(UserError):
+    """A model cannot be imported; the message lists every unmapped operation."""
+
+
+def sanitize_id(text: str, fallback: str = "node") -> str:
+    """A node id (a Python identifier of at most 64 characters) from any name."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text).strip("_")
+    name = re.sub(r"_+", "_", name)[:60] or fallback
+    if name[0].isdigit():
+        name = f"{fallback}_{name}"[:60]
+    return name
+
+
+class GraphBuilder:
+    """Collects nodes, edges, weights and unmapped operations of one import.
+
+    Args:
+        source: What is imported (a file name or ``module:Class``), for messages.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.graph = Graph()
+        self.weights: dict[str, torch.Tensor] = {}
+        self.unmapped: list[str] = []
+
+    def add(self, type_id: str, name: str, params: dict[str, Any], inputs: list[str],
+            tensors: dict[str, torch.Tensor] | None = None) -> str:
+        """Add a node fed by ``inputs`` (node ids, in port order) and return its id.
+
+        Args:
+            type_id: Layer type.
+            name: Preferred id (sanitised and made unique).
+            params: Parameter values (checked later by validation).
+            inputs: Source node ids for the input ports, in order.
+            tensors: The module's tensors keyed as in its own state dict (``weight``, ...).
+        """
+        base = sanitize_id(name, get_layer(type_id).id_prefix or "node")
+        node_id, n = base, 1
+        while node_id in self.graph.nodes or attribute_name(node_id) != node_id:
+            n += 1
+            node_id = f"{base}_{n}"
+        try:
+            self.graph.add_node(Node(node_id, type_id, dict(params)))
+            ports = self.graph.nodes[node_id].input_ports()
+            for port, source in zip(ports, inputs):
+                self.graph.add_edge(Edge(source, node_id, port))
+        except GraphError as exc:
+            raise ImportProblem(f"{self.source}: cannot build node {node_id}: {exc}") from None
+        for key, value in (tensors or {}).items():
+            self.weights[f"{node_id}.{key}"] = value.detach().cpu().float().clone() \
+                if value.is_floating_point() else value.detach().cpu().clone()
+        return node_id
+
+    def skip(self, what: str) -> None:
+        """Record an operation that has no canvas counterpart."""
+        if what not in self.unmapped:
+            self.unmapped.append(what)
+
+    def finish(self, name: str, description: str) -> tuple[Project, dict[str, torch.Tensor]]:
+        """Lay out, validate and check the weights; the project and its weights.
+
+        Raises:
+            ImportProblem: Unmapped operations (all listed), an invalid graph, or weights
+                that do not fill the compiled model.
+        """
+        if self.unmapped:
+            shown = "; ".join(self.unmapped[:20]) + (f"; and {len(self.unmapped) - 20} more"
+                                                     if len(self.unmapped) > 20 else "")
+            raise ImportProblem(f"{self.source}: nothing imported: {len(self.unmapped)} operation(s) have no "
+                                f"canvas layer: {shown}")
+        self.graph.move_nodes(layered_layout(self.graph, max_columns=8))
+        try:
+            compiled = compile_graph(self.graph)
+        except GraphInvalidError as exc:
+            raise ImportProblem(f"{self.source}: the imported graph is invalid: {exc.lines[0]}") from None
+        state = compiled.module.state_dict()
+        for key in list(self.weights):
+            if key not in state:
+                del self.weights[key]  # e.g. num_batches_tracked where the canvas layer keeps none
+        apply_weights(compiled.module, self.weights, self.source)
+        meta = {"name": name, "family": "fnn", "task": "", "description": description}
+        return Project(graph=self.graph, meta=meta), {k: self.weights[k] for k in state}
