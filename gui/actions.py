@@ -66,6 +66,16 @@ MENUS: dict[str, list[ActionSpec | None]] = {
         ActionSpec("theme_dark", "&Dark Theme", "use_dark_theme"),
         None,
     ],
+    "&Train": [
+        ActionSpec("train", "&Train", "start_training", "F5", "train", True, "Train the model in a new run"),
+        ActionSpec("pause", "&Pause", "toggle_pause", "F6", "pause", True, "Pause or resume the run"),
+        ActionSpec("stop", "&Stop", "stop_training", "Shift+F5", "stop", True,
+                   "Stop the run (it is saved and can be resumed)"),
+        None,
+        ActionSpec("resume_run", "&Resume Last Run", "resume_last_run", "Ctrl+F5",
+                   tip="Continue the newest stopped run from its checkpoint"),
+        ActionSpec("runs_folder", "Open Runs &Folder", "open_runs_folder"),
+    ],
     "&Arrange": [
         ActionSpec("layout", "&Auto Layout", "auto_layout", "Ctrl+L", "layout", True, "Lay the graph out left to right"),
         ActionSpec("align_left", "Align &Left", "align_left"),

@@ -14,7 +14,7 @@ side of a child before the parent runs it, which crashes. Steps are plain Python
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from PySide6.QtGui import QUndoCommand
 
@@ -124,6 +124,33 @@ class MoveStep:
         self.graph.move_nodes(self.old)
 
 
+_UNSET = object()
+
+
+@dataclass
+class SetSettingStep:
+    """Set (or remove, with ``_UNSET``) one key of a project section: ``dataset`` or ``training``."""
+
+    section: dict[str, Any]
+    key: str
+    old: Any
+    new: Any
+    notify: Callable[[], None]
+
+    def redo(self) -> None:
+        self._apply(self.new)
+
+    def undo(self) -> None:
+        self._apply(self.old)
+
+    def _apply(self, value: Any) -> None:
+        if value is _UNSET:
+            self.section.pop(self.key, None)
+        else:
+            self.section[self.key] = value
+        self.notify()
+
+
 class GraphCommand(QUndoCommand):
     """One undo step made of model steps.
 
@@ -145,7 +172,8 @@ class GraphCommand(QUndoCommand):
         if not isinstance(other, GraphCommand) or other.merge_key != self.merge_key:
             return False
         mine, theirs = self.steps[-1], other.steps[-1]
-        if not (isinstance(mine, SetParamStep) and isinstance(theirs, SetParamStep)) or len(other.steps) > 1:
+        mergeable = (SetParamStep, SetSettingStep)
+        if not (isinstance(mine, mergeable) and type(theirs) is type(mine)) or len(other.steps) > 1:
             return False
         mine.new = theirs.new
         return True
@@ -222,3 +250,16 @@ def add_many(graph: Graph, nodes: list[Node], edges: list[Edge], text: str) -> G
     steps: list[Step] = [AddNodeStep(graph, n) for n in nodes]
     steps += [AddEdgeStep(graph, e) for e in edges]
     return GraphCommand(text, steps)
+
+
+def set_settings(section: dict[str, Any], changes: dict[str, Any], notify: Callable[[], None], text: str,
+                 merge: bool = True) -> GraphCommand:
+    """Change keys of a project section (``None`` removes a key: it falls back to its default).
+
+    One key edited repeatedly merges into one undo step (typing a learning rate digit by digit).
+    """
+    steps: list[Step] = [SetSettingStep(section, key, section.get(key, _UNSET),
+                                        _UNSET if value is None else value, notify)
+                         for key, value in changes.items()]
+    key = (id(section), *changes) if merge and len(changes) == 1 else None
+    return GraphCommand(text, steps, key)

@@ -17,6 +17,7 @@ from engine.graph.events import GraphEvent
 from engine.graph.fileformat import load_project, save_project
 from engine.graph.project import Project
 from engine.shapes import Analysis, ShapeInference
+from gui.commands import set_settings
 
 
 class Document(QObject):
@@ -31,6 +32,9 @@ class Document(QObject):
     analysis_changed = Signal(object)
     path_changed = Signal(object)
     clean_changed = Signal(bool)
+    settings_changed = Signal()
+    read_only_changed = Signal(object)
+    edit_refused = Signal(str)
 
     def __init__(self, project: Project, path: Path | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -68,9 +72,35 @@ class Document(QObject):
     def push(self, command: QUndoCommand) -> bool:
         """Apply an edit through the undo stack; refused (False) while training locks the graph."""
         if self.read_only_reason is not None:
+            self.edit_refused.emit(self.read_only_reason)
             return False
         self.undo_stack.push(command)
         return True
+
+    def set_read_only(self, reason: str | None) -> None:
+        """Lock (with the reason shown to whoever tries to edit) or unlock every edit."""
+        if reason != self.read_only_reason:
+            self.read_only_reason = reason
+            self.read_only_changed.emit(reason)
+
+    def undo(self) -> None:
+        """Undo the last edit, unless the document is locked."""
+        if self.read_only_reason is not None:
+            self.edit_refused.emit(self.read_only_reason)
+        else:
+            self.undo_stack.undo()
+
+    def redo(self) -> None:
+        """Redo the last undone edit, unless the document is locked."""
+        if self.read_only_reason is not None:
+            self.edit_refused.emit(self.read_only_reason)
+        else:
+            self.undo_stack.redo()
+
+    def settings_command(self, section: str, changes: dict, text: str) -> QUndoCommand:
+        """An undoable change of the ``dataset`` or ``training`` section (``None`` values reset)."""
+        target = self.project.dataset if section == "dataset" else self.project.training
+        return set_settings(target, changes, self.settings_changed.emit, text)
 
     def _on_graph_event(self, event: GraphEvent) -> None:
         self.graph_event.emit(event)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QCloseEvent
+from shiboken6 import isValid
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QUndoView,
                                QWidget)
 
@@ -30,6 +31,7 @@ from gui.palette import PaletteWidget
 from gui.problems import ProblemsWidget
 from gui.style import THEMES, application_palette
 from gui.summary_panel import SummaryWidget
+from gui.training.controller import TrainingController
 from gui.window_files import export_canvas, save_guard
 
 MAX_RECENT = 10
@@ -60,17 +62,23 @@ class MainWindow(QMainWindow):
             "problems": self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea),
             "summary": self._dock("Model Summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea),
         }
-        self.tabifyDockWidget(self.docks["problems"], self.docks["summary"])
-        self.tabifyDockWidget(self.docks["inspector"], self.docks["history"])
+        self.actions = build_actions(self)
+        self.training = TrainingController(self)
+        self.docks.update(self.training.add_docks())
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.docks["history"])
+        for key in ("problems", "summary", "history"):
+            self.tabifyDockWidget(self.docks["training"], self.docks[key])
+        for key in ("data", "settings", "inside"):
+            self.tabifyDockWidget(self.docks["inspector"], self.docks[key])
         self.docks["problems"].raise_()
         self.docks["inspector"].raise_()
-        self.actions = build_actions(self)
         for dock in self.docks.values():
             self.panels_menu.addAction(dock.toggleViewAction())
         self.totals = QLabel()
         self.statusBar().addPermanentWidget(self.totals)
         self.palette_panel.layer_activated.connect(lambda type_id: self.canvas.add_node_at(type_id))
         self.canvas.selection_changed.connect(self._on_selection)
+        self.canvas.selection_changed.connect(lambda ids: self.training.inside.show_node(ids[0] if ids else None))
         self.problems.node_activated.connect(lambda node_id: self.canvas.select_nodes([node_id], center=True))
         self.summary.node_activated.connect(lambda node_id: self.canvas.select_nodes([node_id], center=True))
         self._apply_theme(str(self.settings.value("theme", "light")))
@@ -99,13 +107,15 @@ class MainWindow(QMainWindow):
         self.problems.set_document(document)
         self.summary.set_document(document)
         self.history.setStack(document.undo_stack)
-        self.actions["undo"].setEnabled(document.undo_stack.canUndo())
-        document.undo_stack.canUndoChanged.connect(self.actions["undo"].setEnabled)
-        document.undo_stack.canRedoChanged.connect(self.actions["redo"].setEnabled)
-        self.actions["redo"].setEnabled(document.undo_stack.canRedo())
+        document.undo_stack.canUndoChanged.connect(lambda can: self.refresh_edit_actions())
+        document.undo_stack.canRedoChanged.connect(lambda can: self.refresh_edit_actions())
+        self.refresh_edit_actions()
         document.clean_changed.connect(lambda clean: self._update_title())
         document.path_changed.connect(lambda path: self._update_title())
         document.analysis_changed.connect(self._show_totals)
+        document.read_only_changed.connect(self._on_read_only)
+        document.edit_refused.connect(lambda reason: self.statusBar().showMessage(f"Cannot edit: {reason}", 5000))
+        self.training.set_document(document)
         self.autosaver = Autosaver(document, parent=self)
         self._update_title()
         self._show_totals(document.analysis)
@@ -137,21 +147,59 @@ class MainWindow(QMainWindow):
     def _on_selection(self, node_ids: list[str]) -> None:
         self.inspector.show_nodes(node_ids)
 
+    def _on_read_only(self, reason: str | None) -> None:
+        """Training locked or unlocked the graph: editors, history and edit commands follow."""
+        self.inspector.update_read_only()
+        self.history.setEnabled(reason is None)
+        self.refresh_edit_actions()
+
+    def refresh_edit_actions(self) -> None:
+        """Enable the edit commands that can act now."""
+        doc = self.document
+        if doc is not None and not isValid(doc.undo_stack):
+            return  # the document is being destroyed (closing window)
+        editable = doc is not None and doc.read_only_reason is None
+        self.actions["undo"].setEnabled(editable and doc.undo_stack.canUndo())  # type: ignore[union-attr]
+        self.actions["redo"].setEnabled(editable and doc.undo_stack.canRedo())  # type: ignore[union-attr]
+        for key in ("cut", "paste", "delete", "duplicate", "layout"):
+            self.actions[key].setEnabled(editable)
+
+    # ------------------------------------------------------------ training
+    def start_training(self) -> None:
+        """Train the current graph in a new run (F5)."""
+        self.training.start()
+
+    def toggle_pause(self) -> None:
+        """Pause or resume the run (F6)."""
+        self.training.toggle_pause()
+
+    def stop_training(self) -> None:
+        """Stop the run; it checkpoints and can be resumed (Shift+F5)."""
+        self.training.stop()
+
+    def resume_last_run(self) -> None:
+        """Continue the newest stopped run (Ctrl+F5)."""
+        self.training.resume_last()
+
+    def open_runs_folder(self) -> None:
+        """Show where this project's runs are stored."""
+        self.training.open_runs_folder()
+
     # --------------------------------------------------------------- files
     def new_document(self) -> None:
         """An empty untitled project."""
-        if save_guard(self):
+        if self.training.confirm_leave() and save_guard(self):
             self.set_document(Document(Project()))
 
     def new_from_template(self) -> None:
         """Pick a template in the gallery and open it as a new untitled document."""
         gallery = TemplateGallery(self)
-        if gallery.exec() and gallery.chosen is not None and save_guard(self):
+        if gallery.exec() and gallery.chosen is not None and self.training.confirm_leave() and save_guard(self):
             self.open_project(gallery.chosen, untitled=True)
 
     def open_dialog(self) -> None:
         """Ask for a project file and open it."""
-        if not save_guard(self):
+        if not (self.training.confirm_leave() and save_guard(self)):
             return
         start = str(self.document.path.parent) if self.document and self.document.path else ""
         name, _ = QFileDialog.getOpenFileName(self, "Open Project", start, PROJECT_FILTER)
@@ -208,7 +256,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         for entry in self._recent():
             action = self.recent_menu.addAction(entry)
-            action.triggered.connect(lambda checked=False, p=entry: save_guard(self) and self.open_project(Path(p)))
+            action.triggered.connect(lambda checked=False, p=entry: self.training.confirm_leave() and save_guard(self)
+                                     and self.open_project(Path(p)))
         self.recent_menu.setEnabled(bool(self._recent()))
 
     def offer_recovery(self) -> None:
@@ -234,12 +283,12 @@ class MainWindow(QMainWindow):
     def undo(self) -> None:
         """Undo the last edit."""
         if self.document is not None:
-            self.document.undo_stack.undo()
+            self.document.undo()
 
     def redo(self) -> None:
         """Redo the last undone edit."""
         if self.document is not None:
-            self.document.undo_stack.redo()
+            self.document.redo()
 
     def copy(self) -> bool:
         """Copy the selected nodes (and the edges among them) to the clipboard."""
@@ -366,7 +415,7 @@ class MainWindow(QMainWindow):
                              Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not save_guard(self):
+        if not (self.training.confirm_leave() and save_guard(self)):
             event.ignore()
             return
         self.settings.setValue("geometry", self.saveGeometry())

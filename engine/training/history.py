@@ -21,8 +21,10 @@ from engine.training.run_dir import METRICS_FILE, RUN_FILE, SNAPSHOT_FILE
 TASK_METRIC = {"classification": "accuracy", "regression": "r2", "forecasting": "mae", "autoencoder": "loss",
                "gan": "g_loss", "language_model": "perplexity"}
 
-#: Weight of the past in the smoothed batch loss (as TensorBoard's smoothing slider).
-SMOOTHING = 0.8
+#: Weight of the past per training step in the smoothed batch loss. Batch events already
+#: average the steps of their window, so the smoothing is per step, not per event: a fast
+#: run (hundreds of steps per event) is barely smoothed, a slow one over ~20 steps.
+SMOOTHING_PER_STEP = 0.95
 
 
 @dataclass
@@ -58,6 +60,7 @@ class RunHistory:
     version: int = 0
     _ema: float = 0.0
     _ema_weight: float = 0.0
+    _ema_step: int = 0
 
     # ------------------------------------------------------------------ events
     def add(self, event: Event) -> None:
@@ -65,14 +68,15 @@ class RunHistory:
         self.version += 1
         if isinstance(event, BatchMetrics):
             x = event.global_step / self.steps_per_epoch
-            self.global_step, self.epoch, self.samples_per_s = event.global_step, event.epoch, event.samples_per_s
+            self.epoch, self.samples_per_s = event.epoch, event.samples_per_s
             loss = event.metrics.get("loss")
             if loss is not None and math.isfinite(loss):
                 self.batch_x.append(x)
                 self.batch_loss.append(loss)
-                self.batch_loss_smooth.append(self._smoothed(loss))
+                self.batch_loss_smooth.append(self._smoothed(loss, event.global_step))
             self.lr_x.append(x)
             self.lr.append(event.lr)
+            self.global_step = event.global_step
         elif isinstance(event, EpochEnd):
             self._add_epoch(event)
         elif isinstance(event, RunStarted):
@@ -91,14 +95,16 @@ class RunHistory:
         elif isinstance(event, Failed):
             self.state, self.message = "failed", event.message
 
-    def _smoothed(self, value: float) -> float:
-        """Exponential moving average, debiased so the first points are not pulled to 0."""
-        self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * value
-        self._ema_weight = SMOOTHING * self._ema_weight + (1 - SMOOTHING)
+    def _smoothed(self, value: float, global_step: int) -> float:
+        """Exponential moving average per step, debiased so the first points are not pulled to 0."""
+        past = SMOOTHING_PER_STEP ** max(1, global_step - self._ema_step)
+        self._ema_step = global_step
+        self._ema = past * self._ema + (1 - past) * value
+        self._ema_weight = past * self._ema_weight + (1 - past)
         return self._ema / self._ema_weight
 
     def _add_epoch(self, event: EpochEnd) -> None:
-        self.epoch = event.epoch
+        self.epoch, self.global_step = event.epoch, event.global_step
         count = len(self.epoch_x)
         self.epoch_x.append(float(event.epoch))
         for store, values in ((self.train, event.train), (self.val, event.val)):

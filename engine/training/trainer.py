@@ -199,6 +199,11 @@ class Trainer:
                 if now - last_snapshot >= snapshot_every and index + 1 < steps:
                     self._snapshot(task, epoch, snap_x, snap_y)
                     last_snapshot = time.perf_counter()
+            if window.count:  # at least one batch point per epoch, however fast the epochs are
+                mean, rate = window.flush(time.perf_counter())
+                if math.isfinite(mean):
+                    self.emit(BatchMetrics(time.time(), epoch, steps, self.global_step, {"loss": mean},
+                                           schedule.current, rate))
             seen = sums.seen
             start_batch, epoch_sums = 0, {}
             train = self._train_metrics(sums.totals(), seen)

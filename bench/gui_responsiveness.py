@@ -1,0 +1,164 @@
+"""GUI responsiveness while training, and what the dashboard costs the training.
+
+Workload: a template (default templates/cnn_digits.json) trained for E epochs.
+
+Variants, interleaved over rounds (order rotating) so machine noise hits both alike:
+
+* ``headless``: ``python main.py train TEMPLATE --epochs E`` (the CLI: Trainer in-process,
+  progress bar to a pipe).
+* ``dashboard``: the app's main window (the platform of this process: offscreen by default,
+  xcb when ``--xcb`` and a DISPLAY), the template opened, Train pressed through the window's
+  action, the dashboard drawing every event (curves at up to 20 Hz, prediction views,
+  run list, progress). A ``QTimer`` (PreciseTimer) ticking every 10 ms measures the event
+  loop's lateness: for each tick, the time since the previous tick minus 10 ms.
+
+Training samples/s = mean of ``EpochEnd.samples_per_s`` over epochs 2..E (epoch 1 is
+warm-up), read from each run's metrics.jsonl.
+
+Targets (issue #5): lateness p99 < 50 ms; dashboard / headless samples/s >= 0.95.
+
+Usage::
+
+    python bench/gui_responsiveness.py [--epochs 8] [--rounds 2] [--template templates/cnn_digits.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ROOT, describe_machine, format_table, machine_info, median, write_results
+
+TICK_MS = 10
+
+
+def epoch_rates(run_dir: Path) -> list[float]:
+    """samples/s of epochs 2..E from a run folder's metrics.jsonl."""
+    rates = []
+    for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event.get("type") == "epoch" and event["epoch"] >= 2:
+            rates.append(float(event["samples_per_s"]))
+    return rates
+
+
+def run_headless(template: Path, epochs: int, out: Path) -> dict:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(ROOT / "main.py"), "train", str(template), "--epochs", str(epochs),
+                    "--out", str(out)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rates = epoch_rates(out)
+    return {"samples_per_s": sum(rates) / len(rates), "wall_s": time.perf_counter() - start}
+
+
+def run_dashboard(template: Path, epochs: int, out: Path, xcb: bool) -> dict:
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb" if xcb else "offscreen", NEURAL_CANVAS_RUNS_DIR=str(out))
+    result = subprocess.run([sys.executable, __file__, "--child", str(template), "--epochs", str(epochs)],
+                            env=env, check=True, capture_output=True, text=True)
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    rates = epoch_rates(runs[0])
+    data["samples_per_s"] = sum(rates) / len(rates)
+    return data
+
+
+def child(template: Path, epochs: int) -> None:
+    """Inside the GUI process: open, train, measure lateness, print one JSON line."""
+    sys.path.insert(0, str(ROOT))
+    from PySide6.QtCore import QSettings, Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from engine.graph.fileformat import load_project, save_project
+    from gui.main_window import MainWindow
+
+    app = QApplication([])
+    folder = Path(tempfile.mkdtemp())
+    project = load_project(template)
+    project.training["epochs"] = epochs
+    path = folder / template.name
+    save_project(project, path)
+    window = MainWindow(QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
+    window.resize(1400, 900)
+    window.show()
+    window.open_project(path)
+    lateness: list[float] = []
+    last = [0.0]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        if last[0]:
+            lateness.append((now - last[0]) * 1000 - TICK_MS)
+        last[0] = now
+
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.setInterval(TICK_MS)
+    timer.timeout.connect(tick)
+    ended: list[object] = []
+    window.training.session.run_ended.connect(ended.append)
+    window.training.session.run_ended.connect(lambda event: app.quit())
+    QTimer.singleShot(500, window.start_training)
+    QTimer.singleShot(100, timer.start)
+    app.exec()
+    lateness.sort()
+    count = len(lateness)
+    print(json.dumps({
+        "ticks": count, "lateness_p50_ms": lateness[count // 2], "lateness_p99_ms": lateness[int(count * 0.99)],
+        "lateness_max_ms": lateness[-1], "redraws": window.training.dashboard.plots.redraw_count,
+        "ended": type(ended[0]).__name__ if ended else "none", "platform": app.platformName()}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--template", type=Path, default=ROOT / "templates" / "cnn_digits.json")
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--xcb", action="store_true", help="use the X11 platform (needs DISPLAY)")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", help="results file (default bench/results/gui_responsiveness.json)")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.epochs)
+        return
+    info = machine_info()
+    print(f"# GUI responsiveness while training {args.template.name}, {args.epochs} epochs\n"
+          f"# {describe_machine(info)}\n")
+    rounds = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for index in range(args.rounds):
+            order = ["headless", "dashboard"] if index % 2 == 0 else ["dashboard", "headless"]
+            row: dict = {}
+            for variant in order:
+                out = Path(scratch) / f"{variant}-{index}"
+                row[variant] = (run_headless(args.template, args.epochs, out) if variant == "headless"
+                                else run_dashboard(args.template, args.epochs, out, args.xcb))
+            row["ratio"] = row["dashboard"]["samples_per_s"] / row["headless"]["samples_per_s"]
+            rounds.append(row)
+            print(f"round {index + 1}: headless {row['headless']['samples_per_s']:,.0f} samples/s, dashboard "
+                  f"{row['dashboard']['samples_per_s']:,.0f} samples/s, lateness p99 "
+                  f"{row['dashboard']['lateness_p99_ms']:.1f} ms", flush=True)
+    ratio = median([r["ratio"] for r in rounds])
+    p99 = max(r["dashboard"]["lateness_p99_ms"] for r in rounds)
+    rows = [
+        ["event-loop lateness p50 (ms)", f"{median([r['dashboard']['lateness_p50_ms'] for r in rounds]):.2f}", "", ""],
+        ["event-loop lateness p99 (ms), worst round", f"{p99:.1f}", "< 50", "PASS" if p99 < 50 else "MISS"],
+        ["event-loop lateness max (ms), worst round",
+         f"{max(r['dashboard']['lateness_max_ms'] for r in rounds):.1f}", "", ""],
+        ["headless samples/s (median)", f"{median([r['headless']['samples_per_s'] for r in rounds]):,.0f}", "", ""],
+        ["dashboard samples/s (median)", f"{median([r['dashboard']['samples_per_s'] for r in rounds]):,.0f}", "", ""],
+        ["dashboard / headless (median of rounds)", f"{ratio:.3f}", ">= 0.95", "PASS" if ratio >= 0.95 else "MISS"],
+    ]
+    print()
+    print(format_table(["measure", "value", "target", ""], rows))
+    path = write_results("gui_responsiveness", {"machine": info, "template": args.template.name,
+                                                "epochs": args.epochs, "rounds": rounds}, args.out)
+    print(f"\nresults: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+if __name__ == "__main__":
+    main()

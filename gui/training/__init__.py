@@ -1,0 +1,1 @@
+"""The training dashboard: run control, live plots, predictions, data and settings panels."""

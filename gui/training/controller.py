@@ -1,0 +1,208 @@
+"""Training inside the main window: docks, the Train menu's commands, and their guards.
+
+The controller owns the :class:`~gui.training.session.TrainingSession` and the panels that
+show it (dashboard, data, settings, look inside) and keeps the window's actions in step
+with the run's state. The window stays a thin host: it forwards menu commands here.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox
+
+from engine.training.events import Failed
+from gui.document import Document
+from gui.training.dashboard import TrainingDashboard
+from gui.training.data_panel import DataPanel
+from gui.training.inside_panel import InsidePanel
+from gui.training.session import TrainingSession, earlier_runs, runs_root
+from gui.training.settings_panel import SettingsPanel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gui.main_window import MainWindow
+
+#: Seconds a closing window waits for a stopping run to write its checkpoint.
+STOP_WAIT_S = 5.0
+DASHBOARD_HEIGHT = 330
+
+
+class TrainingController(QObject):
+    """Runs training for the window's document and shows it."""
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window)
+        self.window = window
+        self.session = TrainingSession(self)
+        self.dashboard = TrainingDashboard(self.session, window.actions)
+        self.data_panel = DataPanel()
+        self.settings_panel = SettingsPanel()
+        self.inside = InsidePanel()
+        self.failure_box: QMessageBox | None = None
+        self.session.state_changed.connect(self._update_actions)
+        self.session.run_added.connect(self._on_run_added)
+        self.session.run_ended.connect(self._on_run_ended)
+        self.session.checkpoint_written.connect(lambda run_dir: self.inside.refresh())
+        self.dashboard.resume_requested.connect(lambda run_dir: self.resume(Path(run_dir)))
+        self._update_actions("idle")
+
+    def add_docks(self) -> dict[str, QDockWidget]:
+        """Create the training docks of the window; returns them by key."""
+        window = self.window
+        bottom, right = Qt.DockWidgetArea.BottomDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        docks = {
+            "training": window._dock("Training", self.dashboard, bottom),
+            "data": window._dock("Data", self.data_panel, right),
+            "settings": window._dock("Settings", self.settings_panel, right),
+            "inside": window._dock("Look Inside", self.inside, right),
+        }
+        return docks
+
+    def set_document(self, document: Document) -> None:
+        """Follow a newly opened document."""
+        self.data_panel.set_document(document)
+        self.settings_panel.set_document(document)
+        self.dashboard.set_document(document)
+        runs = earlier_runs(document)
+        self.inside.set_run(runs[-1] if runs else None, self._base_dir(document))
+
+    @staticmethod
+    def _base_dir(document: Document) -> Path:
+        return document.path.parent if document.path is not None else Path.cwd()
+
+    # -------------------------------------------------------------- commands
+    def start(self) -> bool:
+        """Train the document's current graph and settings in a new run."""
+        return self._start(None)
+
+    def resume(self, run_dir: Path) -> bool:
+        """Continue a stopped run from its last checkpoint."""
+        if not (run_dir / "checkpoint.pt").is_file():
+            self.window.statusBar().showMessage(f"{run_dir.name} has no checkpoint to resume from", 6000)
+            return False
+        return self._start(run_dir)
+
+    def resume_last(self) -> bool:
+        """Continue the newest stopped or interrupted run of this project."""
+        document = self.window.document
+        if document is None:
+            return False
+        for run_dir in reversed(earlier_runs(document)):
+            if (run_dir / "checkpoint.pt").is_file():
+                return self.resume(run_dir)
+        self.window.statusBar().showMessage("No earlier run of this project can be resumed", 6000)
+        return False
+
+    def _start(self, resume_dir: Path | None) -> bool:
+        window, document = self.window, self.window.document
+        if document is None or self.session.active:
+            return False
+        analysis = document.refresh_analysis()
+        if not analysis.valid:
+            first = analysis.errors[0].format(document.graph) if analysis.errors else "the graph is invalid"
+            QMessageBox.warning(window, "Cannot train yet",
+                                f"The graph has {len(analysis.errors)} problem(s); fix them first.\n\n{first}")
+            window.docks["problems"].raise_()
+            return False
+        self.data_panel.wait_loaded(3000)
+        if self.data_panel.fit_message:
+            QMessageBox.warning(window, "The data does not fit the graph", self.data_panel.fit_message)
+            window.docks["data"].raise_()
+            return False
+        self.session.start(document, resume_dir)
+        return True
+
+    def toggle_pause(self) -> None:
+        """Pause a running run, or resume a paused one."""
+        if self.session.state == "paused":
+            self.session.resume()
+        else:
+            self.session.pause()
+
+    def stop(self) -> None:
+        """Stop the run (it checkpoints first, so it can be resumed)."""
+        self.session.stop()
+
+    def open_runs_folder(self) -> None:
+        """Show the project's runs folder in the file manager."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        if self.window.document is not None:
+            root = runs_root(self.window.document)
+            root.mkdir(parents=True, exist_ok=True)
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(root)))
+
+    # ------------------------------------------------------------- reactions
+    def _on_run_added(self, history: object) -> None:
+        window = self.window
+        dock = window.docks["training"]
+        dock.show()
+        dock.raise_()
+        if dock.height() < DASHBOARD_HEIGHT and not dock.isFloating():
+            window.resizeDocks([dock], [DASHBOARD_HEIGHT], Qt.Orientation.Vertical)
+        document = window.document
+        if document is not None and self.session.history is not None:
+            self.inside.set_run(Path(self.session.history.run_dir), self._base_dir(document))
+        window.statusBar().showMessage("Training started: the graph is locked until the run ends", 5000)
+
+    def _on_run_ended(self, event: object) -> None:
+        window = self.window
+        if isinstance(event, Failed):
+            window.statusBar().showMessage(f"Training failed: {event.message}", 15000)
+            box = QMessageBox(QMessageBox.Icon.Warning, "Training failed", event.message,
+                              QMessageBox.StandardButton.Ok, window)
+            if event.details:
+                box.setDetailedText(event.details)
+            box.setWindowModality(Qt.WindowModality.WindowModal)
+            box.open()  # not exec(): the app keeps running behind it
+            self.failure_box = box
+        else:
+            reason = str(getattr(event, "reason", "completed")).replace("_", " ")
+            window.statusBar().showMessage(f"Training {reason}", 8000)
+        self.inside.refresh()
+
+    def _update_actions(self, state: str) -> None:
+        actions = self.window.actions
+        active = state != "idle"
+        actions["train"].setEnabled(not active)
+        actions["resume_run"].setEnabled(not active)
+        actions["pause"].setEnabled(state in ("running", "paused"))
+        actions["pause"].setText("Resume" if state == "paused" else "Pause")
+        actions["pause"].setIconText("Resume" if state == "paused" else "Pause")
+        actions["stop"].setEnabled(state in ("starting", "running", "paused"))
+        for key in ("undo", "redo", "cut", "paste", "delete", "duplicate", "layout"):
+            if key in actions and active:
+                actions[key].setEnabled(False)
+        if not active:
+            self.window.refresh_edit_actions()
+
+    # ------------------------------------------------------------- lifecycle
+    def confirm_leave(self) -> bool:
+        """Before the document closes: stop an active run (asking first). True means go ahead."""
+        if not self.session.active:
+            return True
+        answer = QMessageBox.question(self.window, "Training is running",
+                                      "A training run is in progress. Stop it (it is saved and can be resumed) "
+                                      "and continue?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.shutdown()
+        return True
+
+    def shutdown(self) -> None:
+        """Stop the run and wait briefly for its checkpoint; kill it if it does not end."""
+        if not self.session.active:
+            return
+        self.session.stop()
+        deadline = time.monotonic() + STOP_WAIT_S
+        while self.session.active and time.monotonic() < deadline:
+            QApplication.processEvents()
+            self.session.poll()
+            time.sleep(0.02)
+        if self.session.active:
+            self.session.kill()

@@ -1,0 +1,351 @@
+"""The training dashboard: run controls and progress, live curves, predictions, and the run list.
+
+It draws what a :class:`~gui.training.session.TrainingSession` reports and never touches the
+model. Earlier runs of the project are read from their run folders so they can be overlaid.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu,
+                               QProgressBar, QPushButton, QSplitter, QToolButton, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from engine.training.events import BatchMetrics, EpochEnd, Failed, LearningRateChanged, RunStarted
+from engine.training.history import RunHistory
+from gui.document import Document
+from gui.training.plots import MetricPlots
+from gui.training.predictions import PredictionView
+from gui.training.session import TrainingSession, earlier_runs
+
+_RUN_STAMP = re.compile(r"-(\d{8})-(\d{6})(-\d+)?$")
+_STATE_TEXT = {"idle": "Ready", "starting": "Starting the training process…", "running": "Training",
+               "paused": "Paused", "stopping": "Stopping after this batch…"}
+
+
+def _swatch(color: str) -> QIcon:
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(QColor(color))
+    return QIcon(pixmap)
+
+
+class RunList(QTreeWidget):
+    """The project's runs: show/hide checkboxes, colour, state and final metric.
+
+    Signals:
+        visibility_changed(str, bool): A run's checkbox changed (run key, shown).
+        run_chosen(str): A run was clicked (its key).
+        resume_requested(str): "Resume" was chosen in a stopped run's context menu.
+    """
+
+    visibility_changed = Signal(str, bool)
+    run_chosen = Signal(str)
+    resume_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setHeaderLabels(["Run", "Result"])
+        self.setRootIsDecorated(False)
+        self.setUniformRowHeights(True)
+        self.setToolTip("Runs of this project: tick to overlay, click to highlight, right-click to resume")
+        self.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.header().setStretchLastSection(False)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._context_menu)
+        self.itemChanged.connect(self._on_item_changed)
+        self.itemClicked.connect(lambda item, column: self.run_chosen.emit(item.data(0, Qt.ItemDataRole.UserRole)))
+        self.items: dict[str, QTreeWidgetItem] = {}
+        self.histories: dict[str, RunHistory] = {}
+
+    def add(self, key: str, history: RunHistory, color: str) -> None:
+        """Add or refresh the row of a run (newest on top)."""
+        item = self.items.get(key)
+        self.blockSignals(True)
+        if item is None:
+            item = QTreeWidgetItem()
+            item.setData(0, Qt.ItemDataRole.UserRole, key)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(0, Qt.CheckState.Checked)
+            self.insertTopLevelItem(0, item)
+            self.items[key] = item
+        item.setIcon(0, _swatch(color))
+        self.histories[key] = history
+        self.blockSignals(False)
+        self.refresh(key)
+
+    def refresh(self, key: str) -> None:
+        """Update a run's state and result columns."""
+        item, history = self.items.get(key), self.histories.get(key)
+        if item is None or history is None:
+            return
+        self.blockSignals(True)
+        item.setText(0, _short_name(history.name))
+        metric = history.final_metric()
+        result = (f"{metric[1]:.1%}" if metric[0] == "accuracy" else f"{metric[0]} {metric[1]:.4g}") if metric else ""
+        item.setText(1, result if history.state == "finished" else f"{history.state} {result}".strip())
+        item.setToolTip(0, f"{history.run_dir}\n{history.summary()}" + (f"\n{history.message}"
+                                                                          if history.message else ""))
+        self.blockSignals(False)
+
+    def clear_runs(self) -> None:
+        """Forget every row."""
+        self.clear()
+        self.items.clear()
+        self.histories.clear()
+
+    def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        if column == 0:
+            self.visibility_changed.emit(item.data(0, Qt.ItemDataRole.UserRole),
+                                         item.checkState(0) == Qt.CheckState.Checked)
+
+    def _context_menu(self, pos) -> None:  # noqa: ANN001 - QPoint
+        item = self.itemAt(pos)
+        if item is None:
+            return
+        key = item.data(0, Qt.ItemDataRole.UserRole)
+        history = self.histories[key]
+        menu = QMenu(self)
+        resume = menu.addAction("Resume this run")
+        resume.setEnabled(not history.active and history.state in ("stopped", "interrupted", "failed")
+                          and (Path(history.run_dir) / "checkpoint.pt").is_file())
+        chosen = menu.exec(self.viewport().mapToGlobal(pos))
+        if chosen is resume:
+            self.resume_requested.emit(key)
+
+
+class TrainingDashboard(QWidget):
+    """Everything about training a document: controls, progress, curves, predictions, runs.
+
+    Args:
+        session: The session that starts runs and reports events.
+        actions: The window's ``train``, ``pause`` and ``stop`` actions (shown as buttons).
+
+    Signals:
+        resume_requested(str): The person asked to continue a stopped run (its folder).
+    """
+
+    resume_requested = Signal(str)
+
+    def __init__(self, session: TrainingSession, actions: dict[str, QAction], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.document: Document | None = None
+        self.plots = MetricPlots()
+        self.predictions = PredictionView()
+        self.runs = RunList()
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Press Train (F5) to start")
+        self.progress.setValue(0)
+        self.state_label = QLabel(_STATE_TEXT["idle"])
+        self.lr_box = QDoubleSpinBox()
+        self.lr_box.setDecimals(6)
+        self.lr_box.setRange(1e-6, 10.0)
+        self.lr_box.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
+        self.lr_box.setToolTip("New learning rate; applied when you press Set (while paused)")
+        self.lr_button = QPushButton("Set LR")
+        self.lr_button.setToolTip("Apply the learning rate to the paused run (marked on the curves)")
+        self.lr_button.clicked.connect(self.apply_learning_rate)
+        self.log_box = QCheckBox("Log scale")
+        self.log_box.toggled.connect(self.plots.set_log_scale)
+        export_png = QToolButton()
+        export_png.setText("PNG…")
+        export_png.setToolTip("Save the plots as a PNG image")
+        export_png.clicked.connect(self.export_png_dialog)
+        export_csv = QToolButton()
+        export_csv.setText("CSV…")
+        export_csv.setToolTip("Save the highlighted run's per-epoch metrics as CSV")
+        export_csv.clicked.connect(self.export_csv_dialog)
+
+        bar = QHBoxLayout()
+        for key in ("train", "pause", "stop"):
+            button = QToolButton()
+            button.setDefaultAction(actions[key])
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            bar.addWidget(button)
+        bar.addWidget(self.progress, 1)
+        bar.addWidget(self.state_label)
+        bar.addSpacing(8)
+        bar.addWidget(self.lr_box)
+        bar.addWidget(self.lr_button)
+        bar.addSpacing(8)
+        bar.addWidget(self.log_box)
+        bar.addWidget(export_png)
+        bar.addWidget(export_csv)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.plots)
+        split.addWidget(self.predictions)
+        split.addWidget(self.runs)
+        split.setStretchFactor(0, 5)
+        split.setStretchFactor(1, 4)
+        split.setStretchFactor(2, 2)
+        split.setSizes([600, 520, 200])
+        self.splitter = split
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(split, 1)
+
+        self._rate_mark: tuple[float, int] | None = None
+        self._steps_per_s = 0.0
+        self._started: RunStarted | None = None
+        session.run_added.connect(self._on_run_added)
+        session.events_received.connect(self._on_events)
+        session.snapshot_received.connect(
+            lambda event: self.predictions.show_snapshot(event.view, event.payload, event.epoch))
+        session.state_changed.connect(self._on_state)
+        session.run_ended.connect(self._on_run_ended)
+        self.runs.visibility_changed.connect(self.plots.set_visible)
+        self.runs.run_chosen.connect(self._show_run)
+        self.runs.resume_requested.connect(
+            lambda key: self.resume_requested.emit(self.plots.runs[key].history.run_dir))
+        self._on_state("idle")
+
+    # -------------------------------------------------------------- document
+    def set_document(self, document: Document) -> None:
+        """Show ``document``'s earlier runs (read from their folders)."""
+        self.document = document
+        self.plots.clear()
+        self.runs.clear_runs()
+        self.predictions.clear()
+        for path in earlier_runs(document):
+            self._add_history(RunHistory.from_run_dir(path), current=False)
+        if self.plots.current is not None:
+            self._show_run(self.plots.current)
+        self.lr_box.setValue(float(document.project.training.get("lr", 1e-3)))
+
+    def _add_history(self, history: RunHistory, current: bool) -> str:
+        key = self.plots.add_run(history, current=current)
+        self.runs.add(key, history, self.plots.runs[key].color)
+        return key
+
+    def _show_run(self, key: str) -> None:
+        """Highlight a run: its snapshot in the prediction view, its values on hover."""
+        curves = self.plots.runs.get(key)
+        if curves is None:
+            return
+        if not self.session.active:
+            self.plots.current = key
+            self.plots._restyle()
+        snapshot = curves.history.snapshot
+        if snapshot is not None and not self.session.active:
+            self.predictions.show_snapshot(snapshot.view, snapshot.payload, snapshot.epoch)
+
+    # ---------------------------------------------------------------- events
+    def _on_run_added(self, history: RunHistory) -> None:
+        self._started = None
+        self._rate_mark = None
+        self._steps_per_s = 0.0
+        self.predictions.clear()
+        self._add_history(history, current=True)
+        self.progress.setRange(0, 0)  # busy until the worker reports its plan
+        self.progress.setFormat("Starting…")
+
+    def _on_events(self, events: list) -> None:
+        history = self.session.history
+        if history is None:
+            return
+        for event in events:
+            if isinstance(event, RunStarted):
+                self._started = event
+                self.progress.setRange(0, max(1, event.epochs * event.steps_per_epoch))
+            elif isinstance(event, LearningRateChanged):
+                self.lr_box.setValue(event.new)
+            elif isinstance(event, (BatchMetrics, EpochEnd)):
+                self._update_rate(event.global_step)
+        self._update_progress(history)
+        self.runs.refresh(history.run_dir or history.name)
+
+    def _update_rate(self, global_step: int) -> None:
+        """Steps per second over the last few seconds (smooth, and honest after a pause)."""
+        now = time.monotonic()
+        if self._rate_mark is None or global_step < self._rate_mark[1]:
+            self._rate_mark = (now, global_step)
+            return
+        elapsed = now - self._rate_mark[0]
+        if elapsed >= 1.0:
+            rate = (global_step - self._rate_mark[1]) / elapsed
+            self._steps_per_s = rate if self._steps_per_s == 0 else 0.5 * self._steps_per_s + 0.5 * rate
+            self._rate_mark = (now, global_step)
+
+    def _update_progress(self, history: RunHistory) -> None:
+        started = self._started
+        if started is None:
+            return
+        total = max(1, started.epochs * started.steps_per_epoch)
+        self.progress.setValue(min(history.global_step, total))
+        epoch = min(history.epoch + 1, started.epochs)
+        parts = [f"Epoch {epoch}/{started.epochs}"]
+        if self._steps_per_s > 0:
+            remaining = (total - history.global_step) / self._steps_per_s
+            parts += [f"{self._steps_per_s:,.0f} steps/s", f"ETA {_duration(remaining)}"]
+        metric = history.final_metric()
+        if metric is not None:
+            parts.append(f"val {metric[0]} {metric[1]:.1%}" if metric[0] == "accuracy"
+                         else f"val {metric[0]} {metric[1]:.4g}")
+        self.progress.setFormat(" · ".join(parts))
+
+    def _on_state(self, state: str) -> None:
+        self.state_label.setText(_STATE_TEXT.get(state, state))
+        paused = state == "paused"
+        self.lr_box.setEnabled(paused)
+        self.lr_button.setEnabled(paused)
+
+    def _on_run_ended(self, event: object) -> None:
+        history = self.session.history
+        if history is not None:
+            self.runs.refresh(history.run_dir or history.name)
+        if isinstance(event, Failed):
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat(f"Failed: {event.message}")
+            self.state_label.setText("Failed")
+        else:
+            reason = str(getattr(event, "reason", "completed")).replace("_", " ")
+            self.progress.setFormat(f"{self.progress.format().split(' · ETA')[0]} · {reason}")
+            self.state_label.setText("Finished" if getattr(event, "reason", "") != "stopped" else "Stopped")
+
+    # --------------------------------------------------------------- actions
+    def apply_learning_rate(self) -> None:
+        """Send the spin box's learning rate to the paused run."""
+        value = self.lr_box.value()
+        if self.session.state == "paused" and value > 0 and math.isfinite(value):
+            self.session.set_learning_rate(value)
+
+    def export_png_dialog(self) -> None:
+        """Ask for a file and save the plots there."""
+        name, _ = QFileDialog.getSaveFileName(self, "Export Plots", "training.png", "PNG images (*.png)")
+        if name:
+            self.plots.export_png(Path(name))
+
+    def export_csv_dialog(self) -> None:
+        """Ask for a file and save the highlighted run's metrics there."""
+        history = self.plots.current_history()
+        if history is None:
+            return
+        name, _ = QFileDialog.getSaveFileName(self, "Export Metrics", f"{history.name}.csv", "CSV files (*.csv)")
+        if name:
+            history.write_csv(Path(name))
+
+
+def _short_name(run_name: str) -> str:
+    """``mlp-20261124-071744`` -> ``11-24 07:17:44`` (the project name is the same for all rows)."""
+    match = _RUN_STAMP.search(run_name)
+    if match is None:
+        return run_name
+    day, clock, suffix = match.groups()
+    return f"{day[4:6]}-{day[6:]} {clock[:2]}:{clock[2:4]}:{clock[4:]}" + (f" ({suffix[1:]})" if suffix else "")
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"

@@ -1,0 +1,426 @@
+"""The Data panel: choose a built-in dataset or import a file, preview it, check it fits the graph.
+
+Options are generated from the dataset source's declared :class:`~engine.data.options.Option`
+list. Every change is an undoable edit of the project's ``dataset`` section. Loading runs in
+a thread pool (a CSV or an image folder can take a while), so the window never waits; a
+newer request makes an older result stale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QPushButton, QScrollArea, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
+
+from engine.data import DATASETS, DataError, check_input_fits, describe, load_dataset
+from engine.data.base import ArrayDataset
+from engine.data.options import Option
+from gui.document import Document
+
+GROUP_TITLES = {"built-in": "Built-in", "generated": "Generated", "file": "Your files"}
+PREVIEW_IMAGES = 32
+PREVIEW_ROWS = 40
+IMPORTS = (("Import CSV…", "csv", "CSV tables (*.csv *.tsv *.txt);;All files (*)"),
+           ("Import Image Folder…", "image_folder", ""),
+           ("Import .npz…", "npz", "NumPy archives (*.npz);;All files (*)"))
+
+
+class _LoadSignals(QObject):
+    done = Signal(int, object, str)
+
+
+class _LoadJob(QRunnable):
+    """Load a dataset off the GUI thread; reports ``(ticket, dataset or None, error)``."""
+
+    def __init__(self, ticket: int, spec: dict[str, Any], base_dir: Path | None, signals: _LoadSignals) -> None:
+        super().__init__()
+        self.ticket, self.spec, self.base_dir, self.signals = ticket, spec, base_dir, signals
+
+    def run(self) -> None:
+        try:
+            dataset = load_dataset(self.spec, self.base_dir)
+        except DataError as exc:
+            self.signals.done.emit(self.ticket, None, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a preview must never take the app down
+            self.signals.done.emit(self.ticket, None, f"{type(exc).__name__}: {exc}")
+        else:
+            self.signals.done.emit(self.ticket, dataset, "")
+
+
+def data_input(document: Document) -> tuple[str, Any] | None:
+    """The Input node that receives the data (GANs' noise inputs excluded) and its tensor."""
+    analysis = document.analysis
+    for node in document.graph:
+        if node.layer.role == "input" and node.layer.type_id != "noise_input" and node.id in analysis.in_model:
+            info = analysis.nodes.get(node.id)
+            return (node.id, info.output) if info is not None and info.output is not None else None
+    return None
+
+
+def image_mosaic(images: np.ndarray, columns: int, scale: int) -> QImage:
+    """Tile ``(N, C, H, W)`` images into one greyscale or RGB image, each scaled up by ``scale``."""
+    n, c, h, w = images.shape
+    rows = (n + columns - 1) // columns
+    lo, hi = float(images.min()), float(images.max())
+    norm = ((images - lo) / (hi - lo or 1.0) * 255).astype(np.uint8)
+    pad = 2
+    canvas = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, 3), 235, np.uint8)
+    for i in range(n):
+        r, k = divmod(i, columns)
+        tile = norm[i].transpose(1, 2, 0)
+        tile = np.repeat(tile, 3, axis=2) if c == 1 else tile[:, :, :3]
+        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = tile
+    canvas = np.ascontiguousarray(canvas.repeat(scale, 0).repeat(scale, 1))
+    image = QImage(canvas.data, canvas.shape[1], canvas.shape[0], canvas.strides[0], QImage.Format.Format_RGB888)
+    return image.copy()
+
+
+class DataPanel(QWidget):
+    """Dataset choice, its options, a preview and the fit check against the Input node.
+
+    Signals:
+        fit_changed(str): ``""`` when the data fits the graph, else the message.
+    """
+
+    fit_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document: Document | None = None
+        self.dataset: ArrayDataset | None = None
+        self.fit_message = ""
+        self.load_error = ""
+        self._ticket = 0
+        self._signals = _LoadSignals()
+        self._signals.done.connect(self._on_loaded)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._reload = QTimer(self)
+        self._reload.setSingleShot(True)
+        self._reload.setInterval(250)
+        self._reload.timeout.connect(self.reload)
+
+        self.source = QComboBox()
+        for group, title in GROUP_TITLES.items():
+            for info in DATASETS.values():
+                if info.group == group:
+                    self.source.addItem(f"{info.name}  ·  {title}", info.name)
+        self.source.setToolTip("Where the training data comes from")
+        self.source.activated.connect(lambda index: self._choose(self.source.itemData(index)))
+        self.description = QLabel()
+        self.description.setWordWrap(True)
+        self.options_form = QFormLayout()
+        self.options_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        imports = QHBoxLayout()
+        for text, name, pattern in IMPORTS:
+            button = QPushButton(text)
+            button.clicked.connect(lambda checked=False, n=name, p=pattern: self.import_dialog(n, p))
+            imports.addWidget(button)
+        self.summary = QLabel("Loading…")
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.fit_label = QLabel()
+        self.fit_label.setWordWrap(True)
+        self.images = QLabel()
+        self.images.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setMinimumHeight(160)
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.text.setStyleSheet("font-family: monospace")
+
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.addWidget(self.source)
+        layout.addWidget(self.description)
+        layout.addLayout(self.options_form)
+        layout.addLayout(imports)
+        layout.addWidget(self.fit_label)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.images)
+        layout.addWidget(self.table)
+        layout.addWidget(self.text)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self._option_widgets: list[QWidget] = []
+
+    # -------------------------------------------------------------- document
+    def set_document(self, document: Document) -> None:
+        """Follow ``document``'s dataset section and graph."""
+        if self.document is not None:
+            for signal, slot in ((self.document.settings_changed, self._on_settings),
+                                 (self.document.analysis_changed, self._on_analysis),
+                                 (self.document.read_only_changed, self._on_read_only)):
+                signal.disconnect(slot)
+        self.document = document
+        document.settings_changed.connect(self._on_settings)
+        document.analysis_changed.connect(self._on_analysis)
+        document.read_only_changed.connect(self._on_read_only)
+        self._on_settings()
+        self._on_read_only(document.read_only_reason)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The project's dataset section."""
+        return self.document.project.dataset if self.document is not None else {}
+
+    def _base_dir(self) -> Path | None:
+        doc = self.document
+        return doc.path.parent if doc is not None and doc.path is not None else None
+
+    def _on_settings(self) -> None:
+        name = self.spec.get("name")
+        index = self.source.findData(name)
+        self.source.setCurrentIndex(index)
+        info = DATASETS.get(name) if isinstance(name, str) else None
+        self.description.setText(info.description if info else "Choose a dataset to train on.")
+        self._build_options(info)
+        self._reload.start()
+
+    def _on_read_only(self, reason: str | None) -> None:
+        for widget in (self.source, *self._option_widgets, *self.findChildren(QPushButton)):
+            widget.setEnabled(reason is None)
+            widget.setToolTip(reason or widget.toolTip())
+
+    # --------------------------------------------------------------- options
+    def _build_options(self, info: Any) -> None:
+        while self.options_form.rowCount():
+            self.options_form.removeRow(0)
+        self._option_widgets = []
+        if info is None:
+            return
+        for option in info.options:
+            widget = self._option_editor(option, self.spec.get(option.name, option.default))
+            widget.setToolTip(option.help)
+            self._option_widgets.append(widget)
+            self.options_form.addRow(option.name.replace("_", " "), widget)
+
+    def _option_editor(self, option: Option, value: Any) -> QWidget:
+        if option.kind == "int":
+            spin = QSpinBox()
+            spin.setRange(int(option.minimum if option.minimum is not None else 0),
+                          int(min(option.maximum if option.maximum is not None else 2**31 - 1, 2**31 - 1)))
+            spin.setValue(int(value) if value is not None else spin.minimum())
+            spin.setKeyboardTracking(False)
+            spin.valueChanged.connect(lambda v, o=option: self.set_option(o.name, int(v)))
+            return spin
+        if option.kind == "float":
+            box = QDoubleSpinBox()
+            box.setDecimals(3)
+            box.setRange(option.minimum or 0.0, min(option.maximum or 1e6, 1e6))
+            box.setValue(float(value) if value is not None else 0.0)
+            box.setKeyboardTracking(False)
+            box.valueChanged.connect(lambda v, o=option: self.set_option(o.name, float(v)))
+            return box
+        if option.kind == "choice":
+            combo = QComboBox()
+            if not option.required and option.default is None:
+                combo.addItem("(automatic)", None)
+            for choice in option.choices:
+                combo.addItem(repr(choice)[1:-1] if choice == "\t" else choice, choice)
+            combo.setCurrentIndex(max(0, combo.findData(value)))
+            combo.activated.connect(lambda i, o=option, c=combo: self.set_option(o.name, c.itemData(i)))
+            return combo
+        if option.kind == "size":
+            row = QWidget()
+            layout = QHBoxLayout(row)
+            layout.setContentsMargins(0, 0, 0, 0)
+            spins = []
+            for v in (value or option.default):
+                spin = QSpinBox()
+                spin.setRange(int(option.minimum or 1), int(option.maximum or 4096))
+                spin.setValue(int(v))
+                spin.setKeyboardTracking(False)
+                spins.append(spin)
+                layout.addWidget(spin)
+            for spin in spins:
+                spin.valueChanged.connect(lambda v, o=option, s=spins: self.set_option(o.name, [x.value() for x in s]))
+            return row
+        edit = QLineEdit("" if value is None else str(value))
+        edit.setPlaceholderText("(automatic)" if not option.required else "required")
+        edit.editingFinished.connect(lambda o=option, e=edit: self.set_option(o.name, e.text().strip() or None))
+        if option.kind in ("file", "folder"):
+            row = QWidget()
+            layout = QHBoxLayout(row)
+            layout.setContentsMargins(0, 0, 0, 0)
+            browse = QPushButton("…")
+            browse.setFixedWidth(28)
+            browse.clicked.connect(lambda checked=False, o=option: self._browse(o))
+            layout.addWidget(edit, 1)
+            layout.addWidget(browse)
+            return row
+        return edit
+
+    def _browse(self, option: Option) -> None:
+        start = str(self._base_dir() or Path.cwd())
+        if option.kind == "folder":
+            chosen = QFileDialog.getExistingDirectory(self, f"Choose {option.name}", start)
+        else:
+            chosen, _ = QFileDialog.getOpenFileName(self, f"Choose {option.name}", start)
+        if chosen:
+            self.set_option(option.name, self._stored_path(Path(chosen)))
+
+    def _stored_path(self, path: Path) -> str:
+        """Relative to the project's folder when inside it (the project stays portable)."""
+        base = self._base_dir()
+        if base is not None:
+            try:
+                return path.resolve().relative_to(base.resolve()).as_posix()
+            except ValueError:
+                pass
+        return str(path)
+
+    # ----------------------------------------------------------------- edits
+    def _push(self, changes: dict[str, Any], text: str) -> None:
+        if self.document is not None:
+            if not self.document.push(self.document.settings_command("dataset", changes, text)):
+                self._on_settings()  # refused (training): show the stored values again
+
+    def _choose(self, name: str) -> None:
+        """Switch to another source (its options start from their defaults)."""
+        if name == self.spec.get("name"):
+            return
+        changes: dict[str, Any] = {key: None for key in self.spec}
+        changes["name"] = name
+        self._push(changes, f"Use dataset {name}")
+
+    def set_option(self, name: str, value: Any) -> None:
+        """Set one option of the current source (``None`` resets it)."""
+        if self.spec.get(name) != value:
+            self._push({name: value}, f"Set dataset.{name}")
+
+    def import_dialog(self, source: str, pattern: str) -> None:
+        """Ask for a file or folder and use it as the dataset."""
+        start = str(self._base_dir() or Path.cwd())
+        if source == "image_folder":
+            chosen = QFileDialog.getExistingDirectory(self, "Import Image Folder (one subfolder per class)", start)
+        else:
+            chosen, _ = QFileDialog.getOpenFileName(self, f"Import {source.upper()}", start, pattern)
+        if chosen:
+            self.use_file(source, Path(chosen))
+
+    def use_file(self, source: str, path: Path) -> None:
+        """Train on ``path`` read by ``source`` (``csv``, ``image_folder``, ``npz``)."""
+        changes: dict[str, Any] = {key: None for key in self.spec}
+        changes.update(name=source, path=self._stored_path(path))
+        self._push(changes, f"Import {path.name}")
+
+    # --------------------------------------------------------------- preview
+    def reload(self) -> None:
+        """Load the dataset again in the background (the newest request wins)."""
+        self._ticket += 1
+        self.summary.setText("Loading…")
+        self._pool.start(_LoadJob(self._ticket, dict(self.spec), self._base_dir(), self._signals))
+
+    def wait_loaded(self, msecs: int = 10_000) -> bool:
+        """Block until the newest load has finished and been shown (before training starts).
+
+        Returns False when it did not finish within ``msecs`` (the worker checks the data again).
+        """
+        if self._reload.isActive():
+            self._reload.stop()
+            self.reload()
+        done = self._pool.waitForDone(msecs)
+        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)  # deliver the queued result now
+        return done
+
+    def _on_loaded(self, ticket: int, dataset: ArrayDataset | None, error: str) -> None:
+        if ticket != self._ticket:
+            return  # a newer request is on its way
+        self.dataset, self.load_error = dataset, error
+        if dataset is None:
+            self.summary.setText(f"<span style='color:#D1242F'>{_escape(error)}</span>")
+            for widget in (self.images, self.table, self.text):
+                widget.hide()
+        else:
+            self._show_summary(dataset)
+            self._show_preview(dataset)
+        self._check_fit()
+
+    def _show_summary(self, dataset: ArrayDataset) -> None:
+        info = describe(dataset)
+        lines = [f"<b>{info['samples']:,}</b> samples · input {tuple(info['input_shape'])} "
+                 f"{info['input_dtype']} · target {info['target_kind']}"]
+        if info["class_counts"]:
+            counts = ", ".join(f"{_escape(str(k))}: {v}" for k, v in info["class_counts"].items())
+            lines.append(f"{info['num_classes']} classes — {counts}")
+        if info["vocabulary_size"]:
+            lines.append(f"vocabulary of {info['vocabulary_size']} tokens")
+        self.summary.setText("<br>".join(lines))
+
+    def _show_preview(self, dataset: ArrayDataset) -> None:
+        x = dataset.x
+        self.images.setVisible(dataset.image_shape is not None)
+        self.text.setVisible(dataset.vocabulary is not None)
+        self.table.setVisible(dataset.image_shape is None and dataset.vocabulary is None)
+        if dataset.image_shape is not None:
+            count = min(PREVIEW_IMAGES, len(x))
+            images = x[:count].reshape(count, *dataset.image_shape)
+            scale = max(1, 28 // dataset.image_shape[1])
+            self.images.setPixmap(QPixmap.fromImage(image_mosaic(images, 8, scale)))
+        elif dataset.vocabulary is not None:
+            vocab = dataset.vocabulary
+            self.text.setText(_escape("".join(vocab[int(t)] for t in x[0][:200])))
+        else:
+            self._fill_table(dataset)
+
+    def _fill_table(self, dataset: ArrayDataset) -> None:
+        x = dataset.x.reshape(len(dataset), -1)
+        count, width = min(PREVIEW_ROWS, len(x)), min(x.shape[1], 40)
+        names = (dataset.feature_names or [f"x{i}" for i in range(x.shape[1])])[:width]
+        has_target = dataset.y is not None and dataset.target_kind in ("classes", "values")
+        self.table.setColumnCount(width + (1 if has_target else 0))
+        self.table.setRowCount(count)
+        self.table.setHorizontalHeaderLabels([*names, "target"] if has_target else names)
+        for row in range(count):
+            for col in range(width):
+                self.table.setItem(row, col, QTableWidgetItem(f"{x[row, col]:.4g}"))
+            if has_target:
+                y = dataset.y[row]  # type: ignore[index]
+                label = (dataset.class_names[int(y)] if dataset.class_names and dataset.target_kind == "classes"
+                         else ", ".join(f"{v:.4g}" for v in np.ravel(y)))
+                self.table.setItem(row, width, QTableWidgetItem(label))
+        self.table.resizeColumnsToContents()
+
+    # ------------------------------------------------------------------- fit
+    def _on_analysis(self, analysis: object) -> None:
+        self._check_fit()
+
+    def _check_fit(self) -> None:
+        """Does the data fit the Input node? The message names both shapes and the fix."""
+        message = ""
+        target = data_input(self.document) if self.document is not None else None
+        if self.dataset is None:
+            message = self.load_error or ""
+        elif target is None:
+            message = "The graph has no Input node with a known shape to feed this data into."
+        else:
+            try:
+                check_input_fits(self.dataset, target[0], target[1])
+            except DataError as exc:
+                message = str(exc)
+        self.fit_message = message
+        if self.dataset is None and not message:
+            self.fit_label.setText("")
+        elif message:
+            self.fit_label.setText(f"<span style='color:#D1242F'>✗ {_escape(message)}</span>")
+        else:
+            self.fit_label.setText(f"<span style='color:#2DA44E'>✓ Fits Input node <b>{_escape(target[0])}</b> "
+                                   f"{_escape(str(target[1]))}</span>")
+        self.fit_changed.emit(message)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

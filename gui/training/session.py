@@ -1,0 +1,192 @@
+"""One training run seen from the GUI: the worker process, its events, and the run's state.
+
+The worker (:class:`~engine.training.worker.TrainingProcess`) trains; this object only
+polls its event queue on a timer and re-emits what arrived as Qt signals. The GUI thread
+never waits on the worker, so a stalled or dead worker cannot freeze the window. While a
+run is active the document is read-only (edits are refused with a reason).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
+
+from engine.graph.fileformat import dumps
+from engine.training.events import (TERMINAL, BatchMetrics, CheckpointWritten, Event, PredictionSnapshot,
+                                    RunStarted)
+from engine.training.history import RunHistory, list_runs
+from engine.training.run_dir import default_run_dir
+from engine.training.worker import TrainingProcess
+from gui.document import Document
+
+#: Milliseconds between polls of the worker's event queue.
+POLL_MS = 40
+READ_ONLY_REASON = "Training is running: stop it (Shift+F5) to edit the graph."
+_RUN_NAME = re.compile(r"-\d{8}-\d{6}(-\d+)?$")
+
+
+def runs_root(document: Document) -> Path:
+    """Where the runs of ``document`` live: ``runs/`` beside its file, else the app's data folder.
+
+    ``NEURAL_CANVAS_RUNS_DIR`` overrides it (tests, portable installs).
+    """
+    override = os.environ.get("NEURAL_CANVAS_RUNS_DIR")
+    if override:
+        return Path(override)
+    if document.path is not None:
+        return document.path.parent / "runs"
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "runs"
+
+
+def run_stem(document: Document) -> str:
+    """The file-name stem the document's runs start with."""
+    if document.path is not None:
+        return document.path.stem
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", document.project.name or "untitled").strip("_")
+    return name or "untitled"
+
+
+def earlier_runs(document: Document) -> list[Path]:
+    """Run folders of this project from earlier sessions (oldest first)."""
+    stem = run_stem(document)
+    return [p for p in list_runs(runs_root(document)) if _RUN_NAME.sub("", p.name) == stem]
+
+
+class TrainingSession(QObject):
+    """Starts runs for a document and streams their events.
+
+    Signals:
+        run_added(RunHistory): A run started (its history fills as events arrive).
+        events_received(list): Events of one poll, in order.
+        snapshot_received(object): The newest prediction snapshot of a poll.
+        checkpoint_written(str): A checkpoint of the active run was written (its run folder).
+        state_changed(str): ``idle``, ``starting``, ``running``, ``paused``, ``stopping``.
+        run_ended(object): The closing event (Finished or Failed).
+    """
+
+    run_added = Signal(object)
+    events_received = Signal(list)
+    snapshot_received = Signal(object)
+    checkpoint_written = Signal(str)
+    state_changed = Signal(str)
+    run_ended = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.document: Document | None = None
+        self.process: TrainingProcess | None = None
+        self.history: RunHistory | None = None
+        self.state = "idle"
+        self.started_at = 0.0
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self.poll)
+
+    # ---------------------------------------------------------------- control
+    @property
+    def active(self) -> bool:
+        """Whether a run is under way (started and not ended)."""
+        return self.process is not None
+
+    def start(self, document: Document, resume_dir: Path | None = None) -> RunHistory:
+        """Train ``document``'s project in a worker process (or continue ``resume_dir``).
+
+        The worker receives a frozen copy of the project as file text; later edits do not
+        reach it. Returns the new run's history (filled as events arrive).
+        """
+        if self.active:
+            raise RuntimeError("a run is already active")
+        self.document = document
+        if resume_dir is not None:
+            run_dir = Path(resume_dir)
+        else:
+            run_dir = default_run_dir(Path(run_stem(document) + ".json"), runs_root(document))
+        base_dir = document.path.parent if document.path is not None else Path.cwd()
+        self.process = TrainingProcess(dumps(document.project), run_dir, base_dir, resume=resume_dir is not None)
+        self.history = RunHistory(name=run_dir.name, run_dir=str(run_dir))
+        if resume_dir is not None:  # earlier curves of the run continue
+            self.history = RunHistory.from_run_dir(run_dir)
+            self.history.state = "starting"
+        document.set_read_only(READ_ONLY_REASON)
+        self.started_at = time.monotonic()
+        self.process.start()
+        self._timer.start()
+        self._set_state("starting")
+        self.run_added.emit(self.history)
+        return self.history
+
+    def pause(self) -> None:
+        """Pause after the current batch."""
+        if self.process is not None and self.state == "running":
+            self.process.pause()
+
+    def resume(self) -> None:
+        """Continue a paused run."""
+        if self.process is not None and self.state == "paused":
+            self.process.resume()
+
+    def stop(self) -> None:
+        """Stop after the current batch; the worker checkpoints first, so the run can be resumed."""
+        if self.process is not None and self.state not in ("stopping", "idle"):
+            self.process.stop()
+            self._set_state("stopping")
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Change the learning rate (the plots mark the step)."""
+        if self.process is not None:
+            self.process.set_learning_rate(lr)
+
+    def kill(self) -> None:
+        """End the worker at once (closing the app during a run)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.join(2.0)
+            self.poll()
+
+    # ----------------------------------------------------------------- events
+    def poll(self) -> None:
+        """Take the events that arrived and re-emit them (called by the timer)."""
+        process, history = self.process, self.history
+        if process is None or history is None:
+            return
+        events = process.poll()
+        if not events:
+            return
+        snapshot: PredictionSnapshot | None = None
+        ended: Event | None = None
+        for event in events:
+            history.add(event)
+            if isinstance(event, PredictionSnapshot):
+                snapshot = event
+            elif isinstance(event, RunStarted) or (isinstance(event, BatchMetrics) and self.state == "starting"):
+                self._set_state("running")
+            elif isinstance(event, CheckpointWritten):
+                self.checkpoint_written.emit(history.run_dir)
+            elif isinstance(event, TERMINAL):
+                ended = event
+        if history.state in ("paused", "running") and self.state != "stopping":
+            self._set_state(history.state)
+        self.events_received.emit(events)
+        if snapshot is not None:
+            self.snapshot_received.emit(snapshot)
+        if ended is not None:
+            self._end(ended)
+
+    def _end(self, event: Event) -> None:
+        self._timer.stop()
+        if self.process is not None:
+            self.process.join(1.0)
+        self.process = None
+        if self.document is not None:
+            self.document.set_read_only(None)
+        self._set_state("idle")
+        self.run_ended.emit(event)
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.state_changed.emit(state)

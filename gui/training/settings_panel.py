@@ -1,0 +1,141 @@
+"""The Training Settings panel: one editor per declared training setting, grouped.
+
+Editors come from :data:`engine.training.config.TRAINING_PARAMS` through the same factory as
+the layer inspector. Every change is an undoable edit of the project's ``training`` section
+(saved in the project file); values equal to the default are shown plain, changed ones bold.
+The devices this machine has (GPU name and memory) are found the first time the panel is
+shown, in a thread, because finding them imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtGui import QFont, QShowEvent
+from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from engine.training.config import TRAINING_PARAMS
+from gui.document import Document
+from gui.param_editors import ParamEditor, make_editor
+
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Task", ("task", "loss", "top_k")),
+    ("Optimizer", ("optimizer", "lr", "momentum", "nesterov", "beta1", "weight_decay", "grad_clip")),
+    ("Schedule", ("schedule", "step_size", "gamma", "warmup_epochs")),
+    ("Run", ("epochs", "batch_size", "device", "precision", "seed", "deterministic", "num_workers")),
+    ("Validation", ("validation_fraction", "normalize", "early_stopping_patience", "early_stopping_metric")),
+    ("Task options", ("input_noise", "gan_d_steps", "temperature", "snapshot_seconds")),
+)
+_BY_NAME = {param.name: param for param in TRAINING_PARAMS}
+
+
+class _DeviceSignals(QObject):
+    found = Signal(str)
+
+
+class _FindDevices(QRunnable):
+    def __init__(self, signals: _DeviceSignals) -> None:
+        super().__init__()
+        self.signals = signals
+
+    def run(self) -> None:
+        try:
+            from engine.training.devices import available_devices
+
+            lines = []
+            for device in available_devices():
+                memory = f", {device.memory_bytes / 2**30:.0f} GiB" if device.memory_bytes else ""
+                lines.append(f"{device.id}: {device.name}{memory}")
+            self.signals.found.emit("Devices found — " + "; ".join(lines) + ". Auto picks the first.")
+        except Exception as exc:  # noqa: BLE001 - informative only
+            self.signals.found.emit(f"Could not list devices: {exc}")
+
+
+class SettingsPanel(QWidget):
+    """Editors for the project's training settings."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document: Document | None = None
+        self.editors: dict[str, ParamEditor] = {}
+        self.labels: dict[str, QLabel] = {}
+        self.devices = QLabel("Devices: shown when this panel opens.")
+        self.devices.setWordWrap(True)
+        self._devices_signals = _DeviceSignals()
+        self._devices_signals.found.connect(self.devices.setText)
+        self._devices_asked = False
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        listed = {name for _, names in GROUPS for name in names}
+        groups = [*GROUPS, ("Other", tuple(p.name for p in TRAINING_PARAMS if p.name not in listed))]
+        for title, names in groups:
+            if not names:
+                continue
+            box = QGroupBox(title)
+            form = QFormLayout(box)
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            for name in names:
+                param = _BY_NAME[name]
+                editor = make_editor(param, param.default)
+                editor.value_edited.connect(lambda value, n=name: self.set_setting(n, value))
+                label = QLabel(name.replace("_", " "))
+                label.setToolTip(param.doc)
+                form.addRow(label, editor)
+                self.editors[name], self.labels[name] = editor, label
+            if title == "Run":
+                form.addRow(self.devices)
+            layout.addWidget(box)
+        layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+
+    def set_document(self, document: Document) -> None:
+        """Show and edit ``document``'s training section."""
+        if self.document is not None:
+            self.document.settings_changed.disconnect(self.refresh)
+            self.document.read_only_changed.disconnect(self._on_read_only)
+        self.document = document
+        document.settings_changed.connect(self.refresh)
+        document.read_only_changed.connect(self._on_read_only)
+        self.refresh()
+        self._on_read_only(document.read_only_reason)
+
+    def refresh(self) -> None:
+        """Show the stored values (defaults where unset)."""
+        section = self.document.project.training if self.document is not None else {}
+        for name, editor in self.editors.items():
+            param = _BY_NAME[name]
+            value = section.get(name, param.default)
+            if editor.can_show(value):
+                editor.set_value(value)
+            font = QFont(self.labels[name].font())
+            font.setBold(name in section and section[name] != param.default)
+            self.labels[name].setFont(font)
+
+    def set_setting(self, name: str, value: Any) -> None:
+        """Store one setting (the default value removes it from the file)."""
+        doc = self.document
+        if doc is None:
+            return
+        stored = None if value == _BY_NAME[name].default else value
+        if doc.project.training.get(name) == stored:
+            return
+        if not doc.push(doc.settings_command("training", {name: stored}, f"Set training.{name}")):
+            self.refresh()
+
+    def _on_read_only(self, reason: str | None) -> None:
+        for name, editor in self.editors.items():
+            editor.setEnabled(reason is None)
+            editor.setToolTip(reason or _BY_NAME[name].doc)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._devices_asked:
+            self._devices_asked = True
+            self.devices.setText("Looking for devices…")
+            QThreadPool.globalInstance().start(_FindDevices(self._devices_signals))
