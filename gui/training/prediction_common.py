@@ -12,8 +12,16 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QImage, QPalette
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QPainter,
+    QPalette,
+)
 from PySide6.QtWidgets import QLabel, QWidget
 
 from gui.style import LIGHT, Theme
@@ -187,6 +195,53 @@ def style_plot(plot: pg.PlotWidget, theme: Theme) -> None:
         legend.setPen(pg.mkPen(theme.node_border))
 
 
+class CellTexts(pg.GraphicsObject):
+    """The counts of a K x K grid of unit cells, painted in one pass at a fixed pixel size
+    (none when the cells are too small to hold them); cheaper than one text item per cell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self.strong: list[bool] = []
+        self.size = 0
+        self.color = QColor("#000000")
+        self.font = QFont()
+        self.font.setPointSizeF(max(self.font.pointSizeF() - 1.0, 7.0))
+        self._metrics = QFontMetrics(self.font)
+
+    def set_cells(self, texts: list[str], strong: list[bool], size: int, color: QColor) -> None:
+        """Row-major ``texts`` of a ``size`` x ``size`` grid; ``strong`` cells get white text."""
+        self.prepareGeometryChange()
+        self.texts, self.strong, self.size, self.color = texts, strong, size, color
+        self.update()
+
+    def fits(self, cell_px: float) -> bool:
+        """Whether the longest text fits a cell ``cell_px`` pixels wide."""
+        widest = max((self._metrics.horizontalAdvance(t) for t in self.texts), default=0)
+        return cell_px >= max(widest + 3, self._metrics.height())
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+        return QRectF(0, 0, self.size, self.size)
+
+    def paint(self, painter: QPainter, *args: Any) -> None:
+        if not self.size:
+            return
+        transform = painter.transform()
+        step = transform.map(QPointF(1, 1)) - transform.map(QPointF(0, 0))
+        cell_w, cell_h = abs(step.x()), abs(step.y())
+        if not self.fits(min(cell_w, cell_h)):
+            return
+        painter.resetTransform()
+        painter.setFont(self.font)
+        white = QColor("#FFFFFF")
+        for index, (text, strong) in enumerate(zip(self.texts, self.strong)):
+            row, column = divmod(index, self.size)
+            centre = transform.map(QPointF(column + 0.5, row + 0.5))
+            painter.setPen(white if strong else self.color)
+            painter.drawText(QRectF(centre.x() - cell_w / 2, centre.y() - cell_h / 2, cell_w, cell_h),
+                             Qt.AlignmentFlag.AlignCenter, text)
+
+
 class ConfusionMatrix(pg.PlotWidget):
     """A confusion-matrix heatmap with square cells, counts in the cells and class names on the
     axes (rows: true class, top to bottom; columns: predicted class).
@@ -208,12 +263,9 @@ class ConfusionMatrix(pg.PlotWidget):
         self.setProperty("axis_labels", ("predicted", "true"))
         self.image = pg.ImageItem(axisOrder="row-major")
         item.addItem(self.image)
-        self.texts: list[pg.TextItem] = []
-        self._text_font = QFont()
-        self._text_font.setPointSizeF(max(self._text_font.pointSizeF() - 1.0, 7.0))
+        self.cells = CellTexts()
+        item.addItem(self.cells)
         self._ticks: tuple[list[str], list[str]] = ([], [])
-        self._fraction = np.zeros((0, 0))
-        self._counts_fit = True
         self.setMinimumSize(140, 120)
         item.getViewBox().sigResized.connect(self._fit_labels)
         style_plot(self, theme)
@@ -237,8 +289,9 @@ class ConfusionMatrix(pg.PlotWidget):
         rgb = low + (high - low) * np.sqrt(fraction)[..., None]
         self.image.setImage(rgb.astype(np.uint8), levels=(0, 255), autoLevels=False)
         self.image.setRect(QRectF(0, 0, k, k))
-        self._fraction = fraction
-        self._update_texts()
+        strong = (fraction > 0.45) | (QColor(plot_background(self.theme)).lightnessF() <= 0.5)
+        self.cells.set_cells([str(c) for c in self.counts.ravel().tolist()], strong.ravel().tolist(), k,
+                             QColor(self.theme.node_text))
         self._fit_labels()
         self.getPlotItem().setRange(xRange=(0, k), yRange=(0, k), padding=0.02)
 
@@ -246,8 +299,7 @@ class ConfusionMatrix(pg.PlotWidget):
         """Show nothing."""
         self.counts = np.zeros((0, 0), dtype=np.int64)
         self.image.clear()
-        for text in self.texts:
-            text.setVisible(False)
+        self.cells.set_cells([], [], 0, QColor(self.theme.node_text))
 
     def set_theme(self, theme: Theme) -> None:
         """Recolour for ``theme``."""
@@ -268,42 +320,15 @@ class ConfusionMatrix(pg.PlotWidget):
         else:
             self.setToolTip("")
 
-    def _update_texts(self) -> None:
-        """Counts in the cells, in a colour that reads on the cell (none where cells are too small)."""
-        k, fraction = self.counts.shape[0], self._fraction
-        shown = k * k if self._counts_fit and fraction.shape == (k, k) else 0
-        while len(self.texts) < shown:
-            text = pg.TextItem(anchor=(0.5, 0.5))
-            text.setFont(self._text_font)
-            self.getPlotItem().addItem(text)
-            self.texts.append(text)
-        dark_text, light_text = QColor(self.theme.node_text), QColor("#FFFFFF")
-        light_background = QColor(plot_background(self.theme)).lightnessF() > 0.5
-        for index, text in enumerate(self.texts):
-            if index >= shown:
-                text.setVisible(False)
-                continue
-            row, column = divmod(index, k)
-            strong = fraction[row, column] > 0.45
-            text.setColor(light_text if strong or not light_background else dark_text)
-            text.setText(str(self.counts[row, column]))
-            text.setPos(column + 0.5, row + 0.5)
-            text.setVisible(True)
-
     def _fit_labels(self, *_: Any) -> None:
         """Class names on both axes where they fit, else indices below and "i: name" at the left
-        (indices only when the widget is narrow); counts only in cells wide enough for them."""
+        (indices only when the widget is narrow)."""
         k = len(self.names)
         if not k or self.counts.shape != (k, k):
             return
         metrics = QFontMetrics(self.font())
         box = self.getPlotItem().getViewBox()
         cell = min(box.width(), box.height()) / (k * 1.04)  # square cells; 2 % padding each side
-        widest = QFontMetrics(self._text_font).horizontalAdvance(str(int(self.counts.max(initial=0))))
-        counts_fit = cell >= max(widest + 3, QFontMetrics(self._text_font).height())
-        if counts_fit != self._counts_fit:
-            self._counts_fit = counts_fit
-            self._update_texts()
         short = [elide(n, 12) for n in self.names]
         fits = max(metrics.horizontalAdvance(n) for n in short) + 6 <= cell
         bottom = short if fits else [str(i) for i in range(k)]

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
@@ -63,9 +63,9 @@ class ClassificationPage(PredictionPage):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setWordWrap(False)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.samples = QStackedWidget()
         self.samples.addWidget(self.grid)
         self.samples.addWidget(self.table)
@@ -105,6 +105,7 @@ class ClassificationPage(PredictionPage):
 
     def _fill_table(self, names: list[str], samples: list[tuple[int, int, list[tuple[int, float]]]]) -> None:
         table = self.table
+        table.setUpdatesEnabled(False)
         table.setRowCount(len(samples))
         self.wrong_rows = []
         normal, wrong = self.palette().text().color(), QColor(WRONG_COLOR)
@@ -118,8 +119,12 @@ class ClassificationPage(PredictionPage):
                 if item is None:
                     item = QTableWidgetItem()
                     table.setItem(row, column, item)
-                item.setText(text)
+                if item.text() != text:
+                    item.setText(text)
                 item.setForeground(wrong if true != pred else normal)
+        for column in range(len(TABLE_COLUMNS) - 1):  # once, not on every cell change (ResizeToContents)
+            table.resizeColumnToContents(column)
+        table.setUpdatesEnabled(True)
 
     def clear(self) -> None:
         self.grid.clear()
