@@ -98,7 +98,8 @@ class DecisionBoundaryPage(PredictionPage):
         rows, columns = predicted.shape
         dx, dy = (x1 - x0) / max(columns - 1, 1), (y1 - y0) / max(rows - 1, 1)
         self.image.setRect(QRectF(x0 - dx / 2, y0 - dy / 2, x1 - x0 + dx, y1 - y0 + dy))
-        train_pen, val_pen = pg.mkPen(plot_background(self.theme), width=1), pg.mkPen(self.theme.node_text, width=1.6)
+        train_pen = pg.mkPen(plot_background(self.theme), width=1)
+        val_pen = pg.mkPen(self.theme.node_text, width=1.6)
         self.points.setData(x=points[:, 0], y=points[:, 1], brush=class_brushes(labels),
                             pen=[val_pen if v else train_pen for v in validation.tolist()])
         if (x0, x1, y0, y1) != self._extent:

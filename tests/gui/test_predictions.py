@@ -37,7 +37,7 @@ def _confusion(rng: np.random.Generator, classes: int, total: int = 360) -> list
 def classification_payload(seed: int = 0, images: str = "digits") -> dict[str, Any]:
     """Like ClassificationTask.snapshot: digits (1x8x8, 0..16), cifar (3x32x32, 0..1) or tabular."""
     rng = np.random.default_rng(seed)
-    names = CIFAR if images == "cifar" else ["setosa", "versicolor", "virginica"] if images == "tabular" else DIGITS
+    names = {"cifar": CIFAR, "tabular": ["setosa", "versicolor", "virginica"]}.get(images, DIGITS)
     payload: dict[str, Any] = {"class_names": names, "samples": _samples(rng, 16, len(names)),
                                "confusion": _confusion(rng, len(names))}
     if images == "digits":
