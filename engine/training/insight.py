@@ -1,10 +1,9 @@
 """Look inside a trained (or training) model: weights, activations, saliency, attention.
 
-:class:`ModelInsight` opens a run folder, compiles its frozen project, loads the newest
-weights (``model.safetensors`` when newer than ``checkpoint.pt``) and the validation split
-as the trainer made it (same dataset, seed, split and normalization). Reports are computed
-on the CPU for one validation sample. Importing this module does not import torch; building
-a :class:`ModelInsight` does.
+:class:`ModelInsight` opens a run folder, compiles its frozen project, loads the newest weights
+(``model.safetensors`` when newer than ``checkpoint.pt``) and the validation split as the trainer
+made it (same dataset, seed, split and normalization). Reports run on the CPU for one sample.
+Importing this module does not import torch; building a :class:`ModelInsight` does.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from engine.errors import UserError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-    from torch import nn
 
     from engine.data.base import PreparedData
     from engine.graph.project import Project
@@ -27,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 WEIGHT_BINS = 40
 ACTIVATION_BINS = 30
 MAX_FEATURE_MAPS = 16
+SMALL_OUTPUT = 64
 
 
 @dataclass
@@ -56,16 +55,15 @@ class ActivationStats(Distribution):
     zero_fraction: float = 0.0
     #: For (C, H, W) outputs, the first channels as 2-D arrays (at most MAX_FEATURE_MAPS).
     feature_maps: list[np.ndarray] = field(default_factory=list)
+    #: The output itself when it has at most SMALL_OUTPUT values (e.g. a classifier's logits).
+    values: np.ndarray | None = None
 
 
 @dataclass
 class NodeReport:
-    """Everything the "Look Inside" panel shows for one node and one sample.
-
-    ``weights`` is empty for weightless nodes. ``saliency`` (image classifiers) is
-    ``|d logit(predicted) / d input|``, max over channels, (H, W). ``predicted_*`` and
-    ``probability``: the model's answer (classification). ``attention``: (heads, T, T).
-    """
+    """What the "Look Inside" panel shows for one node and sample. ``weights`` is empty for weightless
+    nodes; ``saliency`` (image classifiers): ``|d logit(predicted) / d input|``, max over channels,
+    (H, W); ``predicted_*``, ``probability``: classification; ``attention``: (heads, T, T)."""
 
     node_id: str
     type_id: str
@@ -97,9 +95,9 @@ class ModelInsight:
 
         self.run_dir, self.project, self.data, self.task = Path(run_dir), project, data, task
         self.compiled = compile_graph(project.graph)
-        self.module: nn.Module = self.compiled.module.eval()
+        self.module: torch.nn.Module = self.compiled.module.eval()
         self.weights_source, self._stamp = "", (-1.0, -1.0)
-        self._probes: dict[str, tuple[nn.Module, list[str]]] = {}
+        self._probes: dict[str, tuple[torch.nn.Module, list[str]]] = {}
         self._saliency: dict[int, tuple[np.ndarray | None, int, float]] = {}
         if not self.reload():
             raise UserError(f"{self.run_dir}: no weights yet; train the model for at least one epoch")
@@ -138,10 +136,9 @@ class ModelInsight:
             return False
         if times[1] >= times[0]:
             try:
-                state = load_file(str(weights))
+                state, source = load_file(str(weights)), f"{WEIGHTS_FILE} (end of run)"
             except Exception as exc:  # noqa: BLE001 - a damaged file is the user's to fix
                 raise UserError(f"{weights}: not readable weights ({exc})") from None
-            source = f"{WEIGHTS_FILE} (end of run)"
         else:
             payload = ckpt.load_checkpoint(checkpoint)
             state = {k: v for models in payload.get("models", {}).values() for k, v in models.items()}
@@ -216,17 +213,18 @@ class ModelInsight:
         array = outputs[0].float().numpy()[0]
         maps = [array[c] for c in range(min(MAX_FEATURE_MAPS, len(array)))] if array.ndim == 3 else []
         activation = ActivationStats(**_distribution(array, ACTIVATION_BINS), feature_maps=maps,
-                                     zero_fraction=float(np.mean(array == 0)))
+                                     zero_fraction=float(np.mean(array == 0)),
+                                     values=array.copy() if array.size <= SMALL_OUTPUT else None)
         report = NodeReport(node_id, node.type_id, node.layer.title, sample_index, weights, activation,
-                            attention=attention)
+                            attention=attention)  # saliency and prediction: below, for classifiers
         if self.task == "classification":
-            saliency, predicted, probability = self._explain(sample_index)
+            report.saliency, predicted, report.probability = self._explain(sample_index)
             names = self.data.dataset.class_names or []
-            report.saliency, report.predicted_class, report.probability = saliency, predicted, probability
-            report.predicted_name = names[predicted] if predicted < len(names) else str(predicted)
+            report.predicted_class, report.predicted_name = predicted, (names[predicted] if predicted < len(names)
+                                                                        else str(predicted))
         return report
 
-    def _probe(self, node_ids: list[str]) -> nn.Module:
+    def _probe(self, node_ids: list[str]) -> torch.nn.Module:
         """A module returning the values of ``node_ids`` (sharing the model's submodules)."""
         from engine.compile import compile_graph
         from engine.graph import Edge, Node
@@ -285,7 +283,7 @@ class ModelInsight:
         return self._saliency[index]
 
 
-def _attention_weights(module: nn.Module, x: torch.Tensor) -> np.ndarray:
+def _attention_weights(module: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
     """Per-head attention weights of ``module`` on its input ``x`` (1, T, E) -> (heads, T, T)."""
     from engine.layers.modules import SelfAttention
 

@@ -108,6 +108,8 @@ def test_activations_match_a_manual_forward(cnn: ModelInsight, cnn_run: Path) ->
         stats = cnn.node_report(node_id, index).activation
         assert stats.shape == (10,) and stats.mean == pytest.approx(float(logits.mean()), abs=1e-5)
         assert stats.feature_maps == []
+        assert stats.values is not None and np.allclose(stats.values, logits, atol=1e-5)
+    assert cnn.node_report("conv1", index).activation.values is None  # 384 values: too many to list
 
 
 def test_weightless_nodes_have_activations_only(cnn: ModelInsight) -> None:
