@@ -18,7 +18,7 @@ from engine.training.events import (BatchMetrics, EpochEnd, Event, Failed, Finis
 from engine.training.run_dir import METRICS_FILE, RUN_FILE, SNAPSHOT_FILE
 
 #: The metric each task's second plot shows (validation value, higher or lower is better).
-TASK_METRIC = {"classification": "accuracy", "regression": "r2", "forecasting": "mae", "autoencoder": "loss",
+TASK_METRIC = {"classification": "accuracy", "regression": "r2", "forecasting": "mae", "autoencoder": "mse_vs_noise",
                "gan": "g_loss", "language_model": "perplexity"}
 
 #: Weight of the past per training step in the smoothed batch loss. Batch events already

@@ -25,6 +25,8 @@ from gui.training.predictions import PredictionView
 from gui.training.session import TrainingSession, earlier_runs
 
 _RUN_STAMP = re.compile(r"-(\d{8})-(\d{6})(-\d+)?$")
+_STATE_MARK = {"starting": "…", "running": "▶", "paused": "⏸", "stopping": "■", "stopped": "■",
+               "interrupted": "✗"}
 _STATE_TEXT = {"idle": "Ready", "starting": "Starting the training process…", "running": "Training",
                "paused": "Paused", "stopping": "Stopping after this batch…"}
 
@@ -88,8 +90,10 @@ class RunList(QTreeWidget):
         self.blockSignals(True)
         item.setText(0, _short_name(history.name))
         metric = history.final_metric()
-        result = (f"{metric[1]:.1%}" if metric[0] == "accuracy" else f"{metric[0]} {metric[1]:.4g}") if metric else ""
-        item.setText(1, result if history.state == "finished" else f"{history.state} {result}".strip())
+        result = (f"{metric[1]:.1%}" if metric[0] == "accuracy" else f"{metric[1]:.4g}") if metric else "–"
+        item.setText(1, result if history.state == "finished" else
+                     "failed" if history.state == "failed" else f"{_STATE_MARK.get(history.state, '')} {result}")
+        item.setToolTip(1, f"validation {metric[0]}" if metric else "")
         item.setToolTip(0, f"{history.run_dir}\n{history.summary()}" + (f"\n{history.message}"
                                                                           if history.message else ""))
         self.blockSignals(False)

@@ -23,7 +23,8 @@ REDRAW_HZ = 20
 RUN_COLORS = ("#2F81F7", "#E8590C", "#2DA44E", "#8250DF", "#D1242F", "#BF8700", "#1B998B", "#D64F7A",
               "#6E7781", "#0A3069")
 _METRIC_TITLES = {"accuracy": "Accuracy", "r2": "R²", "mae": "MAE", "perplexity": "Perplexity",
-                  "g_loss": "Generator loss", "loss": "Loss"}
+                  "g_loss": "Generator loss", "loss": "Loss",
+                  "mse_vs_noise": "Reconstruction MSE / noise MSE", "modes_covered": "Modes covered"}
 
 
 def run_color(index: int) -> str:
@@ -61,11 +62,11 @@ class MetricPlots(QWidget):
         self.loss = self._plot(0, "Loss", "epoch")
         self.metric = self._plot(1, "Metric", "epoch")
         self.lr = self._plot(2, "Learning rate", "epoch")
-        self.lr.setLogMode(y=True)  # learning rates span decades (schedules, hand changes)
         self.legend = self.loss.addLegend(labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 200))
         self.legend.anchor((1, 0), (1, 0), offset=(-4, 4))
         self.runs: dict[str, _RunCurves] = {}
         self.current: str | None = None
+        self._lr_top = 0.0
         self.log_scale = False
         self._hover = {plot: self._hover_label(plot) for plot in (self.loss, self.metric, self.lr)}
         self.view.scene().sigMouseMoved.connect(self._on_mouse_moved)
@@ -127,6 +128,7 @@ class MetricPlots(QWidget):
             self._remove_items(curves)
         self.runs.clear()
         self.current = None
+        self._lr_top = 0.0
 
     def _make_items(self, curves: _RunCurves) -> None:
         color = curves.color
@@ -190,9 +192,13 @@ class MetricPlots(QWidget):
             items["train_metric"].setData(*_finite(history.epoch_x, history.train.get(metric)))
             items["val_metric"].setData(*_finite(history.epoch_x, history.val.get(metric)))
             items["lr"].setData(history.lr_x, history.lr)
+            if history.lr and not self.log_scale and curves.visible:
+                self._lr_top = max(self._lr_top, max(history.lr) * 1.15)
+                self.lr.setYRange(0, self._lr_top, padding=0)  # from 0: a constant rate is a flat line
             self._draw_marks(curves)
             if self.current is not None and curves is self.runs[self.current]:
                 self.metric.setTitle(_METRIC_TITLES.get(metric, metric), size="9pt")
+                self.metric.setVisible(metric != "loss")  # nothing beyond the loss plot to show
         if changed:
             self.redraw_count += 1
 
@@ -210,9 +216,15 @@ class MetricPlots(QWidget):
                 curves.marks.append(line)
 
     def set_log_scale(self, on: bool) -> None:
-        """Logarithmic y axis for the loss plot (the learning rate is always logarithmic)."""
+        """Logarithmic y axes for the loss and learning-rate plots."""
         self.log_scale = on
         self.loss.setLogMode(y=on)
+        self.lr.setLogMode(y=on)
+        if on:
+            self.lr.enableAutoRange(y=True)
+        else:
+            for curves in self.runs.values():
+                curves.drawn_version = -1  # redraw sets the linear range again
 
     # ------------------------------------------------------------------ hover
     def _on_mouse_moved(self, pos: QPointF) -> None:

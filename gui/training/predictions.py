@@ -101,7 +101,7 @@ class PredictionView(QWidget):
         self._last = (view, payload, epoch)
         factory = PAGES.get(view)
         if factory is None:
-            self._show_message(f"Epoch {epoch}", f"No view for '{view}' predictions.")
+            self._show_message(_when(epoch), f"No view for '{view}' predictions.")
             return
         try:
             page = self.page(view)
@@ -111,10 +111,10 @@ class PredictionView(QWidget):
         except Exception as error:  # no payload may take the window down
             log.debug("cannot show %s snapshot", view, exc_info=True)
             title = str(getattr(factory, "title", view))
-            self._show_message(f"Epoch {epoch} · {title}",
+            self._show_message(f"{_when(epoch)} · {title}",
                                f"Cannot show this snapshot: {describe_error(error)}.")
             return
-        self._set_header(f"Epoch {epoch} · {page.title}", summary)
+        self._set_header(f"{_when(epoch)} · {page.title}", summary)
         self.stack.setCurrentWidget(page)
         self.current_view = view
 
@@ -173,3 +173,8 @@ class PredictionView(QWidget):
 
     def _style_message(self) -> None:
         self.message.setStyleSheet(f"color: {self.theme.node_subtle};")
+
+
+def _when(epoch: int) -> str:
+    """Snapshots carry the number of epochs completed when they were taken."""
+    return "Before the first epoch ends" if epoch <= 0 else f"After epoch {epoch}"

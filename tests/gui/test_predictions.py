@@ -139,11 +139,11 @@ def test_each_kind_shows_on_its_page_and_updates_in_place(view: PredictionView, 
     view.show_snapshot(kind, PAYLOADS[kind](0), 3)
     page = view.page(kind)
     assert view.current_view == kind and view.stack.currentWidget() is page
-    assert view.header_text.startswith(f"Epoch 3 · {page.title}")
+    assert view.header_text.startswith(f"After epoch 3 · {page.title}")
     view.grab()  # paints without error
     view.show_snapshot(kind, PAYLOADS[kind](1), 4)
     assert view.page(kind) is page and view.stack.count() == 2  # the message page and this one
-    assert view.header_text.startswith("Epoch 4")
+    assert view.header_text.startswith("After epoch 4")
 
 
 def test_classification_marks_the_wrong_samples(view: PredictionView) -> None:
