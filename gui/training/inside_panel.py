@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
@@ -322,10 +323,10 @@ class InsidePanel(QWidget):
         elif self.insight is None:
             self.set_run(self.run_dir, self.base_dir)
         else:
-            self._request_report(reload=True)
+            self._request_report(always=True)
 
     def busy(self) -> bool:
-        """Whether a job is queued or running."""
+        """Whether a job is running."""
         return self._pool.activeThreadCount() > 0
 
     def wait_idle(self, msecs: int = 30_000) -> bool:
@@ -336,20 +337,21 @@ class InsidePanel(QWidget):
     def _submit(self, kind: str, work: Callable[[], Any]) -> None:
         self._pool.start(_Job(self._signals, self._latest, kind, work))
 
-    def _request_report(self, reload: bool = False) -> None:
+    def _request_report(self, always: bool = False) -> None:
+        """Compute the report of the selected node and sample (``always``: even with no node,
+        to pick up new weights)."""
         self._latest["report"] += 1
         insight, node_id, index = self.insight, self.node_id, self.sample_spin.value()
         if insight is None:
             self._show_state()
             return
-        if node_id is None and not reload:
+        if node_id is None and not always:
             self.report = None
             self._show_state()
             return
 
         def work() -> Any:
-            if reload:
-                insight.reload()
+            insight.reload()  # two stat() calls when nothing changed; a skipped refresh is not lost
             return insight.node_report(node_id, index) if node_id is not None else None
 
         self._submit("report", work)
@@ -378,8 +380,8 @@ class InsidePanel(QWidget):
         self.sample_spin.setRange(0, max(0, result.sample_count() - 1))
         self.sample_spin.blockSignals(False)
         self._show_preview()
-        self._request_report(reload=self._reload_after_load)
         self._reload_after_load = False
+        self._request_report()
 
     def _on_sample(self, _value: int) -> None:
         self._show_preview()
@@ -540,7 +542,8 @@ class InsidePanel(QWidget):
 
 def _opener(run_dir: Path, base_dir: Path | None) -> Callable[[], Any]:
     def work() -> Any:
-        from engine.training.insight import ModelInsight  # imports torch: seconds the first time
+        # building a ModelInsight imports torch: seconds the first time
+        from engine.training.insight import ModelInsight
 
         return ModelInsight.from_run(run_dir, base_dir)
 

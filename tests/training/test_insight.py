@@ -183,5 +183,6 @@ def test_a_newer_checkpoint_is_loaded_on_reload(cnn_run: Path, tmp_path: Path) -
 
 def test_importing_the_module_does_not_import_torch() -> None:
     code = "import sys, engine.training.insight; print('torch' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            check=False)
     assert result.stdout.strip() == "False", result.stderr
