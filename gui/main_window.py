@@ -78,7 +78,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.totals)
         self.palette_panel.layer_activated.connect(lambda type_id: self.canvas.add_node_at(type_id))
         self.canvas.selection_changed.connect(self._on_selection)
-        self.canvas.selection_changed.connect(lambda ids: self.training.inside.show_node(ids[0] if ids else None))
+        self.canvas.selection_changed.connect(
+            lambda ids: self.training.inside.show_node(ids[0] if len(ids) == 1 else None))
         self.problems.node_activated.connect(lambda node_id: self.canvas.select_nodes([node_id], center=True))
         self.summary.node_activated.connect(lambda node_id: self.canvas.select_nodes([node_id], center=True))
         self._apply_theme(str(self.settings.value("theme", "light")))
@@ -357,6 +358,7 @@ class MainWindow(QMainWindow):
         theme = THEMES.get(name, THEMES["light"])
         QApplication.setPalette(application_palette(theme))
         self.canvas.set_theme(theme)
+        self.training.set_theme(theme)
         tint = theme.node_subtle if theme.name == "dark" else None
         for key, action in self.actions.items():
             spec_icon = ICON_OF_ACTION.get(key)
@@ -411,7 +413,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         else:  # first start: a generous canvas, slim panels
             self.resizeDocks([self.docks["problems"]], [150], Qt.Orientation.Vertical)
-            self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [230, 300],
+            self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [230, 360],
                              Qt.Orientation.Horizontal)
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -69,6 +69,12 @@ class TrainingController(QObject):
         runs = earlier_runs(document)
         self.inside.set_run(runs[-1] if runs else None, self._base_dir(document))
 
+    def set_theme(self, theme: object) -> None:
+        """Recolour the plots and views for the light or dark theme."""
+        self.dashboard.plots.set_theme(theme)
+        self.dashboard.predictions.set_theme(theme)
+        self.inside.set_theme(theme)
+
     @staticmethod
     def _base_dir(document: Document) -> Path:
         return document.path.parent if document.path is not None else Path.cwd()

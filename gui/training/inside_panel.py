@@ -14,7 +14,6 @@ superseded requests are dropped, and queued jobs that are already stale do no wo
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,9 +44,9 @@ HINT_SELECT = "Select a layer on the canvas."
 HINT_WEIGHTLESS = "This layer has no weights."
 #: Side of the sample preview, the saliency pair and the attention map, in pixels (at most).
 PREVIEW_SIZE = 72
-PAIR_SIZE = 150
+PAIR_SIZE = 120
 ATTENTION_SIZE = 240
-FEATURE_SIZE = 64
+FEATURE_SIZE = 56
 FEATURE_COLUMNS = 4
 HISTOGRAM_COLOR = "#3B7DD8"
 ACTIVATION_COLOR = "#D9822B"
@@ -75,10 +74,11 @@ class _Job(QRunnable):
         if self.latest[self.kind] != self.token:
             return  # superseded while queued
         # One sample is fastest on one thread; more would spin against the training process.
-        torch = sys.modules.get("torch")
-        threads = torch.get_num_threads() if torch is not None else 0
-        if torch is not None:
-            torch.set_num_threads(1)
+        # A plain import (not sys.modules) waits while another thread is still importing torch.
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
         try:
             result: Any = self.work()
         except UserError as exc:
@@ -86,8 +86,7 @@ class _Job(QRunnable):
         except Exception as exc:  # noqa: BLE001 - shown in the panel, never crashes the app
             result = _Failure(f"could not look inside: {type(exc).__name__}: {exc}")
         finally:
-            if torch is not None:
-                torch.set_num_threads(threads)
+            torch.set_num_threads(threads)
         try:
             self.signals.done.emit(self.kind, self.token, result)
         except RuntimeError:  # the panel was closed meanwhile

@@ -95,6 +95,19 @@ class MetricPlots(QWidget):
         plot.addItem(label, ignoreBounds=True)
         return label
 
+    def set_theme(self, theme: object) -> None:
+        """Plot background and axis colours of the light or dark theme."""
+        dark = getattr(theme, "name", "light") == "dark"
+        self.view.setBackground(getattr(theme, "node_body", "w") if dark else "w")
+        text = getattr(theme, "node_text", "#1F2328") if dark else "#3D444D"
+        for plot in (self.loss, self.metric, self.lr):
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).setTextPen(text)
+            plot.titleLabel.setAttr("color", text)
+            plot.setTitle(plot.titleLabel.text, size="9pt", color=text)
+        self.legend.setBrush(pg.mkBrush(getattr(theme, "node_body", "#FFFFFF") if dark else "#FFFFFFC8"))
+        self.legend.setLabelTextColor(text)
+
     # ------------------------------------------------------------------ runs
     def add_run(self, history: RunHistory, current: bool = True) -> str:
         """Show ``history`` (replacing a run with the same folder); returns its key."""
