@@ -52,6 +52,8 @@ def quiet_export() -> Iterator[None]:
             warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
                                     category=FutureWarning)
             warnings.filterwarnings("ignore", message=r"_check_is_size will be removed", category=FutureWarning)
+            warnings.filterwarnings("ignore", message=r"The \.grad attribute of a Tensor that is not a leaf Tensor",
+                                    category=UserWarning)
             warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights.* were assigned "
                                     "during export", category=UserWarning)
             yield

@@ -96,7 +96,7 @@ def read_onnx(path: Path) -> tuple[GraphBuilder, str, Any, list[str], list[tuple
             builder.add("output", info.name, {}, [ctx.values[info.name]])
         elif not builder.unmapped:
             builder.skip(f"output {info.name} (a constant)")
-    return builder, (graph.name or path.stem), _session(path), feeds, inputs
+    return builder, path.stem, _session(path), feeds, inputs
 
 
 def _session(path: Path) -> Any:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import operator
+import os
+import sys
 from typing import Any, Callable
 
 import torch
@@ -38,10 +40,16 @@ def load_class(spec: str) -> type:
     module_name, _, class_name = spec.partition(":")
     if not module_name or not class_name:
         raise ImportProblem(f"{spec}: expected MODULE:CLASS, e.g. mypackage.models:LeNet")
+    added = os.getcwd() not in sys.path
+    if added:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: modules beside the user are importable
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - importing user code can raise anything
         raise ImportProblem(f"{spec}: cannot import {module_name}: {type(exc).__name__}: {exc}") from None
+    finally:
+        if added:
+            sys.path.remove(os.getcwd())
     cls = module
     for part in class_name.split("."):
         cls = getattr(cls, part, None)  # type: ignore[assignment]
