@@ -176,6 +176,8 @@ class GraphCommand(QUndoCommand):
         if not (isinstance(mine, mergeable) and type(theirs) is type(mine)) or len(other.steps) > 1:
             return False
         mine.new = theirs.new
+        if mine.new == mine.old:
+            self.setObsolete(True)  # back where it started: the stack drops the step
         return True
 
     def redo(self) -> None:

@@ -26,9 +26,10 @@ from gui.document import Document
 GROUP_TITLES = {"built-in": "Built-in", "generated": "Generated", "file": "Your files"}
 PREVIEW_IMAGES = 32
 PREVIEW_ROWS = 40
-IMPORTS = (("Import CSV…", "csv", "CSV tables (*.csv *.tsv *.txt);;All files (*)"),
-           ("Import Image Folder…", "image_folder", ""),
-           ("Import .npz…", "npz", "NumPy archives (*.npz);;All files (*)"))
+IMPORTS = (("CSV…", "csv", "CSV tables (*.csv *.tsv *.txt);;All files (*)"),
+           ("Image folder…", "image_folder", ""),
+           (".npz…", "npz", "NumPy archives (*.npz);;All files (*)"))
+TEXT_SAMPLES = 6
 
 
 class _LoadSignals(QObject):
@@ -118,8 +119,10 @@ class DataPanel(QWidget):
         self.options_form = QFormLayout()
         self.options_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         imports = QHBoxLayout()
+        imports.addWidget(QLabel("Import:"))
         for text, name, pattern in IMPORTS:
             button = QPushButton(text)
+            button.setToolTip(f"Train on your own data: {DATASETS[name].description}")
             button.clicked.connect(lambda checked=False, n=name, p=pattern: self.import_dialog(n, p))
             imports.addWidget(button)
         self.summary = QLabel("Loading…")
@@ -372,7 +375,10 @@ class DataPanel(QWidget):
             self.images.setPixmap(QPixmap.fromImage(image_mosaic(images, 8, scale)))
         elif dataset.vocabulary is not None:
             vocab = dataset.vocabulary
-            self.text.setText(_escape("".join(vocab[int(t)] for t in x[0][:200])))
+            picks = np.linspace(0, len(x) - 1, min(TEXT_SAMPLES, len(x))).astype(int)
+            lines = ["".join(vocab[int(t)] for t in x[i][:120]).replace("\n", "⏎") for i in picks]
+            self.text.setText("<br>".join(f"<span style='color:#6E7781'>#{i}</span> {_escape(line)}"
+                                          for i, line in zip(picks, lines)))
         else:
             self._fill_table(dataset)
 
