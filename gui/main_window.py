@@ -236,6 +236,28 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Saved {path}", 4000)
         return True
 
+    def export_model_dialog(self) -> None:
+        """Export the current graph or a trained run (ONNX, pt2, safetensors, PyTorch source)."""
+        from gui.model_io.export_dialog import ExportDialog
+
+        doc = self.document
+        if doc is None:
+            return
+        runs = [curves.history for curves in self.training.dashboard.plots.runs.values()]
+        is_gan = any(node.layer.type_id == "noise_input" for node in doc.graph)
+        ExportDialog(doc.project, doc.path, runs, is_gan, self).exec()
+
+    def import_model_dialog(self) -> None:
+        """Import a PyTorch module or an ONNX file as a new project and open it."""
+        from gui.model_io.import_dialog import ImportDialog
+
+        if not (self.training.confirm_leave() and save_guard(self)):
+            return
+        start = self.document.path.parent if self.document is not None and self.document.path else Path.cwd()
+        dialog = ImportDialog(start, self)
+        if dialog.exec() and dialog.imported is not None and self.open_project(dialog.imported):
+            self.statusBar().showMessage(dialog.status.text(), 8000)
+
     def export_png(self) -> None:
         """Export the canvas as a PNG image."""
         export_canvas(self, "png")

@@ -1,0 +1,1 @@
+"""Model export and import dialogs (File > Export Model, File > Import Model)."""

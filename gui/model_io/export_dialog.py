@@ -1,0 +1,223 @@
+"""File > Export Model: write the model as ONNX, a torch.export program, safetensors or PyTorch source.
+
+The dialog picks what to export (the project's current graph with its initial weights, or a
+run's trained weights), the format and where to; the export and its self-check run in a
+background thread (they import torch and may take seconds), and the result — every file
+written and the largest difference between the original and the reloaded model — is shown.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
+                               QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+
+from engine.errors import UserError
+from engine.graph.fileformat import save_project
+from engine.graph.project import Project
+from engine.training.history import RunHistory
+
+FORMATS = (("onnx", "ONNX (.onnx) — one file, dynamic batch, runs in onnxruntime"),
+           ("pt2", "PyTorch 2 program (.pt2) — torch.export, reload with torch.export.load"),
+           ("safetensors", "safetensors weights (.safetensors) + a copy of the project"),
+           ("python", "PyTorch source folder — model.py, model.safetensors, train.py"))
+SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "safetensors": ".safetensors", "python": ""}
+
+
+class _Signals(QObject):
+    done = Signal(object, str)
+
+
+class _ExportJob(QRunnable):
+    """Run :func:`engine.compile.export.export_model` off the GUI thread."""
+
+    def __init__(self, source: Path, fmt: str, out: Path, discriminator: bool, signals: _Signals,
+                 cleanup: tempfile.TemporaryDirectory | None) -> None:
+        super().__init__()
+        self.source, self.fmt, self.out, self.discriminator = source, fmt, out, discriminator
+        self.signals, self.cleanup = signals, cleanup
+
+    def run(self) -> None:
+        try:
+            from engine.compile.export import export_model
+
+            result = export_model(self.source, self.fmt, self.out, discriminator=self.discriminator)
+            self.signals.done.emit(result, "")
+        except UserError as exc:
+            self.signals.done.emit(None, str(exc))
+        except Exception as exc:  # noqa: BLE001 - shown in the dialog, never crashes the app
+            self.signals.done.emit(None, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            if self.cleanup is not None:
+                self.cleanup.cleanup()
+
+
+def frozen_project_file(project: Project, base_dir: Path | None) -> tuple[Path, tempfile.TemporaryDirectory]:
+    """The project as it is now, in a temporary file (relative data paths made absolute)."""
+    folder = tempfile.TemporaryDirectory(prefix="neural-canvas-export-")
+    copy = Project(project.graph, dict(project.dataset), dict(project.training), dict(project.meta))
+    path_value = copy.dataset.get("path")
+    if isinstance(path_value, str) and base_dir is not None and not Path(path_value).is_absolute():
+        copy.dataset["path"] = str((base_dir / path_value).resolve())
+    name = (project.name or "model").replace(" ", "_") or "model"
+    target = Path(folder.name) / f"{name}.json"
+    save_project(copy, target)
+    return target, folder
+
+
+class ExportDialog(QDialog):
+    """Choose source, format and destination; export and show the self-check.
+
+    Args:
+        project: The open project (its current graph).
+        project_path: Its file, or ``None`` when untitled.
+        runs: The project's runs, newest last (trained weights to export).
+        is_gan: Offer the generator/discriminator choice.
+    """
+
+    def __init__(self, project: Project, project_path: Path | None, runs: list[RunHistory], is_gan: bool,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export Model")
+        self.setMinimumWidth(620)
+        self.project, self.project_path = project, project_path
+        self.result: Any = None
+        self.error = ""
+        self._signals = _Signals()
+        self._signals.done.connect(self._on_done)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+
+        self.source = QComboBox()
+        self.source.addItem("Current graph — initial weights (untrained)", None)
+        for history in reversed(runs):
+            if Path(history.run_dir, "project.json").is_file() and (Path(history.run_dir) / "model.safetensors"
+                                                                       ).is_file():
+                metric = history.final_metric()
+                shown = f" · {metric[0]} {metric[1]:.4g}" if metric else ""
+                self.source.addItem(f"Run {history.name} — trained weights ({history.state}{shown})",
+                                    history.run_dir)
+        if self.source.count() > 1:
+            self.source.setCurrentIndex(1)  # the newest trained run
+        self.format = QComboBox()
+        for key, text in FORMATS:
+            self.format.addItem(text, key)
+        self.format.currentIndexChanged.connect(self._suggest_path)
+        self.discriminator = QCheckBox("Export the discriminator instead of the generator")
+        self.discriminator.setVisible(is_gan)
+        self.out = QLineEdit()
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        where = QHBoxLayout()
+        where.addWidget(self.out, 1)
+        where.addWidget(browse)
+        form = QFormLayout()
+        form.addRow("Export", self.source)
+        form.addRow("Format", self.format)
+        form.addRow("", self.discriminator)
+        form.addRow("To", where)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.status = QLabel("Every export reloads what it wrote and compares its outputs with the app's.")
+        self.status.setWordWrap(True)
+        self.report = QPlainTextEdit()
+        self.report.setReadOnly(True)
+        self.report.setMaximumHeight(130)
+        self.report.hide()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.ActionRole)
+        self.export_button.setDefault(True)
+        self.export_button.clicked.connect(self.start)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.report)
+        layout.addWidget(self.buttons)
+        self._suggest_path()
+
+    # ---------------------------------------------------------------- inputs
+    @property
+    def chosen_format(self) -> str:
+        """The format key (``onnx``, ``pt2``, ``safetensors``, ``python``)."""
+        return str(self.format.currentData())
+
+    def _suggest_path(self) -> None:
+        folder = self.project_path.parent if self.project_path is not None else Path.home()
+        stem = self.project_path.stem if self.project_path is not None else \
+            (self.project.name or "model").replace(" ", "_")
+        fmt = self.chosen_format
+        current = self.out.text().strip()
+        if current:
+            folder = Path(current).parent
+        name = f"{stem}_pytorch" if fmt == "python" else f"{stem}{SUFFIX[fmt]}"
+        self.out.setText(str(folder / name))
+
+    def _browse(self) -> None:
+        fmt = self.chosen_format
+        if fmt == "python":
+            chosen = QFileDialog.getExistingDirectory(self, "Export PyTorch source into folder",
+                                                      str(Path(self.out.text()).parent))
+            if chosen:
+                self.out.setText(str(Path(chosen) / Path(self.out.text()).name))
+        else:
+            chosen, _ = QFileDialog.getSaveFileName(self, "Export Model", self.out.text(),
+                                                    f"{fmt} files (*{SUFFIX[fmt]});;All files (*)")
+            if chosen:
+                self.out.setText(chosen)
+
+    # ---------------------------------------------------------------- export
+    def start(self) -> None:
+        """Export in the background; the dialog stays responsive."""
+        out_text = self.out.text().strip()
+        if not out_text:
+            self._show_error("Choose where to write the export.")
+            return
+        run_dir = self.source.currentData()
+        cleanup = None
+        if run_dir:
+            source = Path(run_dir)
+        else:
+            source, cleanup = frozen_project_file(self.project, self.project_path.parent
+                                                  if self.project_path is not None else None)
+        self.export_button.setEnabled(False)
+        self.progress.show()
+        self.status.setText(f"Exporting to {self.chosen_format} and checking the result…")
+        self.status.setStyleSheet("")
+        self.report.hide()
+        self._pool.start(_ExportJob(source, self.chosen_format, Path(out_text), self.discriminator.isChecked(),
+                                    self._signals, cleanup))
+
+    def wait(self, msecs: int = 120_000) -> bool:
+        """Block until the export finished and its result is shown (tests)."""
+        from PySide6.QtCore import QCoreApplication, QEvent
+
+        done = self._pool.waitForDone(msecs)
+        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
+        return done
+
+    def _on_done(self, result: Any, error: str) -> None:
+        self.progress.hide()
+        self.export_button.setEnabled(True)
+        self.result, self.error = result, error
+        if result is None:
+            self._show_error(error)
+            return
+        self.status.setText(f"<b>Exported and checked</b>: largest difference {result.max_abs_diff:.1e} "
+                            f"(tolerance {result.tolerance:g}) between the app's model and the reloaded "
+                            f"{result.format} on the same inputs.")
+        self.status.setStyleSheet("color: #1A7F37")
+        self.report.setPlainText(result.message)
+        self.report.show()
+
+    def _show_error(self, message: str) -> None:
+        self.status.setText(message)
+        self.status.setStyleSheet("color: #D1242F")
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -1,0 +1,227 @@
+"""File > Import Model: a PyTorch nn.Module (traced with torch.fx) or an ONNX file onto the canvas.
+
+The import runs in a background thread. It either maps every layer and operation, checks
+that the imported graph computes what the original does, and writes a project file with
+its weights beside it (``name.json`` + ``name.safetensors``), which the window then opens;
+or it lists everything it could not map and writes nothing.
+
+Importing a PyTorch class runs that Python file, as ``python -c "import ..."`` would: the
+person chooses the file. Opening a project file never runs code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QProgressBar, QPushButton, QTabWidget, QVBoxLayout, QWidget)
+
+from engine.errors import UserError
+
+
+class _Signals(QObject):
+    done = Signal(object, str)
+
+
+class _ImportJob(QRunnable):
+    """Import, save the project and its weights, report the project path (or the problem)."""
+
+    def __init__(self, kind: str, values: dict[str, Any], out: Path, signals: _Signals) -> None:
+        super().__init__()
+        self.kind, self.values, self.out, self.signals = kind, values, out, signals
+
+    def run(self) -> None:
+        try:
+            from engine.compile.importers import import_onnx, import_torch_module, save_imported
+
+            if self.kind == "onnx":
+                result = import_onnx(self.values["path"])
+            else:
+                folder = str(Path(self.values["file"]).parent)
+                if folder not in sys.path:
+                    sys.path.insert(0, folder)
+                spec = f"{Path(self.values['file']).stem}:{self.values['class']}"
+                result = import_torch_module(spec, self.values["args"], self.values["shape"])
+            save_imported(result.project, result.weights, self.out)
+            self.signals.done.emit((self.out, result.max_abs_diff, len(result.project.graph.nodes)), "")
+        except UserError as exc:
+            self.signals.done.emit(None, str(exc))
+        except Exception as exc:  # noqa: BLE001 - user code may raise anything; the app stays up
+            self.signals.done.emit(None, f"{type(exc).__name__}: {exc}")
+
+
+def parse_shape(text: str) -> tuple[int, ...] | None:
+    """``"1, 28, 28"`` -> ``(1, 28, 28)``; empty -> ``None``.
+
+    Raises:
+        ValueError: Not a list of positive whole numbers.
+    """
+    text = text.strip().strip("()[]")
+    if not text:
+        return None
+    dims = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    if not dims or any(d <= 0 for d in dims):
+        raise ValueError("the input shape must be positive whole numbers, e.g. 1, 28, 28")
+    return dims
+
+
+class ImportDialog(QDialog):
+    """Two tabs (PyTorch module, ONNX file) and where to save the imported project."""
+
+    def __init__(self, start_dir: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Import Model")
+        self.setMinimumWidth(600)
+        self.start_dir = start_dir
+        self.imported: Path | None = None
+        self.error = ""
+        self._signals = _Signals()
+        self._signals.done.connect(self._on_done)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+
+        self.tabs = QTabWidget()
+        torch_page = QWidget()
+        form = QFormLayout(torch_page)
+        self.py_file = QLineEdit()
+        self.py_file.setPlaceholderText("models.py")
+        form.addRow("Python file", self._with_browse(self.py_file, self._browse_python))
+        self.class_name = QLineEdit()
+        self.class_name.setPlaceholderText("LeNet")
+        form.addRow("Class", self.class_name)
+        self.args = QLineEdit()
+        self.args.setPlaceholderText('constructor arguments as JSON, e.g. [10] or {"classes": 10}')
+        form.addRow("Arguments", self.args)
+        self.shape = QLineEdit()
+        self.shape.setPlaceholderText("per-sample input shape, e.g. 1, 28, 28 (optional when the model says)")
+        form.addRow("Input shape", self.shape)
+        form.addRow(QLabel("The class is traced with torch.fx; its layers must be ones the palette has."))
+        onnx_page = QWidget()
+        form = QFormLayout(onnx_page)
+        self.onnx_file = QLineEdit()
+        self.onnx_file.setPlaceholderText("model.onnx")
+        form.addRow("ONNX file", self._with_browse(self.onnx_file, self._browse_onnx))
+        form.addRow(QLabel("Supported: Gemm/MatMul+Add, Conv, ConvTranspose, pooling, BatchNormalization, "
+                           "activations, Flatten/Reshape, Add, Concat, Mul, LSTM/GRU."))
+        self.tabs.addTab(torch_page, "PyTorch module")
+        self.tabs.addTab(onnx_page, "ONNX file")
+        self.out = QLineEdit()
+        self.out.setPlaceholderText("where the imported project is saved (weights go beside it)")
+        save_row = QFormLayout()
+        save_row.addRow("Save as", self._with_browse(self.out, self._browse_out))
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.import_button = buttons.addButton("Import", QDialogButtonBox.ButtonRole.ActionRole)
+        self.import_button.setDefault(True)
+        self.import_button.clicked.connect(self.start)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addLayout(save_row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(buttons)
+
+    @staticmethod
+    def _with_browse(edit: QLineEdit, handler: Any) -> QWidget:
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        button = QPushButton("Browse…")
+        button.clicked.connect(handler)
+        layout.addWidget(edit, 1)
+        layout.addWidget(button)
+        return row
+
+    def _browse_python(self) -> None:
+        chosen, _ = QFileDialog.getOpenFileName(self, "Python file with the model", str(self.start_dir),
+                                                "Python files (*.py)")
+        if chosen:
+            self.py_file.setText(chosen)
+            self._suggest_out(Path(chosen))
+
+    def _browse_onnx(self) -> None:
+        chosen, _ = QFileDialog.getOpenFileName(self, "ONNX model", str(self.start_dir), "ONNX files (*.onnx)")
+        if chosen:
+            self.onnx_file.setText(chosen)
+            self._suggest_out(Path(chosen))
+
+    def _browse_out(self) -> None:
+        chosen, _ = QFileDialog.getSaveFileName(self, "Save imported project", self.out.text() or
+                                                str(self.start_dir), "Neural Canvas projects (*.json)")
+        if chosen:
+            self.out.setText(chosen)
+
+    def _suggest_out(self, source: Path) -> None:
+        if not self.out.text().strip():
+            self.out.setText(str(source.with_name(f"{source.stem}_imported.json")))
+
+    # ----------------------------------------------------------------- import
+    def start(self) -> bool:
+        """Check the fields and import in the background; False (with a message) when a field is wrong."""
+        try:
+            kind, values = self._values()
+        except ValueError as exc:
+            self._show_error(str(exc))
+            return False
+        out = Path(self.out.text().strip()).with_suffix(".json")
+        self.import_button.setEnabled(False)
+        self.progress.show()
+        self.status.setStyleSheet("")
+        self.status.setText("Importing and checking the imported graph against the original…")
+        self._pool.start(_ImportJob(kind, values, out, self._signals))
+        return True
+
+    def _values(self) -> tuple[str, dict[str, Any]]:
+        if not self.out.text().strip():
+            raise ValueError("Choose where to save the imported project.")
+        if self.tabs.currentIndex() == 1:
+            path = Path(self.onnx_file.text().strip())
+            if not path.is_file():
+                raise ValueError(f"ONNX file: {path} does not exist.")
+            return "onnx", {"path": path}
+        file = Path(self.py_file.text().strip())
+        if not file.is_file() or file.suffix != ".py":
+            raise ValueError(f"Python file: {file} is not a .py file.")
+        class_name = self.class_name.text().strip()
+        if not class_name.isidentifier():
+            raise ValueError("Class: give the name of the nn.Module class, e.g. LeNet.")
+        args_text = self.args.text().strip()
+        try:
+            args = json.loads(args_text) if args_text else None
+        except ValueError as exc:
+            raise ValueError(f"Arguments: not JSON ({exc}).") from None
+        if args is not None and not isinstance(args, (list, dict)):
+            raise ValueError("Arguments: a JSON list (positional) or object (keywords).")
+        return "torch", {"file": file, "class": class_name, "args": args, "shape": parse_shape(self.shape.text())}
+
+    def wait(self, msecs: int = 120_000) -> bool:
+        """Block until the import finished and its result is shown (tests)."""
+        done = self._pool.waitForDone(msecs)
+        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
+        return done
+
+    def _on_done(self, result: Any, error: str) -> None:
+        self.progress.hide()
+        self.import_button.setEnabled(True)
+        if result is None:
+            self.error = error
+            self._show_error(error)
+            return
+        self.imported, diff, count = result
+        self.status.setStyleSheet("color: #1A7F37")
+        self.status.setText(f"Imported {count} layers; the imported graph matches the original within {diff:.1e}.")
+        self.accept()
+
+    def _show_error(self, message: str) -> None:
+        self.status.setStyleSheet("color: #D1242F")
+        self.status.setText(message)

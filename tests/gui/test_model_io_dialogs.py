@@ -1,0 +1,132 @@
+"""File > Export Model and File > Import Model, driven like a person would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from engine.graph.fileformat import dumps, loads, save_project
+from engine.training.trainer import Trainer, TrainOptions
+from gui.main_window import MainWindow
+from gui.model_io.export_dialog import ExportDialog
+from gui.model_io.import_dialog import ImportDialog, parse_shape
+from tests.training.helpers import mlp_project
+
+TINY_MODEL = '''
+import torch
+from torch import nn
+
+
+class Tiny(nn.Module):
+    def __init__(self, hidden=8):
+        super().__init__()
+        self.fc1 = nn.Linear(4, hidden)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Linear(hidden, 3)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Sorts(nn.Module):
+    def forward(self, x):
+        return torch.sort(x).values
+'''
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:  # noqa: ANN001
+    monkeypatch.setenv("NEURAL_CANVAS_RUNS_DIR", str(tmp_path / "runs"))
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    return w
+
+
+def test_export_a_trained_run_as_onnx_and_the_current_graph_as_source(qtbot, window: MainWindow,  # noqa: ANN001
+                                                                      tmp_path: Path) -> None:
+    path = tmp_path / "mlp.json"
+    project = mlp_project({"epochs": 2})
+    save_project(project, path)
+    Trainer(TrainOptions(loads(dumps(project)), tmp_path / "runs" / "mlp-20260101-000000"), lambda e: None).run()
+    assert window.open_project(path)
+    runs = [c.history for c in window.training.dashboard.plots.runs.values()]
+    dialog = ExportDialog(window.document.project, path, runs, is_gan=False)
+    qtbot.addWidget(dialog)
+    assert dialog.source.currentData() == str(tmp_path / "runs" / "mlp-20260101-000000")  # newest run first
+    assert dialog.out.text().endswith("mlp.onnx")
+    dialog.start()
+    assert dialog.wait()
+    assert dialog.error == "" and dialog.result.max_abs_diff <= dialog.result.tolerance
+    assert (tmp_path / "mlp.onnx").is_file() and "Exported and checked" in dialog.status.text()
+    dialog.source.setCurrentIndex(0)  # the current graph, untrained
+    dialog.format.setCurrentIndex(3)  # PyTorch source
+    assert dialog.out.text().endswith("mlp_pytorch")
+    dialog.start()
+    assert dialog.wait()
+    assert dialog.error == "", dialog.error
+    assert (tmp_path / "mlp_pytorch" / "model.py").is_file() and (tmp_path / "mlp_pytorch" / "train.py").is_file()
+
+
+def test_export_of_an_invalid_graph_shows_the_problem(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    project = mlp_project()
+    for edge in list(project.graph.edges_of("act1")):
+        project.graph.remove_edge(edge)
+    project.graph.remove_node("act1")
+    dialog = ExportDialog(project, None, [], is_gan=False)
+    qtbot.addWidget(dialog)
+    dialog.out.setText(str(tmp_path / "x.onnx"))
+    dialog.start()
+    assert dialog.wait()
+    assert dialog.result is None and "node" in dialog.error and "D1242F" in dialog.status.styleSheet()
+
+
+def test_import_a_pytorch_class_opens_it_on_the_canvas(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    source = tmp_path / "tiny_models.py"
+    source.write_text(TINY_MODEL)
+    dialog = ImportDialog(tmp_path)
+    qtbot.addWidget(dialog)
+    dialog.py_file.setText(str(source))
+    dialog.class_name.setText("Tiny")
+    dialog.args.setText("[16]")
+    dialog.shape.setText("4")
+    dialog.out.setText(str(tmp_path / "tiny.json"))
+    assert dialog.start()
+    assert dialog.wait()
+    assert dialog.error == "" and dialog.imported == tmp_path / "tiny.json"
+    assert (tmp_path / "tiny.safetensors").is_file()
+    assert window.open_project(dialog.imported)
+    types = sorted(node.type_id for node in window.document.graph)
+    assert types.count("linear") == 2 and "relu" in types
+    assert window.document.analysis.valid and window.document.analysis.parameters == 4 * 16 + 16 + 16 * 3 + 3
+
+
+def test_import_refuses_what_it_cannot_map_and_writes_nothing(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    source = tmp_path / "tiny_models2.py"
+    source.write_text(TINY_MODEL)
+    dialog = ImportDialog(tmp_path)
+    qtbot.addWidget(dialog)
+    dialog.py_file.setText(str(source))
+    dialog.class_name.setText("Sorts")
+    dialog.shape.setText("5")
+    dialog.out.setText(str(tmp_path / "sorts.json"))
+    assert dialog.start()
+    assert dialog.wait()
+    assert dialog.imported is None and "sort" in dialog.error
+    assert not (tmp_path / "sorts.json").exists()
+    dialog.tabs.setCurrentIndex(1)
+    dialog.onnx_file.setText(str(tmp_path / "missing.onnx"))
+    assert not dialog.start() and "does not exist" in dialog.status.text()
+    not_onnx = tmp_path / "bad.onnx"
+    not_onnx.write_text("hello")
+    dialog.onnx_file.setText(str(not_onnx))
+    assert dialog.start() and dialog.wait()
+    assert dialog.imported is None and "bad.onnx" in dialog.error
+
+
+def test_shape_text_is_parsed_or_refused() -> None:
+    assert parse_shape("1, 28, 28") == (1, 28, 28) and parse_shape("(3x32x32)") == (3, 32, 32)
+    assert parse_shape("  ") is None
+    with pytest.raises(ValueError):
+        parse_shape("0, 2")
