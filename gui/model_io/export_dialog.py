@@ -12,14 +12,28 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from engine.errors import UserError
 from engine.graph.fileformat import save_project
 from engine.graph.project import Project
 from engine.training.history import RunHistory
+from gui.background import BackgroundCall
 
 FORMATS = (("onnx", "ONNX (.onnx) — one file, dynamic batch, runs in onnxruntime"),
            ("pt2", "PyTorch 2 program (.pt2) — torch.export, reload with torch.export.load"),
@@ -28,32 +42,16 @@ FORMATS = (("onnx", "ONNX (.onnx) — one file, dynamic batch, runs in onnxrunti
 SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "safetensors": ".safetensors", "python": ""}
 
 
-class _Signals(QObject):
-    done = Signal(object, str)
+def _export(source: Path, fmt: str, out: Path, discriminator: bool,
+            cleanup: tempfile.TemporaryDirectory | None) -> Any:
+    """Run :func:`engine.compile.export.export_model` (in the background) and tidy up."""
+    try:
+        from engine.compile.export import export_model
 
-
-class _ExportJob(QRunnable):
-    """Run :func:`engine.compile.export.export_model` off the GUI thread."""
-
-    def __init__(self, source: Path, fmt: str, out: Path, discriminator: bool, signals: _Signals,
-                 cleanup: tempfile.TemporaryDirectory | None) -> None:
-        super().__init__()
-        self.source, self.fmt, self.out, self.discriminator = source, fmt, out, discriminator
-        self.signals, self.cleanup = signals, cleanup
-
-    def run(self) -> None:
-        try:
-            from engine.compile.export import export_model
-
-            result = export_model(self.source, self.fmt, self.out, discriminator=self.discriminator)
-            self.signals.done.emit(result, "")
-        except UserError as exc:
-            self.signals.done.emit(None, str(exc))
-        except Exception as exc:  # noqa: BLE001 - shown in the dialog, never crashes the app
-            self.signals.done.emit(None, f"internal error: {type(exc).__name__}: {exc}")
-        finally:
-            if self.cleanup is not None:
-                self.cleanup.cleanup()
+        return export_model(source, fmt, out, discriminator=discriminator)
+    finally:
+        if cleanup is not None:
+            cleanup.cleanup()
 
 
 def frozen_project_file(project: Project, base_dir: Path | None) -> tuple[Path, tempfile.TemporaryDirectory]:
@@ -87,10 +85,8 @@ class ExportDialog(QDialog):
         self.project, self.project_path = project, project_path
         self.result: Any = None
         self.error = ""
-        self._signals = _Signals()
-        self._signals.done.connect(self._on_done)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self.background = BackgroundCall(self)
+        self.background.done.connect(self._on_done)
 
         self.source = QComboBox()
         self.source.addItem("Current graph — initial weights (untrained)", None)
@@ -192,18 +188,14 @@ class ExportDialog(QDialog):
         self.status.setText(f"Exporting to {self.chosen_format} and checking the result…")
         self.status.setStyleSheet("")
         self.report.hide()
-        self._pool.start(_ExportJob(source, self.chosen_format, Path(out_text), self.discriminator.isChecked(),
-                                    self._signals, cleanup))
+        fmt, discriminator = self.chosen_format, self.discriminator.isChecked()
+        self.background.start(lambda: _export(source, fmt, Path(out_text), discriminator, cleanup))
 
     def wait(self, msecs: int = 120_000) -> bool:
         """Block until the export finished and its result is shown (tests)."""
-        from PySide6.QtCore import QCoreApplication, QEvent
+        return self.background.wait(msecs)
 
-        done = self._pool.waitForDone(msecs)
-        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
-        return done
-
-    def _on_done(self, result: Any, error: str) -> None:
+    def _on_done(self, ticket: int, result: Any, error: str) -> None:
         self.progress.hide()
         self.export_button.setEnabled(True)
         self.result, self.error = result, error

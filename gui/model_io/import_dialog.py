@@ -16,42 +16,38 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRunnable, QThreadPool, Signal
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-from engine.errors import UserError
+from gui.background import BackgroundCall
 
 
-class _Signals(QObject):
-    done = Signal(object, str)
+def _import(kind: str, values: dict[str, Any], out: Path) -> tuple[Path, float, int]:
+    """Import, save the project and its weights (in the background); ``(path, difference, layers)``."""
+    from engine.compile.importers import import_onnx, import_torch_module, save_imported
 
-
-class _ImportJob(QRunnable):
-    """Import, save the project and its weights, report the project path (or the problem)."""
-
-    def __init__(self, kind: str, values: dict[str, Any], out: Path, signals: _Signals) -> None:
-        super().__init__()
-        self.kind, self.values, self.out, self.signals = kind, values, out, signals
-
-    def run(self) -> None:
-        try:
-            from engine.compile.importers import import_onnx, import_torch_module, save_imported
-
-            if self.kind == "onnx":
-                result = import_onnx(self.values["path"])
-            else:
-                folder = str(Path(self.values["file"]).parent)
-                if folder not in sys.path:
-                    sys.path.insert(0, folder)
-                spec = f"{Path(self.values['file']).stem}:{self.values['class']}"
-                result = import_torch_module(spec, self.values["args"], self.values["shape"])
-            save_imported(result.project, result.weights, self.out)
-            self.signals.done.emit((self.out, result.max_abs_diff, len(result.project.graph.nodes)), "")
-        except UserError as exc:
-            self.signals.done.emit(None, str(exc))
-        except Exception as exc:  # noqa: BLE001 - user code may raise anything; the app stays up
-            self.signals.done.emit(None, f"{type(exc).__name__}: {exc}")
+    if kind == "onnx":
+        result = import_onnx(values["path"])
+    else:
+        folder = str(Path(values["file"]).parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        result = import_torch_module(f"{Path(values['file']).stem}:{values['class']}", values["args"],
+                                     values["shape"])
+    save_imported(result.project, result.weights, out)
+    return out, result.max_abs_diff, len(result.project.graph.nodes)
 
 
 def parse_shape(text: str) -> tuple[int, ...] | None:
@@ -79,10 +75,8 @@ class ImportDialog(QDialog):
         self.start_dir = start_dir
         self.imported: Path | None = None
         self.error = ""
-        self._signals = _Signals()
-        self._signals.done.connect(self._on_done)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self.background = BackgroundCall(self)
+        self.background.done.connect(self._on_done)
 
         self.tabs = QTabWidget()
         torch_page = QWidget()
@@ -178,7 +172,7 @@ class ImportDialog(QDialog):
         self.progress.show()
         self.status.setStyleSheet("")
         self.status.setText("Importing and checking the imported graph against the original…")
-        self._pool.start(_ImportJob(kind, values, out, self._signals))
+        self.background.start(lambda: _import(kind, values, out))
         return True
 
     def _values(self) -> tuple[str, dict[str, Any]]:
@@ -206,11 +200,9 @@ class ImportDialog(QDialog):
 
     def wait(self, msecs: int = 120_000) -> bool:
         """Block until the import finished and its result is shown (tests)."""
-        done = self._pool.waitForDone(msecs)
-        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
-        return done
+        return self.background.wait(msecs)
 
-    def _on_done(self, result: Any, error: str) -> None:
+    def _on_done(self, ticket: int, result: Any, error: str) -> None:
         self.progress.hide()
         self.import_button.setEnabled(True)
         if result is None:

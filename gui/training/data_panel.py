@@ -12,15 +12,33 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import (
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QScrollArea, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.data import DATASETS, DataError, check_input_fits, describe, load_dataset
 from engine.data.base import ArrayDataset
 from engine.data.options import Option
+from gui.background import BackgroundCall
 from gui.document import Document
 
 GROUP_TITLES = {"built-in": "Built-in", "generated": "Generated", "file": "Your files"}
@@ -30,28 +48,6 @@ IMPORTS = (("CSV…", "csv", "CSV tables (*.csv *.tsv *.txt);;All files (*)"),
            ("Image folder…", "image_folder", ""),
            (".npz…", "npz", "NumPy archives (*.npz);;All files (*)"))
 TEXT_SAMPLES = 6
-
-
-class _LoadSignals(QObject):
-    done = Signal(int, object, str)
-
-
-class _LoadJob(QRunnable):
-    """Load a dataset off the GUI thread; reports ``(ticket, dataset or None, error)``."""
-
-    def __init__(self, ticket: int, spec: dict[str, Any], base_dir: Path | None, signals: _LoadSignals) -> None:
-        super().__init__()
-        self.ticket, self.spec, self.base_dir, self.signals = ticket, spec, base_dir, signals
-
-    def run(self) -> None:
-        try:
-            dataset = load_dataset(self.spec, self.base_dir)
-        except DataError as exc:
-            self.signals.done.emit(self.ticket, None, str(exc))
-        except Exception as exc:  # noqa: BLE001 - a preview must never take the app down
-            self.signals.done.emit(self.ticket, None, f"{type(exc).__name__}: {exc}")
-        else:
-            self.signals.done.emit(self.ticket, dataset, "")
 
 
 def data_input(document: Document) -> tuple[str, Any] | None:
@@ -97,11 +93,8 @@ class DataPanel(QWidget):
         self.dataset: ArrayDataset | None = None
         self.fit_message = ""
         self.load_error = ""
-        self._ticket = 0
-        self._signals = _LoadSignals()
-        self._signals.done.connect(self._on_loaded)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self.background = BackgroundCall(self)
+        self.background.done.connect(self._on_loaded)
         self._reload = QTimer(self)
         self._reload.setSingleShot(True)
         self._reload.setInterval(250)
@@ -287,9 +280,9 @@ class DataPanel(QWidget):
 
     # ----------------------------------------------------------------- edits
     def _push(self, changes: dict[str, Any], text: str) -> None:
-        if self.document is not None:
-            if not self.document.push(self.document.settings_command("dataset", changes, text)):
-                self._on_settings()  # refused (training): show the stored values again
+        document = self.document
+        if document is not None and not document.push(document.settings_command("dataset", changes, text)):
+            self._on_settings()  # refused (training): show the stored values again
 
     def _choose(self, name: str) -> None:
         """Switch to another source (its options start from their defaults)."""
@@ -323,9 +316,9 @@ class DataPanel(QWidget):
     # --------------------------------------------------------------- preview
     def reload(self) -> None:
         """Load the dataset again in the background (the newest request wins)."""
-        self._ticket += 1
         self.summary.setText("Loading…")
-        self._pool.start(_LoadJob(self._ticket, dict(self.spec), self._base_dir(), self._signals))
+        spec, base_dir = dict(self.spec), self._base_dir()
+        self.background.start(lambda: load_dataset(spec, base_dir))
 
     def wait_loaded(self, msecs: int = 10_000) -> bool:
         """Block until the newest load has finished and been shown (before training starts).
@@ -335,12 +328,10 @@ class DataPanel(QWidget):
         if self._reload.isActive():
             self._reload.stop()
             self.reload()
-        done = self._pool.waitForDone(msecs)
-        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)  # deliver the queued result now
-        return done
+        return self.background.wait(msecs)
 
     def _on_loaded(self, ticket: int, dataset: ArrayDataset | None, error: str) -> None:
-        if ticket != self._ticket:
+        if ticket != self.background.ticket:
             return  # a newer request is on its way
         self.dataset, self.load_error = dataset, error
         if dataset is None:

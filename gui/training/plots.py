@@ -181,7 +181,7 @@ class MetricPlots(QWidget):
         self.legend.clear()
         for key, curves in self.runs.items():
             on_top = key == self.current
-            for name, item in curves.items.items():
+            for item in curves.items.values():
                 item.setZValue(10 if on_top else 0)
                 if on_top and item.opts.get("name"):
                     self.legend.addItem(item, item.opts["name"])

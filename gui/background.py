@@ -1,0 +1,62 @@
+"""Run slow work (loading data, importing torch, exporting) off the GUI thread.
+
+:class:`BackgroundCall` runs one function at a time in its own thread pool and reports
+``done(ticket, result, error)`` on the GUI thread: ``error`` is the message of a
+:class:`~engine.errors.UserError` (or of any other exception, prefixed by its type), so a
+failing job never takes the app down. Each call gets a ticket; a view that only wants the
+newest answer compares it with :attr:`BackgroundCall.ticket`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRunnable, QThreadPool, Signal
+
+from engine.errors import UserError
+
+
+class _Job(QRunnable):
+    def __init__(self, ticket: int, work: Callable[[], Any], report: Signal) -> None:
+        super().__init__()
+        self.ticket, self.work, self.report = ticket, work, report
+
+    def run(self) -> None:
+        try:
+            result, error = self.work(), ""
+        except UserError as exc:
+            result, error = None, str(exc)
+        except Exception as exc:  # noqa: BLE001 - reported to the view, never raised into Qt
+            result, error = None, f"{type(exc).__name__}: {exc}"
+        try:
+            self.report.emit(self.ticket, result, error)
+        except RuntimeError:  # the receiver was deleted meanwhile
+            pass
+
+
+class BackgroundCall(QObject):
+    """One worker thread; jobs run in the order they were started.
+
+    Signals:
+        done(int, object, str): ticket, result (``None`` on error), error message (``""`` on success).
+    """
+
+    done = Signal(int, object, str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.ticket = 0
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+
+    def start(self, work: Callable[[], Any]) -> int:
+        """Run ``work()`` in the background; returns its ticket."""
+        self.ticket += 1
+        self._pool.start(_Job(self.ticket, work, self.done))
+        return self.ticket
+
+    def wait(self, msecs: int = 120_000) -> bool:
+        """Block until every started job has finished and its ``done`` was delivered (tests, start-up checks)."""
+        finished = self._pool.waitForDone(msecs)
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.MetaCall)
+        return finished
