@@ -15,6 +15,7 @@ def register(commands: Any) -> None:
     p.add_argument("spec", metavar="MODULE:CLASS", help="e.g. mypackage.models:LeNet (importable from here)")
     p.add_argument("--args", default="[]", help="constructor arguments as a JSON list or object")
     p.add_argument("--input-shape", help="per-sample input shape, e.g. 1,28,28 (default: from the first layer)")
+    p.add_argument("--weights", help="safetensors file of the module's state_dict to load first (e.g. trained)")
     p.add_argument("--out", required=True, help="project file to write; weights go to <stem>.safetensors")
     p.set_defaults(handler=cmd_import_torch)
 
@@ -44,7 +45,7 @@ def cmd_import_torch(args: argparse.Namespace) -> int:
         constructor_args = json.loads(args.args)
     except ValueError as exc:
         raise UserError(f"--args: not JSON: {exc}") from None
-    result = import_torch_module(args.spec, constructor_args, _shape(args.input_shape))
+    result = import_torch_module(args.spec, constructor_args, _shape(args.input_shape), args.weights)
     for line in save_imported(result.project, result.weights, args.out):
         print(line)
     print(_check_line(result.max_abs_diff))

@@ -86,7 +86,8 @@ def _sample(compiled_specs: Any, seed: int = 0) -> list[np.ndarray]:
     return result
 
 
-def import_torch_module(spec: str, args: Any = None, input_shape: Sequence[int] | None = None) -> ImportResult:
+def import_torch_module(spec: str, args: Any = None, input_shape: Sequence[int] | None = None,
+                        weights: str | os.PathLike[str] | None = None) -> ImportResult:
     """Trace ``package.module:Class`` built with ``args`` and map it onto canvas layers.
 
     Args:
@@ -94,6 +95,8 @@ def import_torch_module(spec: str, args: Any = None, input_shape: Sequence[int] 
         args: Constructor arguments: a list (positional) or a dict (keywords); ``None`` for none.
         input_shape: Per-sample input shape, e.g. ``(1, 28, 28)``; inferred from a first
             Linear or Embedding when omitted (images need it).
+        weights: A safetensors file of the module's ``state_dict()`` to load before tracing
+            (e.g. trained weights); the constructor's initial weights when omitted.
 
     Returns:
         The project (laid out) and its weights; unpacks as ``(project, weights)``.
@@ -112,6 +115,13 @@ def import_torch_module(spec: str, args: Any = None, input_shape: Sequence[int] 
         raise ImportProblem(f"{spec}: constructing it failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(model, torch.nn.Module):
         raise ImportProblem(f"{spec}: builds a {type(model).__name__}, not a torch.nn.Module")
+    if weights is not None:
+        from engine.compile.weights import load_weights
+
+        try:
+            model.load_state_dict(load_weights(weights), strict=True)
+        except RuntimeError as exc:
+            raise ImportProblem(f"{weights}: does not fit {spec}: {str(exc).splitlines()[0][:200]}") from None
     model.eval()
     gm = trace(model, spec)
     builder = GraphBuilder(spec)

@@ -82,6 +82,28 @@ class GraphBuilder:
         if what not in self.unmapped:
             self.unmapped.append(what)
 
+    def _merge_pool_flatten(self) -> None:
+        """AdaptiveAvgPool2d then Flatten (as exported code writes it) -> one pool with ``flatten``."""
+        graph = self.graph
+        for flat in [n for n in graph if n.type_id == "flatten"]:
+            edge = graph.incoming(flat.id).get("in")
+            pool = graph.nodes.get(edge.source) if edge else None
+            if pool is None or pool.type_id != "adaptive_avgpool2d" or pool.params.get("flatten") \
+                    or flat.params.get("start_dim") != 1 or flat.params.get("end_dim") != -1 \
+                    or len(graph.outgoing(pool.id)) != 1:
+                continue
+            source = graph.incoming(pool.id)["in"].source
+            targets = [(e.target, e.target_port) for e in graph.outgoing(flat.id)]
+            for e in [*graph.edges_of(flat.id), *graph.edges_of(pool.id)]:
+                if e in graph.edges:
+                    graph.remove_edge(e)
+            graph.remove_node(flat.id)
+            graph.remove_node(pool.id)
+            graph.add_node(Node(flat.id, "adaptive_avgpool2d", {**pool.params, "flatten": True}))
+            graph.add_edge(Edge(source, flat.id, "in"))
+            for target, port in targets:
+                graph.add_edge(Edge(flat.id, target, port))
+
     def finish(self, name: str, description: str) -> tuple[Project, dict[str, torch.Tensor]]:
         """Lay out, validate and check the weights; the project and its weights.
 
@@ -94,6 +116,7 @@ class GraphBuilder:
                                                      if len(self.unmapped) > 20 else "")
             raise ImportProblem(f"{self.source}: nothing imported: {len(self.unmapped)} operation(s) have no "
                                 f"canvas layer: {shown}")
+        self._merge_pool_flatten()
         self.graph.move_nodes(layered_layout(self.graph, max_columns=8))
         try:
             compiled = compile_graph(self.graph)
