@@ -9,12 +9,23 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from engine.training.events import (BatchMetrics, EpochEnd, Event, Failed, Finished, LearningRateChanged,
-                                    PredictionSnapshot, RunStarted, StateChanged, event_from_json)
+from engine.training.events import (
+    BatchMetrics,
+    EpochEnd,
+    Event,
+    Failed,
+    Finished,
+    LearningRateChanged,
+    PredictionSnapshot,
+    RunStarted,
+    StateChanged,
+    event_from_json,
+)
 from engine.training.run_dir import METRICS_FILE, RUN_FILE, SNAPSHOT_FILE
 
 #: The metric each task's second plot shows (validation value, higher or lower is better).
@@ -128,6 +139,17 @@ class RunHistory:
         name = TASK_METRIC.get(self.task, "loss")
         return name if name in self.val or name in self.train else "loss"
 
+    def metric_series(self) -> tuple[tuple[str, list[float]], tuple[str, list[float]]]:
+        """The metric plot's two per-epoch series, ``(label, values)`` each.
+
+        Training and validation values of the headline metric; for a GAN, the generator's
+        and the discriminator's losses, which is what one watches there.
+        """
+        if self.task == "gan" and "d_loss" in self.train:
+            return ("generator", self.train.get("g_loss", [])), ("discriminator", self.train["d_loss"])
+        name = self.metric_name
+        return ("train", self.train.get(name, [])), ("validation", self.val.get(name, []))
+
     @property
     def active(self) -> bool:
         """Whether the run has not ended."""
@@ -148,7 +170,7 @@ class RunHistory:
 
     # -------------------------------------------------------------------- files
     @classmethod
-    def from_run_dir(cls, path: Path) -> "RunHistory":
+    def from_run_dir(cls, path: Path) -> RunHistory:
         """Rebuild a finished (or interrupted) run from its folder.
 
         Unreadable lines are skipped: a run cut off mid-write still shows what it logged.

@@ -202,15 +202,19 @@ class MetricPlots(QWidget):
             items["smooth"].setData(history.batch_x, history.batch_loss_smooth)
             items["train_loss"].setData(*_finite(history.epoch_x, history.train.get("loss")))
             items["val_loss"].setData(*_finite(history.epoch_x, history.val.get("loss")))
-            items["train_metric"].setData(*_finite(history.epoch_x, history.train.get(metric)))
-            items["val_metric"].setData(*_finite(history.epoch_x, history.val.get(metric)))
+            (first_label, first), (second_label, second) = history.metric_series()
+            items["train_metric"].setData(*_finite(history.epoch_x, first))
+            items["val_metric"].setData(*_finite(history.epoch_x, second))
             items["lr"].setData(history.lr_x, history.lr)
             if history.lr and not self.log_scale and curves.visible:
                 self._lr_top = max(self._lr_top, max(history.lr) * 1.15)
                 self.lr.setYRange(0, self._lr_top, padding=0)  # from 0: a constant rate is a flat line
             self._draw_marks(curves)
             if self.current is not None and curves is self.runs[self.current]:
-                self.metric.setTitle(_METRIC_TITLES.get(metric, metric), size="9pt")
+                title = "Generator vs discriminator loss" if history.task == "gan" else \
+                    _METRIC_TITLES.get(metric, metric)
+                self.metric.setTitle(f"{title} <span style='font-size:7pt'>(solid: {first_label}, dashed: "
+                                     f"{second_label})</span>", size="9pt")
                 self.metric.setVisible(metric != "loss")  # nothing beyond the loss plot to show
         if changed:
             self.redraw_count += 1
@@ -263,13 +267,15 @@ class MetricPlots(QWidget):
             if value is not None:
                 parts.append(f"lr {value[1]:.3g}")
         else:
-            name = "loss" if plot is self.loss else history.metric_name
             if plot is self.loss:
                 value = _nearest(history.batch_x, history.batch_loss_smooth, x)
                 if value is not None:
                     parts.append(f"train {value[1]:.4g}")
-            for label, store in (("train/epoch", history.train), ("val", history.val)):
-                value = _nearest(history.epoch_x, store.get(name) or [], x, within=0.5)
+                series = (("train/epoch", history.train.get("loss", [])), ("val", history.val.get("loss", [])))
+            else:
+                series = history.metric_series()
+            for label, values in series:
+                value = _nearest(history.epoch_x, values, x, within=0.5)
                 if value is not None:
                     parts.append(f"{label} {value[1]:.4g}")
         return f"epoch {x:.2f}\n" + "\n".join(parts) if parts else ""

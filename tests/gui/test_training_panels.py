@@ -19,7 +19,7 @@ def _loaded(panel: DataPanel) -> None:
     assert panel.wait_loaded(20_000)
 
 
-def test_choosing_a_dataset_is_undoable_and_checked_against_the_input_node(qtbot) -> None:  # noqa: ANN001
+def test_choosing_a_dataset_is_undoable_and_checked_against_the_input_node(qtbot) -> None:
     document = Document(mlp_project())
     panel = DataPanel()
     qtbot.addWidget(panel)
@@ -38,7 +38,7 @@ def test_choosing_a_dataset_is_undoable_and_checked_against_the_input_node(qtbot
     assert panel.fit_message == ""
 
 
-def test_an_option_edit_and_a_csv_import_show_in_the_preview(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_an_option_edit_and_a_csv_import_show_in_the_preview(qtbot, tmp_path: Path) -> None:
     document = Document(mlp_project())
     panel = DataPanel()
     qtbot.addWidget(panel)
@@ -62,7 +62,7 @@ def test_an_option_edit_and_a_csv_import_show_in_the_preview(qtbot, tmp_path: Pa
     assert "row" in panel.load_error and "b" in panel.load_error
 
 
-def test_settings_edits_are_undoable_and_defaults_leave_the_file(qtbot) -> None:  # noqa: ANN001
+def test_settings_edits_are_undoable_and_defaults_leave_the_file(qtbot) -> None:
     document = Document(mlp_project())
     panel = SettingsPanel()
     qtbot.addWidget(panel)
@@ -96,7 +96,7 @@ def _history() -> RunHistory:
     return history
 
 
-def test_plots_hover_values_and_export_png_and_csv(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_plots_hover_values_and_export_png_and_csv(qtbot, tmp_path: Path) -> None:
     plots = MetricPlots()
     qtbot.addWidget(plots)
     plots.resize(900, 300)
@@ -104,7 +104,7 @@ def test_plots_hover_values_and_export_png_and_csv(qtbot, tmp_path: Path) -> Non
     qtbot.waitExposed(plots)
     key = plots.add_run(_history())
     qtbot.wait(50)  # let the view ranges follow the data
-    assert plots.metric.titleLabel.text == "Accuracy"
+    assert plots.metric.titleLabel.text.startswith("Accuracy")
     assert list(plots.runs[key].items["val_metric"].yData) == [10 / 45, 20 / 45, 30 / 45]
     text = plots._values_at(plots.loss, 2.0)
     assert "epoch 2.00" in text and "val 0.125" in text and "train" in text

@@ -86,3 +86,15 @@ def test_a_run_cut_off_without_closing_event_reads_as_interrupted(tmp_path: Path
     history = RunHistory.from_run_dir(run)
     assert history.state == "interrupted"
     assert history.epoch_x == [1.0]
+
+
+def test_the_metric_plot_shows_train_and_validation_or_both_gan_losses() -> None:
+    history = RunHistory("x")
+    history.add(_started(task="classification"))
+    history.add(EpochEnd(0.0, 1, 10, {"loss": 1.0, "accuracy": 0.5}, {"loss": 1.1, "accuracy": 0.4}, 0.01, 1.0, 1.0))
+    assert history.metric_series() == (("train", [0.5]), ("validation", [0.4]))
+    gan = RunHistory("g")
+    gan.add(_started(task="gan"))
+    gan.add(EpochEnd(0.0, 1, 10, {"d_loss": 1.3, "g_loss": 0.7}, {"d_loss": 1.2, "g_loss": 0.8, "loss": 2.0},
+                     0.01, 1.0, 1.0))
+    assert gan.metric_series() == (("generator", [0.7]), ("discriminator", [1.3]))
