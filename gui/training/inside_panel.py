@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QImage, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -156,6 +156,7 @@ class InsidePanel(QWidget):
         super().__init__(parent)
         self.theme = theme
         self.run_dir: Path | None = None
+        self._stale = ""  # "run" or "report": work deferred while hidden
         self.base_dir: Path | None = None
         self.node_id: str | None = None
         self.insight: Any = None  # engine.training.insight.ModelInsight once loaded
@@ -293,7 +294,15 @@ class InsidePanel(QWidget):
 
     # -------------------------------------------------------------- interface
     def set_run(self, run_dir: Path | None, base_dir: Path | None = None) -> None:
-        """Look inside the run in ``run_dir`` (``None``: no run); opens it off the GUI thread."""
+        """Look inside the run in ``run_dir`` (``None``: no run); opens it off the GUI thread.
+
+        A hidden panel only remembers the run and opens it when shown: opening imports torch
+        and loads the data, work that would otherwise compete with a training run for the CPU.
+        """
+        if not self.isVisible() and run_dir is not None:
+            self.run_dir, self.base_dir, self._stale = Path(run_dir), base_dir, "run"
+            return
+        self._stale = ""
         self.run_dir, self.base_dir = (Path(run_dir) if run_dir is not None else None), base_dir
         self.insight, self.report, self._preview = None, None, {}
         self._latest["load"] += 1
@@ -311,17 +320,32 @@ class InsidePanel(QWidget):
         if node_id == self.node_id:
             return
         self.node_id = node_id
+        if not self.isVisible():
+            self._stale = self._stale or "report"
+            return
         self._request_report()
 
     def refresh(self) -> None:
         """New weights were written: reload them and recompute what is shown."""
         if self.run_dir is None:
             return
+        if not self.isVisible():
+            self._stale = self._stale or "report"
+            return
         if self.state == "loading":
             self._reload_after_load = True
         elif self.insight is None:
             self.set_run(self.run_dir, self.base_dir)
         else:
+            self._request_report(always=True)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        """Catch up with what happened while hidden."""
+        super().showEvent(event)
+        stale, self._stale = self._stale, ""
+        if stale == "run" or (stale and self.insight is None and self.state != "loading"):
+            self.set_run(self.run_dir, self.base_dir)
+        elif stale:
             self._request_report(always=True)
 
     def busy(self) -> bool:

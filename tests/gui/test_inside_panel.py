@@ -162,3 +162,14 @@ def test_image_pixmaps_keep_square_pixels() -> None:
     assert (pixmap.width(), pixmap.height()) == (45, 72)  # 9 x 9 pixels per value
     big = image_pixmap(np.zeros((200, 100)), 50)
     assert (big.width(), big.height()) == (25, 50)
+
+
+def test_a_hidden_panel_defers_its_work_until_shown(qtbot: QtBot, cnn_run: Path) -> None:
+    panel = InsidePanel()
+    qtbot.addWidget(panel)
+    panel.set_run(cnn_run)
+    panel.show_node("conv1")
+    assert panel.insight is None and not panel.busy()  # nothing loaded while hidden
+    panel.show()
+    qtbot.waitUntil(lambda: panel.report is not None and panel.report.node_id == "conv1", timeout=30_000)
+    panel.wait_idle()
