@@ -143,7 +143,8 @@ def test_imported_project_opens_with_its_weights_and_exports(tmp_path: Path, exp
 
 # ------------------------------------------------------------------ bad input
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], check=False, capture_output=True,
+                          text=True,
                           cwd=cwd, timeout=300)
 
 

@@ -39,6 +39,35 @@ FORMATS = ("onnx", "pt2", "safetensors", "python")
 _SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "safetensors": ".safetensors", "python": ""}
 
 
+@dataclass(frozen=True)
+class FormatInfo:
+    """What a file dialog needs to offer one format.
+
+    Args:
+        name: The format id (``--format``).
+        title: Menu text.
+        suffix: File suffix, empty for a folder.
+        folder: Whether the output is a folder.
+        description: One line for a tooltip.
+    """
+
+    name: str
+    title: str
+    suffix: str
+    folder: bool
+    description: str
+
+
+FORMAT_INFO: dict[str, FormatInfo] = {info.name: info for info in (
+    FormatInfo("onnx", "ONNX", ".onnx", False, "One self-contained .onnx file for ONNX Runtime and other runtimes."),
+    FormatInfo("pt2", "PyTorch 2 program", ".pt2", False, "A torch.export program; load it with torch.export.load."),
+    FormatInfo("safetensors", "Weights (safetensors)", ".safetensors", False,
+               "The weights, with a copy of the project beside them that opens with them."),
+    FormatInfo("python", "PyTorch source", "", True,
+               "A folder with model.py, model.safetensors and train.py: plain PyTorch code."),
+)}
+
+
 @dataclass
 class ExportResult:
     """What an export wrote and how its self-check went.
@@ -122,4 +151,4 @@ def _short(value: float) -> str:
     return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
-__all__ = ["FORMATS", "TOLERANCE", "ExportError", "ExportResult", "export_model"]
+__all__ = ["FORMATS", "FORMAT_INFO", "TOLERANCE", "FormatInfo", "ExportError", "ExportResult", "export_model"]

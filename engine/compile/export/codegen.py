@@ -178,9 +178,9 @@ def class_source(graph: Graph, compiled: CompiledModel, name: str, doc: str) -> 
     lines += [f"        self.{attr} = {call.source()}" for attr, call in calls.items()]
     returns = "torch.Tensor" if len(compiled.output_specs) == 1 else "tuple[torch.Tensor, ...]"
     signature = ", ".join(f"{a}: torch.Tensor" for a in arguments)
+    forward_doc = "Run the model on a batch.\n\nArgs:\n" + "\n".join("    " + s for s in shapes)
     lines += ["", f"    def forward(self, {signature}) -> {returns}:",
-              docstring("Run the model on a batch.\n\nArgs:\n" + "\n".join("    " + s for s in shapes) + f"\n\nReturns:\n    {outs}",
-                        "        ")]
+              docstring(f"{forward_doc}\n\nReturns:\n    {outs}", "        ")]
     lines += [f"        {statement}" for statement in body]
     lines.append(f"        return {result}")
     return "\n".join(lines), list(calls.values())

@@ -80,7 +80,7 @@ def _decode(value: Any) -> Any:
 def _name(node: Any, weight: str | None) -> str:
     if weight and "." in weight:
         return weight.rsplit(".", 1)[0]
-    name = node.name[5:] if node.name.startswith("node_") else node.name
+    name = node.name.removeprefix("node_")
     return re.sub(r"_\d+$", "", name).lower() or node.output[0]
 
 
