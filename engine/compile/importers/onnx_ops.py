@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from engine.compile.importers.builder import GraphBuilder
+from engine.compile.importers.onnx_recurrent import VIRTUAL_AWARE, fold, follow
 
 Handler = Callable[["Context", Any, dict[str, Any]], "str | None"]
 
@@ -28,6 +29,9 @@ class Context:
         self.shapes: dict[str, list[Any]] = {}
         self.consumers: dict[str, int] = {}
         self.from_matmul: set[str] = set()
+        #: Values followed symbolically around recurrent layers (see onnx_recurrent).
+        self.virtual: dict[str, tuple[Any, ...]] = {}
+        self.opset = 18
 
     def vocabulary_for(self, name: str, graph: Any) -> int | None:
         """Rows of the embedding table that a Gather reads with the input ``name``."""
@@ -46,12 +50,20 @@ class Context:
                 if node.attribute[0].name == "value" else np.asarray(helper.get_attribute_value(node.attribute[0]))
             return
         label = f"{node.name or node.output[0]} ({node.op_type})"
+        if fold(self, node, self.opset):
+            return
+        attrs = {a.name: _decode(helper.get_attribute_value(a)) for a in node.attribute}
+        if node.op_type in VIRTUAL_AWARE or any(n in self.virtual for n in node.input):
+            reason = follow(self, node, attrs)
+            if reason is not None:
+                if reason:
+                    self.builder.skip(f"{label}: {reason}")
+                return
         if handler is None:
             self.builder.skip(label)
             return
         if any(n and n not in self.values and n not in self.consts for n in node.input):
             return  # fed by an unmapped node, which is reported
-        attrs = {a.name: _decode(helper.get_attribute_value(a)) for a in node.attribute}
         reason = handler(self, node, attrs)
         if reason:
             self.builder.skip(f"{label}: {reason}")

@@ -63,6 +63,7 @@ def read_onnx(path: Path) -> tuple[GraphBuilder, str, Any, list[str], list[tuple
     graph = model.graph
     builder = GraphBuilder(path.name)
     ctx = Context(builder, {t.name: numpy_helper.to_array(t) for t in graph.initializer})
+    ctx.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), ctx.opset)
     for info in [*graph.value_info, *graph.input, *graph.output]:
         ctx.shapes[info.name] = _dims(info)
     feeds, inputs = [], []

@@ -1,0 +1,138 @@
+"""ONNX LSTM and GRU layers read to their final hidden state, and the plumbing around them.
+
+Exporters surround a recurrent operator with bookkeeping: the batch-first input is
+transposed to sequence-first, the initial state is zeros shaped from the batch size
+(``Shape``, ``Concat``, ``Expand``, ``Slice``), weights are re-sliced into ONNX's gate order,
+and the result is picked with ``Gather(Y_h, -1)``. These handlers follow such values
+symbolically (:attr:`Context.virtual`) and fold constant subgraphs, so a one-layer,
+one-direction LSTM or GRU whose final hidden state is used maps onto one canvas layer with
+``output: last``. Other uses (the output sequence, bidirectional or stacked layers) are
+reported as unmapped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: Gate blocks of ONNX's weights in PyTorch's order: LSTM iofc -> ifco, GRU zrh -> rzh.
+_GATE_ORDER = {"LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2]}
+_TYPES = {"LSTM": "lstm", "GRU": "gru"}
+#: Operators that may receive the symbolic values followed here.
+VIRTUAL_AWARE = frozenset({"Shape", "Concat", "Expand", "Slice", "Squeeze", "Unsqueeze", "Transpose", "LSTM",
+                           "GRU", "Gather", "ConstantOfShape"})
+
+
+def fold(ctx: Any, node: Any, opset: int) -> bool:
+    """Evaluate ``node`` when all its inputs are constants; True when it was folded."""
+    inputs = [n for n in node.input if n]
+    if not inputs or any(n not in ctx.consts for n in inputs) or node.op_type in ("Constant",):
+        return False
+    from onnx.reference import ReferenceEvaluator
+
+    try:
+        results = ReferenceEvaluator(node, opsets={"": opset}).run(None, {n: ctx.consts[n] for n in inputs})
+    except Exception:  # noqa: BLE001 - leave it to the handlers, which report it
+        return False
+    for name, value in zip(node.output, results):
+        ctx.consts[name] = np.asarray(value)
+    return True
+
+
+def follow(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
+    """Track symbolic values; ``""`` when handled here, a reason, or ``None`` to fall through."""
+    op, inputs = node.op_type, [n for n in node.input]
+    virtual = ctx.virtual
+    kinds = [virtual[n][0] if n in virtual else None for n in inputs if n]
+    out = node.output[0] if node.output else ""
+    if op == "Shape" and (inputs[0] in ctx.values or inputs[0] in virtual):
+        virtual[out] = ("shape",)
+    elif op == "Concat" and "shape" in kinds and all(k == "shape" or n in ctx.consts
+                                                      for k, n in zip(kinds, [n for n in inputs if n])):
+        virtual[out] = ("shape",)
+    elif op in ("Expand", "ConstantOfShape") and _zero_fill(ctx, node, attrs):
+        virtual[out] = ("zeros",)
+    elif op in ("Slice", "Squeeze", "Unsqueeze") and kinds and kinds[0] in ("zeros", "shape"):
+        virtual[out] = virtual[inputs[0]]
+    elif op == "Transpose" and inputs[0] in ctx.values and list(attrs.get("perm", [])) == [1, 0, 2]:
+        virtual[out] = ("seq_first", ctx.values[inputs[0]])
+    elif op in _TYPES:
+        return _recurrent(ctx, node, attrs)
+    elif op == "Gather" and kinds and kinds[0] == "rnn_h":
+        return _last_state(ctx, node, attrs)
+    elif "seq_first" in kinds:
+        return "uses a time-major (sequence-first) tensor, e.g. an unrolled RNN, which no canvas layer takes"
+    elif any(kinds):
+        return "uses a recurrent layer's internals (its output sequence or state) in a way no canvas layer does"
+    else:
+        return None
+    return ""
+
+
+def _zero_fill(ctx: Any, node: Any, attrs: dict[str, Any]) -> bool:
+    if node.op_type == "ConstantOfShape":
+        value = attrs.get("value")
+        return value is None or not np.any(np.asarray(getattr(value, "float_data", [0]) or [0]))
+    source = node.input[0]
+    return source in ctx.consts and not np.any(ctx.consts[source])
+
+
+def _recurrent(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
+    op = node.op_type
+    names = list(node.input) + [""] * (8 - len(node.input))
+    x, w, r, b, lengths, h0 = names[:6]
+    c0 = names[6] if op == "LSTM" else ""
+    if ctx.virtual.get(x, ("",))[0] != "seq_first":
+        return "its input is not a batch-first sequence transposed to sequence-first"
+    if any(n not in ctx.consts for n in (w, r) if n) or b and b not in ctx.consts or lengths:
+        return "weights that are not constants, or sequence lengths"
+    if any(n and ctx.virtual.get(n, ("",))[0] != "zeros" for n in (h0, c0)):
+        return "a non-zero initial state"
+    if attrs.get("direction", "forward") != "forward" or attrs.get("layout", 0) or "clip" in attrs \
+            or "activations" in attrs or attrs.get("input_forget", 0) or op == "GRU" and \
+            attrs.get("linear_before_reset", 0) != 1 or len(node.input) > 7:
+        return "bidirectional, clipped, custom activations or another gate layout"
+    hidden = int(attrs["hidden_size"])
+    order = _GATE_ORDER[op]
+    weight_ih, weight_hh = (_reorder(ctx.consts[n][0], order, hidden) for n in (w, r))
+    bias = ctx.consts[b][0] if b else np.zeros(2 * len(order) * hidden, dtype=np.float32)
+    half = len(order) * hidden
+    tensors = {"rnn.weight_ih_l0": weight_ih, "rnn.weight_hh_l0": weight_hh,
+               "rnn.bias_ih_l0": _reorder(bias[:half], order, hidden), "rnn.bias_hh_l0": _reorder(bias[half:], order,
+                                                                                                  hidden)}
+    params = {"hidden_size": hidden, "num_layers": 1, "bidirectional": False, "dropout": 0.0, "output": "last"}
+    source = ctx.virtual[x][1]
+    node_id = ctx.builder.add(_TYPES[op], _node_name(node, op), params, [source],
+                              {k: _tensor(v) for k, v in tensors.items()})
+    if len(node.output) > 1 and node.output[1]:
+        ctx.virtual[node.output[1]] = ("rnn_h", node_id)
+    if node.output and node.output[0]:
+        ctx.virtual[node.output[0]] = ("rnn_y", node_id)
+    return ""
+
+
+def _last_state(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
+    index = node.input[1]
+    picked = ctx.consts.get(index)
+    if picked is None or int(attrs.get("axis", 0)) != 0 or np.asarray(picked).size != 1 \
+            or int(np.asarray(picked).reshape(-1)[0]) not in (0, -1) or np.asarray(picked).ndim != 0:
+        return "a part of the hidden state other than the last one"
+    ctx.values[node.output[0]] = ctx.virtual[node.input[0]][1]
+    return ""
+
+
+def _reorder(array: np.ndarray, order: list[int], hidden: int) -> np.ndarray:
+    blocks = [array[i * hidden:(i + 1) * hidden] for i in range(len(order))]
+    return np.ascontiguousarray(np.concatenate([blocks[i] for i in order]), dtype=np.float32)
+
+
+def _node_name(node: Any, op: str) -> str:
+    name = node.name.removeprefix("node_").rstrip("_0123456789")
+    return name or op.lower()
+
+
+def _tensor(array: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(np.array(array, dtype=np.float32))
