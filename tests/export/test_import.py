@@ -28,8 +28,8 @@ Exported = Callable[..., ExportResult]
 #: No-ops in inference that an ONNX export drops (Identity emits no code at all).
 INFERENCE_NO_OPS = {"dropout", "identity"}
 #: Layers whose ONNX export does not map back onto one layer: RNNs and attention layers
-#: export as unrolled steps, masks and reshapes, GELU as an Erf formula.
-NOT_FROM_ONNX = {"rnn", "transformer_encoder_layer", "self_attention", "positional_encoding", "gelu"}
+#: export as unrolled steps, masks and reshapes.
+NOT_FROM_ONNX = {"rnn", "transformer_encoder_layer", "self_attention", "positional_encoding"}
 #: Layers the ONNX optimizer folds into their neighbours (BatchNorm into the convolution).
 FOLDED_IN_ONNX = {"batchnorm1d", "batchnorm2d"}
 
@@ -135,6 +135,14 @@ def test_every_layer_round_trips_through_python_source(test_projects: dict[str, 
         module, weights_file = importable(test_projects[name])
         project, weights = import_torch_module(module, [], spec.dims, weights_file)
         assert_same_model(test_projects[name], project.graph, weights, drop=frozenset({"identity"}))
+
+
+def test_onnx_import_of_every_image_layer(exported: Exported, test_projects: dict[str, Path]) -> None:
+    # Resize, ConvTranspose, AveragePool, Concat, Mul, the GELU formula, LayerNormalization, LogSoftmax
+    result = import_onnx(exported(test_projects["image_zoo"], "onnx").paths[0])
+    assert result.max_abs_diff <= 1e-5
+    types = {node.type_id for node in result.project.graph}
+    assert {"upsample", "conv_transpose2d", "avgpool2d", "concat", "multiply", "gelu", "layernorm"} <= types
 
 
 def test_imported_project_opens_with_its_weights_and_exports(tmp_path: Path, exported: Exported) -> None:

@@ -5,7 +5,13 @@ other value must come from a mapped operator. Supported: Gemm, MatMul (+ Add of 
 Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over H and W,
 BatchNormalization, LayerNormalization, Relu, LeakyRelu, Elu, Gelu, Sigmoid, Tanh, Softmax,
 LogSoftmax, Flatten, Reshape, Transpose, Add, Mul, Concat, Resize, Gather of an embedding
-table, Identity and Dropout. Any other operator is listed and nothing is imported.
+table, Identity and Dropout; also one-layer LSTM / GRU read to their last hidden state and
+GELU written out as its Erf formula (:mod:`engine.compile.importers.onnx_symbolic`), with
+constant subgraphs folded. Any other operator is listed and nothing is imported.
+
+Not mappable (listed in the error): RNNs (exporters unroll them), stacked, bidirectional or
+sequence-returning LSTM / GRU, attention and Transformer blocks (decomposed into reshapes,
+masks and matrix products).
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""ONNX LSTM and GRU layers read to their final hidden state, and the plumbing around them.
+"""Operator patterns that span several ONNX nodes: recurrent layers and the exact GELU.
+
+**LSTM and GRU** read to their final hidden state, and the plumbing around them.
 
 Exporters surround a recurrent operator with bookkeeping: the batch-first input is
 transposed to sequence-first, the initial state is zeros shaped from the batch size
@@ -8,6 +10,9 @@ symbolically (:attr:`Context.virtual`) and fold constant subgraphs, so a one-lay
 one-direction LSTM or GRU whose final hidden state is used maps onto one canvas layer with
 ``output: last``. Other uses (the output sequence, bidirectional or stacked layers) are
 reported as unmapped.
+
+**GELU** exported as its formula ``x * 0.5 * (1 + erf(x / sqrt(2)))`` (Div, Erf, Add, Mul,
+Mul) maps back onto one GELU layer.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ _GATE_ORDER = {"LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2]}
 _TYPES = {"LSTM": "lstm", "GRU": "gru"}
 #: Operators that may receive the symbolic values followed here.
 VIRTUAL_AWARE = frozenset({"Shape", "Concat", "Expand", "Slice", "Squeeze", "Unsqueeze", "Transpose", "LSTM",
-                           "GRU", "Gather", "ConstantOfShape"})
+                           "GRU", "Gather", "ConstantOfShape", "Div", "Erf"})
 
 
 def fold(ctx: Any, node: Any, opset: int) -> bool:
@@ -61,13 +66,44 @@ def follow(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
         return _recurrent(ctx, node, attrs)
     elif op == "Gather" and kinds and kinds[0] == "rnn_h":
         return _last_state(ctx, node, attrs)
+    elif op in ("Div", "Erf", "Add", "Mul") and _gelu_step(ctx, node):
+        pass
     elif "seq_first" in kinds:
         return "uses a time-major (sequence-first) tensor, e.g. an unrolled RNN, which no canvas layer takes"
     elif any(kinds):
-        return "uses a recurrent layer's internals (its output sequence or state) in a way no canvas layer does"
+        return ("uses an intermediate value (a recurrent layer's output sequence or state, or part of a GELU "
+                "formula) in a way no canvas layer does")
     else:
         return None
     return ""
+
+
+def _constant(ctx: Any, name: str, value: float) -> bool:
+    array = ctx.consts.get(name)
+    return array is not None and array.size == 1 and abs(float(array.reshape(-1)[0]) - value) < 1e-6
+
+
+def _gelu_step(ctx: Any, node: Any) -> bool:
+    """Follow ``x / sqrt(2)`` -> erf -> ``+ 1`` -> ``* 0.5`` -> ``* x``; True when this node is a step."""
+    op, inputs, virtual = node.op_type, list(node.input), ctx.virtual
+    out = node.output[0]
+    if op == "Div" and len(inputs) == 2 and inputs[0] in ctx.values and _constant(ctx, inputs[1], 2 ** 0.5):
+        virtual[out] = ("gelu", inputs[0], 1)
+        return True
+    stage = {n: virtual[n] for n in inputs if virtual.get(n, ("",))[0] == "gelu"}
+    if len(stage) != 1:
+        return False
+    (name, (_, source, step)), = stage.items()
+    others = [n for n in inputs if n != name]
+    if op == "Erf" and step == 1 or op == "Add" and step == 2 and _constant(ctx, others[0], 1.0):
+        virtual[out] = ("gelu", source, step + 1)
+    elif op == "Mul" and step == 3 and _constant(ctx, others[0], 0.5):
+        virtual[out] = ("gelu", source, 4)
+    elif op == "Mul" and step == 4 and others == [source]:
+        ctx.add(node, "gelu", {"approximate": "none"}, [source])
+    else:
+        return False
+    return True
 
 
 def _zero_fill(ctx: Any, node: Any, attrs: dict[str, Any]) -> bool:
