@@ -9,7 +9,11 @@ from typing import Any
 def register(commands: Any) -> None:
     """Add ``export`` to the sub-parsers."""
     p = commands.add_parser("export", help="export a project or run (onnx, pt2, safetensors, python); "
-                                           "reloads the result and checks its outputs")
+                                           "reloads the result and checks its outputs",
+                            description="Export a project file (fresh weights seeded by training.seed, or its "
+                                        "sibling <stem>.safetensors) or a run folder (trained weights). The "
+                                        "result is reloaded and fed the same batch as the original; a largest "
+                                        "absolute difference above 1e-4 is an error (exit 1).")
     p.add_argument("source", metavar="FILE_OR_RUN", help="project file (.json) or run folder")
     p.add_argument("--format", required=True, choices=("onnx", "pt2", "safetensors", "python"),
                    help="what to write")

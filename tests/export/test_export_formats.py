@@ -115,3 +115,14 @@ def test_untrained_export_is_seeded(tmp_path: Path, test_projects: dict[str, Pat
     first = load_source(test_projects["mlp_iris"]).weights
     second = load_source(test_projects["mlp_iris"]).weights
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_a_project_in_memory_exports_with_given_weights(tmp_path: Path, test_projects: dict[str, Path]) -> None:
+    from engine.graph.fileformat import load_project
+
+    project = load_project(test_projects["mlp_iris"])
+    zeros = {k: torch.zeros_like(v) for k, v in load_source(test_projects["mlp_iris"]).weights.items()}
+    result = export_model(project, "safetensors", tmp_path / "mem.safetensors", weights=zeros)
+    assert result.origin == "weights in memory" and result.max_abs_diff == 0.0
+    reopened = load_source(tmp_path / "mem.json")
+    assert all(float(t.abs().sum()) == 0.0 for t in reopened.weights.values())

@@ -30,10 +30,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
+
+import torch
 
 from engine.compile.export.selfcheck import TOLERANCE, ExportError, require_within
 from engine.compile.export.source import ExportSource, load_source
+from engine.graph.project import Project
 
 FORMATS = ("onnx", "pt2", "safetensors", "python")
 _SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "safetensors": ".safetensors", "python": ""}
@@ -112,18 +115,23 @@ def resolve_out(fmt: str, out_path: str | os.PathLike[str], name: str) -> Path:
     return out
 
 
-def export_model(source_path: str | os.PathLike[str], fmt: str, out_path: str | os.PathLike[str],
-                 discriminator: bool = False, tolerance: float = TOLERANCE) -> ExportResult:
+def export_model(source_path: str | os.PathLike[str] | Project, fmt: str, out_path: str | os.PathLike[str],
+                 discriminator: bool = False, tolerance: float = TOLERANCE,
+                 weights: Mapping[str, torch.Tensor] | None = None,
+                 base_dir: str | os.PathLike[str] | None = None) -> ExportResult:
     """Export a project file or run directory and check the result.
 
     Args:
         source_path: A project file (untrained weights seeded by ``training.seed``, or the
-            sibling ``<stem>.safetensors`` when present) or a run directory (trained weights).
+            sibling ``<stem>.safetensors`` when present), a run directory (trained weights),
+            or a :class:`~engine.graph.project.Project` in memory (an unsaved document).
         fmt: One of :data:`FORMATS`.
         out_path: The file to write (a folder for ``python``); a folder given for a file
             format receives ``model.<suffix>``.
         discriminator: For GANs, export the discriminator instead of the generator.
         tolerance: Largest allowed self-check difference.
+        weights: For a Project in memory: its weights (state-dict keys); seeded when omitted.
+        base_dir: For a Project in memory: the folder its dataset paths are relative to.
 
     Returns:
         The files written and the self-check figure.
@@ -134,7 +142,7 @@ def export_model(source_path: str | os.PathLike[str], fmt: str, out_path: str | 
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    src = load_source(source_path, discriminator)
+    src = load_source(source_path, discriminator, weights, base_dir)
     out = resolve_out(fmt, out_path, "model")
     if fmt != "python" and not out.parent.is_dir():
         raise ExportError(f"{fmt}: cannot write {out}: the folder {out.parent} does not exist")

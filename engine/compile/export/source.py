@@ -12,9 +12,11 @@ leads from the Noise Input to an Output; ``discriminator=True`` picks the other 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import torch
 
@@ -41,6 +43,7 @@ class ExportSource:
         origin: Where the weights come from, for messages (``"trained run"``, ...).
         part: ``"generator"`` or ``"discriminator"`` for GANs, else ``None``.
         vocabulary: Token of each id for models fed by a Token Input on a corpus, else ``None``.
+        base_dir: The folder the project's dataset paths are relative to.
     """
 
     project: Project
@@ -50,6 +53,7 @@ class ExportSource:
     origin: str
     part: str | None
     vocabulary: list[str] | None
+    base_dir: Path
 
     @property
     def name(self) -> str:
@@ -124,12 +128,18 @@ def _vocabulary(project: Project, base_dir: Path) -> list[str] | None:
         return None  # the model still exports; its ids just have no names
 
 
-def load_source(path: str | os.PathLike[str], discriminator: bool = False) -> ExportSource:
+def load_source(path: str | os.PathLike[str] | Project, discriminator: bool = False,
+                weights: Mapping[str, torch.Tensor] | None = None,
+                base_dir: str | os.PathLike[str] | None = None) -> ExportSource:
     """Read a project file or run directory and compile the part to export, with its weights.
 
     Args:
-        path: A project file (``.json``) or a run directory.
+        path: A project file (``.json``), a run directory, or a :class:`Project` in memory
+            (e.g. the GUI's unsaved document).
         discriminator: For GANs, export the discriminator instead of the generator.
+        weights: For a Project in memory, its weights (keys as the compiled graph's state
+            dict); seeded fresh weights when omitted.
+        base_dir: For a Project in memory, the folder its dataset paths are relative to.
 
     Returns:
         The source, its module in eval mode.
@@ -137,29 +147,45 @@ def load_source(path: str | os.PathLike[str], discriminator: bool = False) -> Ex
     Raises:
         UserError: Unreadable file, not a run folder, invalid graph, weights that do not fit.
     """
-    target = Path(path)
-    if target.is_dir():
+    weights_file: Path | None = None
+    if isinstance(path, Project):
+        project, folder = path, Path(base_dir) if base_dir is not None else Path.cwd()
+        project_path = folder / "model.json"
+        origin = "weights in memory" if weights is not None else "untrained"
+    elif Path(path).is_dir():
+        target = Path(path)
         if not (target / RUN_FILE).is_file():
             raise UserError(f"{target}: not a run folder (no {RUN_FILE}) and not a project file")
         project_path = target / RUN_PROJECT
         project = load_project(project_path)
-        weights_file: Path | None = target / RUN_WEIGHTS
-        if not weights_file.is_file():  # type: ignore[union-attr]
+        weights_file = target / RUN_WEIGHTS
+        if not weights_file.is_file():
             raise UserError(f"{target}: the run has no {RUN_WEIGHTS} yet (it has not finished an epoch)")
         origin = "trained run"
-        base_dir = target
+        folder = _run_base_dir(target)
     else:
-        project_path = target
+        project_path = Path(path)
         project = load_project(project_path)
         weights_file = sibling_weights(project_path)
         origin = f"weights from {weights_file.name}" if weights_file else "untrained"
-        base_dir = project_path.parent
+        folder = project_path.parent
     outputs, part = _choose_outputs(project.graph, discriminator)
     compiled = _compile(project.graph, outputs)
     if weights_file is not None:
-        weights = load_weights(weights_file)
+        tensors = load_weights(weights_file)
     else:
-        weights = initial_weights(project)
-    apply_weights(compiled.module, weights, str(weights_file or project_path))
+        tensors = dict(weights) if weights is not None else initial_weights(project)
+    apply_weights(compiled.module, tensors, str(weights_file or project_path))
     compiled.module.eval()
-    return ExportSource(project, project_path, compiled, weights, origin, part, _vocabulary(project, base_dir))
+    return ExportSource(project, project_path, compiled, tensors, origin, part, _vocabulary(project, folder),
+                        folder)
+
+
+def _run_base_dir(run: Path) -> Path:
+    """The folder a run's dataset paths are relative to (``base_dir`` in run.json), else the run."""
+    try:
+        info = json.loads((run / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return run
+    base = info.get("base_dir") if isinstance(info, dict) else None
+    return Path(base) if isinstance(base, str) and Path(base).is_dir() else run

@@ -52,7 +52,7 @@ def _data(src: ExportSource, out: Path) -> tuple[str, list[Path], str | None, bo
     spec = src.project.dataset
     name = spec.get("name")
     try:
-        dataset = load_dataset(spec, src.project_path.parent)
+        dataset = load_dataset(spec, src.base_dir)
     except UserError as exc:
         reason = f"the dataset could not be loaded at export time ({exc}); put arrays x and y in data.npz"
         return t.LOAD_NPZ, [], None, False, reason
