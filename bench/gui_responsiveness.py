@@ -33,7 +33,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, describe_machine, format_table, machine_info, median, write_results
+from _common import (
+    ROOT,
+    describe_machine,
+    format_table,
+    machine_info,
+    median,
+    write_results,
+)
 
 TICK_MS = 10
 

@@ -33,7 +33,7 @@ DASHBOARD_HEIGHT = 330
 class TrainingController(QObject):
     """Runs training for the window's document and shows it."""
 
-    def __init__(self, window: "MainWindow") -> None:
+    def __init__(self, window: MainWindow) -> None:
         super().__init__(window)
         self.window = window
         self.session = TrainingSession(self)

@@ -13,11 +13,31 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMenu,
-                               QProgressBar, QPushButton, QSplitter, QToolButton, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from engine.training.events import BatchMetrics, EpochEnd, Failed, LearningRateChanged, RunStarted
+from engine.training.events import (
+    BatchMetrics,
+    EpochEnd,
+    Failed,
+    LearningRateChanged,
+    RunStarted,
+)
 from engine.training.history import RunHistory
 from gui.document import Document
 from gui.training.plots import MetricPlots
@@ -109,7 +129,7 @@ class RunList(QTreeWidget):
             self.visibility_changed.emit(item.data(0, Qt.ItemDataRole.UserRole),
                                          item.checkState(0) == Qt.CheckState.Checked)
 
-    def _context_menu(self, pos) -> None:  # noqa: ANN001 - QPoint
+    def _context_menu(self, pos) -> None:
         item = self.itemAt(pos)
         if item is None:
             return

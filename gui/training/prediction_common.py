@@ -220,7 +220,7 @@ class CellTexts(pg.GraphicsObject):
         widest = max((self._metrics.horizontalAdvance(t) for t in self.texts), default=0)
         return cell_px >= max(widest + 3, self._metrics.height())
 
-    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
+    def boundingRect(self) -> QRectF:
         return QRectF(0, 0, self.size, self.size)
 
     def paint(self, painter: QPainter, *args: Any) -> None:
@@ -308,7 +308,7 @@ class ConfusionMatrix(pg.PlotWidget):
         if self.counts.size:
             self.set_matrix(self.counts, self.names)
 
-    def mouseMoveEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def mouseMoveEvent(self, event: Any) -> None:
         """Name the cell under the mouse in the tooltip (axis labels may show indices only)."""
         super().mouseMoveEvent(event)
         point = self.getPlotItem().getViewBox().mapSceneToView(self.mapToScene(event.position().toPoint()))

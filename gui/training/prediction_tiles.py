@@ -112,7 +112,7 @@ class TileGrid(QWidget):
         self.theme = theme
         self.update()
 
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+    def sizeHint(self) -> QSize:
         return QSize(360, 300)
 
     def _tile_aspect(self) -> tuple[float, QSize | None]:
@@ -162,7 +162,7 @@ class TileGrid(QWidget):
         return all(metrics.horizontalAdvance(f"{t.caption[0]} ({t.caption[1]})") <= width
                    for t in self.tiles if t.caption)
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor(plot_background(self.theme)))
         self._rects = []

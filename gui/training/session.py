@@ -16,8 +16,14 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
 from engine.graph.fileformat import dumps
-from engine.training.events import (TERMINAL, BatchMetrics, CheckpointWritten, Event, PredictionSnapshot,
-                                    RunStarted)
+from engine.training.events import (
+    TERMINAL,
+    BatchMetrics,
+    CheckpointWritten,
+    Event,
+    PredictionSnapshot,
+    RunStarted,
+)
 from engine.training.history import RunHistory, list_runs
 from engine.training.run_dir import default_run_dir
 from engine.training.worker import TrainingProcess

@@ -13,7 +13,14 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QFont, QShowEvent
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.training.config import TRAINING_PARAMS
 from gui.document import Document
@@ -133,7 +140,7 @@ class SettingsPanel(QWidget):
             editor.setEnabled(reason is None)
             editor.setToolTip(reason or _BY_NAME[name].doc)
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._devices_asked:
             self._devices_asked = True

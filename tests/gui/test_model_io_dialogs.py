@@ -37,14 +37,14 @@ class Sorts(nn.Module):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:  # noqa: ANN001
+def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:
     monkeypatch.setenv("NEURAL_CANVAS_RUNS_DIR", str(tmp_path / "runs"))
     w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(w)
     return w
 
 
-def test_export_a_trained_run_as_onnx_and_the_current_graph_as_source(qtbot, window: MainWindow,  # noqa: ANN001
+def test_export_a_trained_run_as_onnx_and_the_current_graph_as_source(qtbot, window: MainWindow,
                                                                       tmp_path: Path) -> None:
     path = tmp_path / "mlp.json"
     project = mlp_project({"epochs": 2})
@@ -69,7 +69,7 @@ def test_export_a_trained_run_as_onnx_and_the_current_graph_as_source(qtbot, win
     assert (tmp_path / "mlp_pytorch" / "model.py").is_file() and (tmp_path / "mlp_pytorch" / "train.py").is_file()
 
 
-def test_export_of_an_invalid_graph_shows_the_problem(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+def test_export_of_an_invalid_graph_shows_the_problem(qtbot, window: MainWindow, tmp_path: Path) -> None:
     project = mlp_project()
     for edge in list(project.graph.edges_of("act1")):
         project.graph.remove_edge(edge)
@@ -82,7 +82,7 @@ def test_export_of_an_invalid_graph_shows_the_problem(qtbot, window: MainWindow,
     assert dialog.result is None and "node" in dialog.error and "D1242F" in dialog.status.styleSheet()
 
 
-def test_import_a_pytorch_class_opens_it_on_the_canvas(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+def test_import_a_pytorch_class_opens_it_on_the_canvas(qtbot, window: MainWindow, tmp_path: Path) -> None:
     source = tmp_path / "tiny_models.py"
     source.write_text(TINY_MODEL)
     dialog = ImportDialog(tmp_path)
@@ -102,7 +102,7 @@ def test_import_a_pytorch_class_opens_it_on_the_canvas(qtbot, window: MainWindow
     assert window.document.analysis.valid and window.document.analysis.parameters == 4 * 16 + 16 + 16 * 3 + 3
 
 
-def test_import_refuses_what_it_cannot_map_and_writes_nothing(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+def test_import_refuses_what_it_cannot_map_and_writes_nothing(qtbot, tmp_path: Path) -> None:
     source = tmp_path / "tiny_models2.py"
     source.write_text(TINY_MODEL)
     dialog = ImportDialog(tmp_path)

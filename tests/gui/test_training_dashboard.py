@@ -21,7 +21,7 @@ RUN_TIMEOUT_MS = 90_000
 
 
 @pytest.fixture
-def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:  # noqa: ANN001
+def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:
     monkeypatch.setenv("NEURAL_CANVAS_RUNS_DIR", str(tmp_path / "runs"))
     w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(w)
@@ -39,14 +39,14 @@ def _open(window: MainWindow, tmp_path: Path, **training: object) -> Path:
     return path
 
 
-def _wait_end(qtbot, window: MainWindow) -> object:  # noqa: ANN001
+def _wait_end(qtbot, window: MainWindow) -> object:
     ended: list[object] = []
     window.training.session.run_ended.connect(ended.append)
     qtbot.waitUntil(lambda: bool(ended), timeout=RUN_TIMEOUT_MS)
     return ended[0]
 
 
-def test_a_run_draws_curves_and_predictions_and_locks_the_graph(qtbot, window: MainWindow,  # noqa: ANN001
+def test_a_run_draws_curves_and_predictions_and_locks_the_graph(qtbot, window: MainWindow,
                                                                  tmp_path: Path) -> None:
     _open(window, tmp_path)
     doc = window.document
@@ -75,7 +75,7 @@ def test_a_run_draws_curves_and_predictions_and_locks_the_graph(qtbot, window: M
     assert "Epoch 4/4" in window.training.dashboard.progress.format()
 
 
-def test_pause_set_learning_rate_resume_stop_and_resume_the_run(qtbot, window: MainWindow,  # noqa: ANN001
+def test_pause_set_learning_rate_resume_stop_and_resume_the_run(qtbot, window: MainWindow,
                                                                   tmp_path: Path) -> None:
     _open(window, tmp_path, epochs=200, batch_size=8)
     session = window.training.session
@@ -110,7 +110,7 @@ def test_pause_set_learning_rate_resume_stop_and_resume_the_run(qtbot, window: M
     assert dashboard.runs.topLevelItemCount() == 1  # the resumed run kept its row
 
 
-def test_a_killed_worker_is_reported_and_the_app_keeps_working(qtbot, window: MainWindow,  # noqa: ANN001
+def test_a_killed_worker_is_reported_and_the_app_keeps_working(qtbot, window: MainWindow,
                                                                tmp_path: Path) -> None:
     _open(window, tmp_path, epochs=200, batch_size=8)
     session = window.training.session
@@ -131,7 +131,7 @@ def test_a_killed_worker_is_reported_and_the_app_keeps_working(qtbot, window: Ma
     _wait_end(qtbot, window)
 
 
-def test_a_nan_loss_ends_with_a_readable_message(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_nan_loss_ends_with_a_readable_message(qtbot, window: MainWindow, tmp_path: Path) -> None:
     path = tmp_path / "diverges.json"
     save_project(chain_project([("x", "input", {"shape": [10]}), ("fc1", "linear", {"out_features": 32}),
                                 ("fc2", "linear", {"out_features": 1}), ("y", "output", {})],
@@ -144,7 +144,7 @@ def test_a_nan_loss_ends_with_a_readable_message(qtbot, window: MainWindow, tmp_
     assert window.training.dashboard.runs.topLevelItem(0).text(1).startswith("failed")
 
 
-def test_a_second_run_overlays_the_first_and_a_new_window_finds_both(qtbot, window: MainWindow,  # noqa: ANN001
+def test_a_second_run_overlays_the_first_and_a_new_window_finds_both(qtbot, window: MainWindow,
                                                                        tmp_path: Path) -> None:
     path = _open(window, tmp_path, epochs=2)
     for _ in range(2):
@@ -166,7 +166,7 @@ def test_a_second_run_overlays_the_first_and_a_new_window_finds_both(qtbot, wind
     assert all(len(c.history.epoch_x) == 2 for c in reloaded.runs.values())
 
 
-def test_training_refuses_an_invalid_graph_or_data_that_does_not_fit(qtbot, window: MainWindow,  # noqa: ANN001
+def test_training_refuses_an_invalid_graph_or_data_that_does_not_fit(qtbot, window: MainWindow,
                                                                       tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     shown: list[str] = []
