@@ -8,7 +8,6 @@ written and the largest difference between the original and the reloaded model �
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.graph.fileformat import save_project
+from engine.graph.fileformat import dumps, loads
 from engine.graph.project import Project
 from engine.training.history import RunHistory
 from gui.background import BackgroundCall
@@ -42,29 +41,11 @@ FORMATS = (("onnx", "ONNX (.onnx) — one file, dynamic batch, runs in onnxrunti
 SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "safetensors": ".safetensors", "python": ""}
 
 
-def _export(source: Path, fmt: str, out: Path, discriminator: bool,
-            cleanup: tempfile.TemporaryDirectory | None) -> Any:
-    """Run :func:`engine.compile.export.export_model` (in the background) and tidy up."""
-    try:
-        from engine.compile.export import export_model
+def _export(source: Path | Project, fmt: str, out: Path, discriminator: bool, base_dir: Path | None) -> Any:
+    """Run :func:`engine.compile.export.export_model` (in the background: it imports torch)."""
+    from engine.compile.export import export_model
 
-        return export_model(source, fmt, out, discriminator=discriminator)
-    finally:
-        if cleanup is not None:
-            cleanup.cleanup()
-
-
-def frozen_project_file(project: Project, base_dir: Path | None) -> tuple[Path, tempfile.TemporaryDirectory]:
-    """The project as it is now, in a temporary file (relative data paths made absolute)."""
-    folder = tempfile.TemporaryDirectory(prefix="neural-canvas-export-")
-    copy = Project(project.graph, dict(project.dataset), dict(project.training), dict(project.meta))
-    path_value = copy.dataset.get("path")
-    if isinstance(path_value, str) and base_dir is not None and not Path(path_value).is_absolute():
-        copy.dataset["path"] = str((base_dir / path_value).resolve())
-    name = (project.name or "model").replace(" ", "_") or "model"
-    target = Path(folder.name) / f"{name}.json"
-    save_project(copy, target)
-    return target, folder
+    return export_model(source, fmt, out, discriminator=discriminator, base_dir=base_dir)
 
 
 class ExportDialog(QDialog):
@@ -177,19 +158,16 @@ class ExportDialog(QDialog):
             self._show_error("Choose where to write the export.")
             return
         run_dir = self.source.currentData()
-        cleanup = None
-        if run_dir:
-            source = Path(run_dir)
-        else:
-            source, cleanup = frozen_project_file(self.project, self.project_path.parent
-                                                  if self.project_path is not None else None)
+        # a frozen copy: the person may go on editing while the export runs
+        source: Path | Project = Path(run_dir) if run_dir else loads(dumps(self.project), source="project")
+        base_dir = self.project_path.parent if self.project_path is not None else None
         self.export_button.setEnabled(False)
         self.progress.show()
         self.status.setText(f"Exporting to {self.chosen_format} and checking the result…")
         self.status.setStyleSheet("")
         self.report.hide()
         fmt, discriminator = self.chosen_format, self.discriminator.isChecked()
-        self.background.start(lambda: _export(source, fmt, Path(out_text), discriminator, cleanup))
+        self.background.start(lambda: _export(source, fmt, Path(out_text), discriminator, base_dir))
 
     def wait(self, msecs: int = 120_000) -> bool:
         """Block until the export finished and its result is shown (tests)."""
