@@ -102,3 +102,32 @@ def test_character_language_model_generates_text() -> None:
     assert "val_perplexity" in result.metrics
     snap = last_snapshot(events)
     assert snap.view == "text" and len(snap.payload["generated"]) == 200
+
+
+def test_gan_modes_count_only_points_near_a_centre() -> None:
+    import numpy as np
+    import torch
+
+    from engine.training.tasks.gan import GanTask
+
+    angles = 2 * np.pi * np.arange(8) / 8
+    centers = np.stack([2 * np.cos(angles), 2 * np.sin(angles)], axis=1)
+
+    class Fake:
+        fixed_noise = torch.zeros(500, 1)
+
+        def __init__(self, points: np.ndarray) -> None:
+            self.points = points
+
+        def generate(self, noise: torch.Tensor) -> np.ndarray:
+            return self.points[:len(noise)]
+
+    rng = np.random.default_rng(0)
+    clusters = centers[np.arange(500) % 8] + rng.normal(0, 0.05, (500, 2))
+    assert GanTask.modes_covered(Fake(clusters), centers) == 8  # type: ignore[arg-type]
+    # points smeared evenly along the ring, halfway between the modes: no mode is covered
+    between = np.stack([2 * np.cos(angles + np.pi / 8), 2 * np.sin(angles + np.pi / 8)], axis=1)
+    assert GanTask.modes_covered(Fake(between[np.arange(500) % 8]), centers) == 0  # type: ignore[arg-type]
+    three = centers[np.arange(500) % 3] + rng.normal(0, 0.05, (500, 2))
+    assert GanTask.modes_covered(Fake(three), centers) == 3  # type: ignore[arg-type]
+    assert GanTask.modes_covered(Fake(clusters), centers[:1]) == 1  # type: ignore[arg-type]

@@ -124,13 +124,20 @@ class GanTask(Task):
         return norm.invert(samples) if norm is not None else samples
 
     def modes_covered(self, centers: np.ndarray, min_share: float = 0.02) -> int:
-        """How many mode centres attract at least ``min_share`` of the fixed generated points."""
+        """How many mode centres attract at least ``min_share`` of the fixed generated points.
+
+        A point counts for its nearest centre when it lies within a third of the distance from
+        that centre to its closest neighbouring centre (points smeared between modes count for none).
+        """
         points = self.generate(self.fixed_noise[:POINTS])
         nearest = np.argmin(((points[:, None, :] - centers[None]) ** 2).sum(-1), axis=1)
         spread = np.sqrt(((points - centers[nearest]) ** 2).sum(-1))
-        scale = np.median(np.sqrt(((centers[:, None] - centers[None]) ** 2).sum(-1))[~np.eye(len(centers),
-                                                                                            dtype=bool)])
-        close = spread < scale / 3
+        if len(centers) > 1:
+            gaps = np.sqrt(((centers[:, None] - centers[None]) ** 2).sum(-1))
+            np.fill_diagonal(gaps, np.inf)
+            close = spread < gaps.min(1)[nearest] / 3
+        else:
+            close = np.ones(len(points), dtype=bool)
         counts = np.bincount(nearest[close], minlength=len(centers))
         return int((counts >= min_share * len(points)).sum())
 
