@@ -55,6 +55,10 @@ class BackgroundCall(QObject):
         self._pool.start(_Job(self.ticket, work, self.done))
         return self.ticket
 
+    def busy(self) -> bool:
+        """Whether a job is queued or running."""
+        return self._pool.activeThreadCount() > 0
+
     def wait(self, msecs: int = 120_000) -> bool:
         """Block until every started job has finished and its ``done`` was delivered (tests, start-up checks)."""
         finished = self._pool.waitForDone(msecs)

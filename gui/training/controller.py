@@ -113,8 +113,9 @@ class TrainingController(QObject):
                                 f"The graph has {len(analysis.errors)} problem(s); fix them first.\n\n{first}")
             window.docks["problems"].raise_()
             return False
-        self.data_panel.wait_loaded(3000)
-        if self.data_panel.fit_message:
+        # Never wait for a preview still loading: the worker checks the data again and names
+        # the Input node and both shapes if they do not fit.
+        if not self.data_panel.loading and self.data_panel.fit_message:
             QMessageBox.warning(window, "The data does not fit the graph", self.data_panel.fit_message)
             window.docks["data"].raise_()
             return False

@@ -320,6 +320,11 @@ class DataPanel(QWidget):
         spec, base_dir = dict(self.spec), self._base_dir()
         self.background.start(lambda: load_dataset(spec, base_dir))
 
+    @property
+    def loading(self) -> bool:
+        """Whether a load is pending or running (its fit check is not known yet)."""
+        return self._reload.isActive() or self.background.busy()
+
     def wait_loaded(self, msecs: int = 10_000) -> bool:
         """Block until the newest load has finished and been shown (before training starts).
 

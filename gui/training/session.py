@@ -31,6 +31,8 @@ from gui.document import Document
 
 #: Milliseconds between polls of the worker's event queue.
 POLL_MS = 40
+#: A finished worker is reaped this long after its last event (joining at once could block the GUI).
+REAP_AFTER_MS = 3000
 READ_ONLY_REASON = "Training is running: stop it (Shift+F5) to edit the graph."
 _RUN_NAME = re.compile(r"-\d{8}-\d{6}(-\d+)?$")
 
@@ -184,8 +186,9 @@ class TrainingSession(QObject):
 
     def _end(self, event: Event) -> None:
         self._timer.stop()
-        if self.process is not None:
-            self.process.join(1.0)
+        if self.process is not None:  # it exits on its own after its last event; reap it later, never wait
+            finished = self.process
+            QTimer.singleShot(REAP_AFTER_MS, lambda: finished.join(0))
         self.process = None
         if self.document is not None:
             self.document.set_read_only(None)

@@ -175,6 +175,7 @@ def test_training_refuses_an_invalid_graph_or_data_that_does_not_fit(qtbot, wind
     doc = window.document
     doc.push(commands.set_param(doc.graph, "x", "shape", [3]))
     doc.refresh_analysis()
+    assert window.training.data_panel.wait_loaded()
     assert not window.training.start()
     assert shown and "Input node x" in shown[-1] and "(N, 3)" in shown[-1] and "2" in shown[-1]
     assert not window.training.session.active
