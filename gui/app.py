@@ -53,9 +53,18 @@ def run_app(argv: Sequence[str]) -> int:
             app.exit(0 if ok else 1)
 
         QTimer.singleShot(300, shoot)
-        return app.exec()
+        return _finish(app.exec(), window)
     if window.document is None:  # the file could not be opened (the user saw why): start empty
         window.new_document()
     window.show()
     QTimer.singleShot(0, window.offer_recovery)
-    return app.exec()
+    return _finish(app.exec(), window)
+
+
+def _finish(code: int, window: object) -> int:
+    """Destroy the window while Python still runs: its background threads finish first."""
+    from shiboken6 import delete
+
+    window.training.shutdown()  # type: ignore[attr-defined]
+    delete(window)
+    return code

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QFont, QShowEvent
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.training.config import TRAINING_PARAMS
+from gui.background import BackgroundCall
 from gui.document import Document
 from gui.param_editors import ParamEditor, make_editor
 
@@ -37,26 +37,15 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 _BY_NAME = {param.name: param for param in TRAINING_PARAMS}
 
 
-class _DeviceSignals(QObject):
-    found = Signal(str)
+def devices_text() -> str:
+    """One line naming every device found (imports torch: call it off the GUI thread)."""
+    from engine.training.devices import available_devices
 
-
-class _FindDevices(QRunnable):
-    def __init__(self, signals: _DeviceSignals) -> None:
-        super().__init__()
-        self.signals = signals
-
-    def run(self) -> None:
-        try:
-            from engine.training.devices import available_devices
-
-            lines = []
-            for device in available_devices():
-                memory = f", {device.memory_bytes / 2**30:.0f} GiB" if device.memory_bytes else ""
-                lines.append(f"{device.id}: {device.name}{memory}")
-            self.signals.found.emit("Devices found — " + "; ".join(lines) + ". Auto picks the first.")
-        except Exception as exc:  # noqa: BLE001 - informative only
-            self.signals.found.emit(f"Could not list devices: {exc}")
+    lines = []
+    for device in available_devices():
+        memory = f", {device.memory_bytes / 2**30:.0f} GiB" if device.memory_bytes else ""
+        lines.append(f"{device.id}: {device.name}{memory}")
+    return "Devices found — " + "; ".join(lines) + ". Auto picks the first."
 
 
 class SettingsPanel(QWidget):
@@ -69,8 +58,9 @@ class SettingsPanel(QWidget):
         self.labels: dict[str, QLabel] = {}
         self.devices = QLabel("Devices: shown when this panel opens.")
         self.devices.setWordWrap(True)
-        self._devices_signals = _DeviceSignals()
-        self._devices_signals.found.connect(self.devices.setText)
+        self._devices_call = BackgroundCall(self)
+        self._devices_call.done.connect(
+            lambda ticket, text, error: self.devices.setText(text or f"Could not list devices: {error}"))
         self._devices_asked = False
         body = QWidget()
         layout = QVBoxLayout(body)
@@ -145,4 +135,4 @@ class SettingsPanel(QWidget):
         if not self._devices_asked:
             self._devices_asked = True
             self.devices.setText("Looking for devices…")
-            QThreadPool.globalInstance().start(_FindDevices(self._devices_signals))
+            self._devices_call.start(devices_text)
