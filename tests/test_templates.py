@@ -23,6 +23,7 @@ import torch
 from engine.cli import run_cli
 from engine.compile import compile_graph
 from engine.graph.fileformat import load_project
+from engine.graph.project import Project
 from engine.graph.layout import COLUMN_SPACING, ROW_SPACING
 from engine.shapes import analyze
 from engine.templates import FAMILIES, TEMPLATES_DIR, list_templates
@@ -33,7 +34,7 @@ TEMPLATE_FILES = sorted(TEMPLATES_DIR.glob("*.json"))
 NAMES = [path.stem for path in TEMPLATE_FILES]
 
 
-def _load(name: str):  # noqa: ANN202 - a Project
+def _load(name: str) -> Project:
     return load_project(TEMPLATES_DIR / f"{name}.json")
 
 
