@@ -115,8 +115,15 @@ def child(template: Path, epochs: int) -> None:
     timer.setTimerType(Qt.TimerType.PreciseTimer)
     timer.setInterval(TICK_MS)
     timer.timeout.connect(tick)
-    window.training.session.state_changed.connect(
-        lambda state: started.append(time.perf_counter()) if state == "running" and not started else None)
+    cpu: list[float] = []  # this (GUI) process's CPU seconds at the run's start and end
+
+    def on_state(state: str) -> None:
+        if state == "running" and not started:
+            started.append(time.perf_counter())
+            cpu.append(time.process_time())
+
+    window.training.session.state_changed.connect(on_state)
+    window.training.session.run_ended.connect(lambda event: cpu.append(time.process_time()))
     window.training.session.run_ended.connect(ended.append)
     window.training.session.run_ended.connect(lambda event: app.quit())
     QTimer.singleShot(500, window.start_training)
@@ -129,7 +136,8 @@ def child(template: Path, epochs: int) -> None:
         "lateness_p50_ms": lateness[count // 2], "lateness_p99_ms": lateness[int(count * 0.99)],
         "lateness_max_ms": lateness[-1], "redraws": window.training.dashboard.plots.redraw_count,
         "ended": type(ended[0]).__name__ if ended else "none", "platform": app.platformName(),
-        "stalls": stalls, "run_started_s": round(started[0] - began, 2) if started else None}))
+        "stalls": stalls, "run_started_s": round(started[0] - began, 2) if started else None,
+        "gui_cpu_share": (cpu[1] - cpu[0]) / (time.perf_counter() - started[0]) if len(cpu) == 2 else None}))
 
 
 def main() -> None:

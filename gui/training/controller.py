@@ -59,6 +59,10 @@ class TrainingController(QObject):
             "settings": window._dock("Settings", self.settings_panel, right),
             "inside": window._dock("Look Inside", self.inside, right),
         }
+        # Tabbed docks behind another tab still count as visible in Qt: the panels that do
+        # heavy work (torch) follow their dock's visibility instead.
+        docks["inside"].visibilityChanged.connect(self.inside.set_seen)
+        docks["settings"].visibilityChanged.connect(lambda seen: seen and self.settings_panel.probe_devices())
         return docks
 
     def set_document(self, document: Document) -> None:

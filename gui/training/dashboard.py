@@ -44,6 +44,8 @@ from gui.training.plots import MetricPlots
 from gui.training.predictions import PredictionView
 from gui.training.session import TrainingSession, earlier_runs
 
+#: Seconds between updates of the progress text and the run list while a run streams events.
+TEXT_UPDATE_S = 0.25
 _RUN_STAMP = re.compile(r"-(\d{8})-(\d{6})(-\d+)?$")
 _STATE_MARK = {"starting": "…", "running": "▶", "paused": "⏸", "stopping": "■", "stopped": "■",
                "interrupted": "✗"}
@@ -219,6 +221,7 @@ class TrainingDashboard(QWidget):
         layout.addWidget(split, 1)
 
         self._rate_mark: tuple[float, int] | None = None
+        self._shown_at = 0.0
         self._steps_per_s = 0.0
         self._started: RunStarted | None = None
         session.run_added.connect(self._on_run_added)
@@ -285,8 +288,11 @@ class TrainingDashboard(QWidget):
                 self.lr_box.setValue(event.new)
             elif isinstance(event, (BatchMetrics, EpochEnd)):
                 self._update_rate(event.global_step)
-        self._update_progress(history)
-        self.runs.refresh(history.run_dir or history.name)
+        now = time.monotonic()
+        if now - self._shown_at >= TEXT_UPDATE_S:  # a progress bar repaints at once: a few times a second will do
+            self._shown_at = now
+            self._update_progress(history)
+            self.runs.refresh(history.run_dir or history.name)
 
     def _update_rate(self, global_step: int) -> None:
         """Steps per second over the last few seconds (smooth, and honest after a pause)."""
@@ -326,6 +332,7 @@ class TrainingDashboard(QWidget):
     def _on_run_ended(self, event: object) -> None:
         history = self.session.history
         if history is not None:
+            self._update_progress(history)
             self.runs.refresh(history.run_dir or history.name)
         if isinstance(event, Failed):
             self.progress.setRange(0, 1)

@@ -157,6 +157,7 @@ class InsidePanel(QWidget):
         self.theme = theme
         self.run_dir: Path | None = None
         self._stale = ""  # "run" or "report": work deferred while hidden
+        self._seen: bool | None = None  # set by the dock holding the panel
         self.base_dir: Path | None = None
         self.node_id: str | None = None
         self.insight: Any = None  # engine.training.insight.ModelInsight once loaded
@@ -299,7 +300,7 @@ class InsidePanel(QWidget):
         A hidden panel only remembers the run and opens it when shown: opening imports torch
         and loads the data, work that would otherwise compete with a training run for the CPU.
         """
-        if not self.isVisible() and run_dir is not None:
+        if not self.active and run_dir is not None:
             self.run_dir, self.base_dir, self._stale = Path(run_dir), base_dir, "run"
             return
         self._stale = ""
@@ -320,7 +321,7 @@ class InsidePanel(QWidget):
         if node_id == self.node_id:
             return
         self.node_id = node_id
-        if not self.isVisible():
+        if not self.active:
             self._stale = self._stale or "report"
             return
         self._request_report()
@@ -329,7 +330,7 @@ class InsidePanel(QWidget):
         """New weights were written: reload them and recompute what is shown."""
         if self.run_dir is None:
             return
-        if not self.isVisible():
+        if not self.active:
             self._stale = self._stale or "report"
             return
         if self.state == "loading":
@@ -339,9 +340,25 @@ class InsidePanel(QWidget):
         else:
             self._request_report(always=True)
 
+    @property
+    def active(self) -> bool:
+        """Whether the panel can be seen (a dock in a background tab cannot, though Qt calls it visible)."""
+        return self.isVisible() if self._seen is None else self._seen and self.isVisible()
+
+    def set_seen(self, seen: bool) -> None:
+        """The dock holding the panel came to the front (True) or went behind another tab (False)."""
+        self._seen = seen
+        if seen:
+            self._catch_up()
+
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
-        """Catch up with what happened while hidden."""
         super().showEvent(event)
+        self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Do what was deferred while the panel could not be seen."""
+        if not self.active:
+            return
         stale, self._stale = self._stale, ""
         if stale == "run" or (stale and self.insight is None and self.state != "loading"):
             self.set_run(self.run_dir, self.base_dir)

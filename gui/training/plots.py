@@ -9,6 +9,7 @@ a few thousand points.
 from __future__ import annotations
 
 import math
+import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,10 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from engine.training.history import RunHistory
 
 REDRAW_HZ = 20
+#: Redrawing may take at most this share of one core: after a redraw that cost t seconds
+#: (updating the items and painting them), the next waits at least t * (1 / share - 1).
+#: On a small machine every cycle the GUI takes is a cycle the training process loses.
+REDRAW_CPU_SHARE = 0.03
 RUN_COLORS = ("#2F81F7", "#E8590C", "#2DA44E", "#8250DF", "#D1242F", "#BF8700", "#1B998B", "#D64F7A",
               "#6E7781", "#0A3069")
 _METRIC_TITLES = {"accuracy": "Accuracy", "r2": "R²", "mae": "MAE", "perplexity": "Perplexity",
@@ -53,8 +58,7 @@ class MetricPlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        pg.setConfigOptions(antialias=True)
-        self.view = pg.GraphicsLayoutWidget()
+        self.view = _TimedLayoutWidget()
         self.view.setBackground("w")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -72,15 +76,16 @@ class MetricPlots(QWidget):
         self.view.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.timer = QTimer(self)
         self.timer.setInterval(1000 // REDRAW_HZ)
-        self.timer.timeout.connect(self.redraw)
+        self.timer.timeout.connect(self._scheduled_redraw)
         self.timer.start()
         self.redraw_count = 0
+        self._next_redraw = 0.0
 
     def _plot(self, column: int, title: str, x_label: str) -> pg.PlotItem:
         plot: pg.PlotItem = self.view.addPlot(row=0, col=column)
         plot.setTitle(title, size="9pt")
         plot.setLabel("bottom", x_label)
-        plot.showGrid(x=True, y=True, alpha=0.25)
+        # no grid: pyqtgraph draws grid lines through its axes, ten times the cost of the whole plot
         plot.setMenuEnabled(False)
         plot.hideButtons()
         for axis in ("left", "bottom"):
@@ -187,6 +192,18 @@ class MetricPlots(QWidget):
                     self.legend.addItem(item, item.opts["name"])
 
     # ---------------------------------------------------------------- drawing
+    def _scheduled_redraw(self) -> None:
+        """The timer's redraw, skipped while the CPU budget of the previous one lasts."""
+        now = time.perf_counter()
+        if now < self._next_redraw:
+            return
+        painted, self.view.paint_seconds = self.view.paint_seconds, 0.0  # the paints since the last redraw
+        drawn = self.redraw_count
+        self.redraw()
+        if self.redraw_count != drawn:
+            cost = time.perf_counter() - now + painted
+            self._next_redraw = now + cost * (1 / REDRAW_CPU_SHARE - 1)
+
     def redraw(self) -> None:
         """Push changed runs into their plot items (the timer calls this at 20 Hz)."""
         changed = False
@@ -292,6 +309,17 @@ class MetricPlots(QWidget):
     def current_history(self) -> RunHistory | None:
         """The newest (highlighted) run."""
         return self.runs[self.current].history if self.current in self.runs else None
+
+
+class _TimedLayoutWidget(pg.GraphicsLayoutWidget):
+    """A plot layout that remembers how long its paints took (the redraw budget counts them)."""
+
+    paint_seconds = 0.0
+
+    def paintEvent(self, event: object) -> None:  # noqa: N802 - Qt override
+        start = time.perf_counter()
+        super().paintEvent(event)
+        self.paint_seconds += time.perf_counter() - start
 
 
 def _finite(x: list[float], y: list[float] | None) -> tuple[list[float], list[float]]:

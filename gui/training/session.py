@@ -30,7 +30,7 @@ from engine.training.worker import TrainingProcess
 from gui.document import Document
 
 #: Milliseconds between polls of the worker's event queue.
-POLL_MS = 40
+POLL_MS = 100
 #: A finished worker is reaped this long after its last event (joining at once could block the GUI).
 REAP_AFTER_MS = 3000
 READ_ONLY_REASON = "Training is running: stop it (Shift+F5) to edit the graph."

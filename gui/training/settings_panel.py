@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtGui import QFont, QShowEvent
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
@@ -130,8 +130,8 @@ class SettingsPanel(QWidget):
             editor.setEnabled(reason is None)
             editor.setToolTip(reason or _BY_NAME[name].doc)
 
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
+    def probe_devices(self) -> None:
+        """List the devices once, when the panel is first seen (finding them imports torch)."""
         if not self._devices_asked:
             self._devices_asked = True
             self.devices.setText("Looking for devices…")
