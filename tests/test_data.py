@@ -555,3 +555,22 @@ def test_describe_summarizes_a_dataset() -> None:
     assert text["input_dtype"] == "long" and text["target_shape"] == [8] and text["vocabulary_size"] > 26
     ring = describe(load_dataset({"name": "gaussian_ring"}))
     assert ring["target_shape"] is None and ring["class_counts"] is None
+
+
+def test_the_python_docs_corpus_has_a_fixed_alphabet_and_overlapping_windows_split_in_order() -> None:
+    from engine.data.corpus import PYTHON_DOCS_ALPHABET
+
+    docs = load_dataset({"name": "text", "corpus": "python_docs", "max_chars": 20_000, "seq_len": 64, "stride": 64})
+    assert docs.vocabulary == PYTHON_DOCS_ALPHABET and len(docs.vocabulary) == 96
+    assert len(docs.extras["text"]) == 20_000 and "  " not in docs.extras["text"]
+    assert not docs.extras["ordered"]  # windows that do not overlap may be split at random
+    overlapping = load_dataset({"name": "text", "seq_len": 32, "stride": 4})
+    assert overlapping.extras["ordered"]  # else validation text would also be training text
+
+
+def test_a_corpus_this_python_lacks_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.data.builtin as builtin
+
+    monkeypatch.setitem(builtin.CORPORA, "python_docs", lambda: "")
+    with pytest.raises(DataError, match="dataset.corpus: this Python does not ship"):
+        load_dataset({"name": "text", "corpus": "python_docs"})

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from engine.data.base import ArrayDataset, DataError
-from engine.data.corpus import corpus_text
+from engine.data.corpus import CORPORA, PYTHON_DOCS_ALPHABET
 
 _POINT_FEATURES = ["x1", "x2"]
 
@@ -185,22 +185,31 @@ def load_sine_mixture(name: str, opts: dict[str, Any]) -> ArrayDataset:
 
 
 def load_text(name: str, opts: dict[str, Any]) -> ArrayDataset:
-    """The shipped character corpus as next-character windows.
+    """A shipped character corpus as next-character windows.
 
     Args:
         name: ``"text"``.
-        opts: ``seq_len`` tokens per sample; ``stride`` characters between sample starts.
+        opts: ``corpus`` (``project`` or ``python_docs``), ``max_chars`` (keep the first this
+            many characters, ``None``: all), ``seq_len`` tokens per sample, ``stride``
+            characters between sample starts.
 
     Returns:
         x int64 ``(n, seq_len)`` token ids, y int64 ``(n, seq_len)`` (x shifted by one);
-        ``vocabulary`` the sorted characters (index = token id); ``extras["text"]``.
+        ``vocabulary`` the sorted characters (index = token id); ``extras["text"]``. Windows
+        that overlap (``stride < seq_len``) are split in order (``extras["ordered"]``): a
+        random split would put the text of validation windows into training windows.
 
     Raises:
-        DataError: ``seq_len`` is too long for the corpus.
+        DataError: The corpus is missing here, or ``seq_len`` is too long for it.
     """
-    text = corpus_text()
+    text = CORPORA[opts["corpus"]]()
+    if not text:
+        raise DataError(f"dataset.corpus: this Python does not ship the {opts['corpus']!r} corpus; use 'project'")
+    if opts["max_chars"] is not None:
+        text = text[:opts["max_chars"]]
     seq_len, stride = opts["seq_len"], opts["stride"]
-    vocabulary = sorted(set(text))
+    # a fixed alphabet where the corpus has one, so a model's vocabulary does not depend on the Python
+    vocabulary = PYTHON_DOCS_ALPHABET if opts["corpus"] == "python_docs" else sorted(set(text))
     index = {ch: i for i, ch in enumerate(vocabulary)}
     ids = np.fromiter((index[ch] for ch in text), dtype=np.int64, count=len(text))
     starts = np.arange(0, len(ids) - seq_len, stride)
@@ -212,4 +221,4 @@ def load_text(name: str, opts: dict[str, Any]) -> ArrayDataset:
         vocabulary=vocabulary,
         description=f"Character corpus ({len(text)} characters, {len(vocabulary)} distinct): "
                     f"predict the next character",
-        extras={"text": text})
+        extras={"text": text, "ordered": stride < seq_len})

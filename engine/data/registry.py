@@ -103,8 +103,13 @@ DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (
           Option("series_length", "int", 2000, "Length of the generated series.", minimum=3,
                  maximum=10_000_000),
           _noise(0.1), _SEED),
-    _info("text", "A character corpus the project ships (prose and the Zen of Python).", "built-in",
-          "next token", builtin.load_text,
+    _info("text", "A character corpus Python or the project ships (Python's help() documentation, or "
+          "prose and the Zen of Python).", "built-in", "next token", builtin.load_text,
+          Option("corpus", "choice", "project", "project: a few KB of prose and the Zen of Python; "
+                 "python_docs: the ~450,000-character documentation Python ships for help().",
+                 choices=("project", "python_docs")),
+          Option("max_chars", "int", None, "Keep only the first this many characters.", minimum=2,
+                 maximum=100_000_000),
           Option("seq_len", "int", 32, "Tokens per sample.", minimum=1, maximum=100_000),
           Option("stride", "int", 1, "Characters between the starts of two samples.", minimum=1,
                  maximum=100_000)),
