@@ -185,11 +185,7 @@ class TrainingController(QObject):
         actions["pause"].setText("Resume" if state == "paused" else "Pause")
         actions["pause"].setIconText("Resume" if state == "paused" else "Pause")
         actions["stop"].setEnabled(state in ("starting", "running", "paused"))
-        for key in ("undo", "redo", "cut", "paste", "delete", "duplicate", "layout"):
-            if key in actions and active:
-                actions[key].setEnabled(False)
-        if not active:
-            self.window.refresh_edit_actions()
+        # the edit commands follow the document's read-only state (MainWindow.refresh_edit_actions)
 
     # ------------------------------------------------------------- lifecycle
     def confirm_leave(self) -> bool:

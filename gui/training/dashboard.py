@@ -260,8 +260,7 @@ class TrainingDashboard(QWidget):
         if curves is None:
             return
         if not self.session.active:
-            self.plots.current = key
-            self.plots._restyle()
+            self.plots.set_current(key)
         snapshot = curves.history.snapshot
         if snapshot is not None and not self.session.active:
             self.predictions.show_snapshot(snapshot.view, snapshot.payload, snapshot.epoch)

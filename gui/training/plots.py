@@ -131,6 +131,12 @@ class MetricPlots(QWidget):
         self.redraw()
         return key
 
+    def set_current(self, key: str) -> None:
+        """Highlight one run: drawn on top, with the legend and the hover values."""
+        if key in self.runs:
+            self.current = key
+            self._restyle()
+
     def set_visible(self, key: str, visible: bool) -> None:
         """Show or hide one run's curves."""
         curves = self.runs.get(key)

@@ -115,10 +115,11 @@ class TrainingSession(QObject):
             run_dir = default_run_dir(Path(run_stem(document) + ".json"), runs_root(document))
         base_dir = document.path.parent if document.path is not None else Path.cwd()
         self.process = TrainingProcess(dumps(document.project), run_dir, base_dir, resume=resume_dir is not None)
-        self.history = RunHistory(name=run_dir.name, run_dir=str(run_dir))
         if resume_dir is not None:  # earlier curves of the run continue
             self.history = RunHistory.from_run_dir(run_dir)
             self.history.state = "starting"
+        else:
+            self.history = RunHistory(name=run_dir.name, run_dir=str(run_dir))
         document.set_read_only(READ_ONLY_REASON)
         self.started_at = time.monotonic()
         self.process.start()
