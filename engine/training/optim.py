@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Iterable
 
+from engine.training.performance import fused_optimizer
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -18,18 +20,17 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def make_optimizer(params: Iterable["torch.nn.Parameter"], config: "Params") -> "torch.optim.Optimizer":
-    """Build the optimizer the settings name (SGD, Adam, AdamW, RMSprop)."""
+    """Build the optimizer the settings name (SGD, Adam, AdamW, RMSprop), fused where PyTorch can."""
     import torch
 
     params = list(params)
     lr, wd = config.lr, config.weight_decay
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=config.nesterov and
-                               config.momentum > 0, weight_decay=wd)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(config.beta1, 0.999), weight_decay=wd)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=(config.beta1, 0.999), weight_decay=wd)
+        return fused_optimizer(torch.optim.SGD, params, lr=lr, momentum=config.momentum,
+                               nesterov=config.nesterov and config.momentum > 0, weight_decay=wd)
+    if config.optimizer in ("adam", "adamw"):
+        optimizer_class = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
+        return fused_optimizer(optimizer_class, params, lr=lr, betas=(config.beta1, 0.999), weight_decay=wd)
     return torch.optim.RMSprop(params, lr=lr, momentum=config.momentum, weight_decay=wd)
 
 

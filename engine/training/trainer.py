@@ -31,6 +31,7 @@ from engine.training.devices import autocast_dtype, device_name, select_device
 from engine.training.events import (BatchMetrics, EpochEnd, Event, Failed, Finished, LearningRateChanged,
                                     PredictionSnapshot, RunStarted, StateChanged)
 from engine.training.optim import LearningRateSchedule
+from engine.training.performance import match_state_layout
 from engine.training.run_dir import RunDirectory
 from engine.training.tasks import Task, make_task, resolve_task
 from engine.training.tasks.base import unwrap as _unwrap
@@ -304,6 +305,7 @@ class Trainer:
             _unwrap(module).load_state_dict(state["models"][name])
         for name, optimizer in task.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
+            match_state_layout(optimizer)
         if task.scaler is not None and state["scaler"]:
             task.scaler.load_state_dict(state["scaler"])
         self.global_step = int(state["global_step"])

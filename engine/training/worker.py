@@ -11,13 +11,82 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from engine.training.events import TERMINAL, CheckpointWritten, Event, Failed, event_from_json
+from engine.training.events import (TERMINAL, BatchMetrics, CheckpointWritten, EpochEnd, Event, Failed,
+                                    PredictionSnapshot, event_from_json)
 
 _CONTEXT = mp.get_context("spawn")
+#: Events that come with every epoch or every few batches; the others (start, state, learning
+#: rate, the end) are sent at once.
+PERIODIC = (BatchMetrics, EpochEnd, PredictionSnapshot, CheckpointWritten)
+#: The longest a periodic event waits to be sent with the ones after it (seconds).
+SEND_INTERVAL = 0.05
+
+
+class EventSender:
+    """Sends the worker's events to the parent, several per queue message when they come fast.
+
+    A queue message costs the worker a pickling and a pipe write and wakes the parent; with
+    epochs of a few milliseconds that was 400 messages a second and 5-10% of the training
+    speed on two cores. Periodic events are therefore sent at most every
+    :data:`SEND_INTERVAL` seconds, as a list; anything else is sent at once with what waits
+    before it, so the order never changes. A daemon thread sends what is left when the
+    trainer goes quiet, so no event waits longer than the interval.
+
+    Args:
+        events: The multiprocessing queue to the parent.
+        interval: Seconds between messages while events come fast.
+    """
+
+    def __init__(self, events: Any, interval: float = SEND_INTERVAL) -> None:
+        self.events = events
+        self.interval = interval
+        self.waiting: list[dict[str, Any]] = []
+        self.last_sent = 0.0
+        self.closed = False
+        self.condition = threading.Condition()
+        self.thread = threading.Thread(target=self._send_late, name="event-sender", daemon=True)
+        self.thread.start()
+
+    def __call__(self, event: Event) -> None:
+        """Queue ``event``; send now if it is urgent or the interval has passed."""
+        data = event.to_json()
+        with self.condition:
+            self.waiting.append(data)
+            if not isinstance(event, PERIODIC) or time.monotonic() - self.last_sent >= self.interval:
+                self._send()
+            elif len(self.waiting) == 1:  # the thread wakes once per message, not once per event
+                self.condition.notify()
+
+    def close(self) -> None:
+        """Send what waits and stop the thread."""
+        with self.condition:
+            self.closed = True
+            self._send()
+            self.condition.notify()
+        self.thread.join(1.0)
+
+    def _send(self) -> None:  # holds the condition
+        if self.waiting:
+            self.events.put(self.waiting)
+            self.waiting = []
+            self.last_sent = time.monotonic()
+
+    def _send_late(self) -> None:
+        with self.condition:
+            while not self.closed:
+                if not self.waiting:
+                    self.condition.wait()
+                    continue
+                delay = self.last_sent + self.interval - time.monotonic()
+                if delay > 0:
+                    self.condition.wait(delay)
+                    continue
+                self._send()
 
 
 def _worker_main(project_text: str, run_dir: str | None, base_dir: str | None, overrides: dict[str, Any],
@@ -27,15 +96,16 @@ def _worker_main(project_text: str, run_dir: str | None, base_dir: str | None, o
     from engine.training.control import Control
     from engine.training.trainer import Trainer, TrainOptions
 
+    sender = EventSender(events)
     try:
         project = loads(project_text, source="project")
         options = TrainOptions(project, Path(run_dir) if run_dir else None, Path(base_dir) if base_dir else None,
                                overrides, resume)
-        Trainer(options, lambda event: events.put(event.to_json()), Control(commands, sent)).run()
+        Trainer(options, sender, Control(commands, sent)).run()
     except BaseException as exc:  # noqa: BLE001 - report, then let the process end
-        events.put(Failed(time.time(), "error", f"the training process failed to start: {type(exc).__name__}: "
-                          f"{exc}").to_json())
+        sender(Failed(time.time(), "error", f"the training process failed to start: {type(exc).__name__}: {exc}"))
     finally:
+        sender.close()
         events.close()
         events.join_thread()
 
@@ -116,7 +186,7 @@ class TrainingProcess:
             except (EOFError, OSError):
                 break
             block = False
-            events.append(self._receive(data))
+            events.extend(self._receive(item) for item in data)
         if self.finished is None and not self._process.is_alive() and self._process.exitcode is not None:
             events.extend(self._drain_after_exit())
         return events
@@ -136,10 +206,10 @@ class TrainingProcess:
         deadline = time.monotonic() + 0.5
         while time.monotonic() < deadline:
             try:
-                event = self._receive(self._events.get(timeout=0.05))
+                data = self._events.get(timeout=0.05)
             except (queue.Empty, EOFError, OSError):
                 break
-            events.append(event)
+            events.extend(self._receive(item) for item in data)
             if self.finished is not None:
                 return events
         code = self._process.exitcode

@@ -30,3 +30,19 @@ def mlp_project(training: dict[str, Any] | None = None, dataset: str = "moons", 
         ("fc2", "linear", {"out_features": 2}),
         ("logits", "output", {}),
     ], {"name": dataset, "samples": 300}, {"batch_size": 32, "epochs": 4, "lr": 0.01, "seed": 3, **(training or {})})
+
+
+def cnn_project(training: dict[str, Any] | None = None) -> Project:
+    """A small convolution network classifying the 8x8 digits."""
+    return chain_project([
+        ("image", "input", {"shape": [1, 8, 8]}),
+        ("conv1", "conv2d", {"out_channels": 4, "kernel_size": [3, 3], "padding": [1, 1]}),
+        ("act1", "relu", {}),
+        ("conv2", "conv2d", {"out_channels": 8, "kernel_size": [3, 3], "padding": [1, 1]}),
+        ("act2", "relu", {}),
+        ("pool", "maxpool2d", {"kernel_size": [2, 2]}),
+        ("flat", "flatten", {}),
+        ("drop", "dropout", {"p": 0.2}),
+        ("fc", "linear", {"out_features": 10}),
+        ("logits", "output", {}),
+    ], {"name": "digits"}, {"batch_size": 64, "epochs": 3, "lr": 0.01, "seed": 5, **(training or {})})

@@ -60,3 +60,34 @@ def test_failures_inside_the_worker_arrive_as_messages(tmp_path: Path) -> None:
     worker.start()
     events = collect(worker, lambda e: isinstance(e, Failed), limit=60)
     assert events[-1].reason == "data" and "Input node x declares (N, 5)" in events[-1].message
+
+
+class _ListQueue:
+    """Stands in for the multiprocessing queue: records each message."""
+
+    def __init__(self) -> None:
+        self.messages: list[list[dict]] = []
+
+    def put(self, message: list[dict]) -> None:
+        self.messages.append(list(message))
+
+
+def test_event_sender_batches_fast_periodic_events_and_sends_the_rest_at_once() -> None:
+    from engine.training.events import BatchMetrics
+    from engine.training.worker import EventSender
+
+    out = _ListQueue()
+    sender = EventSender(out, interval=0.2)
+    for step in range(50):  # fast periodic events: the first goes at once, the rest wait
+        sender(BatchMetrics(0.0, 0, step, step, {"loss": 1.0}, 0.1, 10.0))
+    assert len(out.messages) == 1
+    sender(StateChanged(0.0, "paused", 50))  # urgent: sent at once, after what waited
+    assert len(out.messages) == 2
+    assert [m["type"] for m in out.messages[1]] == ["batch"] * 49 + ["state"]
+    sender(BatchMetrics(0.0, 0, 51, 51, {"loss": 1.0}, 0.1, 10.0))  # waits for the interval...
+    assert len(out.messages) == 2
+    time.sleep(0.4)  # ...then the sender's thread sends it although nothing else came
+    assert [m["step"] for m in out.messages[2]] == [51]
+    sender.close()
+    steps = [m.get("step", m.get("global_step")) for message in out.messages for m in message]
+    assert steps == [*range(50), 50, 51]  # nothing lost, nothing reordered

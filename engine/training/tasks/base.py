@@ -20,6 +20,7 @@ from engine.errors import UserError
 from engine.graph.project import Project
 from engine.layers.base import Params, TensorSpec
 from engine.training.optim import make_optimizer
+from engine.training.performance import use_fast_layout
 
 EVAL_BATCH = 1024
 _NO_AUTOCAST = contextlib.nullcontext()  # reusable: one less object per training step
@@ -64,9 +65,9 @@ class Task:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def compile(self, outputs: list[str] | None = None) -> CompiledModel:
-        """Compile (part of) the project's graph and move it to the device."""
+        """Compile (part of) the project's graph and move it to the device, in its fastest layout."""
         compiled = compile_graph(self.project.graph, outputs=outputs)
-        compiled.module.to(self.device)
+        use_fast_layout(compiled.module.to(self.device), self.device)
         return compiled
 
     def output_source(self, output_id: str) -> str:
