@@ -28,6 +28,8 @@ def register(commands: Any) -> None:
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped or crashed run")
     p.add_argument("--nproc", type=int, default=1, help="processes for distributed training (torchrun)")
     p.add_argument("--seed", type=int, help="random seed (overrides the project)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="mixed precision (default auto: bf16/fp16 on CUDA, fp32 elsewhere; bf16 also on CPU)")
     p.add_argument("--batch-size", type=int, help="samples per step (overrides the project)")
     p.add_argument("--lr", type=float, help="learning rate (overrides the project)")
     p.add_argument("--quiet", action="store_true", help="no progress bar; print one line per epoch")
@@ -40,14 +42,14 @@ def _prepare(args: argparse.Namespace) -> tuple[Project, Path, Path | None, dict
     from engine.training.run_dir import default_run_dir, read_run
 
     overrides = {"epochs": args.epochs, "device": args.device, "seed": args.seed, "batch_size": args.batch_size,
-                 "lr": args.lr}
+                 "lr": args.lr, "precision": args.precision}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.resume is not None:
         if args.file:
             raise UserError("train: give either FILE or --resume RUN_DIR, not both")
         info, project = read_run(args.resume)
         previous = info.get("config", {})
-        for key in ("epochs", "device", "seed", "batch_size", "lr"):
+        for key in ("epochs", "device", "seed", "batch_size", "lr", "precision"):
             if key not in overrides and key in previous:
                 overrides[key] = previous[key]
         base = Path(info.get("base_dir") or args.resume)

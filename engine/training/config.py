@@ -41,7 +41,9 @@ TRAINING_PARAMS: tuple[Param, ...] = (
                  "Validation metric watched by early stopping and for the best checkpoint."),
     choice_param("device", "auto", ("auto", "cpu", "cuda", "mps"), "Where to train; auto: CUDA, then MPS, then CPU."),
     choice_param("precision", "auto", ("auto", "fp32", "bf16", "fp16"),
-                 "Mixed precision on CUDA (auto: bf16 where supported); CPU and MPS train in fp32."),
+                 "Mixed precision. auto: bf16 on CUDA GPUs that support it (else fp16 with loss "
+                 "scaling), fp32 on CPU and MPS. bf16 also works on a CPU (fast where it has "
+                 "AVX512-BF16 or AMX); fp16 needs CUDA."),
     int_param("seed", 0, "Seed for weights, data order and dropout.", min=0, max=2**31 - 1),
     bool_param("deterministic", False, "Use deterministic kernels (slower on GPU, reproducible)."),
     float_param("validation_fraction", 0.2, "Share of the data held out for validation.", min=0.05, max=0.5),

@@ -88,6 +88,9 @@ def autocast_dtype(device: "torch.device", precision: str) -> "torch.dtype | Non
     """The autocast dtype for ``precision`` on ``device``, or ``None`` for full fp32.
 
     ``auto`` means bf16 on CUDA GPUs that support it, fp16 on older ones, fp32 elsewhere.
+    A CPU trains in bf16 only when asked: CPUs with AVX512-BF16 or AMX run it natively
+    (the CNN template trains 1.1x faster on a 2-core Zen 5, same accuracy), others emulate
+    it slowly.
 
     Raises:
         UserError: Mixed precision was asked for on a device that cannot do it.
@@ -96,10 +99,14 @@ def autocast_dtype(device: "torch.device", precision: str) -> "torch.dtype | Non
 
     if precision == "fp32":
         return None
+    if device.type == "cpu" and precision == "bf16":
+        return torch.bfloat16
     if device.type != "cuda":
         if precision == "auto":
             return None
-        raise UserError(f"precision {precision}: mixed precision needs a CUDA GPU; this run is on {device.type}")
+        hint = "; on a CPU choose bf16" if device.type == "cpu" else ""
+        raise UserError(f"precision {precision}: this mixed precision needs a CUDA GPU; this run is on "
+                        f"{device.type}{hint}")
     if precision == "fp16":
         return torch.float16
     if precision == "bf16" or torch.cuda.is_bf16_supported():

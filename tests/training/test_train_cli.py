@@ -76,3 +76,14 @@ def test_two_processes_on_cpu_train_one_run(project_file: Path, tmp_path: Path) 
     started = json.loads(lines[0])
     assert started["train_samples"] == 240  # two ranks share the 240 training samples
     assert set(load_file(str(run / "model.safetensors"))) == {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
+
+
+def test_precision_flag_reaches_the_trainer(project_file: Path, tmp_path: Path) -> None:
+    ok = train(str(project_file), "--epochs", "1", "--precision", "bf16", "--out", str(tmp_path / "bf16"), "--quiet")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads((tmp_path / "bf16" / "run.json").read_text())["config"]["precision"] == "bf16"
+    refused = train(str(project_file), "--epochs", "1", "--precision", "fp16", "--device", "cpu",
+                    "--out", str(tmp_path / "fp16"), "--quiet")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "needs a CUDA GPU" in refused.stderr and "choose bf16" in refused.stderr

@@ -199,3 +199,39 @@ def test_mixed_precision_on_cuda(precision: str) -> None:
     assert isinstance(result, Finished), getattr(result, "message", "")
     assert events[0].device.startswith("cuda")
     assert result.metrics["val_accuracy"] > 0.7
+
+
+def test_bf16_mixed_precision_trains_on_cpu() -> None:
+    result, events = train(cnn_project({"epochs": 4}), precision="bf16")
+    assert isinstance(result, Finished), getattr(result, "message", "")
+    assert events[0].config["precision"] == "bf16"
+    assert result.metrics["val_accuracy"] > 0.8
+
+
+def test_fp16_on_cpu_is_refused_with_a_hint() -> None:
+    result, _ = train(mlp_project(), precision="fp16")
+    assert isinstance(result, Failed) and result.reason == "config"
+    assert "needs a CUDA GPU" in result.message and "choose bf16" in result.message
+
+
+def test_fp16_loss_scaling_with_clipping_resumes_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CUDA fp16 path (GradScaler, unscale before clipping, fused Adam, scaler checkpoint) run on the CPU."""
+    monkeypatch.setattr("engine.training.trainer.autocast_dtype", lambda device, precision: torch.float16)
+    project = cnn_project({"epochs": 3, "grad_clip": 1.0})
+    full, _ = train(project, tmp_path / "full")
+    assert isinstance(full, Finished), getattr(full, "message", "")
+    assert full.metrics["val_accuracy"] > 0.6
+    commands: queue.Queue = queue.Queue()
+
+    def stop_after_first_epoch(event: Event) -> None:
+        if isinstance(event, EpochEnd) and event.epoch == 1:
+            commands.put(("stop", None))
+
+    train(project, tmp_path / "split", on_event=stop_after_first_epoch, commands=commands)
+    state = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=True)
+    assert state["scaler"] and state["scaler"]["scale"] > 1  # the loss scale is part of the checkpoint
+    resumed, _ = train(project, tmp_path / "split", resume=True)
+    assert isinstance(resumed, Finished) and resumed.reason == "completed"
+    full_weights, split_weights = _weights(tmp_path / "full"), _weights(tmp_path / "split")
+    for key in full_weights:
+        assert torch.equal(full_weights[key], split_weights[key]), key

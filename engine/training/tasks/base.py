@@ -52,14 +52,14 @@ class Task:
         self.config = config
         self.device = device
         self.amp_dtype = amp_dtype
-        self.scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+        self.scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
         self.grad_clip: float = config.grad_clip
         self.modules: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
 
     # --------------------------------------------------------------- helpers
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """Mixed-precision context on CUDA, a no-op elsewhere."""
+        """The mixed-precision context (CUDA, or bf16 on a CPU), or a no-op for fp32."""
         if self.amp_dtype is None:
             return _NO_AUTOCAST
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
