@@ -1,4 +1,4 @@
-"""One connection on the canvas: a Bézier curve labelled with the tensor shape it carries."""
+"""One connection on the canvas: a Bézier curve (or a return route) labelled with the tensor shape it carries."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from PySide6.QtGui import QPainter, QPainterPath, QPainterPathStroker
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsSceneHoverEvent, QStyleOptionGraphicsItem, QWidget
 
 from engine.graph.model import Edge
+from gui.canvas.edge_routes import BEND_WIDTH, RETURN_RADIUS, RETURN_STUB, is_return_route
 from gui.canvas.paint_kit import LOD_EDGE_LABEL, LOD_TEXT, PORT_RADIUS, PaintKit
 
 _LABEL_PAD_X = 4.0
@@ -27,6 +28,58 @@ def bezier_path(start: QPointF, end: QPointF) -> QPainterPath:
     return path
 
 
+def edge_path(start: QPointF, end: QPointF, lane_y: float | None = None, bend: str | None = None) -> QPainterPath:
+    """The drawn path of an edge: an S curve, a bent long edge, or a return route.
+
+    A layout that wraps a long chain into rows has edges from the end of one row to the
+    start of the next. As a curve they cut diagonally across the whole row; instead they
+    leave to the right, drop to ``lane_y`` (the gap between the rows,
+    :func:`~gui.canvas.edge_routes.free_lane`;
+    halfway by default), run back left, drop again and enter from the left, with rounded
+    corners. Edges that go back within about one row keep the looping curve. ``bend``
+    ("late" or "early", see :func:`~gui.canvas.edge_routes.bend_bands`) straightens a long forward edge.
+    """
+    if not is_return_route(start, end):
+        if bend == "late":
+            corner = QPointF(end.x() - BEND_WIDTH, start.y())
+            path = QPainterPath(start)
+            path.lineTo(corner)
+            path.connectPath(bezier_path(corner, end))
+            return path
+        if bend == "early":
+            corner = QPointF(start.x() + BEND_WIDTH, end.y())
+            path = bezier_path(start, corner)
+            path.lineTo(end)
+            return path
+        return bezier_path(start, end)
+    middle_y = (start.y() + end.y()) / 2 if lane_y is None else lane_y
+    right, left = start.x() + RETURN_STUB, end.x() - RETURN_STUB
+    corners = [QPointF(right, start.y()), QPointF(right, middle_y), QPointF(left, middle_y), QPointF(left, end.y())]
+    return rounded_polyline([start, *corners, end], RETURN_RADIUS)
+
+
+def rounded_polyline(points: list[QPointF], radius: float) -> QPainterPath:
+    """A path through ``points`` whose inner corners are rounded with ``radius`` (less on short legs)."""
+    path = QPainterPath(points[0])
+    for before, corner, after in zip(points, points[1:], points[2:]):
+        into = _toward(corner, before, radius)
+        out_of = _toward(corner, after, radius)
+        path.lineTo(into)
+        path.quadTo(corner, out_of)
+    path.lineTo(points[-1])
+    return path
+
+
+def _toward(origin: QPointF, target: QPointF, distance: float) -> QPointF:
+    """The point ``distance`` from ``origin`` toward ``target`` (at most half the way)."""
+    dx, dy = target.x() - origin.x(), target.y() - origin.y()
+    length = (dx * dx + dy * dy) ** 0.5
+    if length == 0:
+        return QPointF(origin)
+    step = min(distance, length / 2) / length
+    return QPointF(origin.x() + dx * step, origin.y() + dy * step)
+
+
 class EdgeItem(QGraphicsItem):
     """The curve of one model edge.
 
@@ -44,6 +97,7 @@ class EdgeItem(QGraphicsItem):
         self.hovered = False
         self._start = QPointF()
         self._end = QPointF()
+        self._route: tuple[float | None, str | None] = (None, None)
         self._path = QPainterPath()
         self._hit: QPainterPath | None = None
         self._label_rect = QRectF()
@@ -53,13 +107,18 @@ class EdgeItem(QGraphicsItem):
         self.setZValue(0.0)
 
     # ------------------------------------------------------------ model -> view
-    def set_ends(self, start: QPointF, end: QPointF) -> None:
-        """Follow the ports: ``start`` is the source's output, ``end`` the target's input."""
-        if start == self._start and end == self._end and not self._path.isEmpty():
+    def set_ends(self, start: QPointF, end: QPointF, lane_y: float | None = None, bend: str | None = None) -> None:
+        """Follow the ports: ``start`` is the source's output, ``end`` the target's input.
+
+        ``lane_y`` is where a return route runs back, ``bend`` how a long edge bends
+        (:mod:`gui.canvas.edge_routes`); see :func:`edge_path`.
+        """
+        route = (lane_y, bend)
+        if start == self._start and end == self._end and route == self._route and not self._path.isEmpty():
             return
         self.prepareGeometryChange()
-        self._start, self._end = QPointF(start), QPointF(end)
-        self._path = bezier_path(start, end)
+        self._start, self._end, self._route = QPointF(start), QPointF(end), route
+        self._path = edge_path(start, end, lane_y, bend)
         self._hit = None
         self._place_label()
 

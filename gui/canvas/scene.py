@@ -8,6 +8,8 @@ of the nodes whose analysis changed (and their edges).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import shiboken6
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPainter
@@ -20,6 +22,7 @@ from engine.shapes import Analysis
 from gui import commands
 from gui.canvas.connect_rules import PortRef
 from gui.canvas.edge_item import EdgeItem
+from gui.canvas.edge_routes import NodeRects, needs_route, route_area
 from gui.canvas.edge_state import edge_state
 from gui.canvas.node_drag import NodeDrag
 from gui.canvas.node_item import NodeItem
@@ -27,6 +30,10 @@ from gui.canvas.overview_item import OverviewItem
 from gui.canvas.paint_kit import PaintKit
 from gui.document import Document
 from gui.style import LIGHT, Theme
+
+
+#: Up to this many edges are routed against the nodes near each; more against one index of all nodes.
+FEW_EDGES = 16
 
 
 class CanvasScene(QGraphicsScene):
@@ -62,8 +69,10 @@ class CanvasScene(QGraphicsScene):
         self.setBackgroundBrush(self.kit.canvas)  # what exports render behind the graph
         for node in document.graph:
             self._add_node(node)
+        self._routed: set[EdgeItem] = set()  # edges whose path depends on the nodes around them
         for edge in document.graph.edges:
-            self._add_edge(edge)
+            self._add_edge(edge, route=False)
+        self._route_all(self.edges.values())
         self._apply_analysis(document.analysis, force=True)
         document.graph_event.connect(self._on_graph_event)
         document.analysis_changed.connect(self._on_analysis)
@@ -152,7 +161,7 @@ class CanvasScene(QGraphicsScene):
         self.addItem(item)
         self.overview.mark_dirty()
 
-    def _add_edge(self, edge: Edge) -> None:
+    def _add_edge(self, edge: Edge, route: bool = True) -> None:
         source, target = self.nodes.get(edge.source), self.nodes.get(edge.target)
         if source is None or target is None:
             return
@@ -161,8 +170,9 @@ class CanvasScene(QGraphicsScene):
         self.edges[edge] = item
         self._edges_at[edge.source].add(item)
         self._edges_at[edge.target].add(item)
-        item.set_ends(source.output_scene_pos(), target.input_scene_pos(edge.target_port))
         self.addItem(item)
+        if route:  # else the caller routes it with many others (_route_all)
+            self._route(item)
         self._refresh_ports(edge.source)
         self._refresh_ports(edge.target)
         self._refresh_edge(item)
@@ -172,6 +182,7 @@ class CanvasScene(QGraphicsScene):
         item = self.edges.pop(edge, None)
         if item is None:
             return
+        self._routed.discard(item)
         for node_id in (edge.source, edge.target):
             self._edges_at.get(node_id, set()).discard(item)
             self._refresh_ports(node_id)
@@ -216,20 +227,49 @@ class CanvasScene(QGraphicsScene):
     def node_item_moved(self, item: NodeItem) -> None:
         """Re-route the edges of one node (it moved or its ports changed)."""
         for edge_item in self._edges_at.get(item.node_id, ()):
-            edge = edge_item.edge
-            source, target = self.nodes.get(edge.source), self.nodes.get(edge.target)
-            if source is not None and target is not None:
-                edge_item.set_ends(source.output_scene_pos(), target.input_scene_pos(edge.target_port))
+            self._route(edge_item)
         self.overview.mark_dirty()
+
+    def _route(self, edge_item: EdgeItem, rects: NodeRects | None = None) -> None:
+        """Put an edge between its ports; return routes and long bends look at the nodes around.
+
+        ``rects`` is an index of every node for many edges at once; without it the few
+        nodes near this edge are asked of the scene.
+        """
+        edge = edge_item.edge
+        source, target = self.nodes.get(edge.source), self.nodes.get(edge.target)
+        if source is None or target is None:
+            return
+        start, end = source.output_scene_pos(), target.input_scene_pos(edge.target_port)
+        if not needs_route(start, end):
+            self._routed.discard(edge_item)
+            edge_item.set_ends(start, end)
+            return
+        self._routed.add(edge_item)
+        if rects is None:
+            rects = NodeRects(_body(item) for item in self.items(route_area(start, end)) if isinstance(item, NodeItem))
+        edge_item.set_ends(start, end, *rects.route(start, end))
+
+    def _route_all(self, edge_items: Iterable[EdgeItem]) -> None:
+        """Route many edges against one index of all nodes (a few each against the nodes near it)."""
+        edge_items = list(edge_items)
+        rects = NodeRects(_body(item) for item in self.nodes.values()) if len(edge_items) > FEW_EDGES else None
+        for edge_item in edge_items:
+            self._route(edge_item, rects)
 
     def _place(self, positions: dict[str, tuple[float, float]]) -> None:
         """Move items to model positions (no drag bookkeeping, no snapping)."""
         self.applying_model = True
+        moved: list[QRectF] = []
         try:
             for node_id, position in positions.items():
                 item = self.nodes.get(node_id)
                 if item is not None:
+                    moved.append(item.sceneBoundingRect())
                     item.setPos(QPointF(*position))
+                    moved.append(item.sceneBoundingRect())
+            # routes that run where the nodes were or are now
+            self._route_all({item for rect in moved for item in self.items(rect) if item in self._routed})
         finally:
             self.applying_model = False
 
@@ -296,3 +336,8 @@ class CanvasScene(QGraphicsScene):
     def items_of(self, ids: list[str]) -> list[QGraphicsItem]:
         """The node items of ``ids`` that exist."""
         return [self.nodes[i] for i in ids if i in self.nodes]
+
+
+def _body(item: NodeItem) -> QRectF:
+    """A node's drawn body in scene coordinates (its bounding rect also holds ports and the selection glow)."""
+    return item.shape().boundingRect().translated(item.pos())
