@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import UserError
-from engine.graph.fileformat import dumps, load_project
+from engine.graph.fileformat import dumps, load_project, sibling_weights
 from engine.graph.project import Project
 from engine.shapes import analyze
 from engine.training.events import BatchMetrics, EpochEnd, Event, Failed, Finished, RunStarted, StateChanged
@@ -38,7 +38,7 @@ def register(commands: Any) -> None:
     p.set_defaults(handler=cmd_train)
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Project, Path, Path | None, dict[str, Any], bool]:
+def _prepare(args: argparse.Namespace) -> tuple[Project, Path, Path | None, dict[str, Any], bool, Path | None]:
     from engine.training.run_dir import default_run_dir, read_run
 
     overrides = {"epochs": args.epochs, "device": args.device, "seed": args.seed, "batch_size": args.batch_size,
@@ -53,7 +53,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Project, Path, Path | None, dict
             if key not in overrides and key in previous:
                 overrides[key] = previous[key]
         base = Path(info.get("base_dir") or args.resume)
-        return project, args.resume, base, overrides, True
+        return project, args.resume, base, overrides, True, None
     if not args.file:
         raise UserError("train: give a project FILE (or --resume RUN_DIR)")
     path = Path(args.file)
@@ -61,14 +61,14 @@ def _prepare(args: argparse.Namespace) -> tuple[Project, Path, Path | None, dict
     out = args.out or default_run_dir(path)
     if (out / "checkpoint.pt").exists():
         raise UserError(f"{out} already holds a run; choose another --out or continue it with --resume {out}")
-    return project, out, path.parent, overrides, False
+    return project, out, path.parent, overrides, False, sibling_weights(path)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train and report; exit 0 when it finished, 1 for user-fixable failures, 2 otherwise."""
     if args.nproc < 1:
         raise UserError("train: --nproc must be at least 1")
-    project, run_dir, base_dir, overrides, resume = _prepare(args)
+    project, run_dir, base_dir, overrides, resume, weights_file = _prepare(args)
     analysis = analyze(project.graph)
     if not analysis.valid:
         for diagnostic in analysis.errors:
@@ -80,10 +80,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.nproc > 1:
         from engine.training.distributed import launch
 
-        return launch(project, run_dir, base_dir, overrides, resume, args.nproc, args.quiet, args.torchrun_arg)
+        return launch(project, run_dir, base_dir, overrides, resume, args.nproc, args.quiet, args.torchrun_arg,
+                      weights_file)
     from engine.training.worker import TrainingProcess
 
-    worker = TrainingProcess(dumps(project), run_dir, base_dir, overrides, resume)
+    worker = TrainingProcess(dumps(project), run_dir, base_dir, overrides, resume, weights_file)
     return follow(worker, args.quiet)
 
 
@@ -141,6 +142,8 @@ class ProgressPrinter:
             self.write(f"training {event.task} on {event.device} ({event.device_name}): {event.parameters:,} "
                        f"parameters, {event.train_samples:,} training / {event.val_samples:,} validation samples"
                        f"{resumed}")
+            if event.initial_weights:
+                self.write(event.initial_weights)
             if event.run_dir:
                 self.write(f"run folder: {event.run_dir}")
             if not self.quiet:

@@ -7,35 +7,21 @@ the same keys.
 
 A project file may carry weights in a sibling file with the same stem: ``lenet.json`` and
 ``lenet.safetensors``. Importers write that pair, and ``export --format safetensors``
-writes it too; :func:`sibling_weights` finds it. Weights are never pickled.
+writes it too; :func:`~engine.graph.fileformat.sibling_weights` (torch-free, for the app)
+finds it. Weights are never pickled.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Mapping
 
 import torch
 from torch import nn
 
 from engine.errors import UserError
-
-WEIGHTS_SUFFIX = ".safetensors"
-
-
-def sibling_weights(project_path: str | os.PathLike[str]) -> Path | None:
-    """The weights file that belongs to a project file (``x.json`` -> ``x.safetensors``), if any.
-
-    Args:
-        project_path: The project file.
-
-    Returns:
-        The existing sibling weights file, or ``None``.
-    """
-    candidate = Path(project_path).with_suffix(WEIGHTS_SUFFIX)
-    return candidate if candidate.is_file() else None
-
+from engine.graph.fileformat import WEIGHTS_SUFFIX, sibling_weights
 
 def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a safetensors file onto the CPU.
@@ -92,3 +78,55 @@ def apply_weights(module: nn.Module, weights: Mapping[str, torch.Tensor], source
             raise UserError(f"{source}: {key} has shape {tuple(weights[key].shape)} but the graph needs "
                             f"{tuple(tensor.shape)}: the file belongs to another version of the graph")
     module.load_state_dict({key: weights[key] for key in state}, strict=True)
+
+
+@dataclass(frozen=True)
+class PartialLoad:
+    """What :func:`load_matching` took from a weights file.
+
+    Args:
+        loaded: Keys copied from the file.
+        fresh: Keys left as they were, each with the reason (``"fc.weight (not in the file)"``).
+    """
+
+    loaded: list[str]
+    fresh: list[str]
+
+    def summary(self, source: str) -> str:
+        """One line for people: which file, how many tensors, which start fresh."""
+        total = len(self.loaded) + len(self.fresh)
+        line = f"started from {source}: {len(self.loaded)} of {total} tensors"
+        if self.fresh:
+            shown = ", ".join(self.fresh[:4]) + (f" and {len(self.fresh) - 4} more" if len(self.fresh) > 4 else "")
+            line += f"; new: {shown}"
+        return line
+
+
+def load_matching(module: nn.Module, weights: Mapping[str, torch.Tensor]) -> PartialLoad:
+    """Copy every tensor of ``weights`` whose name and shape ``module`` has; leave the rest.
+
+    This is how a project starts from the weights saved beside it after its graph was
+    edited (a new last layer for other classes, an extra block): what still fits is
+    reused, the changed layers keep their fresh initialization. Parameters stay the same
+    objects, so optimizers built on them are unaffected.
+    """
+    state = module.state_dict()
+    loaded, fresh = [], []
+    for key, tensor in state.items():
+        stored = weights.get(key)
+        if stored is None:
+            fresh.append(f"{key} (not in the file)")
+        elif tuple(stored.shape) != tuple(tensor.shape):
+            fresh.append(f"{key} (shape {_shape(stored)} in the file, {_shape(tensor)} in the graph)")
+        else:
+            loaded.append(key)
+    module.load_state_dict({key: weights[key] for key in loaded}, strict=False)
+    return PartialLoad(loaded, fresh)
+
+
+def _shape(tensor: torch.Tensor) -> str:
+    return "x".join(str(size) for size in tensor.shape) or "scalar"
+
+
+__all__ = ["WEIGHTS_SUFFIX", "PartialLoad", "apply_weights", "load_matching", "load_weights", "save_weights",
+           "sibling_weights"]

@@ -328,3 +328,23 @@ def _node_from_json(raw: Any, path: str) -> Node:
         except ParamKindError as exc:
             raise _FieldError(f"{path}.params.{name}", str(exc)) from None
     return Node(node_id, type_id, values, (float(position[0]), float(position[1])))
+
+
+#: Suffix of the weights file that may sit beside a project file (``lenet.json`` + ``lenet.safetensors``).
+WEIGHTS_SUFFIX = ".safetensors"
+
+
+def sibling_weights(project_path: str | os.PathLike[str]) -> Path | None:
+    """The weights file that belongs to a project file (``x.json`` -> ``x.safetensors``), if any.
+
+    Importers and ``export --format safetensors`` write it; training starts from it
+    (``use_project_weights``). Reading it needs torch: :mod:`engine.compile.weights`.
+
+    Args:
+        project_path: The project file.
+
+    Returns:
+        The existing sibling weights file, or ``None``.
+    """
+    candidate = Path(project_path).with_suffix(WEIGHTS_SUFFIX)
+    return candidate if candidate.is_file() else None

@@ -45,6 +45,9 @@ TRAINING_PARAMS: tuple[Param, ...] = (
                  "scaling), fp32 on CPU and MPS. bf16 also works on a CPU (fast where it has "
                  "AVX512-BF16 or AMX); fp16 needs CUDA."),
     int_param("seed", 0, "Seed for weights, data order and dropout.", min=0, max=2**31 - 1),
+    bool_param("use_project_weights", True,
+               "Start from the weights saved beside the project file (name.safetensors, written by "
+               "import or export) where a layer's name and shape still match; off: fresh random weights."),
     bool_param("deterministic", False, "Use deterministic kernels (slower on GPU, reproducible)."),
     float_param("validation_fraction", 0.2, "Share of the data held out for validation.", min=0.05, max=0.5),
     bool_param("normalize", True, "Standardize inputs (and regression targets) with training statistics."),

@@ -24,7 +24,7 @@ from engine.graph.project import Project
 
 
 def launch(project: Project, run_dir: Path, base_dir: Path | None, overrides: dict[str, Any], resume: bool,
-           nproc: int, quiet: bool, torchrun_args: Sequence[str] = ()) -> int:
+           nproc: int, quiet: bool, torchrun_args: Sequence[str] = (), weights_file: Path | None = None) -> int:
     """Run training on ``nproc`` processes; returns the exit code of rank 0's run."""
     with tempfile.TemporaryDirectory(prefix="neural-canvas-ddp-") as tmp:
         project_file = Path(tmp) / "project.json"
@@ -38,6 +38,8 @@ def launch(project: Project, run_dir: Path, base_dir: Path | None, overrides: di
             command += ["--base-dir", str(base_dir)]
         if resume:
             command.append("--resume")
+        if weights_file is not None:
+            command += ["--weights-file", str(weights_file)]
         if quiet:
             command.append("--quiet")
         root = Path(__file__).resolve().parents[2]
@@ -61,6 +63,7 @@ def rank_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-dir", type=Path)
     parser.add_argument("--overrides", default="{}")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--weights-file", type=Path)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     info = DistributedInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ["LOCAL_RANK"]))
@@ -71,7 +74,7 @@ def rank_main(argv: Sequence[str] | None = None) -> int:
     try:
         printer = ProgressPrinter(args.quiet)
         options = TrainOptions(load_project(args.project), args.run_dir, args.base_dir, json.loads(args.overrides),
-                               args.resume, info)
+                               args.resume, info, args.weights_file)
         result = Trainer(options, printer.show).run()
         printer.close()
         dist.barrier()  # rank 0 writes the run folder last: no rank may tear gloo down under it

@@ -41,6 +41,8 @@ class RunStarted(Event):
     val_samples: int
     start_epoch: int
     config: dict[str, Any] = field(default_factory=dict)
+    #: Where the weights came from when not freshly initialized (one line), else "".
+    initial_weights: str = ""
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,8 @@ class TrainOptions:
         overrides: Settings from the command line (``epochs``, ``device``, ``seed``...).
         resume: Continue from ``run_dir``'s checkpoint.
         distributed: Rank information under torchrun.
+        weights_file: The project's own weights (``name.safetensors`` beside ``name.json``), which a
+            new run starts from when the ``use_project_weights`` setting is on.
     """
 
     project: Project
@@ -72,6 +74,7 @@ class TrainOptions:
     overrides: dict[str, Any] = field(default_factory=dict)
     resume: bool = False
     distributed: DistributedInfo | None = None
+    weights_file: Path | None = None
 
 
 class Trainer:
@@ -144,6 +147,9 @@ class Trainer:
         torch.manual_seed(config.seed)  # weights do not depend on how much randomness loading used
         task = make_task(task_name, project, data, config, device, autocast_dtype(device, config.precision))
         self.task = task
+        initial_weights = ""
+        if options.weights_file is not None and config.use_project_weights and not options.resume:
+            initial_weights = _start_from(task, options.weights_file)
         if options.distributed is not None:
             _wrap_distributed(task, device)
         world = options.distributed.world_size if options.distributed else 1
@@ -167,7 +173,7 @@ class Trainer:
         parameters = sum(p.numel() for m in task.modules.values() for p in m.parameters() if p.requires_grad)
         self.emit(RunStarted(time.time(), str(options.run_dir or ""), str(device), device_name(device), task_name,
                              config.epochs, batches.steps_per_epoch, parameters, batches.train_count,
-                             len(data.val_x), start_epoch, dict(config)))
+                             len(data.val_x), start_epoch, dict(config), initial_weights))
         self._write_run_info("running", {})
         val_x, val_y = batches.validation()
         snap_x, snap_y = batches.snapshot_data()
@@ -450,6 +456,20 @@ def _all_reduce(values: dict[str, float], seen: int, device: torch.device) -> tu
                           device=device if device.type == "cuda" else "cpu")
     dist.all_reduce(tensor)
     return {k: float(v) for k, v in zip(keys, tensor[:-1])}, int(tensor[-1])
+
+
+def _start_from(task: Task, weights_file: Path) -> str:
+    """Load the matching tensors of ``weights_file`` into every model of ``task``; a line saying what was used."""
+    from engine.compile.weights import PartialLoad, load_matching, load_weights
+
+    weights = load_weights(weights_file)
+    loaded: list[str] = []
+    fresh: list[str] = []
+    for module in task.modules.values():
+        part = load_matching(_unwrap(module), weights)
+        loaded += part.loaded
+        fresh += part.fresh
+    return PartialLoad(loaded, fresh).summary(weights_file.name)
 
 
 def _save_weights(task: Task, path: Path) -> None:

@@ -90,7 +90,7 @@ class EventSender:
 
 
 def _worker_main(project_text: str, run_dir: str | None, base_dir: str | None, overrides: dict[str, Any],
-                 resume: bool, events: Any, commands: Any, sent: Any) -> None:
+                 resume: bool, weights_file: str | None, events: Any, commands: Any, sent: Any) -> None:
     """Entry point of the worker process: build the trainer and stream its events."""
     from engine.graph.fileformat import loads
     from engine.training.control import Control
@@ -100,7 +100,7 @@ def _worker_main(project_text: str, run_dir: str | None, base_dir: str | None, o
     try:
         project = loads(project_text, source="project")
         options = TrainOptions(project, Path(run_dir) if run_dir else None, Path(base_dir) if base_dir else None,
-                               overrides, resume)
+                               overrides, resume, weights_file=Path(weights_file) if weights_file else None)
         Trainer(options, sender, Control(commands, sent)).run()
     except BaseException as exc:  # noqa: BLE001 - report, then let the process end
         sender(Failed(time.time(), "error", f"the training process failed to start: {type(exc).__name__}: {exc}"))
@@ -119,10 +119,13 @@ class TrainingProcess:
         base_dir: Folder relative dataset paths resolve against.
         overrides: Settings that override the project's (``epochs``, ``device``, ...).
         resume: Continue from ``run_dir``'s checkpoint.
+        weights_file: The project's own weights file, which a new run starts from
+            (:attr:`~engine.training.trainer.TrainOptions.weights_file`).
     """
 
     def __init__(self, project_text: str, run_dir: Path | None, base_dir: Path | None = None,
-                 overrides: dict[str, Any] | None = None, resume: bool = False) -> None:
+                 overrides: dict[str, Any] | None = None, resume: bool = False,
+                 weights_file: Path | None = None) -> None:
         self._events = _CONTEXT.Queue()
         self._commands = _CONTEXT.Queue()
         self._sent = _CONTEXT.RawValue("q", 0)  # commands sent so far: the worker's cheap check
@@ -130,7 +133,8 @@ class TrainingProcess:
         self._process = _CONTEXT.Process(
             target=_worker_main, name="neural-canvas-training", daemon=True,
             args=(project_text, str(run_dir) if run_dir else None, str(base_dir) if base_dir else None,
-                  dict(overrides or {}), resume, self._events, self._commands, self._sent))
+                  dict(overrides or {}), resume, str(weights_file) if weights_file else None, self._events,
+                  self._commands, self._sent))
         self.finished: Event | None = None
         self.last_checkpoint_epoch: int | None = None
 

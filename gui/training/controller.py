@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox
 
-from engine.training.events import Failed
+from engine.training.events import Failed, RunStarted
 from gui.document import Document
 from gui.training.dashboard import TrainingDashboard
 from gui.training.data_panel import DataPanel
@@ -46,6 +46,7 @@ class TrainingController(QObject):
         self.session.run_added.connect(self._on_run_added)
         self.session.run_ended.connect(self._on_run_ended)
         self.session.checkpoint_written.connect(lambda run_dir: self.inside.refresh())
+        self.session.events_received.connect(self._on_events)
         self.dashboard.resume_requested.connect(lambda run_dir: self.resume(Path(run_dir)))
         self._update_actions("idle")
 
@@ -159,6 +160,11 @@ class TrainingController(QObject):
         if document is not None and self.session.history is not None:
             self.inside.set_run(Path(self.session.history.run_dir), self._base_dir(document))
         window.statusBar().showMessage("Training started: the graph is locked until the run ends", 5000)
+
+    def _on_events(self, events: list[object]) -> None:
+        for event in events:
+            if isinstance(event, RunStarted) and event.initial_weights:  # imported or exported weights are used
+                self.window.statusBar().showMessage(f"Training {event.initial_weights}", 10000)
 
     def _on_run_ended(self, event: object) -> None:
         window = self.window

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
-from engine.graph.fileformat import dumps
+from engine.graph.fileformat import dumps, sibling_weights
 from engine.training.events import (
     TERMINAL,
     BatchMetrics,
@@ -114,7 +114,9 @@ class TrainingSession(QObject):
         else:
             run_dir = default_run_dir(Path(run_stem(document) + ".json"), runs_root(document))
         base_dir = document.path.parent if document.path is not None else Path.cwd()
-        self.process = TrainingProcess(dumps(document.project), run_dir, base_dir, resume=resume_dir is not None)
+        weights_file = sibling_weights(document.path) if document.path is not None and resume_dir is None else None
+        self.process = TrainingProcess(dumps(document.project), run_dir, base_dir, resume=resume_dir is not None,
+                                       weights_file=weights_file)
         if resume_dir is not None:  # earlier curves of the run continue
             self.history = RunHistory.from_run_dir(run_dir)
             self.history.state = "starting"

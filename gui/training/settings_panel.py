@@ -30,7 +30,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Task", ("task", "loss", "top_k")),
     ("Optimizer", ("optimizer", "lr", "momentum", "nesterov", "beta1", "weight_decay", "grad_clip")),
     ("Schedule", ("schedule", "step_size", "gamma", "warmup_epochs")),
-    ("Run", ("epochs", "batch_size", "device", "precision", "seed", "deterministic", "num_workers")),
+    ("Run", ("epochs", "batch_size", "device", "precision", "seed", "deterministic", "use_project_weights",
+             "num_workers")),
     ("Validation", ("validation_fraction", "normalize", "early_stopping_patience", "early_stopping_metric")),
     ("Task options", ("input_noise", "gan_d_steps", "temperature", "snapshot_seconds")),
 )

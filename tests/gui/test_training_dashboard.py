@@ -182,3 +182,18 @@ def test_training_refuses_an_invalid_graph_or_data_that_does_not_fit(qtbot, wind
     doc.push(commands.remove(doc.graph, ["act1"]))
     assert not window.training.start()
     assert "problem" in shown[-1]
+
+
+def test_a_project_with_weights_beside_it_trains_from_them(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from engine.compile import compile_graph
+
+    path = _open(window, tmp_path)
+    module = compile_graph(window.document.project.graph).module
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path.with_suffix(".safetensors")))
+    messages: list[str] = []
+    window.statusBar().messageChanged.connect(messages.append)
+    window.actions["train"].trigger()
+    assert isinstance(_wait_end(qtbot, window), Finished)
+    assert "Training started from mlp.safetensors: 4 of 4 tensors" in messages
