@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -40,6 +39,7 @@ from engine.data.base import ArrayDataset
 from engine.data.options import Option
 from gui.background import BackgroundCall
 from gui.document import Document
+from gui.scroll_panel import fill_with_scroll
 
 GROUP_TITLES = {"built-in": "Built-in", "generated": "Generated", "file": "Your files"}
 PREVIEW_IMAGES = 32
@@ -144,12 +144,7 @@ class DataPanel(QWidget):
         layout.addWidget(self.table)
         layout.addWidget(self.text)
         layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(body)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        fill_with_scroll(self, body)
         self._option_widgets: list[QWidget] = []
 
     # -------------------------------------------------------------- document

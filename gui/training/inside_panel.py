@@ -24,17 +24,16 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPixmap, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from engine.errors import UserError
+from gui.scroll_panel import fill_with_scroll
 from gui.style import LIGHT, Theme
 
 HINT_NO_RUN = "Train the model to look inside it: start a run, then select a layer on the canvas."
@@ -262,14 +261,7 @@ class InsidePanel(QWidget):
         for widget in (self.weights_box, self.activation_box, self.saliency_box, self.attention_box):
             column.addWidget(widget)
         column.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(content)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(scroll)
+        fill_with_scroll(self, content, frameless=True)
 
     def _histogram_plot(self, color: str) -> tuple[pg.PlotWidget, pg.PlotDataItem]:
         plot = pg.PlotWidget()

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QLabel,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -25,6 +24,7 @@ from engine.training.config import TRAINING_PARAMS
 from gui.background import BackgroundCall
 from gui.document import Document
 from gui.param_editors import ParamEditor, make_editor
+from gui.scroll_panel import fill_with_scroll
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Task", ("task", "loss", "top_k")),
@@ -85,12 +85,7 @@ class SettingsPanel(QWidget):
                 form.addRow(self.devices)
             layout.addWidget(box)
         layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(body)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        fill_with_scroll(self, body)
 
     def set_document(self, document: Document) -> None:
         """Show and edit ``document``'s training section."""
