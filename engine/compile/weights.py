@@ -71,8 +71,7 @@ def apply_weights(module: nn.Module, weights: Mapping[str, torch.Tensor], source
     state = module.state_dict()
     missing = [key for key in state if key not in weights]
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise UserError(f"{source}: no weights for {shown}: the file belongs to another graph")
+        raise UserError(f"{source}: no weights for {_listed(missing, 5)}: the file belongs to another graph")
     for key, tensor in state.items():
         if tuple(weights[key].shape) != tuple(tensor.shape):
             raise UserError(f"{source}: {key} has shape {tuple(weights[key].shape)} but the graph needs "
@@ -97,8 +96,7 @@ class PartialLoad:
         total = len(self.loaded) + len(self.fresh)
         line = f"started from {source}: {len(self.loaded)} of {total} tensors"
         if self.fresh:
-            shown = ", ".join(self.fresh[:4]) + (f" and {len(self.fresh) - 4} more" if len(self.fresh) > 4 else "")
-            line += f"; new: {shown}"
+            line += f"; new: {_listed(self.fresh, 4)}"
         return line
 
 
@@ -122,6 +120,11 @@ def load_matching(module: nn.Module, weights: Mapping[str, torch.Tensor]) -> Par
             loaded.append(key)
     module.load_state_dict({key: weights[key] for key in loaded}, strict=False)
     return PartialLoad(loaded, fresh)
+
+
+def _listed(names: list[str], most: int) -> str:
+    """``names`` joined with commas, at most ``most`` of them and a count of the rest."""
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _shape(tensor: torch.Tensor) -> str:

@@ -70,6 +70,7 @@ class CanvasScene(QGraphicsScene):
         for node in document.graph:
             self._add_node(node)
         self._routed: set[EdgeItem] = set()  # edges whose path depends on the nodes around them
+        self._deferred: set[EdgeItem] | None = None  # while _place moves many nodes: edges to route after
         for edge in document.graph.edges:
             self._add_edge(edge, route=False)
         self._route_all(self.edges.values())
@@ -226,8 +227,12 @@ class CanvasScene(QGraphicsScene):
     # ------------------------------------------------------------ item moves
     def node_item_moved(self, item: NodeItem) -> None:
         """Re-route the edges of one node (it moved or its ports changed)."""
-        for edge_item in self._edges_at.get(item.node_id, ()):
-            self._route(edge_item)
+        edges = self._edges_at.get(item.node_id, ())
+        if self._deferred is not None:  # _place routes them once all its nodes have moved
+            self._deferred.update(edges)
+        else:
+            for edge_item in edges:
+                self._route(edge_item)
         self.overview.mark_dirty()
 
     def _route(self, edge_item: EdgeItem, rects: NodeRects | None = None) -> None:
@@ -261,6 +266,7 @@ class CanvasScene(QGraphicsScene):
         """Move items to model positions (no drag bookkeeping, no snapping)."""
         self.applying_model = True
         moved: list[QRectF] = []
+        self._deferred = set()
         try:
             for node_id, position in positions.items():
                 item = self.nodes.get(node_id)
@@ -268,9 +274,12 @@ class CanvasScene(QGraphicsScene):
                     moved.append(item.sceneBoundingRect())
                     item.setPos(QPointF(*position))
                     moved.append(item.sceneBoundingRect())
-            # routes that run where the nodes were or are now
-            self._route_all({item for rect in moved for item in self.items(rect) if item in self._routed})
+            # the moved nodes' edges, and routes that run where the nodes were or are now
+            near = {item for rect in moved for item in self.items(rect) if item in self._routed}
+            edges, self._deferred = self._deferred | near, None
+            self._route_all(edges)  # type: ignore[arg-type]
         finally:
+            self._deferred = None
             self.applying_model = False
 
     def user_moves(self, item: NodeItem) -> bool:
