@@ -8,6 +8,7 @@ so shapes, counts and diagnostics follow every edit without recomputing per even
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -15,13 +16,23 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from engine.graph.events import GraphEvent
 from engine.graph.fileformat import load_project, save_project
-from engine.graph.project import Project
+from engine.graph.project import Project, new_project_id
 from engine.shapes import Analysis, ShapeInference
 from gui.commands import set_settings
 
 
+def file_project_id(path: Path) -> str:
+    """The id of a project file written before projects had ids: the same for every opening
+    of that file (so its runs are found again before it is first saved), different for copies."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, Path(path).resolve().as_uri()).hex
+
+
 class Document(QObject):
     """One project being edited.
+
+    A project without an id gets one here (a new document: a fresh one; a file from before
+    ids: one derived from its path); it is written with the next save and follows the
+    project through Save As, so its runs stay its own.
 
     Args:
         project: The project (the document takes ownership).
@@ -38,6 +49,8 @@ class Document(QObject):
 
     def __init__(self, project: Project, path: Path | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        if not project.id:
+            project.id = file_project_id(path) if path is not None else new_project_id()
         self.project = project
         self.path = path
         self.undo_stack = QUndoStack(self)

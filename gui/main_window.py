@@ -32,6 +32,7 @@ from gui.problems import ProblemsWidget
 from gui.style import THEMES, application_palette
 from gui.summary_panel import SummaryWidget
 from gui.training.controller import TrainingController
+from gui.training.session import runs_root
 from gui.window_files import export_canvas, save_guard
 
 MAX_RECENT = 10
@@ -129,6 +130,8 @@ class MainWindow(QMainWindow):
         except ProjectFileError as exc:
             QMessageBox.warning(self, "Cannot open project", str(exc))
             return False
+        if untitled:  # a copy (a template) is a new project: it gets its own id
+            project.id = ""
         self.set_document(Document(project, None if untitled else Path(path)))
         if not untitled:
             self._remember(Path(path))
@@ -226,14 +229,20 @@ class MainWindow(QMainWindow):
         return self._save_to(Path(name)) if name else False
 
     def _save_to(self, path: Path) -> bool:
+        doc = self.document
+        if doc is None:
+            return False
+        old_runs = runs_root(doc)
         try:
-            self.document.save(path)  # type: ignore[union-attr]
+            doc.save(path)
         except OSError as exc:
             QMessageBox.critical(self, "Cannot save", f"{path}: {exc.strerror or exc}. Nothing was lost: the "
                                  "project is still open; save it somewhere else.")
             return False
-        self._remember(path)
-        self.statusBar().showMessage(f"Saved {path}", 4000)
+        self._remember(doc.path or path)
+        moved = self.training.adopt_runs(old_runs)
+        note = f"; its {len(moved)} run(s) moved to {runs_root(doc)}" if moved else ""
+        self.statusBar().showMessage(f"Saved {doc.path}{note}", 6000)
         return True
 
     def export_model_dialog(self) -> None:

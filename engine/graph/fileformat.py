@@ -8,7 +8,7 @@ an invalid graph is still a document.
 
 Layout (version 1)::
 
-    {"format": "neural-canvas-project", "version": 1,
+    {"format": "neural-canvas-project", "version": 1, "id": "<32 hex digits, optional>",
      "meta": {"name": ..., "family": ..., "task": ..., "description": ...},
      "graph": {"nodes": [{"id", "type", "position": [x, y], "params": {...}}],
                "edges": [{"source", "target", "port"}]},
@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ def to_json(project: Project) -> dict[str, Any]:
     return {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
+        **({"id": project.id} if project.id else {}),  # files without one round-trip unchanged
         "meta": dict(project.meta),
         "graph": {"nodes": nodes, "edges": edges},
         "dataset": project.dataset,
@@ -253,7 +255,7 @@ def from_json(data: Any) -> Project:
     if version > FORMAT_VERSION:
         raise _FieldError("version", f"format version {version} was written by a newer Neural Canvas; this "
                                      f"version reads up to {FORMAT_VERSION}: update the app to open it")
-    known = {"format", "version", "meta", "graph", "dataset", "training"}
+    known = {"format", "version", "id", "meta", "graph", "dataset", "training"}
     for key in data:
         if key not in known:
             raise _FieldError(_key(key), "unknown section")
@@ -268,7 +270,21 @@ def from_json(data: Any) -> Project:
         if _depth(value) > MAX_SETTINGS_DEPTH:
             raise _FieldError(section, f"nested more than {MAX_SETTINGS_DEPTH} levels deep")
     graph = _graph_from_json(_expect(data.get("graph", {}), dict, "graph", "an object"))
-    return Project(graph=graph, dataset=dataset, training=training, meta=dict(meta))
+    return Project(graph=graph, dataset=dataset, training=training, meta=dict(meta),
+                   id=_project_id(data.get("id", "")))
+
+
+_PROJECT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _project_id(value: Any) -> str:
+    """The optional ``id``: 1 to 64 letters, digits, ``-`` or ``_`` (new ids are 32 hex digits)."""
+    if value == "":
+        return ""
+    if not isinstance(value, str) or not _PROJECT_ID.fullmatch(value):
+        shown = _kind_name(value) if not isinstance(value, str) else _key(value)
+        raise _FieldError("id", f"expected up to 64 letters, digits, '-' or '_', got {shown}")
+    return value
 
 
 def _graph_from_json(data: dict[str, Any]) -> Graph:

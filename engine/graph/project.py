@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from engine.graph.model import Graph
+
+
+def new_project_id() -> str:
+    """A fresh project id: 32 hex digits (a random UUID)."""
+    return uuid.uuid4().hex
 
 
 @dataclass
@@ -17,12 +23,16 @@ class Project:
         dataset: Dataset settings (schema owned by engine.data).
         training: Training settings (schema owned by engine.training).
         meta: Descriptive fields: ``name``, ``family``, ``task``, ``description``.
+        id: Stable identity of the project across Save As and renames (empty: none yet;
+            files written before ids existed, templates). Runs store it in their frozen
+            ``project.json``, so they can be matched to their project whatever its file name.
     """
 
     graph: Graph = field(default_factory=Graph)
     dataset: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
+    id: str = ""
 
     @property
     def name(self) -> str:

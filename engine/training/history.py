@@ -26,7 +26,7 @@ from engine.training.events import (
     StateChanged,
     event_from_json,
 )
-from engine.training.run_dir import METRICS_FILE, RUN_FILE, SNAPSHOT_FILE
+from engine.training.run_dir import METRICS_FILE, PROJECT_FILE, RUN_FILE, SNAPSHOT_FILE
 
 #: The metric each task's second plot shows (validation value, higher or lower is better).
 TASK_METRIC = {"classification": "accuracy", "regression": "r2", "forecasting": "mae", "autoencoder": "mse_vs_noise",
@@ -185,6 +185,7 @@ class RunHistory:
                         history.add(event_from_json(json.loads(line)))
                     except (ValueError, TypeError, KeyError):
                         continue
+        history.run_dir = str(path)  # where it is now: a folder that moved keeps its old path in the log
         history._read_status(path)
         snapshot = path / SNAPSHOT_FILE
         if snapshot.is_file():
@@ -227,3 +228,29 @@ def list_runs(root: Path) -> list[Path]:
         return []
     runs = [p for p in root.iterdir() if (p / METRICS_FILE).is_file()]
     return sorted(runs, key=lambda p: (p / METRICS_FILE).stat().st_mtime)
+
+
+_PROJECT_IDS: dict[Path, tuple[int, str | None]] = {}
+
+
+def run_project_id(run_dir: Path) -> str | None:
+    """The ``id`` of the project a run trained (from its frozen ``project.json``).
+
+    ``None`` for runs of projects without an id (made before ids existed, or by the command
+    line from such a file) and for unreadable files. Results are cached per file version.
+    """
+    path = Path(run_dir) / PROJECT_FILE
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    cached = _PROJECT_IDS.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("id")
+    except (OSError, ValueError, AttributeError):
+        value = None
+    project_id = value if isinstance(value, str) and value else None
+    _PROJECT_IDS[path] = (stamp, project_id)
+    return project_id

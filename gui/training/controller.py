@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox
 
 from engine.training.events import Failed, RunStarted
@@ -19,7 +19,7 @@ from gui.document import Document
 from gui.training.dashboard import TrainingDashboard
 from gui.training.data_panel import DataPanel
 from gui.training.inside_panel import InsidePanel
-from gui.training.session import TrainingSession, earlier_runs, runs_root
+from gui.training.session import REAP_AFTER_MS, TrainingSession, adopt_runs, earlier_runs, runs_root
 from gui.training.settings_panel import SettingsPanel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,6 +73,24 @@ class TrainingController(QObject):
         self.dashboard.set_document(document)
         runs = earlier_runs(document)
         self.inside.set_run(runs[-1] if runs else None, self._base_dir(document))
+
+    def adopt_runs(self, old_root: Path) -> list[Path]:
+        """After the document's file moved (first save, Save As elsewhere): bring its runs from
+        ``old_root`` into its runs folder and show them from there. Returns their new folders.
+
+        The active run stays where it is until it has ended (it is moved then).
+        """
+        document = self.window.document
+        if document is None:
+            return []
+        active = [Path(self.session.history.run_dir)] if self.session.active and self.session.history else []
+        moved = adopt_runs(document, old_root, skip=active)
+        if moved:
+            self.dashboard.reload_runs()
+            if not self.session.active:
+                runs = earlier_runs(document)
+                self.inside.set_run(runs[-1] if runs else None, self._base_dir(document))
+        return moved
 
     def set_theme(self, theme: object) -> None:
         """Recolour the plots and views for the light or dark theme."""
@@ -181,6 +199,16 @@ class TrainingController(QObject):
             reason = str(getattr(event, "reason", "completed")).replace("_", " ")
             window.statusBar().showMessage(f"Training {reason}", 8000)
         self.inside.refresh()
+        history, document = self.session.history, window.document
+        if history is not None and document is not None and history.run_dir:
+            # saved elsewhere while it ran: the run joins the others once its process is gone
+            parent = Path(history.run_dir).parent
+            if parent != runs_root(document):
+                QTimer.singleShot(REAP_AFTER_MS + 500, lambda: self._adopt_later(document, parent))
+
+    def _adopt_later(self, document: Document, old_root: Path) -> None:
+        if document is self.window.document and not self.session.active:
+            self.adopt_runs(old_root)
 
     def _update_actions(self, state: str) -> None:
         actions = self.window.actions

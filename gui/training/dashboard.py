@@ -240,14 +240,24 @@ class TrainingDashboard(QWidget):
     def set_document(self, document: Document) -> None:
         """Show ``document``'s earlier runs (read from their folders)."""
         self.document = document
+        self.predictions.clear()
+        self.reload_runs()
+        self.lr_box.setValue(float(document.project.training.get("lr", 1e-3)))
+
+    def reload_runs(self) -> None:
+        """Read the document's runs from their folders again (after they moved); the active run stays live."""
+        if self.document is None:
+            return
+        live = self.session.history if self.session.active else None
         self.plots.clear()
         self.runs.clear_runs()
-        self.predictions.clear()
-        for path in earlier_runs(document):
-            self._add_history(RunHistory.from_run_dir(path), current=False)
-        if self.plots.current is not None:
+        for path in earlier_runs(self.document):
+            if live is None or Path(live.run_dir) != path:
+                self._add_history(RunHistory.from_run_dir(path), current=False)
+        if live is not None:
+            self._add_history(live, current=True)
+        elif self.plots.current is not None:
             self._show_run(self.plots.current)
-        self.lr_box.setValue(float(document.project.training.get("lr", 1e-3)))
 
     def _add_history(self, history: RunHistory, current: bool) -> str:
         key = self.plots.add_run(history, current=current)

@@ -8,9 +8,12 @@ run is active the document is read-only (edits are refused with a reason).
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
@@ -24,8 +27,8 @@ from engine.training.events import (
     PredictionSnapshot,
     RunStarted,
 )
-from engine.training.history import RunHistory, list_runs
-from engine.training.run_dir import default_run_dir
+from engine.training.history import RunHistory, list_runs, run_project_id
+from engine.training.run_dir import METRICS_FILE, RUN_FILE, default_run_dir
 from engine.training.worker import TrainingProcess
 from gui.document import Document
 
@@ -35,6 +38,16 @@ POLL_MS = 100
 REAP_AFTER_MS = 3000
 READ_ONLY_REASON = "Training is running: stop it (Shift+F5) to edit the graph."
 _RUN_NAME = re.compile(r"-\d{8}-\d{6}(-\d+)?$")
+#: A run whose log changed this recently and whose status is running is being trained by some process.
+BUSY_RUN_S = 120.0
+
+
+def untitled_runs_root() -> Path:
+    """Where runs of untitled documents go: the app's data folder (``NEURAL_CANVAS_RUNS_DIR`` overrides it)."""
+    override = os.environ.get("NEURAL_CANVAS_RUNS_DIR")
+    if override:
+        return Path(override)
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "runs"
 
 
 def runs_root(document: Document) -> Path:
@@ -47,21 +60,107 @@ def runs_root(document: Document) -> Path:
         return Path(override)
     if document.path is not None:
         return document.path.parent / "runs"
-    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)) / "runs"
+    return untitled_runs_root()
 
 
 def run_stem(document: Document) -> str:
-    """The file-name stem the document's runs start with."""
+    """The file-name stem of the document's new runs (the file's stem, else the project's name)."""
     if document.path is not None:
         return document.path.stem
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", document.project.name or "untitled").strip("_")
     return name or "untitled"
 
 
+def _search_roots(document: Document) -> list[Path]:
+    primary = runs_root(document)
+    roots = [primary]
+    untitled = untitled_runs_root()
+    if not _same_folder(untitled, primary):
+        roots.append(untitled)  # runs made before the document was first saved (and not moved)
+    return roots
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a == b
+
+
+def belongs_to(run_dir: Path, document: Document, by_name: bool = True) -> bool:
+    """Whether ``run_dir`` is a run of ``document``'s project.
+
+    A run belongs when its frozen project carries the document's id, whatever the file is
+    called now (Save As, renames, a template saved under a new name). Runs without an id,
+    made before projects had one, belong by name (``<file stem>-<date>-<time>``) when
+    ``by_name``.
+    """
+    run_id = run_project_id(run_dir)
+    if run_id is not None:
+        return run_id == document.project.id
+    return by_name and _RUN_NAME.sub("", Path(run_dir).name) == run_stem(document)
+
+
 def earlier_runs(document: Document) -> list[Path]:
-    """Run folders of this project from earlier sessions (oldest first)."""
-    stem = run_stem(document)
-    return [p for p in list_runs(runs_root(document)) if _RUN_NAME.sub("", p.name) == stem]
+    """Run folders of this project, also from earlier sessions (oldest first).
+
+    Searched: the document's runs folder, and the untitled runs folder for runs made before
+    the document was first saved.
+    """
+    found: list[Path] = []
+    for index, root in enumerate(_search_roots(document)):
+        found += [path for path in list_runs(root) if belongs_to(path, document, by_name=index == 0)]
+    return sorted(found, key=_logged_at)
+
+
+def _logged_at(run_dir: Path) -> float:
+    try:
+        return (run_dir / METRICS_FILE).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _being_written(run_dir: Path) -> bool:
+    """A run another process is training right now (status running, log written lately)."""
+    try:
+        status = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")).get("status")
+    except (OSError, ValueError, AttributeError):
+        status = None
+    return status == "running" and time.time() - _logged_at(run_dir) < BUSY_RUN_S
+
+
+def adopt_runs(document: Document, old_root: Path, skip: Iterable[Path] = ()) -> list[Path]:
+    """Move the project's runs from ``old_root`` into its runs folder (after a first save or a Save As
+    into another folder), so they stay beside the project file.
+
+    Runs without the project's id stay where they are, and so do the runs in ``skip`` (the
+    active run) and runs another process is writing. A run that cannot be moved stays too
+    (it is still found while it is in the untitled runs folder).
+
+    Returns:
+        The runs' new folders.
+    """
+    new_root = runs_root(document)
+    if _same_folder(old_root, new_root):
+        return []
+    skipped = {Path(p).resolve() for p in skip}
+    moved: list[Path] = []
+    for path in list_runs(old_root):
+        if run_project_id(path) != document.project.id or path.resolve() in skipped or _being_written(path):
+            continue
+        target, n = new_root / path.name, 1
+        while target.exists():
+            n += 1
+            target = new_root / f"{path.name}-{n}"
+        try:
+            new_root.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(path), str(target))
+        except OSError:
+            if path.is_dir():  # a copy across drives failed half-way: the original is intact
+                shutil.rmtree(target, ignore_errors=True)
+            continue
+        moved.append(target)
+    return moved
 
 
 class TrainingSession(QObject):
