@@ -1,134 +1,156 @@
-"""Menus, toolbar and keyboard shortcuts of the main window, declared in one table."""
+"""Menus, toolbar and keyboard shortcuts of the main window, declared in one table.
+
+:func:`build_actions` makes the actions, menus and toolbar and returns them; it connects
+nothing. The window connects each action to its handler itself (``MainWindow.handlers``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMenu, QToolBar
+from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
 
 from gui.icons import icon
 
-if TYPE_CHECKING:  # pragma: no cover
-    from gui.main_window import MainWindow
-
 Std = QKeySequence.StandardKey
+#: Where the Open Recent and Panels submenus go in the table.
+RECENT, PANELS = "recent", "panels"
 
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """One command of the window: where it appears and what it does."""
+    """One command of the window: its text, keys, icon and whether the toolbar shows it."""
 
     key: str
     text: str
-    handler: str
     shortcut: QKeySequence.StandardKey | str | None = None
     icon: str | None = None
     toolbar: bool = False
     tip: str = ""
 
 
-MENUS: dict[str, list[ActionSpec | None]] = {
+MENUS: dict[str, list[ActionSpec | str | None]] = {
     "&File": [
-        ActionSpec("new", "&New", "new_document", Std.New, "new", True, "Start an empty project"),
-        ActionSpec("template", "New from &Template…", "new_from_template", "Ctrl+Shift+N", tip="Start from a template"),
-        ActionSpec("open", "&Open…", "open_dialog", Std.Open, "open", True, "Open a project file"),
-        ActionSpec("recent", "Open &Recent", "", None),
+        ActionSpec("new", "&New", Std.New, "new", True, "Start an empty project"),
+        ActionSpec("template", "New from &Template…", "Ctrl+Shift+N", tip="Start from a template"),
+        ActionSpec("open", "&Open…", Std.Open, "open", True, "Open a project file"),
+        RECENT,
         None,
-        ActionSpec("save", "&Save", "save", Std.Save, "save", True, "Save the project"),
-        ActionSpec("save_as", "Save &As…", "save_as", Std.SaveAs),
+        ActionSpec("save", "&Save", Std.Save, "save", True, "Save the project"),
+        ActionSpec("save_as", "Save &As…", Std.SaveAs),
         None,
-        ActionSpec("import_model", "&Import Model…", "import_model_dialog", "Ctrl+I",
+        ActionSpec("import_model", "&Import Model…", "Ctrl+I",
                    tip="Put a PyTorch module or an ONNX file on the canvas"),
-        ActionSpec("export_model", "&Export Model…", "export_model_dialog", "Ctrl+E",
+        ActionSpec("export_model", "&Export Model…", "Ctrl+E",
                    tip="Write the model as ONNX, torch.export, safetensors or PyTorch source"),
         None,
-        ActionSpec("export_png", "Export Canvas as &PNG…", "export_png"),
-        ActionSpec("export_svg", "Export Canvas as S&VG…", "export_svg"),
+        ActionSpec("export_png", "Export Canvas as &PNG…"),
+        ActionSpec("export_svg", "Export Canvas as S&VG…"),
         None,
-        ActionSpec("quit", "&Quit", "close", Std.Quit),
+        ActionSpec("quit", "&Quit", Std.Quit),
     ],
     "&Edit": [
-        ActionSpec("undo", "&Undo", "undo", Std.Undo, "undo", True),
-        ActionSpec("redo", "&Redo", "redo", "Ctrl+Shift+Z", "redo", True),
+        ActionSpec("undo", "&Undo", Std.Undo, "undo", True),
+        ActionSpec("redo", "&Redo", "Ctrl+Shift+Z", "redo", True),
         None,
-        ActionSpec("cut", "Cu&t", "cut", Std.Cut),
-        ActionSpec("copy", "&Copy", "copy", Std.Copy),
-        ActionSpec("paste", "&Paste", "paste", Std.Paste),
-        ActionSpec("duplicate", "D&uplicate", "duplicate", "Ctrl+D"),
-        ActionSpec("delete", "&Delete", "delete_selection", None, "delete"),
+        ActionSpec("cut", "Cu&t", Std.Cut),
+        ActionSpec("copy", "&Copy", Std.Copy),
+        ActionSpec("paste", "&Paste", Std.Paste),
+        ActionSpec("duplicate", "D&uplicate", "Ctrl+D"),
+        ActionSpec("delete", "&Delete", None, "delete"),
         None,
-        ActionSpec("select_all", "Select &All", "select_all", Std.SelectAll),
+        ActionSpec("select_all", "Select &All", Std.SelectAll),
     ],
     "&View": [
-        ActionSpec("fit", "&Fit All", "fit_all", "F", "fit", True, "Show the whole graph (F)"),
-        ActionSpec("zoom_in", "Zoom &In", "zoom_in", "Ctrl+=", "zoom-in", True),
-        ActionSpec("zoom_out", "Zoom &Out", "zoom_out", "Ctrl+-", "zoom-out", True),
-        ActionSpec("zoom_reset", "&Actual Size", "zoom_reset", "Ctrl+0"),
+        ActionSpec("fit", "&Fit All", "F", "fit", True, "Show the whole graph (F)"),
+        ActionSpec("zoom_in", "Zoom &In", "Ctrl+=", "zoom-in", True),
+        ActionSpec("zoom_out", "Zoom &Out", "Ctrl+-", "zoom-out", True),
+        ActionSpec("zoom_reset", "&Actual Size", "Ctrl+0"),
         None,
-        ActionSpec("theme_light", "&Light Theme", "use_light_theme"),
-        ActionSpec("theme_dark", "&Dark Theme", "use_dark_theme"),
+        ActionSpec("theme_light", "&Light Theme"),
+        ActionSpec("theme_dark", "&Dark Theme"),
         None,
+        PANELS,
     ],
     "&Train": [
-        ActionSpec("train", "&Train", "start_training", "F5", "train", True, "Train the model in a new run"),
-        ActionSpec("pause", "&Pause", "toggle_pause", "F6", "pause", True, "Pause or resume the run"),
-        ActionSpec("stop", "&Stop", "stop_training", "Shift+F5", "stop", True,
-                   "Stop the run (it is saved and can be resumed)"),
+        ActionSpec("train", "&Train", "F5", "train", True, "Train the model in a new run"),
+        ActionSpec("pause", "&Pause", "F6", "pause", True, "Pause or resume the run"),
+        ActionSpec("stop", "&Stop", "Shift+F5", "stop", True, "Stop the run (it is saved and can be resumed)"),
         None,
-        ActionSpec("resume_run", "&Resume Last Run", "resume_last_run", "Ctrl+F5",
+        ActionSpec("resume_run", "&Resume Last Run", "Ctrl+F5",
                    tip="Continue the newest stopped run from its checkpoint"),
-        ActionSpec("runs_folder", "Open Runs &Folder", "open_runs_folder"),
+        ActionSpec("runs_folder", "Open Runs &Folder"),
     ],
     "&Arrange": [
-        ActionSpec("layout", "&Auto Layout", "auto_layout", "Ctrl+L", "layout", True, "Lay the graph out left to right"),
-        ActionSpec("align_left", "Align &Left", "align_left"),
-        ActionSpec("align_top", "Align &Top", "align_top"),
-        ActionSpec("align_middle", "Align &Middle", "align_middle"),
+        ActionSpec("layout", "&Auto Layout", "Ctrl+L", "layout", True, "Lay the graph out left to right"),
+        ActionSpec("align_left", "Align &Left"),
+        ActionSpec("align_top", "Align &Top"),
+        ActionSpec("align_middle", "Align &Middle"),
     ],
 }
 
+#: Extra keys of some actions (the table holds the main one).
+MORE_SHORTCUTS: dict[str, list[QKeySequence.StandardKey | str]] = {
+    "redo": ["Ctrl+Shift+Z", "Ctrl+Y"],
+    "delete": [Std.Delete, "Backspace"],
+}
 
 #: Icon name of each action that has one (recoloured for the dark theme).
-ICON_OF_ACTION = {spec.key: spec.icon for specs in MENUS.values() for spec in specs if spec and spec.icon}
+ICON_OF_ACTION = {spec.key: spec.icon for specs in MENUS.values() for spec in specs
+                  if isinstance(spec, ActionSpec) and spec.icon}
+#: Every action key, in table order.
+ACTION_KEYS = [spec.key for specs in MENUS.values() for spec in specs if isinstance(spec, ActionSpec)]
 
 
-def build_actions(window: "MainWindow") -> dict[str, QAction]:
-    """Create every action, its menu entry and toolbar button; returns them by key."""
+@dataclass
+class WindowActions:
+    """What :func:`build_actions` made: the actions by key, the two submenus the window fills, the toolbar."""
+
+    actions: dict[str, QAction]
+    recent_menu: QMenu
+    panels_menu: QMenu
+    toolbar: QToolBar
+
+
+def build_actions(window: QMainWindow) -> WindowActions:
+    """Create every action, its menu entry and toolbar button (connected to nothing)."""
     actions: dict[str, QAction] = {}
+    submenus: dict[str, QMenu] = {}
     toolbar = QToolBar("Main", window)
     toolbar.setObjectName("main_toolbar")
     window.addToolBar(toolbar)
     bar = window.menuBar()
     for title, specs in MENUS.items():
         menu: QMenu = bar.addMenu(title)
+        on_toolbar = False
         for spec in specs:
             if spec is None:
                 menu.addSeparator()
-                continue
-            if spec.key == "recent":
-                window.recent_menu = menu.addMenu(spec.text)
-                continue
-            action = QAction(spec.text, window)
-            if spec.icon:
-                action.setIcon(icon(spec.icon))
-            if spec.shortcut is not None:
-                action.setShortcut(QKeySequence(spec.shortcut))
-            if spec.key == "redo":
-                action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-            if spec.key == "delete":
-                action.setShortcuts([QKeySequence.StandardKey.Delete, QKeySequence("Backspace")])
-            if spec.tip:
-                action.setStatusTip(spec.tip)
-                action.setToolTip(f"{spec.tip} ({action.shortcut().toString()})" if action.shortcut() else spec.tip)
-            handler: Callable[[], object] = getattr(window, spec.handler)
-            action.triggered.connect(lambda checked=False, h=handler: h())
-            menu.addAction(action)
-            if spec.toolbar:
-                toolbar.addAction(action)
-            actions[spec.key] = action
-        if title == "&View":
-            window.panels_menu = menu.addMenu("&Panels")
-    window.main_toolbar = toolbar
-    return actions
+            elif isinstance(spec, str):
+                submenus[spec] = menu.addMenu("Open &Recent" if spec == RECENT else "&Panels")
+            else:
+                action = _action(spec, window)
+                menu.addAction(action)
+                actions[spec.key] = action
+                if spec.toolbar:
+                    if not on_toolbar and toolbar.actions():
+                        toolbar.addSeparator()  # one group per menu
+                    on_toolbar = True
+                    toolbar.addAction(action)
+    return WindowActions(actions, submenus[RECENT], submenus[PANELS], toolbar)
+
+
+def _action(spec: ActionSpec, parent: QMainWindow) -> QAction:
+    action = QAction(spec.text, parent)
+    if spec.icon:
+        action.setIcon(icon(spec.icon))
+    if spec.key in MORE_SHORTCUTS:
+        action.setShortcuts([QKeySequence(keys) for keys in MORE_SHORTCUTS[spec.key]])
+    elif spec.shortcut is not None:
+        action.setShortcut(QKeySequence(spec.shortcut))
+    if spec.tip:
+        action.setStatusTip(spec.tip)
+        keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        action.setToolTip(f"{spec.tip} ({keys})" if keys and f"({keys})" not in spec.tip else spec.tip)
+    return action

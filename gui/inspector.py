@@ -9,7 +9,6 @@ model (undo, redo, another view) update the editors silently, without pushing an
 from __future__ import annotations
 
 import html
-from contextlib import suppress
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -32,6 +31,7 @@ from engine.shapes import Analysis, Diagnostic
 from gui import commands
 from gui.document import Document
 from gui.icons import category_icon, icon
+from gui.observers import DocumentLink
 from gui.param_editors import ParamEditor, make_editor, param_summary
 from gui.style import LIGHT, category_color
 
@@ -90,20 +90,14 @@ class InspectorWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._pages)
+        self._link = DocumentLink(graph_event=self._on_graph_event, analysis_changed=self._on_analysis)
         self.set_document(document)
 
     # ------------------------------------------------------------------ API
     def set_document(self, document: Document | None) -> None:
         """Inspect nodes of ``document`` (``None``: nothing); shows the hint."""
-        if self.document is not None:
-            with suppress(RuntimeError):  # the old document may already be deleted
-                self.document.graph_event.disconnect(self._on_graph_event)
-                self.document.analysis_changed.disconnect(self._on_analysis)
-        self.document = document
+        self.document = self._link.follow(document)
         self.node_id = None
-        if document is not None:
-            document.graph_event.connect(self._on_graph_event)
-            document.analysis_changed.connect(self._on_analysis)
         self.show_node(None)
 
     def show_nodes(self, node_ids: list[str]) -> None:

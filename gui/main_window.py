@@ -7,6 +7,7 @@ and recent files persist in QSettings.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
@@ -27,6 +28,7 @@ from gui.document import Document
 from gui.gallery import TemplateGallery
 from gui.icons import icon
 from gui.inspector import InspectorWidget
+from gui.observers import DocumentLink
 from gui.palette import PaletteWidget
 from gui.problems import ProblemsWidget
 from gui.style import THEMES, application_palette
@@ -56,16 +58,26 @@ class MainWindow(QMainWindow):
         self.summary = SummaryWidget()
         self.history = QUndoView()
         self.history.setEmptyLabel("<original>")
-        self.docks = {
-            "palette": self._dock("Layers", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
-            "inspector": self._dock("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea),
-            "history": self._dock("History", self.history, Qt.DockWidgetArea.RightDockWidgetArea),
-            "problems": self._dock("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea),
-            "summary": self._dock("Model Summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea),
-        }
-        self.actions = build_actions(self)
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+        self.docks: dict[str, QDockWidget] = {}
+        self.add_dock("palette", "Layers", self.palette_panel, left)
+        self.add_dock("inspector", "Inspector", self.inspector, right)
+        self.add_dock("history", "History", self.history, right)
+        self.add_dock("problems", "Problems", self.problems, bottom)
+        self.add_dock("summary", "Model Summary", self.summary, bottom)
+        built = build_actions(self)
+        self.actions, self.recent_menu, self.panels_menu = built.actions, built.recent_menu, built.panels_menu
+        self.main_toolbar = built.toolbar
+        for key, handler in self.handlers().items():
+            self.actions[key].triggered.connect(lambda checked=False, h=handler: h())
         self.training = TrainingController(self)
-        self.docks.update(self.training.add_docks())
+        self.training.add_docks()
+        self._link = DocumentLink(clean_changed=lambda clean: self._update_title(),
+                                  path_changed=lambda path: self._update_title(),
+                                  analysis_changed=self._show_totals, read_only_changed=self._on_read_only,
+                                  edit_refused=lambda reason: self.statusBar().showMessage(
+                                      f"Cannot edit: {reason}", 5000))
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.docks["history"])
         for key in ("problems", "summary", "history"):
             self.tabifyDockWidget(self.docks["training"], self.docks[key])
@@ -87,12 +99,30 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self._refresh_recent()
 
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+    def add_dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        """Put ``widget`` in a new dock panel (listed in View > Panels, layout saved); ``docks[key]`` holds it."""
         dock = QDockWidget(title, self)
         dock.setObjectName(title.lower().replace(" ", "_"))
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
+        self.docks[key] = dock
         return dock
+
+    def handlers(self) -> dict[str, Callable[[], object]]:
+        """What each action of :mod:`gui.actions` does."""
+        return {
+            "new": self.new_document, "template": self.new_from_template, "open": self.open_dialog,
+            "save": self.save, "save_as": self.save_as, "import_model": self.import_model_dialog,
+            "export_model": self.export_model_dialog, "export_png": self.export_png, "export_svg": self.export_svg,
+            "quit": self.close, "undo": self.undo, "redo": self.redo, "cut": self.cut, "copy": self.copy,
+            "paste": self.paste, "duplicate": self.duplicate, "delete": self.delete_selection,
+            "select_all": self.select_all, "fit": self.fit_all,
+            "zoom_in": self.zoom_in, "zoom_out": self.zoom_out, "zoom_reset": self.zoom_reset,
+            "theme_light": self.use_light_theme, "theme_dark": self.use_dark_theme,
+            "train": self.start_training, "pause": self.toggle_pause, "stop": self.stop_training,
+            "resume_run": self.resume_last_run, "runs_folder": self.open_runs_folder, "layout": self.auto_layout,
+            "align_left": self.align_left, "align_top": self.align_top, "align_middle": self.align_middle,
+        }
 
     # ------------------------------------------------------------ documents
     def set_document(self, document: Document) -> None:
@@ -112,11 +142,7 @@ class MainWindow(QMainWindow):
         document.undo_stack.canUndoChanged.connect(lambda can: self.refresh_edit_actions())
         document.undo_stack.canRedoChanged.connect(lambda can: self.refresh_edit_actions())
         self.refresh_edit_actions()
-        document.clean_changed.connect(lambda clean: self._update_title())
-        document.path_changed.connect(lambda path: self._update_title())
-        document.analysis_changed.connect(self._show_totals)
-        document.read_only_changed.connect(self._on_read_only)
-        document.edit_refused.connect(lambda reason: self.statusBar().showMessage(f"Cannot edit: {reason}", 5000))
+        self._link.follow(document)
         self.training.set_document(document)
         self.autosaver = Autosaver(document, parent=self)
         self._update_title()

@@ -107,6 +107,10 @@ class ParamEditor(QWidget):
         """Whether this editor can display ``value`` exactly."""
         return True
 
+    def current_value(self) -> Any:
+        """The valid value the editor holds now (``None`` while what is typed is not one)."""
+        raise NotImplementedError
+
     def _emit(self, value: Any) -> None:
         self.value_edited.emit(value)
 
@@ -157,6 +161,9 @@ class IntSpinEditor(ParamEditor):
     def set_value(self, value: Any) -> None:
         _show_int(self.spin, self.param, value)
 
+    def current_value(self) -> Any:
+        return self.spin.value()
+
 
 class IntTupleEditor(ParamEditor):
     """A fixed-length tuple as a row of spin boxes."""
@@ -177,6 +184,9 @@ class IntTupleEditor(ParamEditor):
     def set_value(self, value: Any) -> None:
         for spin, item in zip(self.spins, value):
             _show_int(spin, self.param, item)
+
+    def current_value(self) -> Any:
+        return tuple(spin.value() for spin in self.spins)
 
 
 class FloatSpinEditor(ParamEditor):
@@ -203,6 +213,9 @@ class FloatSpinEditor(ParamEditor):
             self.spin.blockSignals(True)
             self.spin.setValue(value)
             self.spin.blockSignals(False)
+
+    def current_value(self) -> Any:
+        return self.spin.value()
 
 
 class _TrimmedDoubleSpinBox(QDoubleSpinBox):
@@ -248,6 +261,10 @@ class TextEditor(ParamEditor):
             self.edit.setText(text)
         self.problem_changed.emit("")
 
+    def current_value(self) -> Any:
+        value, problem = parse_text(self.param, self.edit.text())
+        return None if problem else value
+
     def step(self, steps: int) -> None:
         """Step the value (Up / Down keys) when the text holds a valid number."""
         value, problem = parse_text(self.param, self.edit.text())
@@ -287,6 +304,9 @@ class BoolEditor(ParamEditor):
         self.check.setChecked(bool(value))
         self.check.blockSignals(False)
 
+    def current_value(self) -> Any:
+        return self.check.isChecked()
+
 
 class ChoiceEditor(ParamEditor):
     """A combo box of the declared choices (plus a value from a file that is not one of them)."""
@@ -310,6 +330,10 @@ class ChoiceEditor(ParamEditor):
             self.combo.addItem(str(value))
         self.combo.setCurrentText(str(value))
         self.combo.blockSignals(False)
+
+    def current_value(self) -> Any:
+        text = self.combo.currentText()
+        return text if text in self.param.choices else None
 
 
 def make_editor(param: Param, value: Any, parent: QWidget | None = None) -> ParamEditor:

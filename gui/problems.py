@@ -7,8 +7,6 @@ nothing.
 
 from __future__ import annotations
 
-from contextlib import suppress
-
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
@@ -25,6 +23,7 @@ from PySide6.QtWidgets import (
 from engine.shapes import Analysis, Diagnostic
 from gui.document import Document
 from gui.icons import icon
+from gui.observers import DocumentLink
 
 #: Item data role holding the node id of an entry (``None`` for graph problems).
 NODE_ROLE = Qt.ItemDataRole.UserRole
@@ -83,17 +82,14 @@ class ProblemsWidget(QWidget):
         layout.setSpacing(4)
         layout.addLayout(top)
         layout.addWidget(self._pages, 1)
+        self._link = DocumentLink(analysis_changed=self._on_analysis)
         self.set_document(document)
 
     def set_document(self, document: Document | None) -> None:
         """Show the problems of ``document`` (``None``: an empty panel)."""
-        if self.document is not None:
-            with suppress(RuntimeError):  # the old document may already be deleted
-                self.document.analysis_changed.disconnect(self._on_analysis)
-        self.document = document
+        self.document = self._link.follow(document)
         self._shown = None
         if document is not None:
-            document.analysis_changed.connect(self._on_analysis)
             self._on_analysis(document.analysis)
         else:
             self.list.clear()

@@ -8,7 +8,6 @@ of the model and not counted in the totals.
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from engine.shapes import Analysis
 from gui.document import Document
+from gui.observers import DocumentLink
 
 COLUMNS = ("Node", "Type", "Output shape", "Parameters", "FLOPs")
 NUMERIC_COLUMNS = (3, 4)
@@ -167,16 +167,12 @@ class SummaryWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
+        self._link = DocumentLink(analysis_changed=self._on_analysis)
         self.set_document(document)
 
     def set_document(self, document: Document | None) -> None:
         """Summarize ``document`` (``None``: an empty table)."""
-        if self.document is not None:
-            with suppress(RuntimeError):  # the old document may already be deleted
-                self.document.analysis_changed.disconnect(self._on_analysis)
-        self.document = document
-        if document is not None:
-            document.analysis_changed.connect(self._on_analysis)
+        self.document = self._link.follow(document)
         self.model.set_analysis(document, document.analysis if document is not None else None)
 
     def _on_analysis(self, analysis: Analysis) -> None:

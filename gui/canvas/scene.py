@@ -29,6 +29,7 @@ from gui.canvas.node_item import NodeItem
 from gui.canvas.overview_item import OverviewItem
 from gui.canvas.paint_kit import PaintKit
 from gui.document import Document
+from gui.observers import DocumentLink
 from gui.style import LIGHT, Theme
 
 
@@ -75,18 +76,13 @@ class CanvasScene(QGraphicsScene):
             self._add_edge(edge, route=False)
         self._route_all(self.edges.values())
         self._apply_analysis(document.analysis, force=True)
-        document.graph_event.connect(self._on_graph_event)
-        document.analysis_changed.connect(self._on_analysis)
+        self._link = DocumentLink(graph_event=self._on_graph_event, analysis_changed=self._on_analysis)
+        self._link.follow(document)
         self.selectionChanged.connect(self._on_selection_changed)
 
     def detach(self) -> None:
         """Stop following the document (before the scene is dropped or the document closes)."""
-        for signal, slot in ((self.document.graph_event, self._on_graph_event),
-                             (self.document.analysis_changed, self._on_analysis)):
-            try:
-                signal.disconnect(slot)
-            except (RuntimeError, TypeError):  # already disconnected
-                pass
+        self._link.follow(None)
 
     # ------------------------------------------------------------------ theme
     def set_theme(self, theme: Theme, pixel_ratio: float | None = None) -> None:

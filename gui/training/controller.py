@@ -51,14 +51,14 @@ class TrainingController(QObject):
         self._update_actions("idle")
 
     def add_docks(self) -> dict[str, QDockWidget]:
-        """Create the training docks of the window; returns them by key."""
+        """Add the training docks to the window; returns them by key."""
         window = self.window
         bottom, right = Qt.DockWidgetArea.BottomDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         docks = {
-            "training": window._dock("Training", self.dashboard, bottom),
-            "data": window._dock("Data", self.data_panel, right),
-            "settings": window._dock("Settings", self.settings_panel, right),
-            "inside": window._dock("Look Inside", self.inside, right),
+            "training": window.add_dock("training", "Training", self.dashboard, bottom),
+            "data": window.add_dock("data", "Data", self.data_panel, right),
+            "settings": window.add_dock("settings", "Settings", self.settings_panel, right),
+            "inside": window.add_dock("inside", "Look Inside", self.inside, right),
         }
         # Tabbed docks behind another tab still count as visible in Qt: the panels that do
         # heavy work (torch) follow their dock's visibility instead.

@@ -15,7 +15,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -38,7 +37,10 @@ from engine.training.events import (
     LearningRateChanged,
     RunStarted,
 )
+from engine.layers.params import ParamKindError
+from engine.training.config import TRAINING_PARAMS
 from engine.training.history import RunHistory
+from gui.param_editors import make_editor, param_summary
 from gui.document import Document
 from gui.training.plots import MetricPlots
 from gui.training.predictions import PredictionView
@@ -47,6 +49,8 @@ from gui.training.session import TrainingSession, earlier_runs
 #: Seconds between updates of the progress text and the run list while a run streams events.
 TEXT_UPDATE_S = 0.25
 _RUN_STAMP = re.compile(r"-(\d{8})-(\d{6})(-\d+)?$")
+#: The learning rate's declaration: the live editor takes its bounds from it.
+LR_PARAM = next(param for param in TRAINING_PARAMS if param.name == "lr")
 _STATE_MARK = {"starting": "…", "running": "▶", "paused": "⏸", "stopping": "■", "stopped": "■",
                "interrupted": "✗"}
 _STATE_TEXT = {"idle": "Ready", "starting": "Starting the training process…", "running": "Training",
@@ -171,11 +175,13 @@ class TrainingDashboard(QWidget):
         self.progress.setFormat("Press Train (F5) to start")
         self.progress.setValue(0)
         self.state_label = QLabel(_STATE_TEXT["idle"])
-        self.lr_box = QDoubleSpinBox()
-        self.lr_box.setDecimals(6)
-        self.lr_box.setRange(1e-6, 10.0)
-        self.lr_box.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
-        self.lr_box.setToolTip("New learning rate; applied when you press Set (while paused)")
+        self.lr_editor = make_editor(LR_PARAM, LR_PARAM.default)  # same bounds and parsing as the Settings panel
+        self.lr_editor.setToolTip(f"New learning rate ({param_summary(LR_PARAM)}); applied when you press Set LR "
+                                  "(while paused). Up / Down multiply or divide by 10.")
+        self.lr_editor.setMaximumWidth(self.fontMetrics().horizontalAdvance("0.000000000") + 16)
+        self.lr_editor.problem_changed.connect(self._on_lr_problem)
+        self._lr_problem = ""
+        self._paused = False
         self.lr_button = QPushButton("Set LR")
         self.lr_button.setToolTip("Apply the learning rate to the paused run (marked on the curves)")
         self.lr_button.clicked.connect(self.apply_learning_rate)
@@ -199,7 +205,7 @@ class TrainingDashboard(QWidget):
         bar.addWidget(self.progress, 1)
         bar.addWidget(self.state_label)
         bar.addSpacing(8)
-        bar.addWidget(self.lr_box)
+        bar.addWidget(self.lr_editor)
         bar.addWidget(self.lr_button)
         bar.addSpacing(8)
         bar.addWidget(self.log_box)
@@ -242,7 +248,7 @@ class TrainingDashboard(QWidget):
         self.document = document
         self.predictions.clear()
         self.reload_runs()
-        self.lr_box.setValue(float(document.project.training.get("lr", 1e-3)))
+        self._show_lr(document.project.training.get("lr", LR_PARAM.default))
 
     def reload_runs(self) -> None:
         """Read the document's runs from their folders again (after they moved); the active run stays live."""
@@ -294,7 +300,7 @@ class TrainingDashboard(QWidget):
                 self._started = event
                 self.progress.setRange(0, max(1, event.epochs * event.steps_per_epoch))
             elif isinstance(event, LearningRateChanged):
-                self.lr_box.setValue(event.new)
+                self._show_lr(event.new)
             elif isinstance(event, (BatchMetrics, EpochEnd)):
                 self._update_rate(event.global_step)
         now = time.monotonic()
@@ -334,9 +340,9 @@ class TrainingDashboard(QWidget):
 
     def _on_state(self, state: str) -> None:
         self.state_label.setText(_STATE_TEXT.get(state, state))
-        paused = state == "paused"
-        self.lr_box.setEnabled(paused)
-        self.lr_button.setEnabled(paused)
+        self._paused = paused = state == "paused"
+        self.lr_editor.setEnabled(paused)
+        self.lr_button.setEnabled(paused and not self._lr_problem)
 
     def _on_run_ended(self, event: object) -> None:
         history = self.session.history
@@ -355,10 +361,22 @@ class TrainingDashboard(QWidget):
 
     # --------------------------------------------------------------- actions
     def apply_learning_rate(self) -> None:
-        """Send the spin box's learning rate to the paused run."""
-        value = self.lr_box.value()
-        if self.session.state == "paused" and value > 0 and math.isfinite(value):
-            self.session.set_learning_rate(value)
+        """Send the typed learning rate to the paused run (a value outside the declared bounds never goes)."""
+        value = self.lr_editor.current_value()
+        if self.session.state == "paused" and value is not None and math.isfinite(value):
+            self.session.set_learning_rate(float(value))
+
+    def _show_lr(self, value: object) -> None:
+        try:
+            self.lr_editor.set_value(value)
+        except (ParamKindError, TypeError, ValueError):  # a file's odd value: keep what is shown
+            pass
+
+    def _on_lr_problem(self, problem: str) -> None:
+        self._lr_problem = problem
+        self.lr_button.setEnabled(self._paused and not problem)
+        self.lr_button.setToolTip(f"Cannot set: {problem}" if problem else
+                                  "Apply the learning rate to the paused run (marked on the curves)")
 
     def export_png_dialog(self) -> None:
         """Ask for a file and save the plots there."""

@@ -39,6 +39,7 @@ from engine.data.base import ArrayDataset
 from engine.data.options import Option
 from gui.background import BackgroundCall
 from gui.document import Document
+from gui.observers import DocumentLink
 from gui.scroll_panel import fill_with_scroll
 
 GROUP_TITLES = {"built-in": "Built-in", "generated": "Generated", "file": "Your files"}
@@ -146,19 +147,13 @@ class DataPanel(QWidget):
         layout.addStretch(1)
         fill_with_scroll(self, body)
         self._option_widgets: list[QWidget] = []
+        self._link = DocumentLink(settings_changed=self._on_settings, analysis_changed=self._on_analysis,
+                                  read_only_changed=self._on_read_only)
 
     # -------------------------------------------------------------- document
     def set_document(self, document: Document) -> None:
         """Follow ``document``'s dataset section and graph."""
-        if self.document is not None:
-            for signal, slot in ((self.document.settings_changed, self._on_settings),
-                                 (self.document.analysis_changed, self._on_analysis),
-                                 (self.document.read_only_changed, self._on_read_only)):
-                signal.disconnect(slot)
-        self.document = document
-        document.settings_changed.connect(self._on_settings)
-        document.analysis_changed.connect(self._on_analysis)
-        document.read_only_changed.connect(self._on_read_only)
+        self.document = self._link.follow(document)
         self._on_settings()
         self._on_read_only(document.read_only_reason)
 

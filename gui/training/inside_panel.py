@@ -13,42 +13,37 @@ superseded requests are dropped, and queued jobs that are already stale do no wo
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
-from PySide6.QtGui import QImage, QPixmap, QShowEvent
-from PySide6.QtWidgets import (
-    QComboBox,
-    QGridLayout,
-    QHBoxLayout,
-    QLabel,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from engine.errors import UserError
 from gui.scroll_panel import fill_with_scroll
 from gui.style import LIGHT, Theme
+from gui.training.inside_sections import (
+    HINT_WEIGHTLESS,
+    ActivationSection,
+    AttentionSection,
+    SaliencySection,
+    SampleChooser,
+    WeightsSection,
+    escape,
+    image_pixmap,
+    note,
+    theme_plot,
+)
+
+__all__ = ["HINT_WEIGHTLESS", "InsidePanel", "image_pixmap"]
 
 HINT_NO_RUN = "Train the model to look inside it: start a run, then select a layer on the canvas."
 HINT_LOADING = "Loading…"
 HINT_NO_WEIGHTS = "Train the model first: no weights yet."
 HINT_SELECT = "Select a layer on the canvas."
-HINT_WEIGHTLESS = "This layer has no weights."
-#: Side of the sample preview, the saliency pair and the attention map, in pixels (at most).
-PREVIEW_SIZE = 72
-PAIR_SIZE = 120
-ATTENTION_SIZE = 240
-FEATURE_SIZE = 56
-FEATURE_COLUMNS = 4
-HISTOGRAM_COLOR = "#3B7DD8"
-ACTIVATION_COLOR = "#D9822B"
 
 
 class _Failure:
@@ -92,58 +87,6 @@ class _Job(QRunnable):
             pass
 
 
-@functools.cache
-def _lut(name: str) -> np.ndarray:
-    return pg.colormap.get(name).getLookupTable(nPts=256, mode=pg.ColorMap.BYTE)[:, :3].astype(np.uint8)
-
-
-def image_pixmap(array: np.ndarray, size: int, lut: np.ndarray | None = None,
-                 value_range: tuple[float, float] | None = None) -> QPixmap:
-    """A 2-D array (or H x W x 3 colour image) as a pixmap at most ``size`` pixels on its long side.
-
-    Every array element becomes a square block of pixels (nearest-neighbour scaling), so small
-    images stay crisp and undistorted. Values map linearly from ``value_range`` (default: the
-    array's own range) through ``lut`` (256 x 3 bytes; grayscale when omitted).
-    """
-    data = np.nan_to_num(np.asarray(array, dtype=np.float32))
-    lo, hi = value_range if value_range is not None else (float(data.min()), float(data.max()))
-    scaled = np.clip((data - lo) / (hi - lo if hi - lo > 1e-12 else 1.0), 0.0, 1.0)
-    if data.ndim == 3:
-        rgb = (scaled * 255).astype(np.uint8)
-    else:
-        index = (scaled * 255).astype(np.uint8)
-        rgb = lut[index] if lut is not None else np.repeat(index[..., None], 3, axis=2)
-    rgb = np.ascontiguousarray(rgb)
-    height, width = rgb.shape[:2]
-    image = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-    factor = size / max(height, width)
-    mode = Qt.TransformationMode.FastTransformation if factor >= 1 else Qt.TransformationMode.SmoothTransformation
-    factor = max(1, int(factor)) if factor >= 1 else factor
-    return QPixmap.fromImage(image.scaled(max(1, round(width * factor)), max(1, round(height * factor)),
-                                          Qt.AspectRatioMode.IgnoreAspectRatio, mode))
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.3g}".replace("-", "−")
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "×".join(str(d) for d in shape) or "scalar"
-
-
-def _section(title: str) -> QLabel:
-    label = QLabel(f"<b>{title}</b>")
-    label.setContentsMargins(0, 6, 0, 0)
-    return label
-
-
-def _note() -> QLabel:
-    label = QLabel()
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    return label
-
-
 class InsidePanel(QWidget):
     """Weights, activations, saliency and attention of the selected node for one sample.
 
@@ -175,114 +118,40 @@ class InsidePanel(QWidget):
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
-        self.sample_spin = QSpinBox()
-        self.sample_spin.setPrefix("Sample ")
-        self.sample_spin.setToolTip("Which validation sample to run through the model")
-        self.sample_spin.valueChanged.connect(self._on_sample)
-        self.preview = QLabel()
-        self.preview.setFixedSize(PREVIEW_SIZE, PREVIEW_SIZE)
-        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.sample_text = _note()
-        chooser = QGridLayout()
-        chooser.addWidget(self.sample_spin, 0, 0)
-        chooser.addWidget(self.sample_text, 1, 0)
-        chooser.addWidget(self.preview, 0, 1, 2, 1)
-        chooser.setColumnStretch(0, 1)
+        """One widget per section; the names below are the parts tests and callers reach."""
+        self.chooser = SampleChooser()
+        self.chooser.spin.valueChanged.connect(self._on_sample)
+        self.sample_spin, self.preview, self.sample_text = self.chooser.spin, self.chooser.preview, self.chooser.text
         self.hint = QLabel()
         self.hint.setWordWrap(True)
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hint.setMinimumHeight(48)
-        self.title = _note()
-
-        self.weights_box = QWidget()
-        self.weight_combo = QComboBox()
-        self.weight_combo.currentIndexChanged.connect(self._show_weight)
-        self.weight_plot, self.weight_curve = self._histogram_plot(HISTOGRAM_COLOR)
-        self.weight_text = _note()
-        self.weightless = QLabel(HINT_WEIGHTLESS)
-        box = QVBoxLayout(self.weights_box)
-        box.setContentsMargins(0, 0, 0, 0)
-        for widget in (_section("Weights"), self.weight_combo, self.weight_plot, self.weight_text, self.weightless):
-            box.addWidget(widget)
-
-        self.activation_box = QWidget()
-        self.activation_text = _note()
-        self.activation_plot, self.activation_curve = self._histogram_plot(ACTIVATION_COLOR)
-        self.activation_bars = pg.BarGraphItem(x=[0], height=[0], width=0.8, pen=pg.mkPen(ACTIVATION_COLOR),
-                                               brush=pg.mkBrush(ACTIVATION_COLOR + "99"))
-        self.activation_plot.addItem(self.activation_bars)
-        self.activation_caption = _note()
-        self.feature_caption = _note()
-        self.feature_grid = QGridLayout()
-        self.feature_grid.setSpacing(3)
-        self.feature_labels: list[QLabel] = []
-        box = QVBoxLayout(self.activation_box)
-        box.setContentsMargins(0, 0, 0, 0)
-        for widget in (_section("Activation (output for this sample)"), self.activation_text,
-                       self.activation_caption, self.activation_plot,
-                       self.feature_caption):
-            box.addWidget(widget)
-        box.addLayout(self.feature_grid)
-
-        self.saliency_box = QWidget()
-        self.input_image, self.saliency_image = QLabel(), QLabel()
-        self.saliency_text = _note()
-        self.saliency_pair = QWidget()
-        self.saliency_pair.setToolTip("Saliency: how strongly each input pixel moves the predicted class's score "
-                                      "(|gradient|, brighter = more)")
-        pair = QHBoxLayout(self.saliency_pair)
-        pair.setContentsMargins(0, 0, 0, 0)
-        for label, caption in ((self.input_image, "input"), (self.saliency_image, "saliency")):
-            column = QVBoxLayout()
-            column.addWidget(label, 0, Qt.AlignmentFlag.AlignHCenter)
-            column.addWidget(QLabel(caption), 0, Qt.AlignmentFlag.AlignHCenter)
-            pair.addLayout(column)
-        box = QVBoxLayout(self.saliency_box)
-        box.setContentsMargins(0, 0, 0, 0)
-        for widget in (_section("Saliency"), self.saliency_text, self.saliency_pair):
-            box.addWidget(widget)
-
-        self.attention_box = QWidget()
-        self.head_combo = QComboBox()
-        self.head_combo.currentIndexChanged.connect(self._show_attention)
-        self.attention_image = QLabel()
-        self.attention_text = _note()
-        box = QVBoxLayout(self.attention_box)
-        box.setContentsMargins(0, 0, 0, 0)
-        for widget in (_section("Attention"), self.head_combo, self.attention_text):
-            box.addWidget(widget)
-        box.addWidget(self.attention_image, 0, Qt.AlignmentFlag.AlignHCenter)
-
+        self.title = note()
+        self.weights_box = WeightsSection()
+        self.weight_combo, self.weight_plot = self.weights_box.combo, self.weights_box.plot
+        self.weight_curve, self.weight_text = self.weights_box.curve, self.weights_box.text
+        self.weightless = self.weights_box.weightless
+        self.activation_box = ActivationSection()
+        self.activation_text, self.activation_curve = self.activation_box.text, self.activation_box.curve
+        self.activation_bars, self.activation_plot = self.activation_box.bars, self.activation_box.plot
+        self.feature_labels = self.activation_box.feature_labels
+        self.saliency_box = SaliencySection()
+        self.saliency_image = self.saliency_box.saliency_image
+        self.attention_box = AttentionSection()
+        self.head_combo, self.attention_image = self.attention_box.combo, self.attention_box.image
         content = QWidget()
         column = QVBoxLayout(content)
-        column.addLayout(chooser)
-        column.addWidget(self.hint)
-        column.addWidget(self.title)
-        for widget in (self.weights_box, self.activation_box, self.saliency_box, self.attention_box):
+        for widget in (self.chooser, self.hint, self.title, self.weights_box, self.activation_box,
+                       self.saliency_box, self.attention_box):
             column.addWidget(widget)
         column.addStretch(1)
         fill_with_scroll(self, content, frameless=True)
 
-    def _histogram_plot(self, color: str) -> tuple[pg.PlotWidget, pg.PlotDataItem]:
-        plot = pg.PlotWidget()
-        item = plot.getPlotItem()
-        item.hideButtons()
-        item.setMenuEnabled(False)
-        item.setMouseEnabled(x=False, y=False)
-        plot.setFixedHeight(130)
-        curve = plot.plot([0.0, 1.0], [0.0], stepMode="center", fillLevel=0, pen=pg.mkPen(color, width=1.5),
-                          brush=pg.mkBrush(color + "66"))
-        return plot, curve
-
     def set_theme(self, theme: Theme) -> None:
         """Recolour the plots for ``theme``."""
         self.theme = theme
-        for plot in (self.weight_plot, self.activation_plot):
-            plot.setBackground(theme.node_body)
-            for name in ("left", "bottom"):
-                axis = plot.getPlotItem().getAxis(name)
-                axis.setPen(pg.mkPen(theme.node_border))
-                axis.setTextPen(pg.mkPen(theme.node_subtle))
+        theme_plot(self.weight_plot, theme)
+        theme_plot(self.activation_plot, theme)
         self.hint.setStyleSheet(f"color: {theme.node_subtle};")
 
     # -------------------------------------------------------------- interface
@@ -449,24 +318,21 @@ class InsidePanel(QWidget):
         insight = self.insight
         if insight is None:
             return
-        preview = self._preview = insight.sample_preview(self.sample_spin.value())
-        if "image" in preview:
-            self.preview.setPixmap(image_pixmap(preview["image"], PREVIEW_SIZE))
-        else:
-            self.preview.clear()
+        self._preview = insight.sample_preview(self.sample_spin.value())
+        self.chooser.show_picture(self._preview)
         self._show_sample_text()
 
     def _show_sample_text(self) -> None:
         preview, report = self._preview, self.report
         true = preview.get("class_name") or preview.get("label")
         true = None if isinstance(true, np.ndarray) else true
-        lines = [f"<tt>{_escape(preview['text'][:60])}</tt>"] if "text" in preview else []
+        lines = [f"<tt>{escape(preview['text'][:60])}</tt>"] if "text" in preview else []
         if true is not None:
-            lines.append(f"True label: <b>{_escape(str(true))}</b>")
+            lines.append(f"True label: <b>{escape(str(true))}</b>")
         if report is not None and report.predicted_name is not None and report.sample_index == preview.get("index"):
             right = true is None or str(true) == report.predicted_name
             mark = "✓" if right else f"<span style='color:{self.theme.error}'>✗</span>"
-            lines.append(f"Predicted: <b>{_escape(report.predicted_name)}</b> ({report.probability:.1%}) "
+            lines.append(f"Predicted: <b>{escape(report.predicted_name)}</b> ({report.probability:.1%}) "
                          f"{mark if true is not None else ''}")
         lines.append(f"<span style='color:{self.theme.node_subtle}'>of {self.insight.sample_count()} "
                      f"validation samples</span>" if self.insight is not None else "")
@@ -474,102 +340,19 @@ class InsidePanel(QWidget):
 
     def _show_report(self, report: Any) -> None:
         source = self.insight.weights_source if self.insight is not None else ""
-        self.title.setText(f"<b>{_escape(report.node_id)}</b> · {_escape(report.title)}"
+        self.title.setText(f"<b>{escape(report.node_id)}</b> · {escape(report.title)}"
                            f"<br><span style='color:{self.theme.node_subtle}'>weights: {source}</span>")
         self.weights_box.setVisible(True)
-        has_weights = bool(report.weights)
-        for widget in (self.weight_combo, self.weight_plot, self.weight_text):
-            widget.setVisible(has_weights)
-        self.weightless.setVisible(not has_weights)
-        self.weight_combo.blockSignals(True)
-        previous = self.weight_combo.currentText()
-        self.weight_combo.clear()
-        for weight in report.weights:
-            self.weight_combo.addItem(f"{weight.name}  ({_shape(weight.shape)})")
-        found = self.weight_combo.findText(previous)
-        self.weight_combo.setCurrentIndex(max(found, 0))
-        self.weight_combo.blockSignals(False)
-        self._show_weight()
-        self._show_activation(report.activation)
+        self.weights_box.show_report(report)
+        self.activation_box.setVisible(True)
+        self.activation_box.show_stats(report.activation)
         if report.saliency is not None:
-            self._show_saliency(report)
+            self.saliency_box.setVisible(True)
+            self.saliency_box.show_report(report, self._preview)
         self._show_sample_text()
         if report.attention is not None:
             self.attention_box.setVisible(True)
-            self.head_combo.blockSignals(True)
-            keep = self.head_combo.currentIndex()
-            self.head_combo.clear()
-            self.head_combo.addItem("Mean over heads")
-            self.head_combo.addItems([f"Head {h + 1}" for h in range(report.attention.shape[0])])
-            self.head_combo.setCurrentIndex(keep if 0 <= keep < self.head_combo.count() else 0)
-            self.head_combo.blockSignals(False)
-            self._show_attention()
-
-    def _show_weight(self) -> None:
-        report = self.report
-        index = self.weight_combo.currentIndex()
-        if report is None or not 0 <= index < len(report.weights):
-            return
-        weight = report.weights[index]
-        self.weight_curve.setData(weight.edges, weight.counts.astype(np.float64))
-        self.weight_text.setText(f"{int(np.prod(weight.shape)):,} values · mean {_fmt(weight.mean)} · "
-                                 f"std {_fmt(weight.std)}<br>min {_fmt(weight.min)} · max {_fmt(weight.max)}")
-
-    def _show_activation(self, stats: Any) -> None:
-        self.activation_box.setVisible(True)
-        self.activation_text.setText(f"shape {_shape(stats.shape)} · mean {_fmt(stats.mean)} · std {_fmt(stats.std)}"
-                                     f"<br>min {_fmt(stats.min)} · max {_fmt(stats.max)} · "
-                                     f"zeros {stats.zero_fraction:.0%}")
-        values = stats.values
-        per_unit = values is not None and values.ndim == 1
-        self.activation_curve.setVisible(not per_unit)
-        self.activation_bars.setVisible(per_unit)
-        if per_unit:  # few values (e.g. logits): show each one
-            self.activation_bars.setOpts(x=np.arange(len(values)), height=values, width=0.8)
-            self.activation_caption.setText("Value of each output unit:")
-        else:
-            self.activation_curve.setData(stats.edges, stats.counts.astype(np.float64))
-            self.activation_caption.setText("Histogram of the output values:")
-        self.activation_plot.getPlotItem().enableAutoRange()
-        maps = stats.feature_maps
-        while len(self.feature_labels) < len(maps):
-            label = QLabel()
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            index = len(self.feature_labels)
-            self.feature_grid.addWidget(label, index // FEATURE_COLUMNS, index % FEATURE_COLUMNS)
-            self.feature_labels.append(label)
-        value_range = (min(float(m.min()) for m in maps), max(float(m.max()) for m in maps)) if maps else None
-        lut = _lut("viridis")
-        for i, label in enumerate(self.feature_labels):
-            label.setVisible(i < len(maps))
-            if i < len(maps):
-                label.setPixmap(image_pixmap(maps[i], FEATURE_SIZE, lut, value_range))
-                label.setToolTip(f"channel {i}")
-        channels = stats.shape[0] if maps else 0
-        self.feature_caption.setVisible(bool(maps))
-        self.feature_caption.setText(f"Feature maps: channels 0–{len(maps) - 1} of {channels}, one colour scale "
-                                     f"({_fmt(value_range[0])} to {_fmt(value_range[1])})" if value_range else "")
-
-    def _show_saliency(self, report: Any) -> None:
-        self.saliency_box.setVisible(True)
-        self.saliency_text.setText(f"Brighter pixels change the score of “{_escape(str(report.predicted_name))}” "
-                                   "the most.")
-        if "image" in self._preview:
-            self.input_image.setPixmap(image_pixmap(self._preview["image"], PAIR_SIZE))
-        self.saliency_image.setPixmap(image_pixmap(report.saliency, PAIR_SIZE, _lut("inferno"),
-                                                   (0.0, float(report.saliency.max()))))
-
-    def _show_attention(self) -> None:
-        report = self.report
-        if report is None or report.attention is None:
-            return
-        head = self.head_combo.currentIndex()
-        weights = report.attention.mean(0) if head <= 0 else report.attention[head - 1]
-        top = max(float(weights.max()), 1e-6)
-        self.attention_image.setPixmap(image_pixmap(weights, ATTENTION_SIZE, _lut("viridis"), (0.0, top)))
-        steps = weights.shape[0]
-        self.attention_text.setText(f"Row i: how much step i (0–{steps - 1}, top to bottom) attends to each step "
-                                    f"(left to right); rows sum to 1. Dark: 0, yellow: {_fmt(top)}.")
+            self.attention_box.show_report(report)
 
 
 def _opener(run_dir: Path, base_dir: Path | None) -> Callable[[], Any]:
@@ -582,5 +365,3 @@ def _opener(run_dir: Path, base_dir: Path | None) -> Callable[[], Any]:
     return work
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

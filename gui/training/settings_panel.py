@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from engine.training.config import TRAINING_PARAMS
 from gui.background import BackgroundCall
 from gui.document import Document
+from gui.observers import DocumentLink
 from gui.param_editors import ParamEditor, make_editor
 from gui.scroll_panel import fill_with_scroll
 
@@ -86,15 +87,11 @@ class SettingsPanel(QWidget):
             layout.addWidget(box)
         layout.addStretch(1)
         fill_with_scroll(self, body)
+        self._link = DocumentLink(settings_changed=self.refresh, read_only_changed=self._on_read_only)
 
     def set_document(self, document: Document) -> None:
         """Show and edit ``document``'s training section."""
-        if self.document is not None:
-            self.document.settings_changed.disconnect(self.refresh)
-            self.document.read_only_changed.disconnect(self._on_read_only)
-        self.document = document
-        document.settings_changed.connect(self.refresh)
-        document.read_only_changed.connect(self._on_read_only)
+        self.document = self._link.follow(document)
         self.refresh()
         self._on_read_only(document.read_only_reason)
 

@@ -89,7 +89,7 @@ def test_pause_set_learning_rate_resume_stop_and_resume_the_run(qtbot, window: M
     qtbot.wait(400)
     session.poll()
     assert session.history.global_step == step  # really paused
-    dashboard.lr_box.setValue(0.0005)
+    dashboard.lr_editor.set_value(0.0005)
     dashboard.lr_button.click()
     qtbot.waitUntil(lambda: bool(session.history.lr_marks), timeout=10_000)
     assert session.history.lr_marks[0][2] == pytest.approx(0.0005)
