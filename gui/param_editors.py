@@ -1,6 +1,7 @@
 """One editor widget per parameter kind, generated from a layer's :class:`Param` declarations.
 
-Every editor shows a value with :meth:`ParamEditor.set_value` (without emitting anything) and
+Spin boxes and combo boxes take the mouse wheel only when focused (they sit in scrolling
+panels: see :mod:`gui.wheel_guard`). Every editor shows a value with :meth:`ParamEditor.set_value` (without emitting anything) and
 emits ``value_edited(value)`` with a valid, coerced value the user chose, or
 ``problem_changed(text)`` when what the user typed is refused (``""`` once it is fine
 again). Spin boxes make out-of-bounds values impossible; text editors check them with
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.layers.params import Param
+from gui.wheel_guard import guard_wheel
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 #: Decimals of float spin boxes; parameters whose values need more get a text editor.
@@ -139,7 +141,7 @@ def _show_int(spin: QSpinBox, param: Param, value: int) -> None:
 
 
 def _new_spin() -> QSpinBox:
-    spin = QSpinBox()
+    spin = guard_wheel(QSpinBox())
     spin.setLocale(QLocale.c())
     spin.setAccelerated(True)
     spin.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToNearestValue)
@@ -194,7 +196,7 @@ class FloatSpinEditor(ParamEditor):
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
-        self.spin = self._add(_TrimmedDoubleSpinBox())
+        self.spin = self._add(guard_wheel(_TrimmedDoubleSpinBox()))
         self.spin.setLocale(QLocale.c())
         self.spin.setAccelerated(True)
         self.spin.setAlignment(Qt.AlignmentFlag.AlignRight)
@@ -313,7 +315,7 @@ class ChoiceEditor(ParamEditor):
 
     def __init__(self, param: Param, parent: QWidget | None = None) -> None:
         super().__init__(param, parent)
-        self.combo = self._add(QComboBox())
+        self.combo = self._add(guard_wheel(QComboBox()))
         self.combo.addItems(list(param.choices))
         self.combo.activated.connect(self._chosen)
 

@@ -41,6 +41,7 @@ from gui.background import BackgroundCall
 from gui.document import Document
 from gui.observers import DocumentLink
 from gui.scroll_panel import fill_with_scroll
+from gui.wheel_guard import guard_wheel, guard_wheel_in
 
 GROUP_TITLES = {"built-in": "Built-in", "generated": "Generated", "file": "Your files"}
 PREVIEW_IMAGES = 32
@@ -108,6 +109,7 @@ class DataPanel(QWidget):
                     self.source.addItem(f"{info.name}  ·  {title}", info.name)
         self.source.setToolTip("Where the training data comes from")
         self.source.activated.connect(lambda index: self._choose(self.source.itemData(index)))
+        guard_wheel(self.source)
         self.description = QLabel()
         self.description.setWordWrap(True)
         self.options_form = QFormLayout()
@@ -190,6 +192,7 @@ class DataPanel(QWidget):
         for option in info.options:
             widget = self._option_editor(option, self.spec.get(option.name, option.default))
             widget.setToolTip(option.help)
+            guard_wheel_in(widget)
             self._option_widgets.append(widget)
             self.options_form.addRow(option.name.replace("_", " "), widget)
 

@@ -17,6 +17,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from gui.style import Theme
+from gui.wheel_guard import guard_wheel
 
 HINT_WEIGHTLESS = "This layer has no weights."
 #: Side of the sample preview, the saliency pair and the attention map, in pixels (at most).
@@ -125,7 +126,7 @@ class SampleChooser(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.spin = QSpinBox()
+        self.spin = guard_wheel(QSpinBox())
         self.spin.setPrefix("Sample ")
         self.spin.setToolTip("Which validation sample to run through the model")
         self.preview = QLabel()
@@ -152,7 +153,7 @@ class WeightsSection(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.combo = QComboBox()
+        self.combo = guard_wheel(QComboBox())
         self.combo.currentIndexChanged.connect(lambda index: self.show_tensor())
         self.plot, self.curve = histogram_plot(HISTOGRAM_COLOR)
         self.text = note()
@@ -274,7 +275,7 @@ class AttentionSection(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.combo = QComboBox()
+        self.combo = guard_wheel(QComboBox())
         self.combo.currentIndexChanged.connect(lambda index: self.show_head())
         self.image = QLabel()
         self.text = note()
