@@ -55,6 +55,10 @@ class BackgroundCall(QObject):
         self._pool.start(_Job(self.ticket, work, self.done))
         return self.ticket
 
+    def cancel(self) -> None:
+        """Make the results of every job started so far stale (their ``done`` carries an old ticket)."""
+        self.ticket += 1
+
     def busy(self) -> bool:
         """Whether a job is queued or running."""
         return self._pool.activeThreadCount() > 0

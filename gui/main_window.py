@@ -76,6 +76,7 @@ class MainWindow(QMainWindow):
         self._link = DocumentLink(clean_changed=lambda clean: self._update_title(),
                                   path_changed=lambda path: self._update_title(),
                                   analysis_changed=self._show_totals, read_only_changed=self._on_read_only,
+                                  settings_changed=lambda: self._show_totals(self.document.analysis),
                                   edit_refused=lambda reason: self.statusBar().showMessage(
                                       f"Cannot edit: {reason}", 5000))
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.docks["history"])
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self.canvas.selection_changed.connect(
             lambda ids: self.training.inside.show_node(ids[0] if len(ids) == 1 else None))
         self.problems.node_activated.connect(lambda node_id: self.canvas.select_nodes([node_id], center=True))
+        self.problems.panel_requested.connect(lambda key: self.docks[key].show() or self.docks[key].raise_())
         self.summary.node_activated.connect(lambda node_id: self.canvas.select_nodes([node_id], center=True))
         self._apply_theme(str(self.settings.value("theme", "light")))
         self._restore_layout()
@@ -171,8 +173,14 @@ class MainWindow(QMainWindow):
         self.setWindowModified(doc.dirty)
 
     def _show_totals(self, analysis: Analysis) -> None:
+        """Parameters, FLOPs and whether the project can train (the Train action says why not)."""
         state = "valid" if analysis.valid else f"{len(analysis.errors)} error(s)"
+        blocker = self.training.blocker() if self.document is not None else ""
+        if analysis.valid and blocker:
+            state = "graph valid · cannot train yet"
         self.totals.setText(f"{analysis.parameters:,} parameters · {analysis.flops:,} FLOPs/sample · {state}")
+        self.totals.setToolTip(blocker or ("Ready to train (F5)" if analysis.valid else "See the Problems panel"))
+        self.training.update_train_tip(blocker)
 
     def _on_selection(self, node_ids: list[str]) -> None:
         self.inspector.show_nodes(node_ids)

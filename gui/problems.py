@@ -2,7 +2,8 @@
 
 Clicking an entry (or pressing Enter on it) emits ``node_activated(node_id)`` so the main
 window can select and show that node; problems of the whole graph name no node and emit
-nothing.
+nothing. Problems of the project outside the graph (no dataset) come first and emit
+``panel_requested(key)`` with the dock where they are fixed.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from engine.shapes import Analysis, Diagnostic
 from gui.document import Document
 from gui.icons import icon
 from gui.observers import DocumentLink
+from gui.project_checks import ProjectProblem, project_problems
 
 #: Item data role holding the node id of an entry (``None`` for graph problems).
 NODE_ROLE = Qt.ItemDataRole.UserRole
+#: Item data role holding the dock key of a project problem's panel.
+PANEL_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def count_text(errors: int, warnings: int) -> str:
@@ -49,11 +53,12 @@ class ProblemsWidget(QWidget):
     """Lists the diagnostics of a document's latest analysis."""
 
     node_activated = Signal(str)
+    panel_requested = Signal(str)
 
     def __init__(self, document: Document | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document: Document | None = None
-        self._shown: tuple[Diagnostic, ...] | None = None
+        self._shown: tuple[object, ...] | None = None
         self.header_icon = QLabel()
         self.header = QLabel()
         self.header.setStyleSheet("font-weight: 600;")
@@ -82,7 +87,8 @@ class ProblemsWidget(QWidget):
         layout.setSpacing(4)
         layout.addLayout(top)
         layout.addWidget(self._pages, 1)
-        self._link = DocumentLink(analysis_changed=self._on_analysis)
+        self._link = DocumentLink(analysis_changed=self._on_analysis,
+                                  settings_changed=lambda: self._on_analysis(self.document.analysis))
         self.set_document(document)
 
     def set_document(self, document: Document | None) -> None:
@@ -99,16 +105,27 @@ class ProblemsWidget(QWidget):
 
     def diagnostics(self) -> list[Diagnostic]:
         """The diagnostics shown, in list order."""
-        return list(self._shown or ())
+        return [d for d in self._shown or () if isinstance(d, Diagnostic)]
+
+    def project_problems(self) -> list[ProjectProblem]:
+        """The project problems shown (first in the list)."""
+        return [p for p in self._shown or () if isinstance(p, ProjectProblem)]
 
     def _on_analysis(self, analysis: Analysis) -> None:
-        ordered = sorted(analysis.diagnostics, key=lambda d: d.severity != "error")
-        if tuple(ordered) == self._shown or self.document is None:
+        if self.document is None:
             return
-        self._shown = tuple(ordered)
+        project = project_problems(self.document)
+        ordered = sorted(analysis.diagnostics, key=lambda d: d.severity != "error")
+        if (*project, *ordered) == self._shown:
+            return
+        self._shown = (*project, *ordered)
         graph = self.document.graph
         self.list.setUpdatesEnabled(False)
         self.list.clear()
+        for problem in project:
+            item = QListWidgetItem(icon("error"), problem.text, self.list)
+            item.setData(PANEL_ROLE, problem.panel)
+            item.setToolTip(f"Cannot train yet: {problem.text}\nClick to open the panel.")
         for diagnostic in ordered:
             text = diagnostic.format(graph)
             item = QListWidgetItem(icon(diagnostic.severity), text, self.list)
@@ -118,12 +135,15 @@ class ProblemsWidget(QWidget):
         self.list.setCurrentRow(-1)
         self.list.clearSelection()
         self.list.setUpdatesEnabled(True)
-        errors = sum(d.severity == "error" for d in ordered)
-        self.header.setText(count_text(errors, len(ordered) - errors))
+        errors = len(project) + sum(d.severity == "error" for d in ordered)
+        self.header.setText(count_text(errors, len(ordered) + len(project) - errors))
         self.header_icon.setPixmap(icon("error" if errors else "warning" if ordered else "ok").pixmap(16, 16))
-        self._pages.setCurrentWidget(self.list if ordered else self.empty)
+        self._pages.setCurrentWidget(self.list if self._shown else self.empty)
 
     def _chosen(self, item: QListWidgetItem) -> None:
+        if item.data(PANEL_ROLE):
+            self.panel_requested.emit(item.data(PANEL_ROLE))
+            return
         node_id = item.data(NODE_ROLE)
         if node_id and self.document is not None and node_id in self.document.graph.nodes:
             self.node_activated.emit(node_id)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox
 
 from engine.training.events import Failed, RunStarted
 from gui.document import Document
+from gui.project_checks import project_problems
 from gui.training.dashboard import TrainingDashboard
 from gui.training.data_panel import DataPanel
 from gui.training.inside_panel import InsidePanel
@@ -125,6 +126,25 @@ class TrainingController(QObject):
         self.window.statusBar().showMessage("No earlier run of this project can be resumed", 6000)
         return False
 
+    def blocker(self) -> str:
+        """Why the document cannot train now, in one line (``""``: it can)."""
+        document = self.window.document
+        if document is None:
+            return "No project is open"
+        analysis = document.analysis
+        if not analysis.valid:
+            first = analysis.errors[0].format(document.graph) if analysis.errors else "the graph is invalid"
+            return f"The graph has {len(analysis.errors)} problem(s): {first}"
+        problems = project_problems(document)
+        return problems[0].text if problems else ""
+
+    def update_train_tip(self, blocker: str) -> None:
+        """The Train action says why it cannot start (or what it does)."""
+        action = self.window.actions["train"]
+        tip = f"Cannot train yet — {blocker}" if blocker else "Train the model in a new run"
+        action.setToolTip(f"{tip} (F5)")
+        action.setStatusTip(tip)
+
     def _start(self, resume_dir: Path | None) -> bool:
         window, document = self.window, self.window.document
         if document is None or self.session.active:
@@ -136,10 +156,16 @@ class TrainingController(QObject):
                                 f"The graph has {len(analysis.errors)} problem(s); fix them first.\n\n{first}")
             window.docks["problems"].raise_()
             return False
+        for problem in project_problems(document):
+            QMessageBox.warning(window, "Cannot train yet", f"{problem.message}.\n\nTo fix it: {problem.fix}.")
+            window.docks[problem.panel].show()
+            window.docks[problem.panel].raise_()
+            return False
         # Never wait for a preview still loading: the worker checks the data again and names
         # the Input node and both shapes if they do not fit.
         if not self.data_panel.loading and self.data_panel.fit_message:
-            QMessageBox.warning(window, "The data does not fit the graph", self.data_panel.fit_message)
+            title = "The data cannot be loaded" if self.data_panel.load_error else "The data does not fit the graph"
+            QMessageBox.warning(window, title, self.data_panel.fit_message)
             window.docks["data"].raise_()
             return False
         self.session.start(document, resume_dir)

@@ -50,6 +50,8 @@ IMPORTS = (("CSV…", "csv", "CSV tables (*.csv *.tsv *.txt);;All files (*)"),
            ("Image folder…", "image_folder", ""),
            (".npz…", "npz", "NumPy archives (*.npz);;All files (*)"))
 TEXT_SAMPLES = 6
+NO_DATASET = ("No dataset yet: choose a built-in one above, or import your own CSV table, image folder "
+              "or .npz file.")
 
 
 def data_input(document: Document) -> tuple[str, Any] | None:
@@ -108,6 +110,7 @@ class DataPanel(QWidget):
                 if info.group == group:
                     self.source.addItem(f"{info.name}  ·  {title}", info.name)
         self.source.setToolTip("Where the training data comes from")
+        self.source.setPlaceholderText("Choose a dataset…")
         self.source.activated.connect(lambda index: self._choose(self.source.itemData(index)))
         guard_wheel(self.source)
         self.description = QLabel()
@@ -173,9 +176,15 @@ class DataPanel(QWidget):
         index = self.source.findData(name)
         self.source.setCurrentIndex(index)
         info = DATASETS.get(name) if isinstance(name, str) else None
-        self.description.setText(info.description if info else "Choose a dataset to train on.")
+        self.description.setText(info.description if info else NO_DATASET if name is None else
+                                 f"Unknown dataset {name!r}: choose another one above.")
         self._build_options(info)
-        self._reload.start()
+        if info is None:  # nothing to load: the description says what to do (once)
+            self._reload.stop()
+            self.background.cancel()  # a pending load's result is stale now
+            self._show_nothing()
+        else:
+            self._reload.start()
 
     def _on_read_only(self, reason: str | None) -> None:
         for widget in (self.source, *self._option_widgets, *self.findChildren(QPushButton)):
@@ -328,6 +337,13 @@ class DataPanel(QWidget):
             self.reload()
         return self.background.wait(msecs)
 
+    def _show_nothing(self) -> None:
+        self.dataset, self.load_error = None, ""
+        self.summary.setText("")
+        for widget in (self.images, self.table, self.text):
+            widget.hide()
+        self._check_fit()
+
     def _on_loaded(self, ticket: int, dataset: ArrayDataset | None, error: str) -> None:
         if ticket != self.background.ticket:
             return  # a newer request is on its way
@@ -407,7 +423,7 @@ class DataPanel(QWidget):
             except DataError as exc:
                 message = str(exc)
         self.fit_message = message
-        if self.dataset is None and not message:
+        if self.dataset is None:  # no data, or the summary already shows why it cannot be loaded
             self.fit_label.setText("")
         elif message:
             self.fit_label.setText(f"<span style='color:#D1242F'>✗ {_escape(message)}</span>")
