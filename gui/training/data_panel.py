@@ -46,6 +46,7 @@ from gui.wheel_guard import guard_wheel, guard_wheel_in
 GROUP_TITLES = {"built-in": "Built-in", "generated": "Generated", "file": "Your files"}
 PREVIEW_IMAGES = 32
 PREVIEW_ROWS = 40
+PREVIEW_COLUMNS = 40
 IMPORTS = (("CSV…", "csv", "CSV tables (*.csv *.tsv *.txt);;All files (*)"),
            ("Image folder…", "image_folder", ""),
            (".npz…", "npz", "NumPy archives (*.npz);;All files (*)"))
@@ -389,20 +390,25 @@ class DataPanel(QWidget):
 
     def _fill_table(self, dataset: ArrayDataset) -> None:
         x = dataset.x.reshape(len(dataset), -1)
-        count, width = min(PREVIEW_ROWS, len(x)), min(x.shape[1], 40)
-        names = (dataset.feature_names or [f"x{i}" for i in range(x.shape[1])])[:width]
-        has_target = dataset.y is not None and dataset.target_kind in ("classes", "values")
-        self.table.setColumnCount(width + (1 if has_target else 0))
+        count, width = min(PREVIEW_ROWS, len(x)), min(x.shape[1], PREVIEW_COLUMNS)
+        names = input_labels(dataset)[:width]
+        targets = target_labels(dataset)
+        self.table.setColumnCount(width + len(targets))
         self.table.setRowCount(count)
-        self.table.setHorizontalHeaderLabels([*names, "target"] if has_target else names)
+        self.table.setHorizontalHeaderLabels([*names, *targets])
+        for column, name in enumerate([*names, *targets]):
+            self.table.horizontalHeaderItem(column).setToolTip(_column_tip(dataset, name, column >= width))
         for row in range(count):
             for col in range(width):
                 self.table.setItem(row, col, QTableWidgetItem(f"{x[row, col]:.4g}"))
-            if has_target:
+            if targets:
                 y = dataset.y[row]  # type: ignore[index]
-                label = (dataset.class_names[int(y)] if dataset.class_names and dataset.target_kind == "classes"
-                         else ", ".join(f"{v:.4g}" for v in np.ravel(y)))
-                self.table.setItem(row, width, QTableWidgetItem(label))
+                if dataset.target_kind == "classes":
+                    values = [dataset.class_names[int(y)] if dataset.class_names else str(int(y))]
+                else:
+                    values = [f"{v:.4g}" for v in np.ravel(y)][:len(targets)]
+                for offset, text in enumerate(values):
+                    self.table.setItem(row, width + offset, QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
 
     # ------------------------------------------------------------------- fit
@@ -431,6 +437,51 @@ class DataPanel(QWidget):
             self.fit_label.setText(f"<span style='color:#2DA44E'>✓ Fits Input node <b>{_escape(target[0])}</b> "
                                    f"{_escape(str(target[1]))}</span>")
         self.fit_changed.emit(message)
+
+
+def input_labels(dataset: ArrayDataset) -> list[str]:
+    """A header for each input value of a flattened sample.
+
+    Tables use their feature names; a forecasting window names its steps ``t−31 … t`` (the
+    target is ``t+1``); other shapes name each value by its index.
+    """
+    dims = dataset.sample_dims
+    flat = int(np.prod(dims)) if dims else 1
+    names = list(dataset.feature_names or [])
+    if len(names) == flat:
+        return names
+    window = dataset.extras.get("window")
+    if isinstance(window, int) and dims and dims[0] == window:
+        features = int(np.prod(dims[1:])) if len(dims) > 1 else 1
+        steps = [f"t−{window - 1 - i}" if i < window - 1 else "t" for i in range(window)]
+        if features == 1:
+            return steps
+        labels = names if len(names) == features else [f"x{k}" for k in range(features)]
+        return [f"{label} {step}" for step in steps for label in labels]
+    if len(dims) > 1:
+        return [f"x[{','.join(map(str, index))}]" for index in np.ndindex(*dims)]
+    return [f"x{i}" for i in range(flat)]
+
+
+def target_labels(dataset: ArrayDataset) -> list[str]:
+    """Headers of the target columns: ``class``, ``target`` (``target 1 …`` for several), or the
+    forecast steps ``target t+1 …``; none for data without targets."""
+    if dataset.y is None or dataset.target_kind not in ("classes", "values"):
+        return []
+    if dataset.target_kind == "classes":
+        return ["class"]
+    count = int(np.prod(dataset.y.shape[1:])) if dataset.y.ndim > 1 else 1
+    if isinstance(dataset.extras.get("window"), int):
+        return [f"target t+{k + 1}" for k in range(count)]
+    return ["target"] if count == 1 else [f"target {k + 1}" for k in range(count)]
+
+
+def _column_tip(dataset: ArrayDataset, name: str, target: bool) -> str:
+    if isinstance(dataset.extras.get("window"), int):
+        return ("What the model predicts: the value one step after the window" if name == "target t+1" else
+                f"Predicted: the value {name.split('+')[-1]} steps after the window") if target else \
+            f"Input: the series value at step {name} of the window (t is the newest)"
+    return "What the model predicts" if target else "Input value"
 
 
 def _escape(text: str) -> str:
