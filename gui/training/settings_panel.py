@@ -1,5 +1,8 @@
 """The Training Settings panel: one editor per declared training setting, grouped.
 
+Only the settings of the chosen optimizer and schedule show (momentum for SGD and RMSprop,
+beta1 for Adam, step size and gamma for the step and plateau schedules, ...).
+
 Editors come from :data:`engine.training.config.TRAINING_PARAMS` through the same factory as
 the layer inspector. Every change is an undoable edit of the project's ``training`` section
 (saved in the project file); values equal to the default are shown plain, changed ones bold.
@@ -37,6 +40,27 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Task options", ("input_noise", "gan_d_steps", "temperature", "snapshot_seconds")),
 )
 _BY_NAME = {param.name: param for param in TRAINING_PARAMS}
+#: Settings that only some optimizers or schedules use: ``name -> (setting, values it applies to)``.
+#: The others are hidden while they do not apply (their stored value is kept).
+APPLIES_WITH: dict[str, tuple[str, tuple[str, ...]]] = {
+    "momentum": ("optimizer", ("sgd", "rmsprop")),
+    "nesterov": ("optimizer", ("sgd",)),
+    "beta1": ("optimizer", ("adam", "adamw")),
+    "step_size": ("schedule", ("step", "plateau")),
+    "gamma": ("schedule", ("step", "plateau")),
+    "warmup_epochs": ("schedule", ("constant", "step", "cosine", "plateau")),
+}
+#: A label that depends on the schedule: reduce-on-plateau uses step_size as its patience.
+_PLATEAU_LABELS = {"step_size": ("patience", "Epochs without improvement before the rate is multiplied by gamma.")}
+
+
+def applies(name: str, section: dict[str, Any]) -> bool:
+    """Whether setting ``name`` matters with the optimizer and schedule in ``section``."""
+    rule = APPLIES_WITH.get(name)
+    if rule is None:
+        return True
+    setting, values = rule
+    return section.get(setting, _BY_NAME[setting].default) in values
 
 
 def devices_text() -> str:
@@ -58,6 +82,7 @@ class SettingsPanel(QWidget):
         self.document: Document | None = None
         self.editors: dict[str, ParamEditor] = {}
         self.labels: dict[str, QLabel] = {}
+        self._rows: dict[str, tuple[QFormLayout, int]] = {}
         self.devices = QLabel("Devices: shown when this panel opens.")
         self.devices.setWordWrap(True)
         self._devices_call = BackgroundCall(self)
@@ -82,6 +107,7 @@ class SettingsPanel(QWidget):
                 label.setToolTip(param.doc)
                 form.addRow(label, editor)
                 self.editors[name], self.labels[name] = editor, label
+                self._rows[name] = (form, form.rowCount() - 1)
             if title == "Run":
                 form.addRow(self.devices)
             layout.addWidget(box)
@@ -106,6 +132,12 @@ class SettingsPanel(QWidget):
             font = QFont(self.labels[name].font())
             font.setBold(name in section and section[name] != param.default)
             self.labels[name].setFont(font)
+            form, row = self._rows[name]
+            form.setRowVisible(row, applies(name, section))
+        plateau = section.get("schedule", _BY_NAME["schedule"].default) == "plateau"
+        for name, (text, doc) in _PLATEAU_LABELS.items():
+            self.labels[name].setText(text if plateau else name.replace("_", " "))
+            self.labels[name].setToolTip(doc if plateau else _BY_NAME[name].doc)
 
     def set_setting(self, name: str, value: Any) -> None:
         """Store one setting (the default value removes it from the file)."""
