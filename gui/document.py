@@ -8,6 +8,7 @@ so shapes, counts and diagnostics follow every edit without recomputing per even
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -19,6 +20,23 @@ from engine.graph.fileformat import load_project, save_project
 from engine.graph.project import Project, new_project_id
 from engine.shapes import Analysis, ShapeInference
 from gui.commands import set_settings
+
+
+def on_disk(path: Path) -> Path:
+    """``path`` with its file name spelled as its folder lists it.
+
+    On a case-insensitive file system ``My.json`` may name the file ``my.json``: the window
+    shows the file's own name, not the spelling typed into a dialog.
+    """
+    path = Path(path)
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return path
+    if path.name in names:
+        return path
+    same = [name for name in names if name.casefold() == path.name.casefold()]
+    return path.with_name(same[0]) if len(same) == 1 else path
 
 
 def file_project_id(path: Path) -> str:
@@ -52,7 +70,7 @@ class Document(QObject):
         if not project.id:
             project.id = file_project_id(path) if path is not None else new_project_id()
         self.project = project
-        self.path = path
+        self.path = on_disk(path) if path is not None else None
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self.clean_changed)
         self.inference = ShapeInference(project.graph)
@@ -139,6 +157,7 @@ class Document(QObject):
         if target is None:
             raise ValueError("an untitled document needs a path to save to")
         save_project(self.project, target)
+        target = on_disk(target)
         if target != self.path:
             self.path = target
             self.path_changed.emit(target)

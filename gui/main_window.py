@@ -162,7 +162,7 @@ class MainWindow(QMainWindow):
             project.id = ""
         self.set_document(Document(project, None if untitled else Path(path)))
         if not untitled:
-            self._remember(Path(path))
+            self._remember(self.document.path)  # type: ignore[union-attr, arg-type]
         return True
 
     def _update_title(self) -> None:

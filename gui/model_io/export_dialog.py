@@ -39,6 +39,7 @@ FORMATS = (("onnx", "ONNX (.onnx) — one file, dynamic batch, runs in onnxrunti
            ("safetensors", "safetensors weights (.safetensors) + a copy of the project"),
            ("python", "PyTorch source folder — model.py, model.safetensors, train.py"))
 SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "safetensors": ".safetensors", "python": ""}
+INTRO = "Every export reloads what it wrote and compares its outputs with the app's."
 
 
 def _export(source: Path | Project, fmt: str, out: Path, discriminator: bool, base_dir: Path | None) -> Any:
@@ -84,6 +85,8 @@ class ExportDialog(QDialog):
         for key, text in FORMATS:
             self.format.addItem(text, key)
         self.format.currentIndexChanged.connect(self._suggest_path)
+        self.format.currentIndexChanged.connect(self._reset_status)
+        self.source.currentIndexChanged.connect(self._reset_status)
         self.discriminator = QCheckBox("Export the discriminator instead of the generator")
         self.discriminator.setVisible(is_gan)
         self.out = QLineEdit()
@@ -101,7 +104,7 @@ class ExportDialog(QDialog):
         self.progress.setRange(0, 0)
         self.progress.setTextVisible(False)
         self.progress.hide()
-        self.status = QLabel("Every export reloads what it wrote and compares its outputs with the app's.")
+        self.status = QLabel(INTRO)
         self.status.setWordWrap(True)
         self.report = QPlainTextEdit()
         self.report.setReadOnly(True)
@@ -119,6 +122,8 @@ class ExportDialog(QDialog):
         layout.addWidget(self.report)
         layout.addWidget(self.buttons)
         self._suggest_path()
+        self.out.textEdited.connect(self._reset_status)
+        self.discriminator.toggled.connect(self._reset_status)
 
     # ---------------------------------------------------------------- inputs
     @property
@@ -186,6 +191,16 @@ class ExportDialog(QDialog):
         self.status.setStyleSheet("color: #1A7F37")
         self.report.setPlainText(result.message)
         self.report.show()
+
+    def _reset_status(self) -> None:
+        """A new choice: the previous export's result no longer describes what Export would do."""
+        if self.background.busy():
+            return  # the running export reports when it is done
+        self.result, self.error = None, ""
+        self.status.setText(INTRO)
+        self.status.setStyleSheet("")
+        self.report.clear()
+        self.report.hide()
 
     def _show_error(self, message: str) -> None:
         self.status.setText(message)

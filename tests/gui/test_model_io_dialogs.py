@@ -130,3 +130,27 @@ def test_shape_text_is_parsed_or_refused() -> None:
     assert parse_shape("  ") is None
     with pytest.raises(ValueError):
         parse_shape("0, 2")
+
+
+def test_a_new_format_clears_the_last_result_and_model_py_usage_runs(qtbot, window: MainWindow,
+                                                                      tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "mlp.json"
+    save_project(mlp_project(), path)
+    assert window.open_project(path)
+    dialog = ExportDialog(window.document.project, path, [], is_gan=False)
+    qtbot.addWidget(dialog)
+    dialog.format.setCurrentIndex(3)  # PyTorch source
+    dialog.start()
+    assert dialog.wait() and dialog.error == "", dialog.error
+    assert "Exported and checked" in dialog.status.text() and not dialog.report.isHidden()
+    dialog.format.setCurrentIndex(0)  # ONNX: nothing was exported as ONNX yet
+    assert "Exported" not in dialog.status.text() and dialog.report.isHidden() and dialog.result is None
+    folder = tmp_path / "mlp_pytorch"
+    text = (folder / "model.py").read_text(encoding="utf-8")
+    usage = text.split("Usage::", 1)[1].split('"""', 1)[0]
+    code = "\n".join(line[4:] for line in usage.strip("\n").splitlines())
+    done = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

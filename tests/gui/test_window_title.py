@@ -1,0 +1,38 @@
+"""The window title shows the project file's own name, after Save As and after reopening."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from engine.templates import default_template
+from gui import document as document_module
+from gui.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:  # noqa: ANN001
+    monkeypatch.setenv("NEURAL_CANVAS_RUNS_DIR", str(tmp_path / "runs"))
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.open_project(default_template(), untitled=True)
+    return w
+
+
+def test_save_as_and_reopen_show_the_same_name(window: MainWindow, tmp_path: Path) -> None:
+    assert window._save_to(tmp_path / "my.json")
+    assert window.windowTitle() == "my.json[*] — Neural Canvas"
+    assert window.open_project(tmp_path / "my.json")
+    assert window.windowTitle() == "my.json[*] — Neural Canvas"
+
+
+def test_a_name_typed_in_another_case_shows_as_the_folder_spells_it(window: MainWindow, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a case-insensitive file system "My.json" opens and saves the file "my.json"."""
+    (tmp_path / "my.json").write_text("{}", encoding="utf-8")
+    monkeypatch.setattr(document_module, "save_project", lambda project, path: None)  # the file system keeps my.json
+    assert window._save_to(tmp_path / "My.json")
+    assert window.document.path == tmp_path / "my.json"
+    assert window.windowTitle() == "my.json[*] — Neural Canvas"
