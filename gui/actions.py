@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar
+from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar, QToolButton
 
 from gui.icons import icon
 
@@ -20,7 +21,10 @@ RECENT, PANELS = "recent", "panels"
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """One command of the window: its text, keys, icon and whether the toolbar shows it."""
+    """One command of the window: its text, keys, icon and whether the toolbar shows it.
+
+    ``labelled`` toolbar buttons show their text beside the icon (the run controls).
+    """
 
     key: str
     text: str
@@ -28,6 +32,7 @@ class ActionSpec:
     icon: str | None = None
     toolbar: bool = False
     tip: str = ""
+    labelled: bool = False
 
 
 MENUS: dict[str, list[ActionSpec | str | None]] = {
@@ -74,9 +79,10 @@ MENUS: dict[str, list[ActionSpec | str | None]] = {
         PANELS,
     ],
     "&Train": [
-        ActionSpec("train", "&Train", "F5", "train", True, "Train the model in a new run"),
-        ActionSpec("pause", "&Pause", "F6", "pause", True, "Pause or resume the run"),
-        ActionSpec("stop", "&Stop", "Shift+F5", "stop", True, "Stop the run (it is saved and can be resumed)"),
+        ActionSpec("train", "&Train", "F5", "train", True, "Train the model in a new run", labelled=True),
+        ActionSpec("pause", "&Pause", "F6", "pause", True, "Pause or resume the run", labelled=True),
+        ActionSpec("stop", "&Stop", "Shift+F5", "stop", True, "Stop the run (it is saved and can be resumed)",
+                   labelled=True),
         None,
         ActionSpec("resume_run", "&Resume Last Run", "Ctrl+F5",
                    tip="Continue the newest stopped run from its checkpoint"),
@@ -138,6 +144,10 @@ def build_actions(window: QMainWindow) -> WindowActions:
                         toolbar.addSeparator()  # one group per menu
                     on_toolbar = True
                     toolbar.addAction(action)
+                    if spec.labelled:
+                        button = toolbar.widgetForAction(action)
+                        if isinstance(button, QToolButton):
+                            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
     return WindowActions(actions, submenus[RECENT], submenus[PANELS], toolbar)
 
 

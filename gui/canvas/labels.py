@@ -135,12 +135,28 @@ def compact_shape_text(info: NodeInfo | None, has_output: bool) -> str:
     return "×".join(str(d) for d in info.output.dims)
 
 
-def tooltip_text(node_id: str, layer: LayerType, info: NodeInfo | None) -> str:
-    """Hover text of a node: identity, output and each diagnostic on its own line (plain text)."""
-    lines = [f"{node_id} ({layer.title})"]
-    if info is not None:
-        if info.output is not None:
-            lines.append(f"output {info.output}, {count_text(info.parameters)}")
-        for diagnostic in info.diagnostics:
-            lines.append(f"{diagnostic.severity}: {diagnostic.message}")
-    return "\n".join(lines)
+def tooltip_text(node_id: str, layer: LayerType, info: NodeInfo | None, input_shape: str | None = None) -> str:
+    """Hover text of a node (rich text): identity, what the layer does, output shape, parameters,
+    FLOPs, and each diagnostic on its own line."""
+    lines = [f"<b>{_html(layer.title)}</b> <span style='color:gray'>{_html(node_id)}</span>",
+             _html(layer.doc)]
+    facts = []
+    if info is not None and info.output is not None:
+        facts.append(f"Output: <b>{_html(str(info.output))}</b>")
+    elif not layer.has_output:
+        facts.append(f"Model output: {_html(input_shape or 'not connected')}")
+    elif info is not None:
+        facts.append("Output: shape unknown")
+    if info is not None and layer.role == "layer":
+        facts.append(f"Parameters: {info.parameters:,}")
+        facts.append(f"FLOPs: {info.flops:,} per sample")
+    if facts:
+        lines.append("<br>".join(facts))
+    for diagnostic in info.diagnostics if info is not None else ():
+        color = "#D1242F" if diagnostic.severity == "error" else "#9A6700"
+        lines.append(f"<span style='color:{color}'>{diagnostic.severity}: {_html(diagnostic.message)}</span>")
+    return "<p style='margin:0'>" + "</p><p style='margin-top:6px'>".join(lines) + "</p>"
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

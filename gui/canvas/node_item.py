@@ -78,7 +78,7 @@ class NodeItem(QGraphicsItem):
         if info == self.info and input_shape == self.input_shape:
             return
         self.info, self.input_shape = info, input_shape
-        self.setToolTip(labels.tooltip_text(self.node.id, self.node.layer, info))
+        self.setToolTip(labels.tooltip_text(self.node.id, self.node.layer, info, input_shape))
         self._relayout()
 
     def set_connections(self, inputs: frozenset[str], output: bool) -> None:
