@@ -1,19 +1,54 @@
-"""The template gallery: cards with name, family, task, dataset and description."""
+"""The template gallery: cards with a picture of the graph, name, family, task, dataset and description.
+
+The search ranks what it finds: a template whose name matches comes before one whose family,
+task or dataset matches, and those before a description that merely mentions the word. Enter
+opens the best match (the first card, which is selected).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QMouseEvent, QPalette
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFrame, QGridLayout, QHBoxLayout, QLabel,
                                QLineEdit, QScrollArea, QVBoxLayout, QWidget)
 
 from engine.templates import FAMILIES, TemplateInfo, list_templates
+from gui.style import LIGHT, Theme
+from gui.thumbnails import file_thumbnail
 
 FAMILY_NAMES = {"fnn": "Feed-forward", "cnn": "CNN", "rnn": "RNN", "lstm": "LSTM", "gru": "GRU",
                 "transformer": "Transformer", "autoencoder": "Autoencoder", "gan": "GAN", "resnet": "ResNet"}
 COLUMNS = 3
+THUMBNAIL = QSize(248, 96)
+#: How well a search word matches, best first: the start of a word of the name, anywhere in the
+#: name, the family / task / dataset, the description.
+NAME_WORD, NAME, FACTS, DESCRIPTION = range(4)
+
+
+def match_rank(template: TemplateInfo, text: str) -> int | None:
+    """How well ``template`` matches the search ``text`` (lower is better; ``None``: not at all).
+
+    Every word of ``text`` must match somewhere; the template ranks by its worst-matching word.
+    """
+    name = template.name.lower()
+    facts = " ".join((template.family, FAMILY_NAMES.get(template.family, ""), template.task.replace("_", " "),
+                      template.dataset.replace("_", " "))).lower()
+    worst = NAME_WORD
+    for word in text.lower().split():
+        if any(part.startswith(word) for part in name.replace("(", " ").replace("-", " ").split()):
+            rank = NAME_WORD
+        elif word in name:
+            rank = NAME
+        elif word in facts:
+            rank = FACTS
+        elif word in template.description.lower():
+            rank = DESCRIPTION
+        else:
+            return None
+        worst = max(worst, rank)
+    return worst
 
 
 class TemplateCard(QFrame):
@@ -22,23 +57,32 @@ class TemplateCard(QFrame):
     clicked = Signal(object)
     activated = Signal(object)
 
-    def __init__(self, template: TemplateInfo) -> None:
+    def __init__(self, template: TemplateInfo, theme: Theme = LIGHT) -> None:
         super().__init__()
         self.template = template
         self.setObjectName("templateCard")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setMinimumSize(260, 170)
+        self.setMinimumSize(THUMBNAIL.width() + 22, 300)
         layout = QVBoxLayout(self)
+        self.thumbnail = QLabel()
+        self.thumbnail.setFixedSize(THUMBNAIL)
+        self.thumbnail.setToolTip(f"The graph of {template.name}")
+        picture = file_thumbnail(Path(template.path), THUMBNAIL, theme, self.devicePixelRatioF())
+        if picture is not None:
+            self.thumbnail.setPixmap(picture)
         title = QLabel(f"<b>{template.name}</b>")
         title.setWordWrap(True)
-        badge = QLabel(f"{FAMILY_NAMES.get(template.family, template.family)} · {template.task.replace('_', ' ')}"
-                       f"{' · ' + template.dataset if template.dataset else ''}")
-        badge.setStyleSheet("color: palette(mid);")
+        facts = [FAMILY_NAMES.get(template.family, template.family), template.task.replace("_", " ")]
+        facts += [template.dataset.replace("_", " ")] if template.dataset else []
+        self.badge = badge = QLabel(" · ".join(facts))
+        badge.setWordWrap(True)  # a long dataset name wraps instead of being cut off
+        badge.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         description = QLabel(template.description)
         description.setWordWrap(True)
         description.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         description.setToolTip(template.description)
+        layout.addWidget(self.thumbnail, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(title)
         layout.addWidget(badge)
         layout.addWidget(description, 1)
@@ -61,13 +105,14 @@ class TemplateCard(QFrame):
 class TemplateGallery(QDialog):
     """Choose a template; :attr:`chosen` holds its path after ``exec()`` returns Accepted."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, theme: Theme = LIGHT) -> None:
         super().__init__(parent)
         self.setWindowTitle("New from Template")
-        self.resize(900, 620)
+        self.theme = theme
+        self.resize(900, 640)
         self.chosen: Path | None = None
         self.templates, self.problems = list_templates()
-        self.search = QLineEdit(placeholderText="Search templates")
+        self.search = QLineEdit(placeholderText="Search templates (Enter opens the best match)")
         self.family = QComboBox()
         self.family.addItem("All families", "")
         for family in FAMILIES:
@@ -96,15 +141,20 @@ class TemplateGallery(QDialog):
         self.cards: list[TemplateCard] = []
         self.selected: TemplateCard | None = None
         self.search.textChanged.connect(self._fill)
+        self.search.returnPressed.connect(self._accept_selected)
         self.family.currentIndexChanged.connect(self._fill)
         self._fill()
 
     def visible_templates(self) -> list[TemplateInfo]:
-        """Templates matching the search text and family filter."""
-        text = self.search.text().strip().lower()
+        """Templates matching the search text and family filter, best match first."""
+        text = self.search.text().strip()
         family = self.family.currentData()
-        return [t for t in self.templates if (not family or t.family == family) and
-                (not text or text in f"{t.name} {t.family} {t.task} {t.dataset} {t.description}".lower())]
+        ranked = []
+        for index, template in enumerate(self.templates):
+            rank = match_rank(template, text) if text else NAME_WORD
+            if rank is not None and (not family or template.family == family):
+                ranked.append((rank, index, template))
+        return [template for _, _, template in sorted(ranked, key=lambda entry: entry[:2])]
 
     def _fill(self) -> None:
         for card in self.cards:
@@ -112,11 +162,16 @@ class TemplateGallery(QDialog):
         self.cards = []
         self.selected = None
         for index, template in enumerate(self.visible_templates()):
-            card = TemplateCard(template)
+            card = TemplateCard(template, self.theme)
             card.clicked.connect(self._select)
             card.activated.connect(self._activate)
             self.grid.addWidget(card, index // COLUMNS, index % COLUMNS)
             self.cards.append(card)
+        for row in range(self.grid.rowCount()):
+            self.grid.setRowStretch(row, 0)
+        self.grid.setRowStretch((len(self.cards) + COLUMNS - 1) // COLUMNS, 1)  # cards keep their height
+        for column in range(COLUMNS):
+            self.grid.setColumnStretch(column, 1)  # and their width, however few match
         if self.cards:
             self._select(self.cards[0])
         self.buttons.button(QDialogButtonBox.StandardButton.Open).setEnabled(bool(self.cards))

@@ -231,7 +231,7 @@ class MainWindow(QMainWindow):
 
     def new_from_template(self) -> None:
         """Pick a template in the gallery and open it as a new untitled document."""
-        gallery = TemplateGallery(self)
+        gallery = TemplateGallery(self, self.theme)
         if gallery.exec() and gallery.chosen is not None and self.training.confirm_leave() and save_guard(self):
             self.open_project(gallery.chosen, untitled=True)
 
@@ -420,7 +420,7 @@ class MainWindow(QMainWindow):
         self._apply_theme("dark")
 
     def _apply_theme(self, name: str) -> None:
-        theme = THEMES.get(name, THEMES["light"])
+        theme = self.theme = THEMES.get(name, THEMES["light"])
         QApplication.setPalette(application_palette(theme))
         self.canvas.set_theme(theme)
         self.training.set_theme(theme)
