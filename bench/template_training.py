@@ -124,7 +124,7 @@ def run_template(path: Path, device: str, seed: int | None = None) -> dict[str, 
     cpu1 = os.times()
     row: dict[str, Any] = {
         "template": path.stem, "family": project.meta.get("family", ""), "task": project.meta.get("task", ""),
-        "epochs": trainer.config.epochs, "wall_s": round(wall, 2),
+        "epochs": trainer.state.config.epochs, "wall_s": round(wall, 2),
         "cpu_s": round(cpu1.user + cpu1.system - cpu0.user - cpu0.system, 2), "foreign_load": round(load, 2),
     }
     if not isinstance(result, Finished):

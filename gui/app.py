@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -58,7 +59,37 @@ def run_app(argv: Sequence[str]) -> int:
         window.new_document()
     window.show()
     QTimer.singleShot(0, window.offer_recovery)
+    quit_on_terminate(app, window)
     return _finish(app.exec(), window)
+
+
+def quit_on_terminate(app: Any, window: Any) -> None:
+    """SIGTERM or SIGHUP (logout, shutdown, ``kill``) quits without losing anything.
+
+    Unsaved edits are written to the recovery file, which stays for the next start to
+    offer; a run stops after its batch with its checkpoint; then the app quits. Python runs
+    signal handlers only between bytecodes, so a timer wakes the interpreter a few times a
+    second while Qt's event loop waits.
+    """
+    from PySide6.QtCore import QTimer
+
+    def terminate() -> None:
+        if window.autosaver is not None:
+            window.autosaver.timer.stop()
+            window.autosaver.save_now()
+            window.autosaver = None  # the recovery file outlives this process
+        window.training.shutdown()
+        app.exit(0)  # not quit(): that closes the window, which would ask about unsaved changes
+
+    def on_signal(signum: int, frame: Any) -> None:
+        QTimer.singleShot(0, terminate)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), on_signal)
+    wake = QTimer(app)
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
 
 
 def _finish(code: int, window: object) -> int:

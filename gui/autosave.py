@@ -120,6 +120,17 @@ class Autosaver(QObject):
         atomic_write_bytes(self.path, json.dumps(data).encode("utf-8"))
         return True
 
+    def adopt(self, recovery: RecoveryFile) -> None:
+        """Keep protecting a restored document in the recovery file it came from.
+
+        The file is rewritten at once under this process's id, so it is not offered again
+        while this process lives, and survives if this process crashes too: it goes only
+        when the document is saved or closed cleanly.
+        """
+        self.path = recovery.path
+        if not self.save_now():
+            self.discard()
+
     def _on_clean_changed(self, clean: bool) -> None:
         if clean:
             self.discard()

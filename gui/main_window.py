@@ -327,23 +327,32 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self._recent()))
 
     def offer_recovery(self) -> None:
-        """After a crash, offer to reopen the projects that were being edited."""
+        """After a crash, offer to reopen the projects that were being edited.
+
+        A restored document keeps its recovery file (rewritten under this process) until it
+        is saved or closed, so a second crash loses nothing. The window holds one document:
+        after one is restored, any others stay on disk and are offered at the next start.
+        """
         for recovery in pending_recoveries():
             name = recovery.original.name if recovery.original else "an untitled project"
             answer = QMessageBox.question(self, "Recover unsaved work",
                                           f"Neural Canvas closed unexpectedly while you were editing {name}. "
-                                          "Recover the unsaved changes?")
-            if answer == QMessageBox.StandardButton.Yes:
-                try:
-                    project = recovery.load()
-                except ProjectFileError as exc:
-                    QMessageBox.warning(self, "Cannot recover", str(exc))
-                    continue
-                document = Document(project, recovery.original)
-                document.undo_stack.resetClean()
-                self.set_document(document)
-                self._update_title()
-            recovery.discard()
+                                          "Recover the unsaved changes? (No discards them.)")
+            if answer != QMessageBox.StandardButton.Yes:
+                recovery.discard()
+                continue
+            try:
+                project = recovery.load()
+            except ProjectFileError as exc:
+                QMessageBox.warning(self, "Cannot recover", str(exc))
+                continue
+            document = Document(project, recovery.original)
+            document.undo_stack.resetClean()
+            self.set_document(document)
+            self._update_title()
+            if self.autosaver is not None:
+                self.autosaver.adopt(recovery)
+            return
 
     # ---------------------------------------------------------------- edit
     def undo(self) -> None:

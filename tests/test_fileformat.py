@@ -76,7 +76,7 @@ def _mutated(change) -> str:  # noqa: ANN001 - small test helper
     (_mutated(lambda d: d["meta"].update(name=3)), "meta.name: expected a string"),
     ('{"format": "neural-canvas-project", "version": 1, "graph": {"nodes": [{"id": "a", "type": "dropout", '
      '"params": {"p": NaN}}]}}', "invalid JSON: NaN is not a number JSON allows"),
-    ("[" * 100_000, "nested too deeply"),
+    ("[" * 100_000, "line 1, column 501: invalid project file: JSON nested more than 500 levels deep"),
 ])
 def test_bad_files_get_one_precise_error(text: str, expected: str) -> None:
     with pytest.raises(ProjectFileError) as info:

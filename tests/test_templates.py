@@ -152,7 +152,7 @@ def _dense_autoencoder(trainer: Trainer, result: Finished, events: list[Any]) ->
 
 
 def _denoising_autoencoder(trainer: Trainer, result: Finished, events: list[Any]) -> None:
-    noise = trainer.config.input_noise
+    noise = trainer.state.config.input_noise
     assert noise > 0
     assert result.metrics["val_mse_vs_noise"] <= 0.5
     # measured again from the trained weights with fresh noise

@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.errors import UserError
 from engine.graph.fileformat import load_project
+from engine.memory import MemoryCheck, check_training_memory
 from engine.shapes import Analysis, analyze
 from engine.templates import list_templates
 
@@ -41,6 +42,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     result = analyze(graph)
     errors = [d for d in result.diagnostics if d.severity == "error"]
     warnings = [d for d in result.diagnostics if d.severity == "warning"]
+    if result.valid:
+        memory = check_training_memory(graph, result, project.training).diagnostic
+        warnings += [memory] if memory is not None else []
     for diagnostic in errors:
         print(diagnostic.format(graph))
     for diagnostic in warnings:
@@ -53,8 +57,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary_json(analysis: Analysis, graph: Any) -> dict[str, Any]:
-    """The ``summary --json`` document."""
+def summary_json(analysis: Analysis, graph: Any, memory: MemoryCheck | None = None) -> dict[str, Any]:
+    """The ``summary --json`` document (``memory``: the training-memory check, when known)."""
     nodes = []
     for node in graph:
         info = analysis.nodes[node.id]
@@ -70,7 +74,9 @@ def summary_json(analysis: Analysis, graph: Any) -> dict[str, Any]:
         "parameters": analysis.parameters,
         "flops": analysis.flops,
         "nodes": nodes,
-        "diagnostics": [d.to_json() for d in analysis.diagnostics],
+        "diagnostics": [d.to_json() for d in analysis.diagnostics] +
+                       ([memory.diagnostic.to_json()] if memory is not None and memory.diagnostic else []),
+        **({"memory": memory.to_json()} if memory is not None else {}),
     }
 
 
@@ -79,8 +85,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     project = load_project(args.file)
     graph = project.graph
     analysis = analyze(graph)
+    memory = check_training_memory(graph, analysis, project.training)
     if args.json:
-        print(json.dumps(summary_json(analysis, graph), indent=2))
+        print(json.dumps(summary_json(analysis, graph, memory), indent=2))
         return 0
     rows = [("node", "type", "output shape", "parameters", "FLOPs")]
     for node in graph:
@@ -97,7 +104,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print("  ".join(cells).rstrip())
     status = "valid" if analysis.valid else f"invalid ({len(analysis.errors)} error(s))"
     print(f"\n{status}; {_human(analysis.flops)} per sample")
-    for diagnostic in analysis.diagnostics:
+    print(memory.line())
+    for diagnostic in analysis.diagnostics + ([memory.diagnostic] if memory.diagnostic else []):
         print(f"{diagnostic.severity}: {diagnostic.format(graph)}")
     return 0
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +11,8 @@ from engine.errors import UserError
 from engine.graph.fileformat import dumps, load_project, sibling_weights
 from engine.graph.project import Project
 from engine.shapes import analyze
-from engine.training.events import BatchMetrics, EpochEnd, Event, Failed, Finished, RunStarted, StateChanged
-
-#: Failures the user can fix (exit 1); others are internal (exit 2).
-USER_FAILURES = ("nan", "out_of_memory", "data", "graph", "config")
+from engine.training.events import Failed, Finished, exit_code
+from engine.training.progress import ProgressPrinter
 
 
 def register(commands: Any) -> None:
@@ -89,7 +86,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def follow(worker: Any, quiet: bool) -> int:
-    """Start ``worker``, draw its events until it ends, and map the end to an exit code."""
+    """Start ``worker``, draw its events until it ends, and map the end to an exit code.
+
+    Ctrl+C (or SIGTERM) asks the worker to stop after its batch, which writes a resumable
+    checkpoint; a second Ctrl+C ends it at once. The worker itself ignores SIGINT, so the
+    Ctrl+C a terminal sends to the whole process group reaches only this process.
+    """
     progress = ProgressPrinter(quiet)
     interrupts = 0
 
@@ -102,84 +104,17 @@ def follow(worker: Any, quiet: bool) -> int:
         else:
             worker.kill()
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous = {sig: signal.signal(sig, on_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         worker.start()
         while worker.running:
             for event in worker.poll(timeout=0.2):
                 progress.show(event)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         progress.close()
         worker.join(timeout=10)
     end = worker.finished
-    if isinstance(end, Finished):
-        return 0
-    assert isinstance(end, Failed)
-    return 1 if end.reason in USER_FAILURES else 2
-
-
-class ProgressPrinter:
-    """Turns events into a tqdm progress bar and one line per epoch."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.bar: Any = None
-        self.epochs = 0
-
-    def write(self, text: str) -> None:
-        """Print a line without breaking the bar."""
-        if self.bar is not None:
-            self.bar.write(text)
-        else:
-            print(text, flush=True)
-
-    def show(self, event: Event) -> None:
-        """Draw one event."""
-        if isinstance(event, RunStarted):
-            self.epochs = event.epochs
-            resumed = f", resumed at epoch {event.start_epoch}" if event.start_epoch else ""
-            self.write(f"training {event.task} on {event.device} ({event.device_name}): {event.parameters:,} "
-                       f"parameters, {event.train_samples:,} training / {event.val_samples:,} validation samples"
-                       f"{resumed}")
-            if event.initial_weights:
-                self.write(event.initial_weights)
-            if event.run_dir:
-                self.write(f"run folder: {event.run_dir}")
-            if not self.quiet:
-                from tqdm import tqdm
-
-                total = event.epochs * event.steps_per_epoch
-                self.bar = tqdm(total=total, initial=event.start_epoch * event.steps_per_epoch, unit="step",
-                                dynamic_ncols=True, file=sys.stderr, leave=False, disable=None)
-        elif isinstance(event, BatchMetrics) and self.bar is not None:
-            self.bar.set_description(f"epoch {event.epoch + 1}/{self.epochs}")
-            self.bar.set_postfix(loss=f"{event.metrics['loss']:.4f}", refresh=False)
-            self.bar.update(event.global_step - self.bar.n)
-        elif isinstance(event, EpochEnd):
-            if self.bar is not None:
-                self.bar.update(event.global_step - self.bar.n)
-            val = "  ".join(f"val {k} {_fmt(v)}" for k, v in event.val.items())
-            self.write(f"epoch {event.epoch}/{self.epochs}  train loss {_fmt(event.train.get('loss', 0))}  {val}  "
-                       f"({event.seconds:.1f} s, {event.samples_per_s:,.0f} samples/s)")
-        elif isinstance(event, StateChanged):
-            self.write(f"[{event.state}]")
-        elif isinstance(event, Finished):
-            self.close()
-            metrics = "  ".join(f"{k} {_fmt(v)}" for k, v in event.metrics.items() if k.startswith("val_"))
-            self.write(f"{event.reason}: {event.epochs_completed} epoch(s), {event.global_step} steps  {metrics}")
-            if event.run_dir:
-                self.write(f"run folder: {event.run_dir}")
-        elif isinstance(event, Failed):
-            self.close()
-            print(f"error: {event.message}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        """Remove the bar."""
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+    assert isinstance(end, (Finished, Failed))
+    return exit_code(end)

@@ -21,7 +21,9 @@ import torch
 from torch import nn
 
 from engine.errors import UserError
+from engine.fileio import atomic_write_bytes
 from engine.graph.fileformat import WEIGHTS_SUFFIX, sibling_weights
+
 
 def load_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a safetensors file onto the CPU.
@@ -49,10 +51,42 @@ def save_weights(state: Mapping[str, torch.Tensor], path: str | os.PathLike[str]
         path: The file to write.
         metadata: Optional string metadata stored in the file header.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in state.items()}
-    save_file(tensors, str(path), metadata=metadata)
+    # through the atomic writer: a crash never leaves half a file, and the file follows the
+    # umask like every other output (safetensors' own save_file creates it 0600)
+    atomic_write_bytes(path, save(tensors, metadata=metadata))
+
+
+def non_finite(weights: Mapping[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors that hold NaN or infinite values."""
+    return [key for key, tensor in weights.items()
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+
+
+def require_finite(weights: Mapping[str, torch.Tensor], source: str, fix: str) -> None:
+    """Refuse weights with NaN or infinite values, naming the tensors.
+
+    Raises:
+        UserError: ``<source>: fc1.weight holds NaN or infinite values ...: <fix>``.
+    """
+    bad = non_finite(weights)
+    if bad:
+        raise UserError(f"{source}: {_listed(bad, 4)} hold{'s' if len(bad) == 1 else ''} NaN or infinite values, "
+                        f"so every output would be NaN: {fix}")
+
+
+def state_dict_mismatch(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor]) -> str:
+    """What differs between a module's state dict and a weights file ("" when they fit):
+    missing tensors, unexpected ones, and shape differences, each named."""
+    missing = [key for key in expected if key not in found]
+    unexpected = [key for key in found if key not in expected]
+    shapes = [f"{key} ({_shape(found[key])} in the file, {_shape(tensor)} in the module)"
+              for key, tensor in expected.items() if key in found and tuple(found[key].shape) != tuple(tensor.shape)]
+    parts = [f"{label}: {_listed(names, 4)}" for label, names in
+             (("missing", missing), ("not in the module", unexpected), ("other shape", shapes)) if names]
+    return "; ".join(parts)
 
 
 def apply_weights(module: nn.Module, weights: Mapping[str, torch.Tensor], source: str) -> None:
@@ -131,5 +165,5 @@ def _shape(tensor: torch.Tensor) -> str:
     return "x".join(str(size) for size in tensor.shape) or "scalar"
 
 
-__all__ = ["WEIGHTS_SUFFIX", "PartialLoad", "apply_weights", "load_matching", "load_weights", "save_weights",
-           "sibling_weights"]
+__all__ = ["WEIGHTS_SUFFIX", "PartialLoad", "apply_weights", "load_matching", "load_weights", "non_finite",
+           "require_finite", "save_weights", "sibling_weights", "state_dict_mismatch"]

@@ -176,15 +176,61 @@ def loads(text: str, source: str = "<text>") -> Project:
     except json.JSONDecodeError as exc:
         raise ProjectFileError(f"{source}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
     except ValueError as exc:
-        raise ProjectFileError(f"{source}: invalid JSON: {exc}") from None
+        raise ProjectFileError(f"{source}: {_where(text, _first_bad_number(text))}invalid JSON: {exc}") from None
     except RecursionError:
-        raise ProjectFileError(f"{source}: invalid project file: JSON nested too deeply") from None
+        raise ProjectFileError(f"{source}: {_where(text, _first_too_deep(text))}invalid project file: JSON nested "
+                               f"more than {JSON_DEPTH_SHOWN} levels deep") from None
     try:
         return from_json(data)
     except _FieldError as exc:
         raise ProjectFileError(f"{source}: {exc.path}: {exc.message}") from None
     except RecursionError:
         raise ProjectFileError(f"{source}: invalid project file: nested too deeply") from None
+
+
+#: JSON tokens that matter for locating a problem: strings (skipped whole), the constants JSON
+#: does not allow, numbers, and brackets.
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN|-?\d[\d.eE+-]*|[\[\]{}]')
+#: The nesting depth named when a file is nested too deeply for the parser.
+JSON_DEPTH_SHOWN = 500
+
+
+def _where(text: str, index: int | None) -> str:
+    """``"line L, column C: "`` for a character index of ``text`` (``""`` when unknown)."""
+    if index is None:
+        return ""
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return f"line {line}, column {column}: "
+
+
+def _first_bad_number(text: str) -> int | None:
+    """Index of the first NaN / Infinity constant or number too large for a float."""
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token[0] in "NI-" and token.lstrip("-") in ("NaN", "Infinity"):
+            return match.start()
+        if token[0] in "-0123456789":
+            try:
+                if not math.isfinite(float(token)):
+                    return match.start()
+            except ValueError:
+                continue
+    return None
+
+
+def _first_too_deep(text: str) -> int | None:
+    """Index of the first bracket nested deeper than :data:`JSON_DEPTH_SHOWN`."""
+    depth = 0
+    for match in _TOKENS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > JSON_DEPTH_SHOWN:
+                return match.start()
+        elif token in "]}":
+            depth -= 1
+    return None
 
 
 def _depth(value: Any) -> int:

@@ -22,10 +22,11 @@ from typing import Any, Literal
 
 ParamKind = Literal["int", "float", "bool", "choice", "int_tuple", "int_list"]
 
-#: Largest magnitude accepted for an integer parameter before it is called absurd.
-#: Values above any layer's ``max`` are still loaded and diagnosed; this only keeps
-#: arithmetic on shapes cheap when a corrupt file carries a 300-digit number.
+#: Integers of larger magnitude are never used in shape arithmetic: a bound check names them first.
+#: They are kept exactly as the file holds them (and saved back unchanged).
 INT_LIMIT = 2**62
+#: Digits of an integer shown in full in a message; longer ones are abbreviated.
+SHOWN_DIGITS = 24
 
 
 class ParamKindError(ValueError):
@@ -75,10 +76,11 @@ class Param:
         if kind == "int":
             if not _is_int(value):
                 raise ParamKindError(f"expected an integer, got {_describe(value)}")
-            return _clamp_int(value)
+            return value
         if kind == "float":
             if _is_int(value):
-                return float(_clamp_int(value))
+                # beyond a float's range the exact integer is kept: a bound check names it as written
+                return float(value) if abs(value) <= INT_LIMIT else value
             if not isinstance(value, float) or not math.isfinite(value):
                 raise ParamKindError(f"expected a finite number, got {_describe(value)}")
             return value
@@ -97,7 +99,7 @@ class Param:
             raise ParamKindError(f"expected a list of integers, got {_describe(value)}")
         if not all(_is_int(v) for v in value):
             raise ParamKindError(f"expected a list of integers, got {_describe(value)}")
-        return tuple(_clamp_int(v) for v in value)
+        return tuple(value)
 
     # ---------------------------------------------------------------- bounds
     def check(self, value: Any) -> str | None:
@@ -124,6 +126,8 @@ class Param:
 
     def _check_bounds(self, value: float) -> str | None:
         lo, hi = self.min, self.max
+        if _is_int(value) and abs(value) > INT_LIMIT and (lo is None or hi is None):
+            return f"is too large, got {_fmt(value)}"
         if lo is not None and hi is not None and not lo <= value <= hi:
             return f"must be between {_fmt(lo)} and {_fmt(hi)}, got {_fmt(value)}"
         if lo is not None and value < lo:
@@ -186,16 +190,22 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _clamp_int(value: int) -> int:
-    """Keep absurd magnitudes finite so shape arithmetic stays cheap; bounds still fail."""
-    return max(-INT_LIMIT, min(INT_LIMIT, value))
-
-
 def _fmt(value: float) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return _int_text(value) if _is_int(value) else str(value)
+
+
+def _int_text(value: int) -> str:
+    """The integer as written, abbreviated past :data:`SHOWN_DIGITS` digits."""
+    text = str(value)
+    digits = len(text.lstrip("-"))
+    return text if digits <= SHOWN_DIGITS else f"{text[:SHOWN_DIGITS // 2]}...({digits} digits)"
 
 
 def _describe(value: Any) -> str:
+    if _is_int(value):
+        return f"int {_int_text(value)}"
     text = repr(value)
     if len(text) > 40:
         text = text[:37] + "..."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +59,39 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read a checkpoint safely (no code runs).
 
     Raises:
-        UserError: Missing, corrupt or newer checkpoint.
+        UserError: Missing, corrupt or newer checkpoint; a run folder whose run stopped
+            before its first checkpoint says that it can only be restarted.
     """
     if not path.is_file():
+        folder = path.parent
+        if (folder / "run.json").is_file():
+            raise UserError(f"{folder}: the run stopped before its first checkpoint, so there is nothing to resume; "
+                            f"start it again: python main.py train {folder / 'project.json'}")
         raise UserError(f"{path}: no checkpoint here; was the run started with this folder as --out?")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Detected pickle protocol 4...": the refusal below says enough
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise UserError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise UserError(f"{path}: not a readable checkpoint ({safe_load_error(exc)})") from None
     if not isinstance(payload, dict) or payload.get("version") != CHECKPOINT_VERSION:
         raise UserError(f"{path}: unknown checkpoint format (expected version {CHECKPOINT_VERSION})")
     return payload
+
+
+def safe_load_error(exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, without PyTorch's advice to load it unsafely.
+
+    PyTorch suggests re-running with ``weights_only=False``, which would run whatever code the
+    file carries; that is never the fix here, so only the refusal's reason is kept.
+    """
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        reason = next((line.strip() for line in text.split(marker, 1)[1].splitlines() if line.strip()), "")
+        return (f"it holds Python objects a safe load refuses ({reason[:160]}); "
+                "Neural Canvas never runs code from a file")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if "weights_only" in first:
+        first = "the file holds Python objects a safe load refuses"
+    return f"{type(exc).__name__}: {first[:200]}" if first else type(exc).__name__

@@ -37,9 +37,19 @@ class Control:
         self.source = source
         self.sent = sent
         self.seen = 0
+        #: Why the run must stop although no stop command came (set from another thread or a
+        #: signal handler: the parent process died, SIGTERM); ``None`` while nothing asks.
+        self.stop_reason: str | None = None
+
+    def request_stop(self, reason: str) -> None:
+        """Stop after the current batch, as a stop command would (safe from any thread)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
 
     def pending(self) -> bool:
         """Whether commands may be waiting (cheap enough to ask before every batch)."""
+        if self.stop_reason is not None:
+            return True
         if self.source is None:
             return False
         if self.sent is not None:
@@ -49,6 +59,8 @@ class Control:
 
     def poll(self) -> list[Command]:
         """Commands waiting now (never blocks)."""
+        if self.stop_reason is not None:
+            return [("stop", None)]
         if self.source is None:
             return []
         commands = []
@@ -63,6 +75,8 @@ class Control:
 
     def wait(self, timeout: float = 0.5) -> Command | None:
         """The next command, waiting up to ``timeout`` seconds (used while paused)."""
+        if self.stop_reason is not None:
+            return ("stop", None)
         if self.source is None:
             return ("resume", None)
         try:

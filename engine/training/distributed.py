@@ -52,9 +52,9 @@ def rank_main(argv: Sequence[str] | None = None) -> int:
     import torch
     import torch.distributed as dist
 
-    from engine.cli.train_command import USER_FAILURES, ProgressPrinter
     from engine.graph.fileformat import load_project
-    from engine.training.events import Failed
+    from engine.training.events import exit_code
+    from engine.training.progress import ProgressPrinter
     from engine.training.trainer import DistributedInfo, Trainer, TrainOptions
 
     parser = argparse.ArgumentParser(prog="engine.training.distributed")
@@ -80,9 +80,7 @@ def rank_main(argv: Sequence[str] | None = None) -> int:
         dist.barrier()  # rank 0 writes the run folder last: no rank may tear gloo down under it
     finally:
         dist.destroy_process_group()
-    if isinstance(result, Failed):
-        return 1 if result.reason in USER_FAILURES else 2
-    return 0
+    return exit_code(result)
 
 
 if __name__ == "__main__":

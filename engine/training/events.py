@@ -148,6 +148,16 @@ EVENT_TYPES: dict[str, type[Event]] = {
                               StateChanged, LearningRateChanged, Finished, Failed)
 }
 TERMINAL = (Finished, Failed)
+#: Failure reasons the user can fix (exit 1); any other failure is internal (exit 2).
+USER_FAILURES = ("nan", "out_of_memory", "data", "graph", "config")
+
+
+def exit_code(end: Event) -> int:
+    """The process exit code of a run that ended with ``end``: 0 finished (or stopped), 1 a
+    failure the user can fix, 2 an internal one."""
+    if isinstance(end, Finished):
+        return 0
+    return 1 if isinstance(end, Failed) and end.reason in USER_FAILURES else 2
 
 
 def event_from_json(data: dict[str, Any]) -> Event:

@@ -26,7 +26,7 @@ from engine.training.events import (
     StateChanged,
     event_from_json,
 )
-from engine.training.run_dir import METRICS_FILE, PROJECT_FILE, RUN_FILE, SNAPSHOT_FILE
+from engine.training.run_dir import METRICS_FILE, PROJECT_FILE, RUN_FILE, SNAPSHOT_FILE, settle_abandoned
 
 #: The metric each task's second plot shows (validation value, higher or lower is better).
 TASK_METRIC = {"classification": "accuracy", "regression": "r2", "forecasting": "mae", "autoencoder": "mse_vs_noise",
@@ -176,6 +176,7 @@ class RunHistory:
         Unreadable lines are skipped: a run cut off mid-write still shows what it logged.
         """
         path = Path(path)
+        settle_abandoned(path)  # a run whose writer died unseen gets its closing line first
         history = cls(name=path.name, run_dir=str(path))
         metrics = path / METRICS_FILE
         if metrics.is_file():

@@ -9,12 +9,16 @@ copy of the project (its file text), never from live objects.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import os
 import queue
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from engine.training.events import (TERMINAL, BatchMetrics, CheckpointWritten, EpochEnd, Event, Failed,
                                     PredictionSnapshot, event_from_json)
@@ -25,6 +29,11 @@ _CONTEXT = mp.get_context("spawn")
 PERIODIC = (BatchMetrics, EpochEnd, PredictionSnapshot, CheckpointWritten)
 #: The longest a periodic event waits to be sent with the ones after it (seconds).
 SEND_INTERVAL = 0.05
+#: Seconds a worker whose parent died may take to write its stop checkpoint before it exits anyway.
+STOP_GRACE_SECONDS = 4.0
+#: Exit code of a worker that did not stop within the grace period.
+EXIT_STOP_DEADLINE = 75
+PR_SET_PDEATHSIG = 1
 
 
 class EventSender:
@@ -90,24 +99,104 @@ class EventSender:
 
 
 def _worker_main(project_text: str, run_dir: str | None, base_dir: str | None, overrides: dict[str, Any],
-                 resume: bool, weights_file: str | None, events: Any, commands: Any, sent: Any) -> None:
+                 resume: bool, weights_file: str | None, events: Any, commands: Any, sent: Any,
+                 death_signal: bool = False) -> None:
     """Entry point of the worker process: build the trainer and stream its events."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle: it sends "stop"
     from engine.graph.fileformat import loads
     from engine.training.control import Control
     from engine.training.trainer import Trainer, TrainOptions
 
     sender = EventSender(events)
+    control = Control(commands, sent)
+    guard = ParentGuard(control)
+    guard.start(death_signal)
     try:
         project = loads(project_text, source="project")
         options = TrainOptions(project, Path(run_dir) if run_dir else None, Path(base_dir) if base_dir else None,
                                overrides, resume, weights_file=Path(weights_file) if weights_file else None)
-        Trainer(options, sender, Control(commands, sent)).run()
+        Trainer(options, sender, control).run()
     except BaseException as exc:  # noqa: BLE001 - report, then let the process end
         sender(Failed(time.time(), "error", f"the training process failed to start: {type(exc).__name__}: {exc}"))
     finally:
         sender.close()
+        if guard.parent_gone:  # nobody reads the queue: do not wait for its pipe to drain
+            events.cancel_join_thread()
         events.close()
         events.join_thread()
+
+
+class ParentGuard:
+    """Ends the worker soon after its parent (the app or the CLI) dies, however it dies.
+
+    A thread waits on the parent's sentinel (a pipe on POSIX, the process handle on
+    Windows), which wakes the moment the parent is gone; on Linux ``PR_SET_PDEATHSIG`` also
+    turns the parent's death into SIGTERM. Either asks the trainer to stop after the current
+    batch, which writes the stop checkpoint; if the worker has not ended
+    :data:`STOP_GRACE_SECONDS` later (stuck loading data, say) it exits at once. SIGTERM to
+    the worker itself is treated the same way.
+
+    Args:
+        control: The trainer's command reader, asked to stop.
+    """
+
+    def __init__(self, control: Any) -> None:
+        self.control = control
+        self.parent_gone = False
+        self._deadline_started = False
+        self._lock = threading.Lock()
+
+    def start(self, death_signal: bool) -> None:
+        """Watch the parent; ``death_signal``: also ask Linux for SIGTERM at its death."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+            if death_signal:
+                _set_parent_death_signal(signal.SIGTERM)
+        parent = mp.parent_process()
+        if parent is not None:
+            threading.Thread(target=self._watch, args=(parent.sentinel,), name="parent-watch", daemon=True).start()
+
+    def _watch(self, sentinel: Any) -> None:
+        from multiprocessing.connection import wait
+
+        wait([sentinel])
+        self.parent_gone = True
+        self.stop("the app or command that started it ended")
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        parent = mp.parent_process()
+        if parent is not None and not parent.is_alive():
+            self.parent_gone = True
+            self.stop("the app or command that started it ended")
+        else:
+            self.stop("it was asked to terminate (SIGTERM)")
+
+    def stop(self, reason: str) -> None:
+        """Ask the trainer to stop; exit hard if it has not ended after the grace period."""
+        self.control.request_stop(reason)
+        with self._lock:
+            if self._deadline_started:
+                return
+            self._deadline_started = True
+        threading.Thread(target=self._exit_later, name="stop-deadline", daemon=True).start()
+
+    @staticmethod
+    def _exit_later() -> None:
+        time.sleep(STOP_GRACE_SECONDS)
+        os._exit(EXIT_STOP_DEADLINE)
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    """Linux only: the kernel sends ``signum`` to this process when its parent thread dies."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
 
 
 class TrainingProcess:
@@ -130,18 +219,27 @@ class TrainingProcess:
         self._commands = _CONTEXT.Queue()
         self._sent = _CONTEXT.RawValue("q", 0)  # commands sent so far: the worker's cheap check
         self.run_dir = run_dir
+        # PR_SET_PDEATHSIG fires when the creating *thread* ends: only ask for it from the main thread.
+        death_signal = threading.current_thread() is threading.main_thread()
         self._process = _CONTEXT.Process(
             target=_worker_main, name="neural-canvas-training", daemon=True,
             args=(project_text, str(run_dir) if run_dir else None, str(base_dir) if base_dir else None,
                   dict(overrides or {}), resume, str(weights_file) if weights_file else None, self._events,
-                  self._commands, self._sent))
+                  self._commands, self._sent, death_signal))
         self.finished: Event | None = None
         self.last_checkpoint_epoch: int | None = None
 
     # ---------------------------------------------------------------- control
     def start(self) -> None:
-        """Start the worker (returns at once)."""
-        self._process.start()
+        """Start the worker (returns at once).
+
+        The worker is spawned with SIGINT ignored (an ignored signal stays ignored across
+        exec, and Python then installs no KeyboardInterrupt handler): a Ctrl+C in a terminal
+        reaches the whole process group, and only the parent should act on it, by sending
+        "stop" so the run ends after its batch with a checkpoint.
+        """
+        with _sigint_ignored():
+            self._process.start()
 
     def pause(self) -> None:
         """Pause after the current batch."""
@@ -218,9 +316,19 @@ class TrainingProcess:
                 return events
         code = self._process.exitcode
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited with code {code}"
-        where = (f"; the checkpoint of epoch {self.last_checkpoint_epoch} in {self.run_dir} can be resumed"
-                 if self.last_checkpoint_epoch and self.run_dir else "")
-        failed = Failed(time.time(), "crashed", f"the training process {how} before finishing{where}")
+        message = f"the training process {how} before finishing"
+        if self.run_dir is not None:
+            from engine.training.run_dir import abandoned_message, mark_failed, read_run_info
+
+            info = read_run_info(self.run_dir)
+            if self.last_checkpoint_epoch:
+                info["checkpoint_epoch"] = self.last_checkpoint_epoch
+            message = abandoned_message(info, f"{how} before finishing")
+            if info:  # the worker got as far as run.json: record how it ended there too
+                mark_failed(self.run_dir, message)
+            if info.get("checkpoint_epoch"):
+                message += f" (python main.py train --resume {self.run_dir}, or Ctrl+F5 in the app)"
+        failed = Failed(time.time(), "crashed", message)
         self.finished = failed
         events.append(failed)
         return events
@@ -233,3 +341,16 @@ class TrainingProcess:
     def pid(self) -> int | None:
         """The worker's process id."""
         return self._process.pid
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this process for the duration (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

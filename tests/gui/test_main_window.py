@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -83,8 +84,6 @@ def test_autosave_recovery_after_a_crash(window: MainWindow, tmp_path: Path, mon
     recovery = window.autosaver.path
     assert recovery.is_file()
     # a crashed process: its recovery file stays, with a pid that no longer runs
-    import json
-
     data = json.loads(recovery.read_text())
     data["pid"] = 2 ** 22 + 12345
     recovery.write_text(json.dumps(data))
@@ -95,8 +94,37 @@ def test_autosave_recovery_after_a_crash(window: MainWindow, tmp_path: Path, mon
     qtbot.addWidget(fresh)
     fresh.offer_recovery()
     assert fresh.document.graph.nodes["fc1"].params["out_features"] == 50
-    assert fresh.document.dirty and not recovery.exists()
-    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
+    assert fresh.document.dirty
+    # the restored edit stays protected: the file now names this process, so it is not offered twice
+    assert recovery.is_file() and json.loads(recovery.read_text())["pid"] == os.getpid()
+    assert pending_recoveries(tmp_path / "recovery") == []
+
+
+def _crash(recovery: Path) -> None:
+    """What a crash leaves: the recovery file, naming a process that no longer runs."""
+    data = json.loads(recovery.read_text())
+    data["pid"] = 2 ** 22 + 12345
+    recovery.write_text(json.dumps(data))
+
+
+def test_a_second_crash_after_recovery_loses_nothing(window: MainWindow, tmp_path: Path, monkeypatch,  # noqa: ANN001
+                                                     qtbot) -> None:
+    doc = window.document
+    doc.push(commands.set_param(doc.graph, "fc1", "out_features", 50))
+    assert window.autosaver.save_now()
+    _crash(window.autosaver.path)
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
+    second = MainWindow(QSettings(str(tmp_path / "second.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    second.offer_recovery()
+    assert second.document.graph.nodes["fc1"].params["out_features"] == 50
+    _crash(second.autosaver.path)  # it crashes again before the next autosave
+    third = MainWindow(QSettings(str(tmp_path / "third.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(third)
+    third.offer_recovery()
+    assert third.document.graph.nodes["fc1"].params["out_features"] == 50
+    third._save_to(tmp_path / "saved.json")
+    assert pending_recoveries(tmp_path / "recovery") == [] and not third.autosaver.path.exists()
 
 
 def test_saving_removes_the_recovery_file(window: MainWindow, tmp_path: Path) -> None:

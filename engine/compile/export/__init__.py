@@ -36,6 +36,7 @@ import torch
 
 from engine.compile.export.selfcheck import TOLERANCE, ExportError, require_within
 from engine.compile.export.source import ExportSource, load_source
+from engine.compile.weights import non_finite
 from engine.graph.project import Project
 
 FORMATS = ("onnx", "pt2", "safetensors", "python")
@@ -143,6 +144,11 @@ def export_model(source_path: str | os.PathLike[str] | Project, fmt: str, out_pa
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     src = load_source(source_path, discriminator, weights, base_dir)
+    bad = non_finite(src.weights)
+    if bad:
+        shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+        raise ExportError(f"{fmt}: the {src.origin or 'model'} weights hold NaN or infinite values ({shown}): "
+                          "every output would be NaN; export a run that trained without diverging")
     out = resolve_out(fmt, out_path, "model")
     if fmt != "python" and not out.parent.is_dir():
         raise ExportError(f"{fmt}: cannot write {out}: the folder {out.parent} does not exist")

@@ -116,12 +116,17 @@ def import_torch_module(spec: str, args: Any = None, input_shape: Sequence[int] 
     if not isinstance(model, torch.nn.Module):
         raise ImportProblem(f"{spec}: builds a {type(model).__name__}, not a torch.nn.Module")
     if weights is not None:
-        from engine.compile.weights import load_weights
+        from engine.compile.export.common import first_line
+        from engine.compile.weights import load_weights, state_dict_mismatch
 
+        state = load_weights(weights)
+        mismatch = state_dict_mismatch(model.state_dict(), state)
+        if mismatch:
+            raise ImportProblem(f"{weights}: does not fit {spec}: {mismatch}")
         try:
-            model.load_state_dict(load_weights(weights), strict=True)
+            model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            raise ImportProblem(f"{weights}: does not fit {spec}: {str(exc).splitlines()[0][:200]}") from None
+            raise ImportProblem(f"{weights}: does not fit {spec}: {first_line(exc)}") from None
     model.eval()
     gm = trace(model, spec)
     builder = GraphBuilder(spec)
