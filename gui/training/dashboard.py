@@ -7,29 +7,26 @@ model. Earlier runs of the project are read from their run folders so they can b
 from __future__ import annotations
 
 import math
-import re
 import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QColor, QIcon, QPixmap
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QMenu,
     QProgressBar,
     QPushButton,
     QSplitter,
     QToolButton,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from engine.layers.params import ParamKindError
+from engine.training.config import TRAINING_PARAMS
 from engine.training.events import (
     BatchMetrics,
     EpochEnd,
@@ -37,117 +34,20 @@ from engine.training.events import (
     LearningRateChanged,
     RunStarted,
 )
-from engine.layers.params import ParamKindError
-from engine.training.config import TRAINING_PARAMS
 from engine.training.history import RunHistory
-from gui.param_editors import make_editor, param_summary
 from gui.document import Document
+from gui.param_editors import make_editor, param_summary
 from gui.training.plots import MetricPlots
 from gui.training.predictions import PredictionView
+from gui.training.run_list import METRIC_LABELS, RunList
 from gui.training.session import TrainingSession, earlier_runs
 
 #: Seconds between updates of the progress text and the run list while a run streams events.
 TEXT_UPDATE_S = 0.25
-_RUN_STAMP = re.compile(r"-(\d{8})-(\d{6})(-\d+)?$")
 #: The learning rate's declaration: the live editor takes its bounds from it.
 LR_PARAM = next(param for param in TRAINING_PARAMS if param.name == "lr")
-_STATE_MARK = {"starting": "…", "running": "▶", "paused": "⏸", "stopping": "■", "stopped": "■",
-               "interrupted": "✗"}
 _STATE_TEXT = {"idle": "Ready", "starting": "Starting the training process…", "running": "Training",
                "paused": "Paused", "stopping": "Stopping after this batch…"}
-
-
-def _swatch(color: str) -> QIcon:
-    pixmap = QPixmap(12, 12)
-    pixmap.fill(QColor(color))
-    return QIcon(pixmap)
-
-
-class RunList(QTreeWidget):
-    """The project's runs: show/hide checkboxes, colour, state and final metric.
-
-    Signals:
-        visibility_changed(str, bool): A run's checkbox changed (run key, shown).
-        run_chosen(str): A run was clicked (its key).
-        resume_requested(str): "Resume" was chosen in a stopped run's context menu.
-    """
-
-    visibility_changed = Signal(str, bool)
-    run_chosen = Signal(str)
-    resume_requested = Signal(str)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setHeaderLabels(["Run", "Result"])
-        self.setRootIsDecorated(False)
-        self.setUniformRowHeights(True)
-        self.setToolTip("Runs of this project: tick to overlay, click to highlight, right-click to resume")
-        self.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.header().setStretchLastSection(False)
-        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.customContextMenuRequested.connect(self._context_menu)
-        self.itemChanged.connect(self._on_item_changed)
-        self.itemClicked.connect(lambda item, column: self.run_chosen.emit(item.data(0, Qt.ItemDataRole.UserRole)))
-        self.items: dict[str, QTreeWidgetItem] = {}
-        self.histories: dict[str, RunHistory] = {}
-
-    def add(self, key: str, history: RunHistory, color: str) -> None:
-        """Add or refresh the row of a run (newest on top)."""
-        item = self.items.get(key)
-        self.blockSignals(True)
-        if item is None:
-            item = QTreeWidgetItem()
-            item.setData(0, Qt.ItemDataRole.UserRole, key)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(0, Qt.CheckState.Checked)
-            self.insertTopLevelItem(0, item)
-            self.items[key] = item
-        item.setIcon(0, _swatch(color))
-        self.histories[key] = history
-        self.blockSignals(False)
-        self.refresh(key)
-
-    def refresh(self, key: str) -> None:
-        """Update a run's state and result columns."""
-        item, history = self.items.get(key), self.histories.get(key)
-        if item is None or history is None:
-            return
-        self.blockSignals(True)
-        item.setText(0, _short_name(history.name))
-        metric = history.final_metric()
-        result = (f"{metric[1]:.1%}" if metric[0] == "accuracy" else f"{metric[1]:.4g}") if metric else "–"
-        item.setText(1, result if history.state == "finished" else
-                     "failed" if history.state == "failed" else f"{_STATE_MARK.get(history.state, '')} {result}")
-        item.setToolTip(1, f"validation {metric[0]}" if metric else "")
-        item.setToolTip(0, f"{history.run_dir}\n{history.summary()}" + (f"\n{history.message}"
-                                                                          if history.message else ""))
-        self.blockSignals(False)
-
-    def clear_runs(self) -> None:
-        """Forget every row."""
-        self.clear()
-        self.items.clear()
-        self.histories.clear()
-
-    def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
-        if column == 0:
-            self.visibility_changed.emit(item.data(0, Qt.ItemDataRole.UserRole),
-                                         item.checkState(0) == Qt.CheckState.Checked)
-
-    def _context_menu(self, pos) -> None:
-        item = self.itemAt(pos)
-        if item is None:
-            return
-        key = item.data(0, Qt.ItemDataRole.UserRole)
-        history = self.histories[key]
-        menu = QMenu(self)
-        resume = menu.addAction("Resume this run")
-        resume.setEnabled(not history.active and history.state in ("stopped", "interrupted", "failed")
-                          and (Path(history.run_dir) / "checkpoint.pt").is_file())
-        chosen = menu.exec(self.viewport().mapToGlobal(pos))
-        if chosen is resume:
-            self.resume_requested.emit(key)
 
 
 class TrainingDashboard(QWidget):
@@ -280,6 +180,7 @@ class TrainingDashboard(QWidget):
         snapshot = curves.history.snapshot
         if snapshot is not None and not self.session.active:
             self.predictions.show_snapshot(snapshot.view, snapshot.payload, snapshot.epoch)
+            self.predictions.set_run_epoch(len(curves.history.epoch_x))
 
     # ---------------------------------------------------------------- events
     def _on_run_added(self, history: RunHistory) -> None:
@@ -288,6 +189,7 @@ class TrainingDashboard(QWidget):
         self._steps_per_s = 0.0
         self.predictions.clear()
         self._add_history(history, current=True)
+        self.predictions.set_run_epoch(None)
         self.progress.setRange(0, 0)  # busy until the worker reports its plan
         self.progress.setFormat("Starting…")
 
@@ -308,6 +210,7 @@ class TrainingDashboard(QWidget):
             self._shown_at = now
             self._update_progress(history)
             self.runs.refresh(history.run_dir or history.name)
+            self.predictions.set_run_epoch(len(history.epoch_x))
 
     def _update_rate(self, global_step: int) -> None:
         """Steps per second over the last few seconds (smooth, and honest after a pause)."""
@@ -329,17 +232,24 @@ class TrainingDashboard(QWidget):
         self.progress.setValue(min(history.global_step, total))
         epoch = min(history.epoch + 1, started.epochs)
         parts = [f"Epoch {epoch}/{started.epochs}"]
-        if self._steps_per_s > 0:
+        if self.session.state == "paused":
+            parts.append("paused")  # no rate and no ETA: nothing moves
+        elif self._steps_per_s > 0:
             remaining = (total - history.global_step) / self._steps_per_s
             parts += [f"{self._steps_per_s:,.0f} steps/s", f"ETA {_duration(remaining)}"]
         metric = history.final_metric()
-        if metric is not None:
-            parts.append(f"val {metric[0]} {metric[1]:.1%}" if metric[0] == "accuracy"
-                         else f"val {metric[0]} {metric[1]:.4g}")
+        if metric is not None:  # "val accuracy 97.2%", or a training value by its own name ("G loss 0.84")
+            shown = f"{metric[1]:.1%}" if metric[0] == "accuracy" else f"{metric[1]:.4g}"
+            parts.append(f"val {metric[0]} {shown}" if metric[0] in history.val else
+                         f"{METRIC_LABELS.get(metric[0], metric[0])} {shown}")
         self.progress.setFormat(" · ".join(parts))
 
     def _on_state(self, state: str) -> None:
         self.state_label.setText(_STATE_TEXT.get(state, state))
+        if state in ("paused", "running"):
+            self._rate_mark = None  # the rate after a pause counts from the moment it resumed
+            if self.session.history is not None:
+                self._update_progress(self.session.history)
         self._paused = paused = state == "paused"
         self.lr_editor.setEnabled(paused)
         self.lr_button.setEnabled(paused and not self._lr_problem)
@@ -349,6 +259,7 @@ class TrainingDashboard(QWidget):
         if history is not None:
             self._update_progress(history)
             self.runs.refresh(history.run_dir or history.name)
+            self.predictions.set_run_epoch(len(history.epoch_x))
         if isinstance(event, Failed):
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
@@ -356,7 +267,9 @@ class TrainingDashboard(QWidget):
             self.state_label.setText("Failed")
         else:
             reason = str(getattr(event, "reason", "completed")).replace("_", " ")
-            self.progress.setFormat(f"{self.progress.format().split(' · ETA')[0]} · {reason}")
+            kept = [part for part in self.progress.format().split(" · ")
+                    if not part.startswith(("ETA", "paused")) and not part.endswith("steps/s")]
+            self.progress.setFormat(" · ".join([*kept, reason]))
             self.state_label.setText("Finished" if getattr(event, "reason", "") != "stopped" else "Stopped")
 
     # --------------------------------------------------------------- actions
@@ -392,15 +305,6 @@ class TrainingDashboard(QWidget):
         name, _ = QFileDialog.getSaveFileName(self, "Export Metrics", f"{history.name}.csv", "CSV files (*.csv)")
         if name:
             history.write_csv(Path(name))
-
-
-def _short_name(run_name: str) -> str:
-    """``mlp-20261124-071744`` -> ``11-24 07:17:44`` (the project name is the same for all rows)."""
-    match = _RUN_STAMP.search(run_name)
-    if match is None:
-        return run_name
-    day, clock, suffix = match.groups()
-    return f"{day[4:6]}-{day[6:]} {clock[:2]}:{clock[2:4]}:{clock[4:]}" + (f" ({suffix[1:]})" if suffix else "")
 
 
 def _duration(seconds: float) -> str:

@@ -83,6 +83,8 @@ class PredictionView(QWidget):
         self.current_view: str | None = None
         self._last: tuple[str, dict[str, Any], int] | None = None
         self._header_plain = ""
+        self._header_parts: tuple[str, str] = ("", "")
+        self._run_epoch: int | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -114,9 +116,22 @@ class PredictionView(QWidget):
             self._show_message(f"{_when(epoch)} · {title}",
                                f"Cannot show this snapshot: {describe_error(error)}.")
             return
-        self._set_header(f"{_when(epoch)} · {page.title}", summary)
         self.stack.setCurrentWidget(page)
         self.current_view = view
+        self._set_header(f"{_when(epoch)} · {page.title}", summary)
+
+    def set_run_epoch(self, epochs_done: int | None) -> None:
+        """How many epochs the run has completed (``None``: unknown); the header says when the
+        snapshot on show is older (snapshots come at most every ``snapshot_seconds``)."""
+        if epochs_done != self._run_epoch:
+            self._run_epoch = epochs_done
+            self._set_header(*self._header_parts)
+
+    def epochs_behind(self) -> int:
+        """How many epochs the run is ahead of the snapshot on show (0 when none is shown)."""
+        if self._last is None or self._run_epoch is None or self.current_view is None:
+            return 0
+        return max(0, self._run_epoch - self._last[2])
 
     def page(self, view: str) -> PredictionPage:
         """The page of ``view``, built on first use.
@@ -161,9 +176,15 @@ class PredictionView(QWidget):
         return self._header_plain
 
     def _set_header(self, title: str, summary: str = "") -> None:
-        self._header_plain = title + (f" — {summary}" if summary else "")
+        self._header_parts = (title, summary)
+        behind = self.epochs_behind()
+        lag = f"{behind} epoch{'s' if behind != 1 else ''} behind the run" if behind else ""
+        self._header_plain = title + (f" ({lag})" if lag else "") + (f" — {summary}" if summary else "")
         rest = f" — {html.escape(summary)}" if summary else ""
-        self.header.setText(f"<b>{html.escape(title)}</b>{rest}")
+        note = f" <span style='color:{self.theme.warning}'>({lag})</span>" if lag else ""
+        self.header.setText(f"<b>{html.escape(title)}</b>{note}{rest}")
+        self.header.setToolTip("The run has moved on since this snapshot: snapshots come at most every "
+                               "snapshot_seconds (Settings); the next one shows the newer model." if lag else "")
 
     def _show_message(self, header: str, message: str) -> None:
         self._set_header(header)
