@@ -119,7 +119,7 @@ class TrainingDashboard(QWidget):
         split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 4)
         split.setStretchFactor(2, 2)
-        split.setSizes([600, 520, 200])
+        split.setSizes([620, 400, self.runs.minimumWidth() + 40])
         self.splitter = split
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

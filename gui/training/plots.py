@@ -1,5 +1,10 @@
 """Live training curves: loss, the task's metric and the learning rate, for several runs.
 
+Each plot has a header above it: its title and a key to its lines (drawn in the highlighted
+run's colour), so no legend covers the curves. The plots sit side by side when each gets at
+least :data:`MIN_PLOT_WIDTH` pixels (the learning rate, a narrower strip, :data:`MIN_LR_WIDTH`);
+narrower, the learning rate moves below the other two, then everything stacks.
+
 Events only update :class:`~engine.training.history.RunHistory` objects; a timer redraws at
 most :data:`REDRAW_HZ` times a second, and only runs whose history changed. Curves use
 pyqtgraph's peak downsampling and clip-to-view, so a run of a million batches still draws
@@ -16,9 +21,10 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QFont, QResizeEvent, QShowEvent
+from PySide6.QtWidgets import QGraphicsGridLayout, QSizePolicy, QVBoxLayout, QWidget
 
-from engine.training.history import RunHistory
+from engine.training.history import TASK_METRIC, RunHistory
 
 REDRAW_HZ = 20
 #: Redrawing may take at most this share of one core: after a redraw that cost t seconds
@@ -28,8 +34,21 @@ REDRAW_CPU_SHARE = 0.03
 RUN_COLORS = ("#2F81F7", "#E8590C", "#2DA44E", "#8250DF", "#D1242F", "#BF8700", "#1B998B", "#D64F7A",
               "#6E7781", "#0A3069")
 _METRIC_TITLES = {"accuracy": "Accuracy", "r2": "R²", "mae": "MAE", "perplexity": "Perplexity",
-                  "g_loss": "Generator loss", "loss": "Loss",
-                  "mse_vs_noise": "Reconstruction MSE / noise MSE", "modes_covered": "Modes covered"}
+                  "g_loss": "GAN losses", "loss": "Loss",
+                  "mse_vs_noise": "MSE / noise MSE", "modes_covered": "Modes covered"}
+#: Narrowest a plot may get (logical pixels) before the plots rearrange.
+MIN_PLOT_WIDTH = 190
+MIN_LR_WIDTH = 150
+#: The line keys of the headers: a glyph per line style.
+_SOLID, _DASHED, _DOTS = "━━", "╍╍", "●"
+_SHORT = {"validation": "val", "generator": "gen", "discriminator": "disc"}
+#: What the keys mean in full (the headers' tooltips).
+_KEY_TIPS = {
+    "loss": "solid: training loss, smoothed (faint: per batch) · dots: training loss per epoch · "
+            "dashed with triangles: validation loss",
+    "metric": "solid: training value (generator loss for a GAN) · dashed with triangles: validation value "
+              "(discriminator loss for a GAN)",
+    "lr": "the learning rate of each step; a dotted line marks a rate set by hand (Set LR)"}
 
 
 def run_color(index: int) -> str:
@@ -52,7 +71,7 @@ class _RunCurves:
 class MetricPlots(QWidget):
     """Three plots side by side: loss, metric, learning rate.
 
-    The newest run draws on top with a legend; earlier runs keep their colours so they can be
+    The newest run draws on top and keys the headers; earlier runs keep their colours so they can be
     compared. Hovering a plot shows the values of the newest visible run under the cursor.
     """
 
@@ -60,14 +79,25 @@ class MetricPlots(QWidget):
         super().__init__(parent)
         self.view = _TimedLayoutWidget()
         self.view.setBackground("w")
+        self.view.ci.setContentsMargins(2, 2, 2, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
-        self.loss = self._plot(0, "Loss", "epoch")
-        self.metric = self._plot(1, "Metric", "epoch")
-        self.lr = self._plot(2, "Learning rate", "epoch")
-        self.legend = self.loss.addLegend(labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 200))
-        self.legend.anchor((1, 0), (1, 0), offset=(-4, 4))
+        self._text_color = "#3D444D"
+        self._label_fill = QColor(255, 255, 255, 210)  # behind the learning-rate change labels
+        self._mark_font = QFont(self.font())
+        self._mark_font.setPointSizeF(7.5)
+        self.loss = self._plot("epoch")
+        self.metric = self._plot("epoch")
+        self.lr = self._plot("epoch")
+        self.headers = {plot: pg.LabelItem(justify="left") for plot in (self.loss, self.metric, self.lr)}
+        for (plot, header), tip in zip(self.headers.items(), _KEY_TIPS.values()):
+            header.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+            header.setToolTip(tip)
+        self.titles = {self.loss: "Loss", self.metric: "Metric", self.lr: "Learning rate"}
+        self.keys: dict[pg.PlotItem, str] = {plot: "" for plot in self.headers}
+        self.arrangement = ""
+        self.setMinimumWidth(MIN_PLOT_WIDTH)
         self.runs: dict[str, _RunCurves] = {}
         self.current: str | None = None
         self._lr_top = 0.0
@@ -80,16 +110,20 @@ class MetricPlots(QWidget):
         self.timer.start()
         self.redraw_count = 0
         self._next_redraw = 0.0
+        for plot in self.headers:
+            self._show_header(plot)
+        self._arrange()
 
-    def _plot(self, column: int, title: str, x_label: str) -> pg.PlotItem:
-        plot: pg.PlotItem = self.view.addPlot(row=0, col=column)
-        plot.setTitle(title, size="9pt")
+    def _plot(self, x_label: str) -> pg.PlotItem:
+        plot = pg.PlotItem()
+        plot.setPreferredWidth(10)  # widths come from the column stretch factors, not from the items
         plot.setLabel("bottom", x_label)
         # no grid: pyqtgraph draws grid lines through its axes, ten times the cost of the whole plot
         plot.setMenuEnabled(False)
         plot.hideButtons()
         for axis in ("left", "bottom"):
             plot.getAxis(axis).setTextPen("#3D444D")
+            plot.getAxis(axis).enableAutoSIPrefix(False)  # "epoch (x0.001)" reads worse than 0.15
         return plot
 
     @staticmethod
@@ -104,14 +138,86 @@ class MetricPlots(QWidget):
         """Plot background and axis colours of the light or dark theme."""
         dark = getattr(theme, "name", "light") == "dark"
         self.view.setBackground(getattr(theme, "node_body", "w") if dark else "w")
-        text = getattr(theme, "node_text", "#1F2328") if dark else "#3D444D"
+        text = self._text_color = getattr(theme, "node_text", "#1F2328") if dark else "#3D444D"
+        self._label_fill = QColor(getattr(theme, "node_body", "#FFFFFF") if dark else "#FFFFFF")
+        self._label_fill.setAlpha(210)
         for plot in (self.loss, self.metric, self.lr):
             for axis in ("left", "bottom"):
                 plot.getAxis(axis).setTextPen(text)
-            plot.titleLabel.setAttr("color", text)
-            plot.setTitle(plot.titleLabel.text, size="9pt", color=text)
-        self.legend.setBrush(pg.mkBrush(getattr(theme, "node_body", "#FFFFFF") if dark else "#FFFFFFC8"))
-        self.legend.setLabelTextColor(text)
+            if plot.getAxis("bottom").label.isVisible():
+                plot.getAxis("bottom").setLabel("epoch", color=text)
+            self._show_header(plot)
+
+    # ---------------------------------------------------------------- layout
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._arrange()
+        self._limit_lr_height()
+
+    def _limit_lr_height(self) -> None:
+        """Below the other plots, the learning rate is a strip: a third of the height at most."""
+        below = self.arrangement.startswith(("grid", "stack"))
+        self.lr.setMaximumHeight(max(70.0, self.height() / 3) if below else 1e6)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self._arrange()
+
+    def _arrange(self) -> None:
+        """Side by side when each plot gets MIN_PLOT_WIDTH, else the learning rate below, else stacked."""
+        plots = [self.loss, self.lr] if self.metric_hidden else [self.loss, self.metric, self.lr]
+        width = self.width()
+        row_width = (len(plots) - 1) * MIN_PLOT_WIDTH + MIN_LR_WIDTH
+        mode = "row" if width >= row_width else "grid" if width >= 2 * MIN_PLOT_WIDTH else "stack"
+        if len(plots) == 2 and mode == "grid":
+            mode = "stack"
+        arrangement = f"{mode}{len(plots)}"
+        if arrangement == self.arrangement:
+            return
+        self.arrangement = arrangement
+        grid: QGraphicsGridLayout = self.view.ci.layout
+        while grid.count():
+            grid.removeAt(grid.count() - 1)
+        for row in range(8):
+            grid.setRowStretchFactor(row, 0)
+        for column in range(3):
+            grid.setColumnStretchFactor(column, 0)
+        if mode == "row":
+            cells = [(0, column, 1) for column in range(len(plots))]
+        elif mode == "grid":  # loss and metric above, the learning rate below across both
+            cells = [(0, 0, 1), (0, 1, 1), (2, 0, 2)]
+        else:
+            cells = [(2 * index, 0, 1) for index in range(len(plots))]
+        bottom = max(row for row, _, _ in cells)
+        self.lr.setMinimumWidth(MIN_LR_WIDTH if mode == "row" else 0)  # room for its axis, curve and label
+        for plot, (row, column, span) in zip(plots, cells):
+            grid.addItem(self.headers[plot], row, column, 1, span)
+            grid.addItem(plot, row + 1, column, 1, span)
+            grid.setRowStretchFactor(row + 1, 1 if plot is self.lr and mode != "row" else 2)
+            grid.setColumnStretchFactor(column, 3 if plot is self.lr and mode == "row" else 5)
+            # the x axis is the epoch everywhere: named once, under the bottom row
+            plot.getAxis("bottom").setLabel("epoch" if row == bottom else None, color=self._text_color)
+            plot.getAxis("bottom").showLabel(row == bottom)
+        for item in (self.metric, self.headers[self.metric]):
+            item.setVisible(not self.metric_hidden)
+        self._limit_lr_height()
+
+    @property
+    def metric_hidden(self) -> bool:
+        """Whether the task has no metric beyond the loss (the metric plot is left out)."""
+        history = self.current_history()
+        return (history is not None and bool(history.epoch_x) and history.metric_name == "loss"
+                and history.task != "gan")
+
+    def _show_header(self, plot: pg.PlotItem) -> None:
+        key = self.keys[plot]
+        note = f"<br><span style='font-size:7.5pt'>{key}</span>" if key else ""
+        self.headers[plot].setText(f"<b>{self.titles[plot]}</b>{note}", size="9pt", color=self._text_color)
+
+    def _set_header(self, plot: pg.PlotItem, title: str, key: str) -> None:
+        if (title, key) != (self.titles[plot], self.keys[plot]):
+            self.titles[plot], self.keys[plot] = title, key
+            self._show_header(plot)
 
     # ------------------------------------------------------------------ runs
     def add_run(self, history: RunHistory, current: bool = True) -> str:
@@ -132,7 +238,7 @@ class MetricPlots(QWidget):
         return key
 
     def set_current(self, key: str) -> None:
-        """Highlight one run: drawn on top, with the legend and the hover values."""
+        """Highlight one run: drawn on top, keying the headers, with the hover values."""
         if key in self.runs:
             self.current = key
             self._restyle()
@@ -153,6 +259,9 @@ class MetricPlots(QWidget):
         self.runs.clear()
         self.current = None
         self._lr_top = 0.0
+        for plot, title in ((self.loss, "Loss"), (self.metric, "Metric"), (self.lr, "Learning rate")):
+            self._set_header(plot, title, "")
+        self._arrange()
 
     def _make_items(self, curves: _RunCurves) -> None:
         color = curves.color
@@ -180,7 +289,6 @@ class MetricPlots(QWidget):
 
     def _remove_items(self, curves: _RunCurves) -> None:
         for item in curves.items.values():
-            self.legend.removeItem(item)
             if item.getViewBox() is not None:
                 item.getViewBox().removeItem(item)
         for mark in curves.marks:
@@ -188,14 +296,36 @@ class MetricPlots(QWidget):
                 mark.getViewBox().removeItem(mark)
 
     def _restyle(self) -> None:
-        """Only the current run has a legend and draws on top; earlier runs are thinner."""
-        self.legend.clear()
+        """The current run draws on top and its colour keys the headers."""
         for key, curves in self.runs.items():
             on_top = key == self.current
             for item in curves.items.values():
                 item.setZValue(10 if on_top else 0)
-                if on_top and item.opts.get("name"):
-                    self.legend.addItem(item, item.opts["name"])
+        current = self.runs.get(self.current) if self.current is not None else None
+        if current is not None:
+            self._update_headers(current)
+        self._arrange()
+
+    def _update_headers(self, curves: _RunCurves) -> None:
+        """Titles and line keys of the highlighted run: only the lines it has."""
+        history, color = curves.history, curves.color
+
+        def entry(glyph: str, text: str, faint: bool = False) -> str:
+            shade = f"{color}66" if faint else color
+            return f"<span style='color:{shade}'>{glyph}</span>&nbsp;{text}"
+
+        loss = [entry(_SOLID, "train")] if history.batch_x else []  # its faint per-batch line: see the tooltip
+        loss += [entry(_DOTS, "epoch")] if _has(history.train.get("loss")) else []
+        loss += [entry(_DASHED, "val")] if _has(history.val.get("loss")) else []
+        self._set_header(self.loss, "Loss", " &nbsp;".join(loss))
+        (first_label, first), (second_label, second) = history.metric_series()
+        metric = [entry(_SOLID, _SHORT.get(first_label, first_label))] if _has(first) else []
+        metric += [entry(_DASHED, _SHORT.get(second_label, second_label))] if _has(second) else []
+        name = history.metric_name if history.epoch_x else TASK_METRIC.get(history.task, "loss")
+        title = _METRIC_TITLES["g_loss"] if history.task == "gan" else _METRIC_TITLES.get(name, name)
+        self._set_header(self.metric, title, " &nbsp;".join(metric))
+        marks = [entry("┊", "set")] if history.lr_marks else []
+        self._set_header(self.lr, "Learning rate", " &nbsp;".join(marks))
 
     # ---------------------------------------------------------------- drawing
     def _scheduled_redraw(self) -> None:
@@ -234,11 +364,8 @@ class MetricPlots(QWidget):
                 self.lr.setYRange(0, self._lr_top, padding=0)  # from 0: a constant rate is a flat line
             self._draw_marks(curves)
             if self.current is not None and curves is self.runs[self.current]:
-                title = "Generator vs discriminator loss" if history.task == "gan" else \
-                    _METRIC_TITLES.get(metric, metric)
-                self.metric.setTitle(f"{title} <span style='font-size:7pt'>(solid: {first_label}, dashed: "
-                                     f"{second_label})</span>", size="9pt")
-                self.metric.setVisible(metric != "loss")  # nothing beyond the loss plot to show
+                self._update_headers(curves)
+                self._arrange()  # nothing beyond the loss plot to show: the metric plot is left out
         if changed:
             self.redraw_count += 1
 
@@ -248,11 +375,13 @@ class MetricPlots(QWidget):
             x, old, new = curves.history.lr_marks[len(curves.marks) // 2]
             for plot in (self.loss, self.lr):
                 line = pg.InfiniteLine(x, angle=90, pen=pg.mkPen(curves.color, width=1,
-                                                                  style=Qt.PenStyle.DotLine),
-                                       label=f"lr {old:.2g}→{new:.2g}" if plot is self.lr else None,
-                                       labelOpts={"position": 0.85, "color": curves.color})
-                line.setVisible(curves.visible)
+                                                                  style=Qt.PenStyle.DotLine))
                 plot.addItem(line)
+                if plot is self.lr:  # the new rate beside the mark, on whichever side it fits
+                    line.label = _MarkLabel(line, f"→ {new:.2g}", position=0.5, color=curves.color,
+                                            fill=pg.mkBrush(self._label_fill))
+                    line.label.setFont(self._mark_font)
+                line.setVisible(curves.visible)
                 curves.marks.append(line)
 
     def set_log_scale(self, on: bool) -> None:
@@ -289,6 +418,7 @@ class MetricPlots(QWidget):
             value = _nearest(history.lr_x, history.lr, x)
             if value is not None:
                 parts.append(f"lr {value[1]:.3g}")
+            parts += [f"set by hand: {old:.3g} → {new:.3g}" for at, old, new in history.lr_marks if abs(at - x) < 0.3]
         else:
             if plot is self.loss:
                 value = _nearest(history.batch_x, history.batch_loss_smooth, x)
@@ -317,6 +447,26 @@ class MetricPlots(QWidget):
         return self.runs[self.current].history if self.current in self.runs else None
 
 
+class _MarkLabel(pg.InfLineLabel):
+    """The label of a learning-rate mark: beside the line on the side where it fits inside the
+    plot, hidden when it fits on neither (the hover still gives the values)."""
+
+    def updatePosition(self) -> None:  # noqa: N802 - pyqtgraph override
+        super().updatePosition()
+        view = self.line.getViewBox()
+        if view is None or not self.line.isVisible():
+            return
+        area = view.sceneBoundingRect()
+        fits = False
+        for anchor in (self.anchor, *self.anchors):
+            self.setAnchor(anchor)
+            rect = self.mapRectToScene(self.boundingRect())
+            if area.contains(rect):
+                fits = True
+                break
+        self.setOpacity(1.0 if fits else 0.0)
+
+
 class _TimedLayoutWidget(pg.GraphicsLayoutWidget):
     """A plot layout that remembers how long its paints took (the redraw budget counts them)."""
 
@@ -326,6 +476,11 @@ class _TimedLayoutWidget(pg.GraphicsLayoutWidget):
         start = time.perf_counter()
         super().paintEvent(event)
         self.paint_seconds += time.perf_counter() - start
+
+
+def _has(values: list[float] | None) -> bool:
+    """Whether a series has at least one finite value (a line to draw)."""
+    return any(math.isfinite(v) for v in values or ())
 
 
 def _finite(x: list[float], y: list[float] | None) -> tuple[list[float], list[float]]:

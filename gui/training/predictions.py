@@ -72,6 +72,7 @@ class PredictionView(QWidget):
         self.header = QLabel()
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setContentsMargins(4, 2, 4, 2)
+        self.header.setWordWrap(True)  # a long summary wraps: it never widens the dashboard
         self.message = QLabel(EMPTY_MESSAGE)
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setWordWrap(True)

@@ -1,0 +1,99 @@
+"""The training plots at the size the dashboard gives them in a 1280 x 800 window: no legend over
+the curves, every title and key whole, both series of a two-series plot drawn, the learning-rate
+change label inside its plot; narrower, the plots rearrange instead of shrinking."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+import pytest
+from PySide6.QtCore import QRectF
+
+from engine.training.events import BatchMetrics, EpochEnd, LearningRateChanged, RunStarted
+from engine.training.history import RunHistory
+from gui.training.plots import MetricPlots
+
+#: The plots' share of the Training dock in a 1280 x 800 window (measured in the app).
+DASHBOARD_PLOTS = (596, 245)
+
+
+def _history(task: str) -> RunHistory:
+    history = RunHistory(f"{task}-20260101-000000", run_dir=f"runs/{task}")
+    history.add(RunStarted(0.0, history.run_dir, "cpu", "CPU", task, 8, 10, 100, 80, 20, 0))
+    for step in range(1, 61):
+        history.add(BatchMetrics(0.0, (step - 1) // 10, step % 10, step, {"loss": 2.0 / step}, 0.01, 100.0))
+        if step == 35:
+            history.add(LearningRateChanged(0.0, step, step // 10, 0.01, 0.0005))
+        if step % 10 == 0:
+            if task == "gan":
+                train = {"loss": 2.0, "g_loss": 1.0 + step / 100, "d_loss": 1.3 - step / 200}
+                val: dict[str, float] = {}
+            else:  # the trainer logs training accuracy for no task: only the validation series exists
+                train, val = {"loss": 2.0 / step}, {"loss": 2.5 / step, "accuracy": step / 65}
+            history.add(EpochEnd(0.0, step // 10, step, train, val, 0.01, 1.0, 100.0))
+    return history
+
+
+def _plots(qtbot, history: RunHistory, size: tuple[int, int] = DASHBOARD_PLOTS) -> MetricPlots:  # noqa: ANN001
+    plots = MetricPlots()
+    qtbot.addWidget(plots)
+    plots.resize(*size)
+    plots.show()
+    qtbot.waitExposed(plots)
+    plots.add_run(history)
+    plots.redraw()
+    qtbot.wait(50)
+    return plots
+
+
+def _scene_rect(item: pg.GraphicsObject) -> QRectF:
+    return item.mapRectToScene(item.boundingRect())
+
+
+@pytest.mark.parametrize("task", ["classification", "gan"])
+def test_headers_sit_above_the_curves_and_read_whole(qtbot, task: str) -> None:  # noqa: ANN001
+    plots = _plots(qtbot, _history(task))
+    assert plots.arrangement == "row3"
+    assert not [item for item in plots.view.scene().items() if isinstance(item, pg.LegendItem)]
+    for plot, header in plots.headers.items():
+        cell, data = _scene_rect(header), _scene_rect(plot.vb)
+        assert cell.bottom() <= data.top() + 1  # above the data, never over it
+        text = header.item.boundingRect().width()
+        assert text <= header.geometry().width() + 1, (plots.titles[plot], text, header.geometry().width())
+        assert plot.vb.width() >= (70 if plot is plots.lr else 130)  # room for a curve (the rate is a strip)
+
+
+def test_the_key_names_only_the_lines_that_are_drawn(qtbot) -> None:  # noqa: ANN001
+    plots = _plots(qtbot, _history("classification"))
+    key = plots.keys[plots.metric]
+    curves = plots.runs[plots.current].items
+    assert "val" in key and "train" not in key  # no solid line is promised that is not there
+    assert len(curves["val_metric"].yData) == 6 and curves["train_metric"].yData is None or \
+        len(curves["train_metric"].yData) == 0
+    gan = _plots(qtbot, _history("gan"))
+    curves = gan.runs[gan.current].items
+    assert "gen" in gan.keys[gan.metric] and "disc" in gan.keys[gan.metric]
+    assert len(curves["train_metric"].yData) == 6 and len(curves["val_metric"].yData) == 6  # both drawn
+    assert gan.titles[gan.metric] == "GAN losses"
+
+
+def test_the_learning_rate_change_label_stays_inside_its_plot(qtbot) -> None:  # noqa: ANN001
+    plots = _plots(qtbot, _history("classification"))
+    marks = [m for m in plots.runs[plots.current].marks if getattr(m, "label", None) is not None]
+    assert marks and marks[0].label.toPlainText() == "→ 0.0005"
+    label, area = _scene_rect(marks[0].label), _scene_rect(plots.lr.vb)
+    assert area.contains(label) and marks[0].label.opacity() == 1.0, (label, area)
+    plots.resize(430, 245)  # so narrow that it fits on neither side: hidden, not cut
+    plots.lr.vb.setXRange(0, 6, padding=0)
+    qtbot.wait(50)
+    label, area = _scene_rect(marks[0].label), _scene_rect(plots.lr.vb)
+    assert area.contains(label) or marks[0].label.opacity() == 0.0
+
+
+def test_narrow_plots_rearrange_instead_of_shrinking(qtbot) -> None:  # noqa: ANN001
+    plots = _plots(qtbot, _history("classification"), (420, 300))
+    assert plots.arrangement == "grid3"  # the learning rate below loss and accuracy
+    assert _scene_rect(plots.lr.vb).top() > _scene_rect(plots.loss.vb).bottom()
+    plots.resize(300, 500)
+    assert plots.arrangement == "stack3"
+    plots.resize(900, 300)
+    assert plots.arrangement == "row3"
