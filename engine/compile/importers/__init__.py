@@ -75,14 +75,14 @@ def _finish(builder: GraphBuilder, name: str, description: str, reference: Any,
     return ImportResult(project, weights, diff, builder.source)
 
 
-def _sample(compiled_specs: Any, seed: int = 0) -> list[np.ndarray]:
+def _sample(compiled_specs: Any, seed: int = 0, batch: int = 3) -> list[np.ndarray]:
     generator = torch.Generator().manual_seed(seed)
     result = []
     for spec in compiled_specs:
         if spec.dtype == "long":
-            result.append(torch.randint(0, spec.vocab or 2, (3, *spec.dims), generator=generator).numpy())
+            result.append(torch.randint(0, spec.vocab or 2, (batch, *spec.dims), generator=generator).numpy())
         else:
-            result.append(torch.randn(3, *spec.dims, generator=generator).numpy())
+            result.append(torch.randn(batch, *spec.dims, generator=generator).numpy())
     return result
 
 
@@ -163,11 +163,11 @@ def import_onnx(path: str | os.PathLike[str]) -> ImportResult:
     """
     from engine.compile.importers.onnx_reader import read_onnx
 
-    builder, name, session, feeds, inputs = read_onnx(Path(path))
+    builder, name, session, feeds, inputs, batch = read_onnx(Path(path))
     reference = (lambda xs: [np.asarray(a, dtype=np.float64) for a in
                              session.run(None, {n: x.numpy() for n, x in zip(feeds, xs)})])
     return _finish(builder, name, f"Imported from the ONNX file {Path(path).name}.", reference,
-                   _sample(compile_graph_specs(inputs)))
+                   _sample(compile_graph_specs(inputs), batch=batch))
 
 
 def save_imported(project: Project, weights: dict[str, torch.Tensor], out: str | os.PathLike[str]) -> list[str]:

@@ -25,6 +25,12 @@ class Context:
         #: Values followed symbolically around recurrent layers (see onnx_symbolic).
         self.virtual: dict[str, tuple[Any, ...]] = {}
         self.opset = 18
+        #: The batch size a fixed-batch model's inputs declare (``None``: a dynamic batch).
+        self.fixed_batch: int | None = None
+
+    def is_batch(self, size: int) -> bool:
+        """Whether ``size`` as a leading dimension means "the batch": -1 or 0 (keep), or the fixed batch."""
+        return size in (-1, 0) or (self.fixed_batch is not None and size == self.fixed_batch)
 
     def vocabulary_for(self, name: str, graph: Any) -> int | None:
         """Rows of the embedding table that a Gather reads with the input ``name``."""

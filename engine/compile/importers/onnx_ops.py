@@ -201,7 +201,7 @@ def reshape(ctx: Context, node: Any, a: dict[str, Any]) -> str | None:
     target = [int(v) for v in ctx.consts[shape].tolist()]
     source = ctx.shapes.get(x, [])
     rest = target[1:]
-    if not target or target[0] not in (-1, 0) or target[0] == -1 and -1 in rest or 0 in rest:
+    if not target or not ctx.is_batch(target[0]) or target[0] == -1 and -1 in rest or 0 in rest:
         return f"target shape {target} does not keep the batch first"
     per_sample = source[1:]
     if len(source) > 2 and all(isinstance(d, int) for d in per_sample) and rest == [math.prod(per_sample)]:

@@ -16,15 +16,19 @@ masks and matrix products).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine.compile.export.common import first_line
 from engine.compile.importers.builder import GraphBuilder, ImportProblem
 from engine.compile.importers.onnx_ops import OPS, Context
 
 MAX_ONNX_BYTES = 2 * 1024**3
+#: Largest constant tensor read from a model (values), a bound against absurd dims in a bad file.
+MAX_CONSTANT_VALUES = 2**31
 
 
 def _load(path: Path) -> Any:
@@ -44,7 +48,7 @@ def _load(path: Path) -> Any:
     try:
         return onnx.shape_inference.infer_shapes(model)
     except Exception as exc:  # noqa: BLE001 - onnx raises InferenceError and others
-        raise ImportProblem(f"{path}: not a valid ONNX model: {str(exc).splitlines()[0][:200]}") from None
+        raise ImportProblem(f"{path}: not a valid ONNX model: {first_line(exc)}") from None
 
 
 def _dims(value_info: Any) -> list[Any]:
@@ -52,12 +56,13 @@ def _dims(value_info: Any) -> list[Any]:
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in shape.dim]
 
 
-def read_onnx(path: Path) -> tuple[GraphBuilder, str, Any, list[str], list[tuple[str, dict[str, Any]]]]:
+def read_onnx(path: Path) -> tuple[GraphBuilder, str, Any, list[str], list[tuple[str, dict[str, Any]]], int]:
     """Map the model at ``path``.
 
     Returns:
         The filled builder, the model's name, an ONNX Runtime session of the original (for
-        the self-check), the graph input names, and each Input node's ``(type_id, params)``.
+        the self-check), the graph input names, each Input node's ``(type_id, params)``, and
+        the batch size the self-check runs at (the model's own when it fixes one, else 3).
 
     Raises:
         ImportProblem: Not an ONNX file, inputs without fixed per-sample shapes, or ONNX
@@ -68,11 +73,12 @@ def read_onnx(path: Path) -> tuple[GraphBuilder, str, Any, list[str], list[tuple
     model = _load(path)
     graph = model.graph
     builder = GraphBuilder(path.name)
-    ctx = Context(builder, {t.name: numpy_helper.to_array(t) for t in graph.initializer})
+    ctx = Context(builder, _constants(graph.initializer, path))
     ctx.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), ctx.opset)
     for info in [*graph.value_info, *graph.input, *graph.output]:
         ctx.shapes[info.name] = _dims(info)
     feeds, inputs = [], []
+    ctx.fixed_batch = _fixed_batch(graph, ctx)
     for info in graph.input:
         if info.name in ctx.consts:
             continue
@@ -103,7 +109,68 @@ def read_onnx(path: Path) -> tuple[GraphBuilder, str, Any, list[str], list[tuple
             builder.add("output", info.name, {}, [ctx.values[info.name]])
         elif not builder.unmapped:
             builder.skip(f"output {info.name} (a constant)")
-    return builder, path.stem, _session(path), feeds, inputs
+    return builder, path.stem, _session(path), feeds, inputs, ctx.fixed_batch or 3
+
+
+def _fixed_batch(graph: Any, ctx: Context) -> int | None:
+    """The batch size every graph input fixes (``torch.onnx.export``'s default), else ``None``.
+
+    Such a model is imported as the batch-free canvas graph; operations that name the batch
+    size (a Reshape to ``[1, -1]``) read it as the batch, and the import's self-check runs
+    at that size.
+    """
+    sizes = {_dims(info)[0] for info in graph.input if info.name not in ctx.consts and _dims(info)}
+    if len(sizes) == 1:
+        (size,) = sizes
+        if isinstance(size, int) and size > 0:
+            return size
+    return None
+
+
+def _constants(initializers: Any, path: Path) -> dict[str, np.ndarray]:
+    """The model's constant tensors, checked before any byte is read.
+
+    External data must lie in a file inside the model's folder (a location such as
+    ``../../etc/passwd`` is refused and nothing is read); a tensor's dims must be sane and
+    match the bytes it holds.
+
+    Raises:
+        ImportProblem: Naming the tensor and what is wrong with it.
+    """
+    from onnx import TensorProto, external_data_helper, helper, numpy_helper
+
+    folder = path.parent.resolve()
+    result = {}
+    for tensor in initializers:
+        label = f"{path.name}: constant {tensor.name or '(unnamed)'}"
+        dims = list(tensor.dims)
+        if any(d < 0 for d in dims) or math.prod(dims) > MAX_CONSTANT_VALUES:
+            raise ImportProblem(f"{label} has impossible dims {dims[:8]}: the file is damaged")
+        if tensor.data_location == TensorProto.EXTERNAL:
+            info = {entry.key: entry.value for entry in tensor.external_data}
+            location = info.get("location", "")
+            target = (folder / location).resolve()
+            if not location or Path(location).is_absolute() or not target.is_relative_to(folder):
+                raise ImportProblem(f"{label} keeps its data at {location!r}, outside the model's folder: refused "
+                                    "(nothing was read)")
+            if not target.is_file():
+                raise ImportProblem(f"{label} keeps its data in {location}, which is missing beside the model")
+            try:
+                external_data_helper.load_external_data_for_tensor(tensor, str(folder))
+            except (OSError, ValueError) as exc:
+                raise ImportProblem(f"{label}: its external data in {location} cannot be read ({exc})") from None
+        try:
+            item = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+        except (KeyError, TypeError, ValueError):
+            raise ImportProblem(f"{label} has an unknown element type {tensor.data_type}") from None
+        if tensor.raw_data and len(tensor.raw_data) != math.prod(dims) * item:
+            raise ImportProblem(f"{label} declares dims {dims} ({math.prod(dims) * item} bytes) but holds "
+                                f"{len(tensor.raw_data)} bytes: the file is damaged")
+        try:
+            result[tensor.name] = numpy_helper.to_array(tensor)
+        except (ValueError, TypeError) as exc:
+            raise ImportProblem(f"{label} cannot be read: {first_line(exc)}") from None
+    return result
 
 
 def _session(path: Path) -> Any:
@@ -112,7 +179,7 @@ def _session(path: Path) -> Any:
     try:
         return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
-        raise ImportProblem(f"{path.name}: ONNX Runtime cannot load it: {str(exc).splitlines()[0][:200]}") from None
+        raise ImportProblem(f"{path.name}: ONNX Runtime cannot load it: {first_line(exc)}") from None
 
 
 def as_float(array: np.ndarray) -> np.ndarray:
