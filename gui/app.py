@@ -46,7 +46,7 @@ def run_app(argv: Sequence[str]) -> int:
         window.show()
 
         def shoot() -> None:
-            window.canvas.fit_all()
+            window.canvas.fit_readable()
             app.processEvents()
             ok = window.grab().save(args.screenshot)
             if not ok:

@@ -149,7 +149,7 @@ class MainWindow(QMainWindow):
         self.autosaver = Autosaver(document, parent=self)
         self._update_title()
         self._show_totals(document.analysis)
-        self.canvas.fit_all()
+        self.canvas.request_fit()  # the whole graph, or its start where the whole would be unreadably small
 
     def open_project(self, path: Path, untitled: bool = False) -> bool:
         """Open ``path`` (as an untitled copy when ``untitled``); show the loader's message on failure."""
@@ -480,8 +480,10 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1400, 860)
+        else:  # first start: generous, but never larger than the screen
+            screen = self.screen().availableGeometry() if self.screen() is not None else None
+            width, height = (1400, 860) if screen is None else (min(1400, screen.width()), min(860, screen.height()))
+            self.resize(width, height)
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)

@@ -20,6 +20,9 @@ MAX_ZOOM = 4.0
 ZOOM_STEP = 1.25
 #: The largest zoom fit-all picks: small graphs are framed at 100%, not blown up.
 FIT_MAX_ZOOM = 1.0
+#: The smallest zoom a document opens at: layer titles read in full from here on. A graph too
+#: big to fit at it opens at its start (top left); F still fits everything.
+OPEN_MIN_ZOOM = 0.5
 FIT_MARGIN = 40.0
 #: Grid lines closer than this on screen are left out (too dense to help, slow to draw).
 _GRID_MIN_PIXELS = 9.0
@@ -103,23 +106,34 @@ class ZoomableView(QGraphicsView):
         self.set_zoom(min(FIT_MAX_ZOOM, factor))
         self.centerOn(rect.center())
 
+    def fit_readable(self) -> None:
+        """Frame every node, but never below :data:`OPEN_MIN_ZOOM`: a larger graph shows its start."""
+        self.fit_all()
+        rect = self.content_rect()
+        if rect.isEmpty() or self.zoom_factor() >= OPEN_MIN_ZOOM:
+            return
+        self.set_zoom(OPEN_MIN_ZOOM)
+        view = self.viewport().rect()
+        start = rect.topLeft() - QPointF(FIT_MARGIN, FIT_MARGIN)
+        self.centerOn(start + QPointF(view.width() / 2 / OPEN_MIN_ZOOM, view.height() / 2 / OPEN_MIN_ZOOM))
+
     def request_fit(self) -> None:
-        """Fit all now, or as soon as the view is shown and has its size."""
+        """Fit (readably, see :meth:`fit_readable`) now, or as soon as the view is shown and has its size."""
         self._fit_pending = not self.isVisible()
         if not self._fit_pending:
-            self.fit_all()
+            self.fit_readable()
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         if self._fit_pending:
             self._fit_pending = False
-            self.fit_all()
+            self.fit_readable()
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         if self._fit_pending and self.isVisible():
             self._fit_pending = False
-            self.fit_all()
+            self.fit_readable()
 
     def update_scroll_range(self) -> None:
         """Let the view scroll well past the content (panning is never stopped by an edge)."""

@@ -26,6 +26,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _TEXT_LEFT = 12.0
 _MARGIN = PORT_RADIUS + 4.0
+#: Point sizes of a card's title at full detail: the usual one, then smaller ones for two lines.
+TITLE_POINTS = (9.0, 8.0, 7.5)
+#: Zoomed out, ports keep at least this radius on screen (pixels), within the card's margin.
+COMPACT_PORT_PIXELS = 3.0
 
 
 class NodeItem(QGraphicsItem):
@@ -48,7 +52,9 @@ class NodeItem(QGraphicsItem):
         self.output_highlight = False
         self.layout: NodeLayout = layout_for(node.layer, node.params)
         self._rows: list[tuple[str, str]] = []
-        self._title = self._id = ""
+        self._title: tuple[str, ...] = ()
+        self._title_size = TITLE_POINTS[0]
+        self._id = ""
         self._bounds = QRectF()
         self._shape = QPainterPath()
         self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsMovable
@@ -114,16 +120,13 @@ class NodeItem(QGraphicsItem):
         kit, layout = self.kit, self.layout
         width = layout.width
         info = self.info
-        self._id = self.node.id
-        id_width = min(kit.id_metrics.horizontalAdvance(self._id), width * 0.45)
-        self._id = kit.id_metrics.elidedText(self._id, Qt.TextElideMode.ElideRight, id_width + 1)
-        self._title = kit.title_metrics.elidedText(self.node.layer.title, Qt.TextElideMode.ElideRight,
-                                                   width - 2 * _TEXT_LEFT - id_width - 8)
+        self._id, id_in_header = self._header_texts(width)
         shape = labels.shape_text(info, self.node.layer.has_output, self.input_shape)
+        subtle = (labels.count_text(info.parameters if info else 0) if self.node.layer.role == "layer"
+                  else f"model {self.node.layer.role}")
         rows = [("text", labels.key_params_text(self.node.layer, self.node.params)),
                 ("unknown" if info is None or (info.output is None and self.node.layer.has_output) else "text", shape),
-                ("subtle", labels.count_text(info.parameters if info else 0) if self.node.layer.role == "layer"
-                 else f"model {self.node.layer.role}")]
+                ("subtle", subtle if id_in_header else f"{self.node.id} · {subtle}")]
         room = width - self._text_left() - _TEXT_LEFT
         self._rows = [(style, kit.body_metrics.elidedText(text, Qt.TextElideMode.ElideRight, room))
                       for style, text in rows if text]
@@ -131,6 +134,33 @@ class NodeItem(QGraphicsItem):
         self._shape = QPainterPath()
         self._shape.addRect(layout.rect.adjusted(-PORT_RADIUS - 2, 0, PORT_RADIUS + 2, 0))
         self.update()
+
+    def _header_texts(self, width: float) -> tuple[str, bool]:
+        """Lay out the title (``_title``, ``_title_size``); returns the id to show in the header
+        and whether it fits there (else it joins the parameter-count row).
+
+        The title reads in full: beside the id when both fit, alone on the line when only it
+        fits, else on two lines in a slightly smaller type.
+        """
+        kit, title = self.kit, self.node.layer.title
+        room = width - 2 * _TEXT_LEFT
+        node_id = self.node.id
+        id_width = kit.id_metrics.horizontalAdvance(node_id)
+        title_width = kit.title_metrics.horizontalAdvance(title)
+        self._title_size = TITLE_POINTS[0]
+        if title_width + id_width + 8 <= room and id_width <= width * 0.45:
+            self._title = (title,)
+            return node_id, True
+        if title_width <= room:
+            self._title = (title,)
+            return "", False
+        for size in TITLE_POINTS[1:]:
+            lines = kit.wrapped(title, size, True, room, 2)
+            if lines is not None:
+                self._title, self._title_size = lines, size
+                return "", False
+        self._title = (kit.title_metrics.elidedText(title, Qt.TextElideMode.ElideRight, room),)
+        return "", False
 
     def _text_left(self) -> float:
         if len(self.layout.inputs) <= 1:
@@ -213,6 +243,7 @@ class NodeItem(QGraphicsItem):
             painter.drawPath(paths.outline)
             paint_compact_texts(painter, kit, layout.rect, self.node.layer.title,
                                 labels.compact_shape_text(self.info, self.node.layer.has_output), lod)
+            self._paint_ports(painter, min(PORT_RADIUS + 3.0, max(PORT_RADIUS, COMPACT_PORT_PIXELS / lod)))
         if outline is not None:
             painter.setPen(outline)
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -232,12 +263,22 @@ class NodeItem(QGraphicsItem):
     def _paint_texts(self, painter: QPainter) -> None:
         kit, width = self.kit, self.layout.width
         header = QRectF(_TEXT_LEFT, 3.0, width - 2 * _TEXT_LEFT, HEADER_HEIGHT - 3.0)
-        painter.setFont(kit.title_font)
         painter.setPen(kit.text_pen)
-        painter.drawText(header, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self._title)
-        painter.setFont(kit.id_font)
-        painter.setPen(kit.subtle_pen)
-        painter.drawText(header, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._id)
+        if len(self._title) == 1:
+            painter.setFont(kit.title_font if self._title_size == TITLE_POINTS[0] else
+                            kit.scaled_font(self._title_size, True)[0])
+            painter.drawText(header, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self._title[0])
+        else:  # two tight lines fill the header
+            font, metrics = kit.scaled_font(self._title_size, True)
+            painter.setFont(font)
+            pitch = metrics.ascent() + 1.0
+            top = header.center().y() - (pitch * len(self._title) + metrics.descent() - 1.0) / 2
+            for index, text in enumerate(self._title):
+                painter.drawText(QPointF(header.left(), top + metrics.ascent() + index * pitch), text)
+        if self._id:
+            painter.setFont(kit.id_font)
+            painter.setPen(kit.subtle_pen)
+            painter.drawText(header, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._id)
         painter.setFont(kit.body_font)
         left = self._text_left()
         top = self.layout.body_center - len(self._rows) * 8.0
@@ -252,12 +293,13 @@ class NodeItem(QGraphicsItem):
                 painter.drawText(QRectF(PORT_RADIUS + 5, y - 8, 40, 16),
                                  Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, port)
 
-    def _paint_ports(self, painter: QPainter) -> None:
+    def _paint_ports(self, painter: QPainter, radius: float = PORT_RADIUS) -> None:
         for port, y in zip(self.layout.inputs, self.layout.input_ys):
-            paint_port(painter, self.kit, QPointF(0.0, y), port in self.connected_inputs, self.highlights.get(port))
+            paint_port(painter, self.kit, QPointF(0.0, y), port in self.connected_inputs, self.highlights.get(port),
+                       radius)
         if self.layout.output_y is not None:
             paint_port(painter, self.kit, self.layout.output_pos(), self.output_connected,
-                       FREE if self.output_highlight else None)
+                       FREE if self.output_highlight else None, radius)
 
 
 __all__ = ["FREE", "REPLACE", "NodeItem"]

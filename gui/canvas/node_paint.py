@@ -14,9 +14,9 @@ FREE, REPLACE = "free", "replace"
 BADGE_RADIUS = 7.5
 
 
-def paint_port(painter: QPainter, kit: PaintKit, center: QPointF, connected: bool, highlight: str | None) -> None:
+def paint_port(painter: QPainter, kit: PaintKit, center: QPointF, connected: bool, highlight: str | None,
+               radius: float = PORT_RADIUS) -> None:
     """One port: filled when connected, hollow when free, lit while a drag may drop on it."""
-    radius = PORT_RADIUS
     if highlight == FREE:
         painter.setPen(kit.port_pen)
         painter.setBrush(kit.port_free_brush)
@@ -43,8 +43,28 @@ def paint_badge(painter: QPainter, kit: PaintKit, card_width: float, error: bool
     painter.drawText(box, Qt.AlignmentFlag.AlignCenter, "!")
 
 
+#: On-screen point sizes tried for a zoomed-out title, largest first; the first that fits wins.
+COMPACT_TITLE_POINTS = (8.5, 8.0, 7.5, 7.0)
+#: The most lines a zoomed-out title may take.
+COMPACT_TITLE_LINES = 3
+
+
+def compact_title(kit: PaintKit, title: str, room: QRectF, lod: float) -> tuple[float, tuple[str, ...]]:
+    """The title's font size (scene points) and lines for a zoomed-out card: the largest size
+    whose lines fit ``room``; far out, one elided line."""
+    for screen in COMPACT_TITLE_POINTS:
+        size = min(24.0, screen / lod)
+        lines = kit.wrapped(title, size, True, room.width(), COMPACT_TITLE_LINES)
+        if lines is not None and len(lines) * kit.scaled_font(size, True)[1].height() <= room.height():
+            return size, lines
+    size = min(24.0, COMPACT_TITLE_POINTS[-1] / lod)
+    metrics = kit.scaled_font(size, True)[1]
+    return size, (metrics.elidedText(title, Qt.TextElideMode.ElideRight, room.width()),)
+
+
 def paint_compact_texts(painter: QPainter, kit: PaintKit, card: QRectF, title: str, shape: str, lod: float) -> None:
-    """Zoomed out: the title and the output dims, in type scaled to stay readable.
+    """Zoomed out: the whole title (wrapped, in type scaled to stay readable) and the output dims
+    when there is room for them.
 
     Args:
         painter: Painter in item coordinates.
@@ -54,18 +74,22 @@ def paint_compact_texts(painter: QPainter, kit: PaintKit, card: QRectF, title: s
         shape: Compact output dims (may be empty).
         lod: The level of detail (screen pixels per scene unit).
     """
-    rect = card.adjusted(6.0, 4.0, -6.0, -4.0)
-    title_font, title_metrics = kit.scaled_font(min(24.0, 8.5 / lod), bold=True)
-    shape_font, shape_metrics = kit.scaled_font(min(20.0, 7.5 / lod))
-    title_height, shape_height = title_metrics.height(), shape_metrics.height() if shape else 0.0
-    top = rect.center().y() - (title_height + shape_height) / 2
+    rect = card.adjusted(5.0, 4.0, -5.0, -4.0)
+    size, lines = compact_title(kit, title, rect, lod)
+    title_font, title_metrics = kit.scaled_font(size, bold=True)
+    shape_font, shape_metrics = kit.scaled_font(min(20.0, 7.0 / lod))
+    line = title_metrics.height()
+    block = len(lines) * line
+    show_shape = bool(shape) and block + shape_metrics.height() <= rect.height()
+    top = rect.center().y() - (block + (shape_metrics.height() if show_shape else 0.0)) / 2
     painter.setFont(title_font)
     painter.setPen(kit.text_pen)
-    title = title_metrics.elidedText(title, Qt.TextElideMode.ElideRight, rect.width())
-    painter.drawText(QRectF(rect.left(), top, rect.width(), title_height), Qt.AlignmentFlag.AlignCenter, title)
-    if shape:
+    for index, text in enumerate(lines):
+        painter.drawText(QRectF(rect.left(), top + index * line, rect.width(), line), Qt.AlignmentFlag.AlignCenter,
+                         text)
+    if show_shape:
         painter.setFont(shape_font)
         painter.setPen(kit.subtle_pen)
         shape = shape_metrics.elidedText(shape, Qt.TextElideMode.ElideRight, rect.width())
-        painter.drawText(QRectF(rect.left(), top + title_height, rect.width(), shape_height),
+        painter.drawText(QRectF(rect.left(), top + block, rect.width(), shape_metrics.height()),
                          Qt.AlignmentFlag.AlignCenter, shape)

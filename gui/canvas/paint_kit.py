@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPen
 
+from gui.canvas.title_wrap import wrap_title
 from gui.style import Theme, category_color
 
 #: Node card size in scene units (the auto-layout spaces columns 240 apart).
@@ -119,12 +120,18 @@ class PaintKit:
         self.edge_label_pen = QPen(self.edge_label)
         self.edge_label_brush = QBrush(blend(self.canvas, self.body, 0.6))
         self.edge_label_border = line(blend(self.canvas, self.border, 0.6), 1.0)
+        # frames: the named networks of a GAN
+        self.frame_pen = line(self.subtle, 1.2, Qt.PenStyle.DashLine)
+        self.frame_brush = QBrush(QColor(self.subtle.red(), self.subtle.green(), self.subtle.blue(),
+                                         22 if self.dark else 14))
+        self.frame_text_pen = QPen(self.subtle)
         # grid
         self.grid_minor_pen = line(QColor(theme.grid_minor), 1.0)
         self.grid_major_pen = line(QColor(theme.grid_major), 1.0)
 
         self._headers: dict[str, tuple[QBrush, QBrush]] = {}
         self._scaled: dict[tuple[bool, float], tuple[QFont, QFontMetricsF]] = {}
+        self._wrapped: dict[tuple[str, float, bool, float, int], tuple[str, ...] | None] = {}
 
     def header_brushes(self, category: str) -> tuple[QBrush, QBrush]:
         """The accent brush of a category and the tinted header fill made from it."""
@@ -134,6 +141,16 @@ class PaintKit:
             tint = blend(self.body, accent, 0.30 if self.dark else 0.16)
             brushes = self._headers[category] = (QBrush(accent), QBrush(tint))
         return brushes
+
+    def wrapped(self, title: str, point_size: float, bold: bool, room: float, max_lines: int) -> tuple[str, ...] | None:
+        """``title`` in lines of the font :meth:`scaled_font` gives, each at most ``room`` wide
+        (``None`` when it needs more than ``max_lines``); remembered, as cards repaint often."""
+        key = (title, round(point_size * 2) / 2, bold, round(room, 1), max_lines)
+        if key not in self._wrapped:
+            _, metrics = self.scaled_font(point_size, bold)
+            lines = wrap_title(title, metrics.horizontalAdvance, room, max_lines)
+            self._wrapped[key] = tuple(lines) if lines is not None else None
+        return self._wrapped[key]
 
     def scaled_font(self, point_size: float, bold: bool = False) -> tuple[QFont, QFontMetricsF]:
         """A font of about ``point_size`` (half-point steps, made once) and its metrics."""

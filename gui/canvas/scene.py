@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import shiboken6
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
@@ -24,6 +24,7 @@ from gui.canvas.connect_rules import PortRef
 from gui.canvas.edge_item import EdgeItem
 from gui.canvas.edge_routes import NodeRects, needs_route, route_area
 from gui.canvas.edge_state import edge_state
+from gui.canvas.network_frames import NetworkFrame, gan_networks
 from gui.canvas.node_drag import NodeDrag
 from gui.canvas.node_item import NodeItem
 from gui.canvas.overview_item import OverviewItem
@@ -75,7 +76,13 @@ class CanvasScene(QGraphicsScene):
         for edge in document.graph.edges:
             self._add_edge(edge, route=False)
         self._route_all(self.edges.values())
+        self.frames: dict[str, NetworkFrame] = {}
+        self._frames_timer = QTimer(self)
+        self._frames_timer.setSingleShot(True)
+        self._frames_timer.setInterval(0)
+        self._frames_timer.timeout.connect(self.update_frames)
         self._apply_analysis(document.analysis, force=True)
+        self.update_frames()
         self._link = DocumentLink(graph_event=self._on_graph_event, analysis_changed=self._on_analysis)
         self._link.follow(document)
         self.selectionChanged.connect(self._on_selection_changed)
@@ -92,6 +99,8 @@ class CanvasScene(QGraphicsScene):
             item.set_kit(self.kit)
         for edge_item in self.edges.values():
             edge_item.set_kit(self.kit)
+        for frame in self.frames.values():
+            frame.set_kit(self.kit)
         self.overview.mark_dirty()
         self.setBackgroundBrush(self.kit.canvas)
         self.update()
@@ -149,6 +158,26 @@ class CanvasScene(QGraphicsScene):
 
     def _on_analysis(self, analysis: Analysis) -> None:
         self._apply_analysis(analysis)
+        self._frames_timer.start()  # the networks may have changed
+
+    # ----------------------------------------------------------- frames
+    def update_frames(self) -> None:
+        """Name the networks of a GAN with a frame around each (none for other graphs)."""
+        self._frames_timer.stop()
+        networks = gan_networks(self.document.graph)
+        for name in [name for name in self.frames if name not in networks]:
+            self.removeItem(self.frames.pop(name))
+        for name, node_ids in networks.items():
+            frame = self.frames.get(name)
+            if frame is None:
+                frame = self.frames[name] = NetworkFrame(name, self.kit)
+                self.addItem(frame)
+            cards = QRectF()
+            for node_id in node_ids:
+                item = self.nodes.get(node_id)
+                if item is not None:
+                    cards = cards.united(_body(item))
+            frame.set_area(cards, node_ids)
 
     def _add_node(self, node: Node) -> None:
         item = NodeItem(node, self.kit)
@@ -230,6 +259,8 @@ class CanvasScene(QGraphicsScene):
             for edge_item in edges:
                 self._route(edge_item)
         self.overview.mark_dirty()
+        if self.frames:
+            self._frames_timer.start()
 
     def _route(self, edge_item: EdgeItem, rects: NodeRects | None = None) -> None:
         """Put an edge between its ports; return routes and long bends look at the nodes around.
@@ -274,6 +305,8 @@ class CanvasScene(QGraphicsScene):
             near = {item for rect in moved for item in self.items(rect) if item in self._routed}
             edges, self._deferred = self._deferred | near, None
             self._route_all(edges)  # type: ignore[arg-type]
+            if self.frames:
+                self._frames_timer.start()
         finally:
             self._deferred = None
             self.applying_model = False
@@ -336,6 +369,13 @@ class CanvasScene(QGraphicsScene):
         rect = QRectF()
         for item in self.nodes.values():
             rect = rect.united(item.sceneBoundingRect())
+        return rect
+
+    def content_rect(self) -> QRectF:
+        """Cards and network frames: what fit-all frames."""
+        rect = self.nodes_rect()
+        for frame in self.frames.values():
+            rect = rect.united(frame.sceneBoundingRect())
         return rect
 
     def items_of(self, ids: list[str]) -> list[QGraphicsItem]:

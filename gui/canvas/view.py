@@ -107,9 +107,9 @@ class CanvasView(ZoomableView):
             scene.set_overview(self.zoom_factor() < LOD_COMPACT)
 
     def content_rect(self) -> QRectF:
-        """The rectangle around every node (what fit-all frames)."""
+        """The rectangle around every node and frame (what fit-all frames)."""
         scene = self.canvas_scene()
-        return scene.nodes_rect() if scene is not None else super().content_rect()
+        return scene.content_rect() if scene is not None else super().content_rect()
 
     # ----------------------------------------------------------- selection
     def selected_node_ids(self) -> list[str]:
