@@ -66,6 +66,9 @@ MENUS: dict[str, list[ActionSpec | str | None]] = {
         ActionSpec("delete", "&Delete", None, "delete"),
         None,
         ActionSpec("select_all", "Select &All", Std.SelectAll),
+        None,
+        ActionSpec("add_comment", "Add &Comment", "Ctrl+Shift+C",
+                   tip="Put a note on the canvas, or a frame around the selected layers"),
     ],
     "&View": [
         ActionSpec("fit", "&Fit All", "F", "fit", True, "Show the whole graph (F)"),

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 from PySide6.QtGui import QUndoCommand
 
+from engine.graph.comments import Comment
 from engine.graph.model import Edge, Graph, Node
 
 #: QUndoCommand.id of parameter edits, which merge with the next edit of the same parameter.
@@ -151,6 +152,37 @@ class SetSettingStep:
         self.notify()
 
 
+@dataclass
+class CommentStep:
+    """Add (``old`` is ``None``), remove (``new`` is ``None``) or change one comment of a project;
+    ``notify`` gets the comment's id (the canvas redraws it)."""
+
+    comments: list[Comment]
+    old: Comment | None
+    new: Comment | None
+    notify: Callable[[str], None]
+    index: int = -1
+
+    def redo(self) -> None:
+        self._apply(self.old, self.new)
+
+    def undo(self) -> None:
+        self._apply(self.new, self.old)
+
+    def _apply(self, before: Comment | None, after: Comment | None) -> None:
+        key = (after or before).id  # type: ignore[union-attr]
+        at = next((i for i, c in enumerate(self.comments) if c.id == key), None)
+        if after is None:
+            if at is not None:
+                self.index = at
+                del self.comments[at]
+        elif at is None:
+            self.comments.insert(self.index if 0 <= self.index <= len(self.comments) else len(self.comments), after)
+        else:
+            self.comments[at] = after
+        self.notify(key)
+
+
 class GraphCommand(QUndoCommand):
     """One undo step made of model steps.
 
@@ -265,3 +297,9 @@ def set_settings(section: dict[str, Any], changes: dict[str, Any], notify: Calla
                          for key, value in changes.items()]
     key = (id(section), *changes) if merge and len(changes) == 1 else None
     return GraphCommand(text, steps, key)
+
+
+def comment_steps(comments: list[Comment], changes: list[tuple[Comment | None, Comment | None]],
+                  notify: Callable[[str], None]) -> list[Step]:
+    """Steps adding, removing or changing comments: ``(old, new)`` pairs, ``None`` for absent."""
+    return [CommentStep(comments, old, new, notify) for old, new in changes]

@@ -15,11 +15,12 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
+from engine.graph.comments import Comment
 from engine.graph.events import GraphEvent
 from engine.graph.fileformat import load_project, save_project
 from engine.graph.project import Project, new_project_id
 from engine.shapes import Analysis, ShapeInference
-from gui.commands import set_settings
+from gui.commands import GraphCommand, MoveStep, comment_steps, set_settings
 
 
 def on_disk(path: Path) -> Path:
@@ -62,6 +63,7 @@ class Document(QObject):
     path_changed = Signal(object)
     clean_changed = Signal(bool)
     settings_changed = Signal()
+    comments_changed = Signal(str)
     read_only_changed = Signal(object)
     edit_refused = Signal(str)
 
@@ -132,6 +134,15 @@ class Document(QObject):
         """An undoable change of the ``dataset`` or ``training`` section (``None`` values reset)."""
         target = self.project.dataset if section == "dataset" else self.project.training
         return set_settings(target, changes, self.settings_changed.emit, text)
+
+    def comment_command(self, changes: list[tuple[Comment | None, Comment | None]], text: str,
+                        moves: tuple[dict, dict] | None = None) -> QUndoCommand:
+        """An undoable change of the project's comments: ``(old, new)`` pairs (``None``: absent),
+        optionally with node moves ``(old positions, new positions)`` in the same step."""
+        steps = comment_steps(self.project.comments, changes, self.comments_changed.emit)
+        if moves is not None and moves[1]:
+            steps.append(MoveStep(self.project.graph, dict(moves[0]), dict(moves[1])))
+        return GraphCommand(text, steps)
 
     def _on_graph_event(self, event: GraphEvent) -> None:
         self.graph_event.emit(event)

@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
             "export_model": self.export_model_dialog, "export_png": self.export_png, "export_svg": self.export_svg,
             "quit": self.close, "undo": self.undo, "redo": self.redo, "cut": self.cut, "copy": self.copy,
             "paste": self.paste, "duplicate": self.duplicate, "delete": self.delete_selection,
-            "select_all": self.select_all, "fit": self.fit_all,
+            "select_all": self.select_all, "add_comment": self.add_comment, "fit": self.fit_all,
             "zoom_in": self.zoom_in, "zoom_out": self.zoom_out, "zoom_reset": self.zoom_reset,
             "theme_light": self.use_light_theme, "theme_dark": self.use_dark_theme,
             "train": self.start_training, "pause": self.toggle_pause, "stop": self.stop_training,
@@ -397,6 +397,10 @@ class MainWindow(QMainWindow):
     def delete_selection(self) -> None:
         """Delete the selected nodes and edges."""
         self.canvas.delete_selection()
+
+    def add_comment(self) -> None:
+        """A note on the canvas, or a frame around the selected layers (undoable, saved in the project)."""
+        self.canvas.add_comment()
 
     def select_all(self) -> None:
         """Select every node."""

@@ -48,14 +48,17 @@ class Theme:
     warning: str
     edge: str
     edge_label: str
+    comment: str = "#C9A227"
 
 
 LIGHT = Theme("light", canvas="#F4F5F7", grid_minor="#E6E8EC", grid_major="#D5D8DE", node_body="#FFFFFF",
               node_text="#1F2328", node_subtle="#5A6270", node_border="#C5CAD3", selection="#2F81F7",
-              error="#D1242F", warning="#BF8700", edge="#7D8590", edge_label="#3D444D")
+              error="#D1242F", warning="#BF8700", edge="#7D8590", edge_label="#3D444D",
+              comment="#C9A227")
 DARK = Theme("dark", canvas="#1E2126", grid_minor="#262A30", grid_major="#30353C", node_body="#2B3036",
              node_text="#E6EDF3", node_subtle="#9DA7B3", node_border="#444C56", selection="#4493F8",
-             error="#F85149", warning="#D29922", edge="#8B949E", edge_label="#C9D1D9")
+             error="#F85149", warning="#D29922", edge="#8B949E", edge_label="#C9D1D9",
+             comment="#D4B340")
 THEMES = {"light": LIGHT, "dark": DARK}
 
 

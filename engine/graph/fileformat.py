@@ -12,7 +12,8 @@ Layout (version 1)::
      "meta": {"name": ..., "family": ..., "task": ..., "description": ...},
      "graph": {"nodes": [{"id", "type", "position": [x, y], "params": {...}}],
                "edges": [{"source", "target", "port"}]},
-     "dataset": {...}, "training": {...}}
+     "dataset": {...}, "training": {...},
+     "comments": [{"id", "text", "rect": [x, y, w, h]}]}   (optional, see engine.graph.comments)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.fileio import atomic_write_bytes
+from engine.graph.comments import CommentError, comments_from_json, comments_to_json
 from engine.graph.model import MAX_COORDINATE, Edge, Graph, GraphError, Node
 from engine.graph.project import Project
 from engine.layers import ParamKindError, get_layer
@@ -63,6 +65,7 @@ def to_json(project: Project) -> dict[str, Any]:
         "graph": {"nodes": nodes, "edges": edges},
         "dataset": project.dataset,
         "training": project.training,
+        **({"comments": comments_to_json(project.comments)} if project.comments else {}),
     }
 
 
@@ -301,7 +304,7 @@ def from_json(data: Any) -> Project:
     if version > FORMAT_VERSION:
         raise _FieldError("version", f"format version {version} was written by a newer Neural Canvas; this "
                                      f"version reads up to {FORMAT_VERSION}: update the app to open it")
-    known = {"format", "version", "id", "meta", "graph", "dataset", "training"}
+    known = {"format", "version", "id", "meta", "graph", "dataset", "training", "comments"}
     for key in data:
         if key not in known:
             raise _FieldError(_key(key), "unknown section")
@@ -316,8 +319,12 @@ def from_json(data: Any) -> Project:
         if _depth(value) > MAX_SETTINGS_DEPTH:
             raise _FieldError(section, f"nested more than {MAX_SETTINGS_DEPTH} levels deep")
     graph = _graph_from_json(_expect(data.get("graph", {}), dict, "graph", "an object"))
+    try:
+        comments = comments_from_json(data.get("comments", []))
+    except CommentError as exc:
+        raise _FieldError(exc.path, exc.message) from None
     return Project(graph=graph, dataset=dataset, training=training, meta=dict(meta),
-                   id=_project_id(data.get("id", "")))
+                   id=_project_id(data.get("id", "")), comments=comments)
 
 
 _PROJECT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")

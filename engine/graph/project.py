@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.graph.comments import Comment
 from engine.graph.model import Graph
 
 
@@ -26,6 +27,7 @@ class Project:
         id: Stable identity of the project across Save As and renames (empty: none yet;
             files written before ids existed, templates). Runs store it in their frozen
             ``project.json``, so they can be matched to their project whatever its file name.
+        comments: Notes and frames on the canvas (not part of the model).
     """
 
     graph: Graph = field(default_factory=Graph)
@@ -33,6 +35,7 @@ class Project:
     training: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
     id: str = ""
+    comments: list[Comment] = field(default_factory=list)
 
     @property
     def name(self) -> str:

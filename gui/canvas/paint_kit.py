@@ -120,11 +120,18 @@ class PaintKit:
         self.edge_label_pen = QPen(self.edge_label)
         self.edge_label_brush = QBrush(blend(self.canvas, self.body, 0.6))
         self.edge_label_border = line(blend(self.canvas, self.border, 0.6), 1.0)
-        # frames: the named networks of a GAN
+        # frames: the named networks of a GAN, and the comments people put on the canvas
         self.frame_pen = line(self.subtle, 1.2, Qt.PenStyle.DashLine)
         self.frame_brush = QBrush(QColor(self.subtle.red(), self.subtle.green(), self.subtle.blue(),
                                          22 if self.dark else 14))
         self.frame_text_pen = QPen(self.subtle)
+        comment = QColor(theme.comment)
+        self.comment_brush = QBrush(QColor(comment.red(), comment.green(), comment.blue(), 46 if self.dark else 38))
+        self.comment_header_brush = QBrush(QColor(comment.red(), comment.green(), comment.blue(),
+                                                  90 if self.dark else 70))
+        self.comment_pen = line(comment, 1.2)
+        self.comment_selected_pen = line(self.selection, 2.0)
+        self.comment_text = self.text
         # grid
         self.grid_minor_pen = line(QColor(theme.grid_minor), 1.0)
         self.grid_major_pen = line(QColor(theme.grid_major), 1.0)

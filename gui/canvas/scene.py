@@ -23,6 +23,8 @@ from gui import commands
 from gui.canvas.connect_rules import PortRef
 from gui.canvas.edge_item import EdgeItem
 from gui.canvas.edge_routes import NodeRects, needs_route, route_area
+from gui.canvas.comment_item import CommentItem
+from gui.canvas.comment_layer import CommentLayer
 from gui.canvas.edge_state import edge_state
 from gui.canvas.network_frames import NetworkFrame, gan_networks
 from gui.canvas.node_drag import NodeDrag
@@ -83,7 +85,9 @@ class CanvasScene(QGraphicsScene):
         self._frames_timer.timeout.connect(self.update_frames)
         self._apply_analysis(document.analysis, force=True)
         self.update_frames()
-        self._link = DocumentLink(graph_event=self._on_graph_event, analysis_changed=self._on_analysis)
+        self.comments = CommentLayer(self)
+        self._link = DocumentLink(graph_event=self._on_graph_event, analysis_changed=self._on_analysis,
+                                  comments_changed=self.comments.changed)
         self._link.follow(document)
         self.selectionChanged.connect(self._on_selection_changed)
 
@@ -101,6 +105,7 @@ class CanvasScene(QGraphicsScene):
             edge_item.set_kit(self.kit)
         for frame in self.frames.values():
             frame.set_kit(self.kit)
+        self.comments.set_kit(self.kit)
         self.overview.mark_dirty()
         self.setBackgroundBrush(self.kit.canvas)
         self.update()
@@ -327,6 +332,21 @@ class CanvasScene(QGraphicsScene):
 
         return self.node_drag.finish(self.document.graph, current)
 
+    def push(self, command: commands.GraphCommand) -> bool:
+        """Push an edit made on an item; a refusal (training locks the graph) is announced."""
+        if self.document.push(command):
+            return True
+        self.refused.emit(f"Cannot edit: {self.document.read_only_reason}")
+        return False
+
+    def nodes_inside(self, item: "CommentItem") -> dict[str, tuple[float, float]]:
+        """The unselected layers inside a comment, with their positions (see :class:`CommentLayer`)."""
+        return self.comments.nodes_inside(item)
+
+    def carry_nodes(self, carried: dict[str, tuple[float, float]], delta: QPointF) -> None:
+        """Move the layers a dragged comment carries (see :class:`CommentLayer`)."""
+        self.comments.carry_nodes(carried, delta)
+
     def restore_positions(self) -> None:
         """Put every node item back where the model has it (after a refused move)."""
         self._place({node_id: node.position for node_id, node in self.document.graph.nodes.items()})
@@ -372,8 +392,8 @@ class CanvasScene(QGraphicsScene):
         return rect
 
     def content_rect(self) -> QRectF:
-        """Cards and network frames: what fit-all frames."""
-        rect = self.nodes_rect()
+        """Cards, network frames and comments: what fit-all frames."""
+        rect = self.nodes_rect().united(self.comments.rect())
         for frame in self.frames.values():
             rect = rect.united(frame.sceneBoundingRect())
         return rect

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QCursor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QMouseEvent
-from PySide6.QtWidgets import QGraphicsScene, QGraphicsView, QToolTip, QWidget
+from PySide6.QtWidgets import QGraphicsScene, QGraphicsTextItem, QGraphicsView, QToolTip, QWidget
 
+from engine.graph.comments import Comment, new_comment_id
 from engine.graph.model import Node
 from engine.layers import get_layer
 from gui import commands
@@ -107,7 +108,7 @@ class CanvasView(ZoomableView):
             scene.set_overview(self.zoom_factor() < LOD_COMPACT)
 
     def content_rect(self) -> QRectF:
-        """The rectangle around every node and frame (what fit-all frames)."""
+        """The rectangle around every node, frame and comment (what fit-all frames)."""
         scene = self.canvas_scene()
         return scene.content_rect() if scene is not None else super().content_rect()
 
@@ -191,14 +192,52 @@ class CanvasView(ZoomableView):
         return pos
 
     def delete_selection(self) -> bool:
-        """Delete the selected nodes (with their edges) and edges as one undo step."""
+        """Delete the selected nodes (with their edges), edges and comments as one undo step."""
         scene = self.canvas_scene()
-        if scene is None or self._document is None:
+        document = self._document
+        if scene is None or document is None:
             return False
-        ids, edges = scene.selected_node_ids(), scene.selected_edges()
-        if not ids and not edges:
+        ids, edges, notes = scene.selected_node_ids(), scene.selected_edges(), scene.comments.selected_ids()
+        if not ids and not edges and not notes:
             return False
-        return self.push(commands.remove(self._document.graph, ids, edges))
+        command = commands.remove(document.graph, ids, edges) if ids or edges else None
+        if notes:
+            gone = [(c, None) for c in document.project.comments if c.id in notes]
+            steps = [*(command.steps if command is not None else [])]
+            steps += commands.comment_steps(document.project.comments, gone, document.comments_changed.emit)
+            text = f"{command.text()} and {len(notes)} comment(s)" if command is not None else \
+                f"Delete {len(notes)} comment(s)"
+            command = commands.GraphCommand(text, steps)
+        return self.push(command)
+
+    def add_comment(self) -> str | None:
+        """A comment around the selected layers (a frame), or a note in the middle of the view;
+        its text is selected for typing. Returns its id (``None`` when refused)."""
+        scene, document = self.canvas_scene(), self._document
+        if scene is None or document is None:
+            return None
+        cards = QRectF()
+        for node_id in scene.selected_node_ids():
+            item = scene.nodes[node_id]
+            cards = cards.united(item.shape().boundingRect().translated(item.pos()))
+        if cards.isEmpty():
+            centre = self.mapToScene(self.viewport().rect().center())
+            cards = QRectF(centre.x() - 110.0, centre.y() - 40.0, 220.0, 80.0)
+            rect = cards
+        else:
+            rect = cards.adjusted(-COMMENT_MARGIN, -COMMENT_MARGIN - COMMENT_BAND, COMMENT_MARGIN, COMMENT_MARGIN)
+        x, y = _snap(rect.topLeft())
+        width = round(rect.width() / SNAP) * SNAP
+        height = round(rect.height() / SNAP) * SNAP
+        comment = Comment(new_comment_id({c.id for c in document.project.comments}), "Comment",
+                          (x, y, max(width, 60.0), max(height, 60.0)))
+        if not self.push(document.comment_command([(None, comment)], "Add comment")):
+            return None
+        scene.clearSelection()
+        item = scene.comments.items[comment.id]
+        item.setSelected(True)
+        item.start_editing()
+        return comment.id
 
     def open_quick_add(self, view_pos: QPoint | None = None) -> None:
         """Open quick-add at ``view_pos`` (default: the cursor, else the centre); the layer
@@ -263,13 +302,24 @@ class CanvasView(ZoomableView):
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.DevicePixelRatioChange:
             self.set_theme(self._theme)  # line weights follow the screen
+        if event.type() == QEvent.Type.ShortcutOverride and self.editing_text():
+            event.accept()  # while a comment is edited, F, Delete, Ctrl+A... are typing, not commands
+            return True
         if event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Tab:  # type: ignore[attr-defined]
             self.keyPressEvent(event)  # type: ignore[arg-type]
             return True
         return super().event(event)
 
+    def editing_text(self) -> bool:
+        """Whether a comment's text is being edited (keys are text then)."""
+        scene = self.canvas_scene()
+        return scene is not None and isinstance(scene.focusItem(), QGraphicsTextItem)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
         key = event.key()
+        if self.editing_text():
+            super().keyPressEvent(event)  # typing into a comment: every key is text
+            return
         if self.navigation_key(event):
             return
         if key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
@@ -305,6 +355,10 @@ class CanvasView(ZoomableView):
             event.acceptProposedAction()
         else:
             event.ignore()
+
+
+#: Room around the layers a new frame encloses, and for its text above them.
+COMMENT_MARGIN, COMMENT_BAND = 20.0, 30.0
 
 
 def _snap(pos: QPointF) -> tuple[float, float]:
