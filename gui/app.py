@@ -10,11 +10,13 @@ from typing import Any, Sequence
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    """Parse the desktop app's arguments: ``[FILE] [--screenshot OUT.png]``."""
+    """Parse the desktop app's arguments: ``[FILE] [--screenshot OUT.png] [--theme light|dark]``."""
     parser = argparse.ArgumentParser(prog="neural-canvas", description="Open the Neural Canvas desktop app. "
                                      "Subcommands validate, summary and templates run the command line.")
     parser.add_argument("file", nargs="?", help="project file to open (default: the CNN template)")
     parser.add_argument("--screenshot", metavar="OUT.png", help="lay the window out, save it as PNG, and exit")
+    parser.add_argument("--theme", choices=("light", "dark"),
+                        help="light or dark panels and canvas (remembered; View > Light / Dark Theme switches too)")
     return parser.parse_args(list(argv))
 
 
@@ -36,6 +38,8 @@ def run_app(argv: Sequence[str]) -> int:
 
         settings = QSettings(str(Path(tempfile.mkdtemp()) / "screenshot.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings)
+    if args.theme:
+        window.use_dark_theme() if args.theme == "dark" else window.use_light_theme()
     opened = window.open_project(Path(args.file)) if args.file else window.open_project(default_template(),
                                                                                          untitled=True)
     if args.screenshot:

@@ -26,6 +26,8 @@ ICON_DIR = Path(__file__).resolve().parents[1] / "resources" / "icons"
 #: Stroke colour of the toolbar icons as drawn in their files.
 TOOLBAR_GREY = "#5A6270"
 _TINT_SIZES = (16, 20, 24, 32, 48, 64)
+#: Opacity of a recoloured icon's disabled form.
+DISABLED_OPACITY = 0.35
 
 
 def category_slug(category: str) -> str:
@@ -63,12 +65,14 @@ def icon(name: str, color: str | None = None) -> QIcon:
     renderer = QSvgRenderer(QByteArray(svg.encode("utf-8")))
     tinted = QIcon()
     for size in _TINT_SIZES:
-        pixmap = QPixmap(size, size)
-        pixmap.fill(Qt.GlobalColor.transparent)
-        painter = QPainter(pixmap)
-        renderer.render(painter, QRectF(0, 0, size, size))
-        painter.end()
-        tinted.addPixmap(pixmap)
+        for mode, opacity in ((QIcon.Mode.Normal, 1.0), (QIcon.Mode.Disabled, DISABLED_OPACITY)):
+            pixmap = QPixmap(size, size)
+            pixmap.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(pixmap)
+            painter.setOpacity(opacity)  # Qt's own greying barely shows on a light tint: fade it
+            renderer.render(painter, QRectF(0, 0, size, size))
+            painter.end()
+            tinted.addPixmap(pixmap, mode)
     return tinted
 
 
