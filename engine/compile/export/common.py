@@ -61,14 +61,6 @@ def quiet_export() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message (exporters write pages)."""
-    for line in str(exc).splitlines():
-        if line.strip():
-            return line.strip()[:300]
-    return type(exc).__name__
-
-
 def vocabulary_path(out: Path) -> Path:
     """Where the vocabulary goes beside an exported file: ``model.onnx`` -> ``model.vocab.json``."""
     return out.with_name(out.stem + ".vocab.json")

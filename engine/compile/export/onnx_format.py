@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.compile.export.common import (batch_dynamic_shapes, first_line, input_names, output_names,
+from engine.compile.export.common import (batch_dynamic_shapes, input_names, output_names,
                                           quiet_export, vocabulary_path, write_vocabulary)
 from engine.compile.export.selfcheck import ExportError, as_arrays, max_abs_diff, run_module
 from engine.compile.export.source import ExportSource
+from engine.errors import first_line
 
 OPSET = 18
 

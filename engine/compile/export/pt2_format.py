@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.compile.export.common import (batch_dynamic_shapes, first_line, quiet_export, vocabulary_path,
+from engine.compile.export.common import (batch_dynamic_shapes, quiet_export, vocabulary_path,
                                           write_vocabulary)
 from engine.compile.export.selfcheck import ExportError, max_abs_diff, run_module
 from engine.compile.export.source import ExportSource
+from engine.errors import first_line
 
 
 def write(src: ExportSource, out: Path) -> tuple[list[Path], float]:

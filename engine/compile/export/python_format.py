@@ -15,13 +15,14 @@ import sys
 from pathlib import Path
 
 from engine.compile.export.codegen import class_name, class_source, custom_class_sources, docstring
-from engine.compile.export.common import first_line, write_vocabulary
+from engine.compile.export.common import write_vocabulary
 from engine.compile.export.selfcheck import ExportError, max_abs_diff, run_module
 from engine.compile.export.source import ExportSource, gan_outputs
 from engine.compile.export.train_script import train_source
 from engine.compile.fx_builder import compile_graph
 from engine.compile.weights import save_weights
 from engine.fileio import atomic_write_bytes
+from engine.errors import first_line
 
 HEADER = """\
 import torch

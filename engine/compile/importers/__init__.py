@@ -116,7 +116,7 @@ def import_torch_module(spec: str, args: Any = None, input_shape: Sequence[int] 
     if not isinstance(model, torch.nn.Module):
         raise ImportProblem(f"{spec}: builds a {type(model).__name__}, not a torch.nn.Module")
     if weights is not None:
-        from engine.compile.export.common import first_line
+        from engine.errors import first_line
         from engine.compile.weights import load_weights, state_dict_mismatch
 
         state = load_weights(weights)

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.compile.export.common import first_line
 from engine.compile.importers.builder import GraphBuilder, ImportProblem
+from engine.errors import first_line
 from engine.compile.importers.onnx_ops import OPS, Context
 
 MAX_ONNX_BYTES = 2 * 1024**3
@@ -68,7 +68,7 @@ def read_onnx(path: Path) -> tuple[GraphBuilder, str, Any, list[str], list[tuple
         ImportProblem: Not an ONNX file, inputs without fixed per-sample shapes, or ONNX
             Runtime cannot run it.
     """
-    from onnx import TensorProto, numpy_helper
+    from onnx import TensorProto
 
     model = _load(path)
     graph = model.graph

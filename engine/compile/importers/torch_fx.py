@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from engine.compile.importers.builder import GraphBuilder, ImportProblem
+from engine.errors import first_line
 from engine.compile.importers.torch_modules import CUSTOM_LEAVES, map_module
 
 _ACTIVATIONS: dict[Any, str] = {
@@ -74,8 +75,7 @@ def trace(model: nn.Module, source: str) -> fx.GraphModule:
     try:
         graph = _Tracer().trace(model)
     except Exception as exc:  # noqa: BLE001 - tracing user code can raise anything
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ImportProblem(f"{source}: cannot trace the module with torch.fx: {first[:200]}") from None
+        raise ImportProblem(f"{source}: cannot trace the module with torch.fx: {first_line(exc)}") from None
     return fx.GraphModule(model, graph)
 
 
