@@ -246,10 +246,13 @@ class TrainingDashboard(QWidget):
 
     def _on_state(self, state: str) -> None:
         self.state_label.setText(_STATE_TEXT.get(state, state))
+        history = self.session.history
         if state in ("paused", "running"):
             self._rate_mark = None  # the rate after a pause counts from the moment it resumed
-            if self.session.history is not None:
-                self._update_progress(self.session.history)
+            if history is not None:
+                self._update_progress(history)
+        if history is not None and state != "idle":  # no events come while paused: show the state now
+            self.runs.refresh(history.run_dir or history.name)
         self._paused = paused = state == "paused"
         self.lr_editor.setEnabled(paused)
         self.lr_button.setEnabled(paused and not self._lr_problem)
