@@ -33,6 +33,7 @@ from engine.graph.fileformat import dumps, loads
 from engine.graph.project import Project
 from engine.training.history import RunHistory
 from gui.background import BackgroundCall
+from gui.training.run_list import result_text
 
 FORMATS = (("onnx", "ONNX (.onnx) — one file, dynamic batch, runs in onnxruntime"),
            ("pt2", "PyTorch 2 program (.pt2) — torch.export, reload with torch.export.load"),
@@ -75,8 +76,7 @@ class ExportDialog(QDialog):
         for history in reversed(runs):
             if Path(history.run_dir, "project.json").is_file() and (Path(history.run_dir) / "model.safetensors"
                                                                        ).is_file():
-                metric = history.final_metric()
-                shown = f" · {metric[0]} {metric[1]:.4g}" if metric else ""
+                shown = f" · {result_text(history)}" if history.final_metric() else ""
                 self.source.addItem(f"Run {history.name} — trained weights ({history.state}{shown})",
                                     history.run_dir)
         if self.source.count() > 1:
@@ -201,6 +201,7 @@ class ExportDialog(QDialog):
         self.status.setStyleSheet("")
         self.report.clear()
         self.report.hide()
+        self.adjustSize()  # no room left for the report that is gone
 
     def _show_error(self, message: str) -> None:
         self.status.setText(message)
