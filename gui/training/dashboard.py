@@ -157,13 +157,14 @@ class TrainingDashboard(QWidget):
         live = self.session.history if self.session.active else None
         self.plots.clear()
         self.runs.clear_runs()
+        newest = None
         for path in earlier_runs(self.document):
             if live is None or Path(live.run_dir) != path:
-                self._add_history(RunHistory.from_run_dir(path), current=False)
+                newest = self._add_history(RunHistory.from_run_dir(path), current=False)
         if live is not None:
             self._add_history(live, current=True)
-        elif self.plots.current is not None:
-            self._show_run(self.plots.current)
+        elif newest is not None:
+            self._show_run(newest)  # the newest run is highlighted: its snapshot, its key on the plots
 
     def _add_history(self, history: RunHistory, current: bool) -> str:
         key = self.plots.add_run(history, current=current)

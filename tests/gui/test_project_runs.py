@@ -7,6 +7,7 @@ Runs are matched by the project id stored in the project file and in each run's 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -126,10 +127,15 @@ def test_a_copy_of_a_file_is_not_shown_runs_of_another_project(qtbot, tmp_path: 
     legacy = mlp_project()
     _fake_run(tmp_path / "runs", "net-20240101-120000", dumps(legacy))  # before ids: matched by name
     _fake_run(tmp_path / "runs", "other-20240101-120000", dumps(legacy))
+    for age, name in enumerate(("net-20250101-120500", "net-20250101-120000", "net-20240101-120000")):
+        metrics = tmp_path / "runs" / name / "metrics.jsonl"
+        os.utime(metrics, (metrics.stat().st_atime, 1_700_000_000 - 60 * age))  # logged in name order
     window = _window(qtbot, tmp_path, "w")
     assert window.open_project(tmp_path / "net.json")
     shown = sorted(Path(h.run_dir).name for h in window.training.dashboard.runs.histories.values())
     assert shown == ["net-20240101-120000", "net-20250101-120000"]
+    plots = window.training.dashboard.plots
+    assert plots.current_history().run_dir.endswith("net-20250101-120000")  # the newest is highlighted
 
 
 def test_templates_carry_no_id_and_each_untitled_copy_gets_its_own(qtbot, tmp_path: Path, app_runs: Path) -> None:
