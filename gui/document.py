@@ -72,7 +72,7 @@ class Document(QObject):
         if not project.id:
             project.id = file_project_id(path) if path is not None else new_project_id()
         self.project = project
-        self.path = on_disk(path) if path is not None else None
+        self.path = on_disk(Path(path).absolute()) if path is not None else None  # "my.json" from a shell: absolute
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self.clean_changed)
         self.inference = ShapeInference(project.graph)
@@ -168,7 +168,7 @@ class Document(QObject):
         if target is None:
             raise ValueError("an untitled document needs a path to save to")
         save_project(self.project, target)
-        target = on_disk(target)
+        target = on_disk(target.absolute())
         if target != self.path:
             self.path = target
             self.path_changed.emit(target)

@@ -36,3 +36,13 @@ def test_a_name_typed_in_another_case_shows_as_the_folder_spells_it(window: Main
     assert window._save_to(tmp_path / "My.json")
     assert window.document.path == tmp_path / "my.json"
     assert window.windowTitle() == "my.json[*] — Neural Canvas"
+
+
+def test_a_relative_path_is_kept_absolute(window: MainWindow, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python main.py my.json`` from a shell: exports and runs still go beside the file later."""
+    monkeypatch.chdir(tmp_path)
+    assert window._save_to(Path("my.json"))
+    assert window.document.path == tmp_path / "my.json" and window.document.path.is_absolute()
+    assert window.open_project(Path("my.json"))
+    assert window.document.path == tmp_path / "my.json"
