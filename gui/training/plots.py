@@ -85,6 +85,7 @@ class MetricPlots(QWidget):
         layout.addWidget(self.view)
         self._text_color = "#3D444D"
         self._label_fill = QColor(255, 255, 255, 210)  # behind the learning-rate change labels
+        self._marker_fill = "#FFFFFF"  # inside the hollow validation markers: the plot's background
         self._mark_font = QFont(self.font())
         self._mark_font.setPointSizeF(7.5)
         self.loss = self._plot("epoch")
@@ -141,6 +142,10 @@ class MetricPlots(QWidget):
         text = self._text_color = getattr(theme, "node_text", "#1F2328") if dark else "#3D444D"
         self._label_fill = QColor(getattr(theme, "node_body", "#FFFFFF") if dark else "#FFFFFF")
         self._label_fill.setAlpha(210)
+        self._marker_fill = getattr(theme, "node_body", "#FFFFFF") if dark else "#FFFFFF"  # hollow markers
+        for curves in self.runs.values():
+            for name in ("val_loss", "val_metric"):
+                curves.items[name].setSymbolBrush(self._marker_fill)
         for plot in (self.loss, self.metric, self.lr):
             for axis in ("left", "bottom"):
                 plot.getAxis(axis).setTextPen(text)
@@ -273,11 +278,11 @@ class MetricPlots(QWidget):
             "train_loss": (self.loss, dict(pen=None, symbol="o", symbolSize=5, symbolBrush=color,
                                            symbolPen=None, name="train, per epoch")),
             "val_loss": (self.loss, dict(pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine), symbol="t",
-                                         symbolSize=7, symbolBrush="w", symbolPen=color, name="validation")),
+                                         symbolSize=7, symbolBrush=self._marker_fill, symbolPen=color, name="validation")),
             "train_metric": (self.metric, dict(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5,
                                                symbolBrush=color, symbolPen=None)),
             "val_metric": (self.metric, dict(pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine),
-                                             symbol="t", symbolSize=7, symbolBrush="w", symbolPen=color)),
+                                             symbol="t", symbolSize=7, symbolBrush=self._marker_fill, symbolPen=color)),
             "lr": (self.lr, dict(pen=pg.mkPen(color, width=2))),
         }
         for name, (plot, options) in specs.items():
