@@ -31,6 +31,7 @@ from gui.inspector import InspectorWidget
 from gui.observers import DocumentLink
 from gui.palette import PaletteWidget
 from gui.problems import ProblemsWidget
+from gui.project_checks import project_problems
 from gui.style import THEMES, application_palette
 from gui.summary_panel import SummaryWidget
 from gui.training.controller import TrainingController
@@ -174,10 +175,10 @@ class MainWindow(QMainWindow):
 
     def _show_totals(self, analysis: Analysis) -> None:
         """Parameters, FLOPs and whether the project can train (the Train action says why not)."""
-        state = "valid" if analysis.valid else f"{len(analysis.errors)} error(s)"
         blocker = self.training.blocker() if self.document is not None else ""
-        if analysis.valid and blocker:
-            state = "graph valid · cannot train yet"
+        errors = len(analysis.errors) + (len(project_problems(self.document)) if self.document is not None else 0)
+        state = "valid" if not errors else "graph valid · cannot train yet" if analysis.valid else \
+            f"{errors} error(s)"  # counted as the Problems panel counts them
         self.totals.setText(f"{analysis.parameters:,} parameters · {analysis.flops:,} FLOPs/sample · {state}")
         self.totals.setToolTip(blocker or ("Ready to train (F5)" if analysis.valid else "See the Problems panel"))
         self.training.update_train_tip(blocker)
@@ -484,10 +485,12 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        else:  # first start: generous, but never larger than the screen
+        else:  # first start: generous; on a screen with no room for that (and its frame), maximized
             screen = self.screen().availableGeometry() if self.screen() is not None else None
-            width, height = (1400, 860) if screen is None else (min(1400, screen.width()), min(860, screen.height()))
-            self.resize(width, height)
+            small = screen is not None and (screen.width() < 1400 + 40 or screen.height() < 860 + 60)
+            self.resize(min(1400, screen.width()), min(860, screen.height())) if small else self.resize(1400, 860)
+            if small:
+                self.setWindowState(Qt.WindowState.WindowMaximized)
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)

@@ -60,3 +60,11 @@ def test_the_data_panel_says_it_once(window: MainWindow) -> None:
     assert panel.wait_loaded()
     assert "1,797" in panel.summary.text() and window.problems.project_problems() == []
     assert window.totals.text().endswith("· valid")
+
+
+def test_the_status_bar_counts_the_missing_dataset_with_the_graph_errors(window: MainWindow) -> None:
+    doc = window.document
+    doc.graph.remove_edge(doc.graph.edges[-1])  # the Output loses its input: a graph error
+    doc.refresh_analysis()
+    count = int(window.problems.header.text().split()[0])  # "2 errors, 1 warning"
+    assert count >= 2 and window.totals.text().endswith(f"· {count} error(s)")
