@@ -13,9 +13,7 @@ a few thousand points.
 
 from __future__ import annotations
 
-import math
 import time
-from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +22,17 @@ from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QGraphicsGridLayout, QSizePolicy, QVBoxLayout, QWidget
 
-from engine.training.history import TASK_METRIC, RunHistory
+from engine.training.history import RunHistory
+from gui.training.plot_parts import (
+    KEY_TIPS,
+    MIN_LR_WIDTH,
+    MIN_PLOT_WIDTH,
+    MarkLabel,
+    TimedLayoutWidget,
+    finite,
+    header_texts,
+    nearest,
+)
 
 REDRAW_HZ = 20
 #: Redrawing may take at most this share of one core: after a redraw that cost t seconds
@@ -33,24 +41,6 @@ REDRAW_HZ = 20
 REDRAW_CPU_SHARE = 0.03
 RUN_COLORS = ("#2F81F7", "#E8590C", "#2DA44E", "#8250DF", "#D1242F", "#BF8700", "#1B998B", "#D64F7A",
               "#6E7781", "#0A3069")
-_METRIC_TITLES = {"accuracy": "Accuracy", "r2": "R²", "mae": "MAE", "perplexity": "Perplexity",
-                  "g_loss": "GAN losses", "loss": "Loss",
-                  "mse_vs_noise": "MSE / noise MSE", "modes_covered": "Modes covered"}
-#: Narrowest a plot may get (logical pixels) before the plots rearrange.
-MIN_PLOT_WIDTH = 190
-MIN_LR_WIDTH = 150
-#: The line keys of the headers: a glyph per line style.
-_SOLID, _DASHED, _DOTS = "━━", "╍╍", "●"
-_SHORT = {"validation": "val", "generator": "gen", "discriminator": "disc"}
-#: What the keys mean in full (the headers' tooltips).
-_KEY_TIPS = {
-    "loss": "solid: training loss, smoothed (faint: per batch) · dots: training loss per epoch · "
-            "dashed with triangles: validation loss",
-    "metric": "solid: training value (generator loss for a GAN) · dashed with triangles: validation value "
-              "(discriminator loss for a GAN)",
-    "lr": "the learning rate of each step; a dotted line marks a rate set by hand (Set LR)"}
-
-
 def run_color(index: int) -> str:
     """The colour of the ``index``-th run of a project."""
     return RUN_COLORS[index % len(RUN_COLORS)]
@@ -77,7 +67,7 @@ class MetricPlots(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.view = _TimedLayoutWidget()
+        self.view = TimedLayoutWidget()
         self.view.setBackground("w")
         self.view.ci.setContentsMargins(2, 2, 2, 2)
         layout = QVBoxLayout(self)
@@ -92,7 +82,7 @@ class MetricPlots(QWidget):
         self.metric = self._plot("epoch")
         self.lr = self._plot("epoch")
         self.headers = {plot: pg.LabelItem(justify="left") for plot in (self.loss, self.metric, self.lr)}
-        for (plot, header), tip in zip(self.headers.items(), _KEY_TIPS.values()):
+        for (plot, header), tip in zip(self.headers.items(), KEY_TIPS.values()):
             header.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
             header.setToolTip(tip)
         self.titles = {self.loss: "Loss", self.metric: "Metric", self.lr: "Learning rate"}
@@ -313,24 +303,8 @@ class MetricPlots(QWidget):
 
     def _update_headers(self, curves: _RunCurves) -> None:
         """Titles and line keys of the highlighted run: only the lines it has."""
-        history, color = curves.history, curves.color
-
-        def entry(glyph: str, text: str, faint: bool = False) -> str:
-            shade = f"{color}66" if faint else color
-            return f"<span style='color:{shade}'>{glyph}</span>&nbsp;{text}"
-
-        loss = [entry(_SOLID, "train")] if history.batch_x else []  # its faint per-batch line: see the tooltip
-        loss += [entry(_DOTS, "epoch")] if _has(history.train.get("loss")) else []
-        loss += [entry(_DASHED, "val")] if _has(history.val.get("loss")) else []
-        self._set_header(self.loss, "Loss", " &nbsp;".join(loss))
-        (first_label, first), (second_label, second) = history.metric_series()
-        metric = [entry(_SOLID, _SHORT.get(first_label, first_label))] if _has(first) else []
-        metric += [entry(_DASHED, _SHORT.get(second_label, second_label))] if _has(second) else []
-        name = history.metric_name if history.epoch_x else TASK_METRIC.get(history.task, "loss")
-        title = _METRIC_TITLES["g_loss"] if history.task == "gan" else _METRIC_TITLES.get(name, name)
-        self._set_header(self.metric, title, " &nbsp;".join(metric))
-        marks = [entry("┊", "set")] if history.lr_marks else []
-        self._set_header(self.lr, "Learning rate", " &nbsp;".join(marks))
+        for name, (title, key) in header_texts(curves.history, curves.color).items():
+            self._set_header({"loss": self.loss, "metric": self.metric, "lr": self.lr}[name], title, key)
 
     # ---------------------------------------------------------------- drawing
     def _scheduled_redraw(self) -> None:
@@ -354,15 +328,14 @@ class MetricPlots(QWidget):
                 continue
             curves.drawn_version = history.version
             changed = True
-            metric = history.metric_name
             items = curves.items
             items["batch"].setData(history.batch_x, history.batch_loss)
             items["smooth"].setData(history.batch_x, history.batch_loss_smooth)
-            items["train_loss"].setData(*_finite(history.epoch_x, history.train.get("loss")))
-            items["val_loss"].setData(*_finite(history.epoch_x, history.val.get("loss")))
-            (first_label, first), (second_label, second) = history.metric_series()
-            items["train_metric"].setData(*_finite(history.epoch_x, first))
-            items["val_metric"].setData(*_finite(history.epoch_x, second))
+            items["train_loss"].setData(*finite(history.epoch_x, history.train.get("loss")))
+            items["val_loss"].setData(*finite(history.epoch_x, history.val.get("loss")))
+            (_, first), (_, second) = history.metric_series()
+            items["train_metric"].setData(*finite(history.epoch_x, first))
+            items["val_metric"].setData(*finite(history.epoch_x, second))
             items["lr"].setData(history.lr_x, history.lr)
             if history.lr and not self.log_scale and curves.visible:
                 self._lr_top = max(self._lr_top, max(history.lr) * 1.15)
@@ -383,7 +356,7 @@ class MetricPlots(QWidget):
                                                                   style=Qt.PenStyle.DotLine))
                 plot.addItem(line)
                 if plot is self.lr:  # the new rate beside the mark, on whichever side it fits
-                    line.label = _MarkLabel(line, f"→ {new:.2g}", position=0.5, color=curves.color,
+                    line.label = MarkLabel(line, f"→ {new:.2g}", position=0.5, color=curves.color,
                                             fill=pg.mkBrush(self._label_fill))
                     line.label.setFont(self._mark_font)
                 line.setVisible(curves.visible)
@@ -420,20 +393,20 @@ class MetricPlots(QWidget):
         history = self.runs[self.current].history  # type: ignore[index]
         parts: list[str] = []
         if plot is self.lr:
-            value = _nearest(history.lr_x, history.lr, x)
+            value = nearest(history.lr_x, history.lr, x)
             if value is not None:
                 parts.append(f"lr {value[1]:.3g}")
             parts += [f"set by hand: {old:.3g} → {new:.3g}" for at, old, new in history.lr_marks if abs(at - x) < 0.3]
         else:
             if plot is self.loss:
-                value = _nearest(history.batch_x, history.batch_loss_smooth, x)
+                value = nearest(history.batch_x, history.batch_loss_smooth, x)
                 if value is not None:
                     parts.append(f"train {value[1]:.4g}")
                 series = (("train/epoch", history.train.get("loss", [])), ("val", history.val.get("loss", [])))
             else:
                 series = history.metric_series()
             for label, values in series:
-                value = _nearest(history.epoch_x, values, x, within=0.5)
+                value = nearest(history.epoch_x, values, x, within=0.5)
                 if value is not None:
                     parts.append(f"{label} {value[1]:.4g}")
         return f"epoch {x:.2f}\n" + "\n".join(parts) if parts else ""
@@ -450,58 +423,3 @@ class MetricPlots(QWidget):
     def current_history(self) -> RunHistory | None:
         """The newest (highlighted) run."""
         return self.runs[self.current].history if self.current in self.runs else None
-
-
-class _MarkLabel(pg.InfLineLabel):
-    """The label of a learning-rate mark: beside the line on the side where it fits inside the
-    plot, hidden when it fits on neither (the hover still gives the values)."""
-
-    def updatePosition(self) -> None:  # noqa: N802 - pyqtgraph override
-        super().updatePosition()
-        view = self.line.getViewBox()
-        if view is None or not self.line.isVisible():
-            return
-        area = view.sceneBoundingRect()
-        fits = False
-        for anchor in (self.anchor, *self.anchors):
-            self.setAnchor(anchor)
-            rect = self.mapRectToScene(self.boundingRect())
-            if area.contains(rect):
-                fits = True
-                break
-        self.setOpacity(1.0 if fits else 0.0)
-
-
-class _TimedLayoutWidget(pg.GraphicsLayoutWidget):
-    """A plot layout that remembers how long its paints took (the redraw budget counts them)."""
-
-    paint_seconds = 0.0
-
-    def paintEvent(self, event: object) -> None:  # noqa: N802 - Qt override
-        start = time.perf_counter()
-        super().paintEvent(event)
-        self.paint_seconds += time.perf_counter() - start
-
-
-def _has(values: list[float] | None) -> bool:
-    """Whether a series has at least one finite value (a line to draw)."""
-    return any(math.isfinite(v) for v in values or ())
-
-
-def _finite(x: list[float], y: list[float] | None) -> tuple[list[float], list[float]]:
-    if not y:
-        return [], []
-    pairs = [(a, b) for a, b in zip(x, y) if math.isfinite(b)]
-    return [a for a, _ in pairs], [b for _, b in pairs]
-
-
-def _nearest(xs: list[float], ys: list[float], x: float, within: float = math.inf) -> tuple[float, float] | None:
-    """The point of ``(xs, ys)`` (sorted by x) nearest to ``x``, if within ``within``."""
-    if not xs or len(ys) != len(xs):
-        return None
-    i = bisect_left(xs, x)
-    candidates = [j for j in (i - 1, i) if 0 <= j < len(xs)]
-    j = min(candidates, key=lambda k: abs(xs[k] - x))
-    if abs(xs[j] - x) > within or not math.isfinite(ys[j]):
-        return None
-    return xs[j], ys[j]

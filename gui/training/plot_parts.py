@@ -1,0 +1,105 @@
+"""Parts of the training plots that need no plot widget: the header texts (titles and line
+keys of the highlighted run), the learning-rate mark label, the timed layout widget and the
+series helpers."""
+
+from __future__ import annotations
+
+import math
+import time
+from bisect import bisect_left
+
+import pyqtgraph as pg
+
+from engine.training.history import TASK_METRIC, RunHistory
+
+METRIC_TITLES = {"accuracy": "Accuracy", "r2": "R²", "mae": "MAE", "perplexity": "Perplexity",
+                  "g_loss": "GAN losses", "loss": "Loss",
+                  "mse_vs_noise": "MSE / noise MSE", "modes_covered": "Modes covered"}
+#: Narrowest a plot may get (logical pixels) before the plots rearrange.
+MIN_PLOT_WIDTH = 190
+MIN_LR_WIDTH = 150
+#: The line keys of the headers: a glyph per line style.
+_SOLID, _DASHED, _DOTS = "━━", "╍╍", "●"
+_SHORT = {"validation": "val", "generator": "gen", "discriminator": "disc"}
+#: What the keys mean in full (the headers' tooltips).
+KEY_TIPS = {
+    "loss": "solid: training loss, smoothed (faint: per batch) · dots: training loss per epoch · "
+            "dashed with triangles: validation loss",
+    "metric": "solid: training value (generator loss for a GAN) · dashed with triangles: validation value "
+              "(discriminator loss for a GAN)",
+    "lr": "the learning rate of each step; a dotted line marks a rate set by hand (Set LR)"}
+
+
+def header_texts(history: RunHistory, color: str) -> dict[str, tuple[str, str]]:
+    """``{"loss" | "metric" | "lr": (title, key)}`` for ``history`` drawn in ``color``; a key (rich
+    text) names only the lines the run has."""
+
+    def entry(glyph: str, text: str) -> str:
+        return f"<span style='color:{color}'>{glyph}</span>&nbsp;{text}"
+
+    loss = [entry(_SOLID, "train")] if history.batch_x else []  # its faint per-batch line: see the tooltip
+    loss += [entry(_DOTS, "epoch")] if has_values(history.train.get("loss")) else []
+    loss += [entry(_DASHED, "val")] if has_values(history.val.get("loss")) else []
+    (first_label, first), (second_label, second) = history.metric_series()
+    metric = [entry(_SOLID, _SHORT.get(first_label, first_label))] if has_values(first) else []
+    metric += [entry(_DASHED, _SHORT.get(second_label, second_label))] if has_values(second) else []
+    name = history.metric_name if history.epoch_x else TASK_METRIC.get(history.task, "loss")
+    title = METRIC_TITLES["g_loss"] if history.task == "gan" else METRIC_TITLES.get(name, name)
+    marks = [entry("┊", "set")] if history.lr_marks else []
+    return {"loss": ("Loss", " &nbsp;".join(loss)), "metric": (title, " &nbsp;".join(metric)),
+            "lr": ("Learning rate", " &nbsp;".join(marks))}
+
+
+class MarkLabel(pg.InfLineLabel):
+    """The label of a learning-rate mark: beside the line on the side where it fits inside the
+    plot, hidden when it fits on neither (the hover still gives the values)."""
+
+    def updatePosition(self) -> None:  # noqa: N802 - pyqtgraph override
+        super().updatePosition()
+        view = self.line.getViewBox()
+        if view is None or not self.line.isVisible():
+            return
+        area = view.sceneBoundingRect()
+        fits = False
+        for anchor in (self.anchor, *self.anchors):
+            self.setAnchor(anchor)
+            rect = self.mapRectToScene(self.boundingRect())
+            if area.contains(rect):
+                fits = True
+                break
+        self.setOpacity(1.0 if fits else 0.0)
+
+
+class TimedLayoutWidget(pg.GraphicsLayoutWidget):
+    """A plot layout that remembers how long its paints took (the redraw budget counts them)."""
+
+    paint_seconds = 0.0
+
+    def paintEvent(self, event: object) -> None:  # noqa: N802 - Qt override
+        start = time.perf_counter()
+        super().paintEvent(event)
+        self.paint_seconds += time.perf_counter() - start
+
+
+def has_values(values: list[float] | None) -> bool:
+    """Whether a series has at least one finite value (a line to draw)."""
+    return any(math.isfinite(v) for v in values or ())
+
+
+def finite(x: list[float], y: list[float] | None) -> tuple[list[float], list[float]]:
+    if not y:
+        return [], []
+    pairs = [(a, b) for a, b in zip(x, y) if math.isfinite(b)]
+    return [a for a, _ in pairs], [b for _, b in pairs]
+
+
+def nearest(xs: list[float], ys: list[float], x: float, within: float = math.inf) -> tuple[float, float] | None:
+    """The point of ``(xs, ys)`` (sorted by x) nearest to ``x``, if within ``within``."""
+    if not xs or len(ys) != len(xs):
+        return None
+    i = bisect_left(xs, x)
+    candidates = [j for j in (i - 1, i) if 0 <= j < len(xs)]
+    j = min(candidates, key=lambda k: abs(xs[k] - x))
+    if abs(xs[j] - x) > within or not math.isfinite(ys[j]):
+        return None
+    return xs[j], ys[j]
