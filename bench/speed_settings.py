@@ -39,7 +39,7 @@ from bench._common import describe_machine, format_table, machine_info, median, 
 from engine.data import load_dataset, prepare_data
 from engine.graph.fileformat import load_project
 from engine.training.batches import BatchSource
-from engine.training.config import training_config
+from engine.settings import training_config
 from engine.training.performance import wants_channels_last
 from engine.training.tasks import Task, make_task, resolve_task
 

@@ -119,7 +119,7 @@ from engine.data import load_dataset, prepare_data
 from engine.graph import Graph, Project
 from engine.graph.fileformat import dumps, load_project
 from engine.training.batches import BatchSource
-from engine.training.config import training_config
+from engine.settings import training_config
 from engine.training.events import EpochEnd, Event, Failed, Finished, RunStarted
 from engine.training.performance import fused_optimizer, use_fast_layout
 from engine.training.tasks.base import EVAL_BATCH

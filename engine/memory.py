@@ -99,7 +99,7 @@ def estimate_training_memory(graph: Graph, analysis: Analysis, training: Mapping
         analysis: Its shape inference.
         training: The project's ``training`` section (batch size, optimizer, momentum, precision).
     """
-    from engine.training.config import training_config
+    from engine.settings import training_config
 
     try:
         config = training_config(training)

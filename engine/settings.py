@@ -59,6 +59,8 @@ TRAINING_PARAMS: tuple[Param, ...] = (
                 min=0.1, max=3600.0),
     float_param("temperature", 0.8, "Language model: sampling temperature of generated text.", min=0.05, max=5.0),
     int_param("num_workers", 0, "DataLoader worker processes for large datasets.", min=0, max=64),
+    int_param("cpu_threads", 0, "CPU threads for training; 0 = automatic: as many as the cores other programs "
+              "leave free, checked every second (a busy core would otherwise stall every step).", min=0, max=1024),
 )
 
 _BY_NAME = {p.name: p for p in TRAINING_PARAMS}

@@ -71,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         for diagnostic in analysis.errors:
             print(diagnostic.format(project.graph))
         raise UserError(f"the graph has {len(analysis.errors)} problem(s); fix them before training")
-    from engine.training.config import training_config
+    from engine.settings import training_config
 
     training_config(project.training, overrides)  # refuse bad settings before starting a process
     if args.nproc > 1:

@@ -112,7 +112,7 @@ class ModelInsight:
             UserError: Not a run folder, unreadable files, no weights yet, or data that cannot load.
         """
         from engine.data import load_dataset, prepare_data
-        from engine.training.config import training_config
+        from engine.settings import training_config
         from engine.training.run_dir import read_run
         from engine.training.tasks import resolve_task
 

@@ -27,7 +27,7 @@ from engine.graph.project import Project
 from engine.layers.base import Params
 from engine.training import checkpoint as ckpt
 from engine.training.batches import BatchSource
-from engine.training.config import training_config
+from engine.settings import training_config
 from engine.training.control import Control
 from engine.training.devices import autocast_dtype, device_name, select_device
 from engine.training.events import (BatchMetrics, CheckpointWritten, EpochEnd, Event, Failed, Finished,
@@ -38,6 +38,7 @@ from engine.training.out_of_memory import (ModelTooLarge, is_cpu_out_of_memory, 
 from engine.training.performance import match_state_layout
 from engine.training.run_dir import RunDirectory, read_run_info
 from engine.training.tasks import Task, make_task, resolve_task
+from engine.training.threads import ThreadGovernor, fixed_threads
 from engine.training.tasks.base import unwrap as _unwrap
 
 BATCH_EVENT_SECONDS = 0.2
@@ -278,26 +279,31 @@ class Trainer:
                              parameters, batches.train_count, state.val_count, state.start_epoch, dict(config),
                              state.initial_weights))
         self._write_run_info("running", {})
-        clock = _Clock(state.device)
-        for epoch in range(state.start_epoch, config.epochs):
-            self.epoch = epoch
-            started = time.perf_counter()
-            sums = _Sums(state.device, state.epoch_sums)
-            stopped = self._train_epoch(state, epoch, sums, clock)
-            if stopped is not None:
-                return stopped
-            ended = self._end_epoch(state, epoch, sums, started, clock)
-            if ended is not None:
-                return ended
-        return self._finish("completed", config.epochs, 0, None, 0)
+        clock = _Clock(state.device, config.cpu_threads)
+        try:
+            for epoch in range(state.start_epoch, config.epochs):
+                self.epoch = epoch
+                started = time.perf_counter()
+                sums = _Sums(state.device, state.epoch_sums)
+                stopped = self._train_epoch(state, epoch, sums, clock)
+                if stopped is not None:
+                    return stopped
+                ended = self._end_epoch(state, epoch, sums, started, clock)
+                if ended is not None:
+                    return ended
+            return self._finish("completed", config.epochs, 0, None, 0)
+        finally:
+            clock.restore()
 
     def _train_epoch(self, state: RunState, epoch: int, sums: _Sums, clock: _Clock) -> Event | None:
         """The steps of one epoch; returns the closing event when a stop command ends the run."""
         task, schedule, control, window = state.task, state.schedule, self.control, clock.window
         snapshot_every, steps = state.config.snapshot_seconds, state.batches.steps_per_epoch  # locals: hot loop
-        snap_x, snap_y = state.snapshot_data
+        snap_x, snap_y, threads = *state.snapshot_data, clock.threads
         for index, (x, y) in state.batches.epoch(epoch, state.start_batch):
             now = time.perf_counter()
+            if now >= threads.due:
+                threads.adjust(now)
             if control.pending() and self._handle_commands(schedule):
                 return self._finish("stopped", epoch, index, sums.totals(), sums.seen)
             if schedule.per_step:
@@ -483,11 +489,22 @@ def _internal_failure(exc: BaseException) -> Failed:
 
 
 class _Clock:
-    """Timers that span epochs: the batch-event window and the last snapshot."""
+    """What spans epochs: the batch-event window, the last snapshot, the CPU thread governor.
 
-    def __init__(self, device: torch.device) -> None:
+    ``cpu_threads`` 0 lets the governor follow the free cores; another value fixes the count.
+    """
+
+    def __init__(self, device: torch.device, cpu_threads: int) -> None:
         self.window = _Window(device)
         self.last_snapshot = 0.0
+        self.fixed_from = fixed_threads(cpu_threads) if cpu_threads and device.type == "cpu" else 0
+        self.threads = ThreadGovernor(device.type == "cpu" and not cpu_threads)
+
+    def restore(self) -> None:
+        """Give torch the thread count it had before the run."""
+        self.threads.restore()
+        if self.fixed_from:
+            fixed_threads(self.fixed_from)
 
 
 class _Sums:

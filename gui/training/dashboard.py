@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.layers.params import ParamKindError
-from engine.training.config import TRAINING_PARAMS
+from engine.settings import TRAINING_PARAMS
 from engine.training.events import (
     BatchMetrics,
     EpochEnd,

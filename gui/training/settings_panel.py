@@ -3,7 +3,7 @@
 Only the settings of the chosen optimizer and schedule show (momentum for SGD and RMSprop,
 beta1 for Adam, step size and gamma for the step and plateau schedules, ...).
 
-Editors come from :data:`engine.training.config.TRAINING_PARAMS` through the same factory as
+Editors come from :data:`engine.settings.TRAINING_PARAMS` through the same factory as
 the layer inspector. Every change is an undoable edit of the project's ``training`` section
 (saved in the project file); values equal to the default are shown plain, changed ones bold.
 The devices this machine has (GPU name and memory) are found the first time the panel is
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.training.config import TRAINING_PARAMS
+from engine.settings import TRAINING_PARAMS
 from gui.background import BackgroundCall
 from gui.document import Document
 from gui.observers import DocumentLink

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from engine.compile import compile_graph
 from engine.data import load_dataset, prepare_data
-from engine.training.config import training_config
+from engine.settings import training_config
 from engine.training.optim import make_optimizer
 from engine.training.performance import fused_optimizer, match_state_layout, use_fast_layout, wants_channels_last
 from engine.training.tasks import make_task, resolve_task

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from engine.compile import CompiledModel
 from engine.data.fit import check_input_fits
-from engine.training.config import DEFAULT_LOSS
+from engine.settings import DEFAULT_LOSS
 from engine.training.tasks.base import Task, TaskError, check_output, require_single_io, to_list
 
 LOSS_FUNCTIONS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
