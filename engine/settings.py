@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from engine.errors import UserError
+from engine.graph.gan import is_gan
+from engine.graph.model import Graph
 from engine.layers.base import Params
 from engine.layers.params import (Param, ParamKindError, bool_param, choice_param, float_param,
                                   int_param)
@@ -64,6 +66,32 @@ TRAINING_PARAMS: tuple[Param, ...] = (
 )
 
 _BY_NAME = {p.name: p for p in TRAINING_PARAMS}
+
+#: Task chosen for ``task: auto`` from what the dataset's targets are.
+TASK_FOR_TARGETS = {"classes": "classification", "values": "regression", "next_tokens": "language_model",
+                    "none": "autoencoder"}
+
+
+def auto_task(task: str, graph: Graph, target_kind: str | None, ordered: bool = False) -> str:
+    """The task a ``task`` setting means: itself, or for ``auto`` GAN when the graph has a Noise
+    Input, else what the dataset's targets say (``ordered`` values: forecasting).
+
+    Args:
+        task: The ``task`` setting.
+        graph: The project's graph.
+        target_kind: The dataset's target kind (``classes``, ``values``...); ``None`` when unknown.
+        ordered: Whether the values are a sequence in time.
+    """
+    if task != "auto":
+        return task
+    if is_gan(graph):
+        return "gan"
+    if target_kind is None:
+        return "classification"
+    if target_kind == "values" and ordered:
+        return "forecasting"
+    return TASK_FOR_TARGETS[target_kind]
+
 
 #: Loss used by each task when ``loss`` is ``auto``.
 DEFAULT_LOSS = {"classification": "cross_entropy", "regression": "mse", "forecasting": "mse",

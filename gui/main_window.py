@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
                                QWidget)
 
 from engine.graph.fileformat import ProjectFileError, load_project
+from engine.graph.gan import is_gan
 from engine.graph.layout import layered_layout
 from engine.graph.project import Project
 from engine.shapes import Analysis
@@ -288,8 +289,7 @@ class MainWindow(QMainWindow):
         if doc is None:
             return
         runs = [curves.history for curves in self.training.dashboard.plots.runs.values()]
-        is_gan = any(node.layer.type_id == "noise_input" for node in doc.graph)
-        ExportDialog(doc.project, doc.path, runs, is_gan, self).exec()
+        ExportDialog(doc.project, doc.path, runs, is_gan(doc.graph), self).exec()
 
     def import_model_dialog(self) -> None:
         """Import a PyTorch module or an ONNX file as a new project and open it."""

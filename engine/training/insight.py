@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.errors import UserError
+from engine.graph.gan import is_noise_input
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -254,7 +255,7 @@ class ModelInsight:
         noise = torch.Generator().manual_seed(index)
         specs = self.compiled.analysis.nodes
         return [torch.randn(1, *specs[i].output.dims, generator=noise)  # type: ignore[union-attr]
-                if self.project.graph.nodes[i].type_id == "noise_input" else sample for i in input_ids]
+                if is_noise_input(self.project.graph.nodes[i]) else sample for i in input_ids]
 
     def _explain(self, index: int) -> tuple[np.ndarray | None, int, float]:
         """Saliency (image inputs only), predicted class and its probability; cached per sample."""

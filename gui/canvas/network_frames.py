@@ -9,11 +9,11 @@ in step by hand.
 
 from __future__ import annotations
 
-import networkx as nx
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
+from engine.graph.gan import gan_parts
 from engine.graph.model import Graph
 from gui.canvas.paint_kit import PaintKit
 
@@ -27,24 +27,10 @@ def gan_networks(graph: Graph) -> dict[str, list[str]]:
     """``{"Generator": ids, "Discriminator": ids}`` for a GAN (a graph with a Noise Input), else ``{}``.
 
     Each network is every node that leads to its Output (its Output included); a node shared
-    by both counts as the generator's.
+    by both counts as the generator's (:func:`engine.graph.gan.gan_parts`).
     """
-    if not any(node.type_id == "noise_input" for node in graph):
-        return {}
-    g = graph.nx_graph()
-    generator: set[str] = set()
-    discriminator: set[str] = set()
-    for node in graph:
-        if node.layer.role != "output":
-            continue
-        upstream = nx.ancestors(g, node.id) | {node.id}
-        if any(graph.nodes[n].type_id == "noise_input" for n in upstream):
-            generator |= upstream
-        else:
-            discriminator |= upstream
-    order = list(graph.nodes)
-    networks = {"Generator": [n for n in order if n in generator],
-                "Discriminator": [n for n in order if n in discriminator and n not in generator]}
+    parts = gan_parts(graph)
+    networks = {"Generator": parts.generator, "Discriminator": parts.discriminator}
     return {name: ids for name, ids in networks.items() if ids}
 
 

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from engine.data import DATASETS, DataError, check_input_fits, describe, load_dataset
 from engine.data.base import ArrayDataset
 from engine.data.options import Option
+from engine.graph.gan import is_noise_input
 from gui.background import BackgroundCall
 from gui.document import Document
 from gui.observers import DocumentLink
@@ -59,7 +60,7 @@ def data_input(document: Document) -> tuple[str, Any] | None:
     """The Input node that receives the data (GANs' noise inputs excluded) and its tensor."""
     analysis = document.analysis
     for node in document.graph:
-        if node.layer.role == "input" and node.layer.type_id != "noise_input" and node.id in analysis.in_model:
+        if node.layer.role == "input" and not is_noise_input(node) and node.id in analysis.in_model:
             info = analysis.nodes.get(node.id)
             return (node.id, info.output) if info is not None and info.output is not None else None
     return None

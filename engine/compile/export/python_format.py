@@ -17,12 +17,13 @@ from pathlib import Path
 from engine.compile.export.codegen import class_name, class_source, custom_class_sources, docstring
 from engine.compile.export.common import write_vocabulary
 from engine.compile.export.selfcheck import ExportError, max_abs_diff, run_module
-from engine.compile.export.source import ExportSource, gan_outputs
+from engine.compile.export.source import ExportSource
 from engine.compile.export.train_script import train_source
 from engine.compile.fx_builder import compile_graph
 from engine.compile.weights import save_weights
 from engine.fileio import atomic_write_bytes
 from engine.errors import first_line
+from engine.graph.gan import gan_parts
 
 HEADER = """\
 import torch
@@ -43,8 +44,9 @@ def model_source(src: ExportSource) -> str:
         text, calls = class_source(graph, src.compiled, class_name(src.name), src.name)
         classes, builders = [text], [("build_model", class_name(src.name), "The model, freshly initialised.")]
     else:
-        generator_outs, discriminator_outs = gan_outputs(graph)
-        other = compile_graph(graph, outputs=generator_outs if src.part == "discriminator" else discriminator_outs)
+        gan = gan_parts(graph)
+        other = compile_graph(graph, outputs=gan.generator_outputs if src.part == "discriminator"
+                              else gan.discriminator_outputs)
         pairs = {src.part: src.compiled, "discriminator" if src.part == "generator" else "generator": other}
         classes, calls = [], []
         for part in ("generator", "discriminator"):

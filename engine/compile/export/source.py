@@ -24,9 +24,9 @@ from engine.compile.fx_builder import CompiledModel, GraphInvalidError, compile_
 from engine.compile.weights import apply_weights, load_weights, sibling_weights
 from engine.errors import UserError
 from engine.graph.fileformat import load_project
+from engine.graph.gan import gan_parts
 from engine.graph.model import Graph
 from engine.graph.project import Project
-from engine.shapes import ancestors_and_self
 
 RUN_FILE, RUN_PROJECT, RUN_WEIGHTS = "run.json", "project.json", "model.safetensors"
 
@@ -72,19 +72,9 @@ class ExportSource:
         return tuple(result)
 
 
-def gan_outputs(graph: Graph) -> tuple[list[str], list[str]]:
-    """Output ids reached from a Noise Input (generator) and the others (discriminator)."""
-    g = graph.nx_graph()
-    generator, discriminator = [], []
-    for node in graph:
-        if node.layer.role == "output":
-            sources = {graph.nodes[n].type_id for n in ancestors_and_self(g, [node.id])}
-            (generator if "noise_input" in sources else discriminator).append(node.id)
-    return generator, discriminator
-
-
 def _choose_outputs(graph: Graph, discriminator: bool) -> tuple[list[str] | None, str | None]:
-    generator_outs, discriminator_outs = gan_outputs(graph)
+    parts = gan_parts(graph)
+    generator_outs, discriminator_outs = parts.generator_outputs, parts.discriminator_outputs
     if not generator_outs:
         if discriminator:
             raise UserError("--discriminator applies to GANs only: this graph has no Noise Input")

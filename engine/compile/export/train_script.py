@@ -18,6 +18,7 @@ from engine.compile.export import train_templates as t
 from engine.compile.export.codegen import docstring
 from engine.compile.export.source import ExportSource
 from engine.errors import UserError
+from engine.graph.gan import is_noise_input
 from engine.layers.calls import literal
 
 SKLEARN_SETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
@@ -33,16 +34,9 @@ def _settings(src: ExportSource) -> Any:
 
 
 def _task(src: ExportSource, config: Any, target_kind: str | None, ordered: bool) -> str:
-    if config.task != "auto":
-        return str(config.task)
-    if any(node.type_id == "noise_input" for node in src.project.graph):
-        return "gan"
-    if target_kind is None:
-        return "classification"
-    if target_kind == "values" and ordered:
-        return "forecasting"
-    return {"classes": "classification", "values": "regression", "next_tokens": "language_model",
-            "none": "autoencoder"}[target_kind]
+    from engine.settings import auto_task
+
+    return auto_task(str(config.task), src.project.graph, target_kind, ordered)
 
 
 def _data(src: ExportSource, out: Path) -> tuple[str, list[Path], str | None, bool, str]:
@@ -95,7 +89,7 @@ def train_source(src: ExportSource, out: Path) -> tuple[str, list[Path]]:
             .replace("__LOSS__", literal(loss)).replace("__SETTINGS__", _dict_literal(settings))
             .replace("__LOAD__", load))
     if task == "gan":
-        noise = next(n for n in src.project.graph if n.type_id == "noise_input")
+        noise = next(n for n in src.project.graph if is_noise_input(n))
         body = (t.GAN.replace("__LATENT_DIM__", literal(int(noise.params["latent_dim"])))
                 .replace("__UNIFORM__", literal(noise.params["distribution"] == "uniform"))
                 .replace("__EXPORTED__", literal(src.part or "generator")))

@@ -13,20 +13,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.graph.project import Project
     from engine.layers.base import Params
 
-#: Task chosen for ``task: auto`` from what the dataset's targets are.
-TASK_FOR_TARGETS = {"classes": "classification", "values": "regression", "next_tokens": "language_model",
-                    "none": "autoencoder"}
-
-
 def resolve_task(config: "Params", project: "Project", dataset: "ArrayDataset") -> str:
     """The task name for ``auto``: from the dataset, GAN when the graph has a Noise Input."""
-    if config.task != "auto":
-        return str(config.task)
-    if any(node.type_id == "noise_input" for node in project.graph):
-        return "gan"
-    if dataset.target_kind == "values" and dataset.extras.get("ordered"):
-        return "forecasting"
-    return TASK_FOR_TARGETS[dataset.target_kind]
+    from engine.settings import auto_task
+
+    return auto_task(str(config.task), project.graph, dataset.target_kind, bool(dataset.extras.get("ordered")))
 
 
 def make_task(name: str, project: "Project", data: "PreparedData", config: "Params", device: "torch.device",

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.data.fit import check_input_fits
-from engine.shapes import ancestors_and_self
+from engine.graph.gan import gan_parts
 from engine.training.tasks.base import Task, TaskError, to_list
 
 FIXED_SAMPLES = 16
@@ -55,14 +55,8 @@ class GanTask(Task):
         self.fixed_noise = self._noise(max(FIXED_SAMPLES, POINTS), fixed).to(self.device)
 
     def _find_outputs(self) -> tuple[str, str]:
-        graph = self.project.graph
-        g = graph.nx_graph()
-        generator, discriminator = [], []
-        for node in graph:
-            if node.layer.role != "output":
-                continue
-            sources = {graph.nodes[n].type_id for n in ancestors_and_self(g, [node.id])}
-            (generator if "noise_input" in sources else discriminator).append(node.id)
+        parts = gan_parts(self.project.graph)
+        generator, discriminator = parts.generator_outputs, parts.discriminator_outputs
         if len(generator) != 1 or len(discriminator) != 1:
             raise TaskError("a GAN needs two Outputs: one reached from a Noise Input (the generator) and one "
                             f"reached from the data Input (the discriminator); found generator outputs "
