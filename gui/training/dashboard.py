@@ -254,6 +254,8 @@ class TrainingDashboard(QWidget):
                 self._update_progress(history)
         if history is not None and state != "idle":  # no events come while paused: show the state now
             self.runs.refresh(history.run_dir or history.name)
+        if state == "paused" and history is not None and history.lr:
+            self._show_lr(history.lr[-1])  # the rate the run uses now (a schedule moves it), ready to change
         self._paused = paused = state == "paused"
         self.lr_editor.setEnabled(paused)
         self.lr_button.setEnabled(paused and not self._lr_problem)

@@ -67,6 +67,7 @@ def test_a_paused_run_says_paused_instead_of_an_eta(qtbot, tmp_path: Path) -> No
     session._set_state("paused")  # the state change alone updates the line and the run's row
     text = dashboard.progress.format()
     assert "paused" in text and "ETA" not in text and "steps/s" not in text
+    assert dashboard.lr_editor.current_value() == 0.01  # the run's current rate, ready to be changed
     row = dashboard.runs.items[history.run_dir]
     assert row.icon(1).pixmap(16, 16).toImage() == icon("pause").pixmap(16, 16).toImage()
     session._set_state("idle")
