@@ -145,11 +145,12 @@ def available_memory(device: str = "auto", allow_torch: bool = True) -> DeviceMe
 
     Args:
         device: The ``device`` setting (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``).
-        allow_torch: Whether torch may be imported to ask a GPU (the GUI thread says no).
+        allow_torch: Whether torch may be asked about a GPU (the GUI thread says no: the first
+            CUDA call can take seconds); without it a GPU's free memory is unknown.
     """
     wants_gpu = device.startswith("cuda") or (device == "auto" and _nvidia_driver_present())
     if wants_gpu:
-        if not allow_torch and "torch" not in sys.modules:
+        if not allow_torch:
             return DeviceMemory("cuda", "the GPU", None)
         import torch
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.memory import check_training_memory
 from engine.shapes import Analysis, Diagnostic
 from gui.document import Document
 from gui.icons import icon
@@ -116,6 +117,10 @@ class ProblemsWidget(QWidget):
             return
         project = project_problems(self.document)
         ordered = sorted(analysis.diagnostics, key=lambda d: d.severity != "error")
+        if analysis.valid:  # the training-memory estimate at the configured batch size, against free RAM
+            memory = check_training_memory(self.document.graph, analysis, self.document.project.training,
+                                           allow_torch=False).diagnostic
+            ordered += [memory] if memory is not None else []
         if (*project, *ordered) == self._shown:
             return
         self._shown = (*project, *ordered)
