@@ -117,6 +117,28 @@ def test_a_second_writer_is_refused_with_the_holders_pid(long_project: Path, tmp
                 if '"type": "run_started"' in line]) == 1
 
 
+def test_the_apps_resume_of_a_folder_being_written_is_refused(long_project: Path, tmp_path: Path) -> None:
+    from engine.graph.fileformat import dumps
+    from engine.training.events import Failed
+    from engine.training.worker import TrainingProcess
+    from tests.training.test_worker import collect
+
+    run = tmp_path / "run"
+    cli = start_train(str(long_project), "--out", str(run), "--quiet", log=tmp_path / "cli")
+    try:
+        info = wait_for(lambda: checkpointed(run), what="the first checkpoint")
+        app_worker = TrainingProcess(dumps(mlp_project(LONG)), run, tmp_path, resume=True)  # what Ctrl+F5 starts
+        app_worker.start()
+        events = collect(app_worker, lambda e: isinstance(e, Failed), limit=60)
+        app_worker.join(10)
+        assert isinstance(events[-1], Failed) and events[-1].reason == "config"
+        assert f"process {info['pid']} is writing this run folder" in events[-1].message
+    finally:
+        cli.send_signal(signal.SIGINT)
+        cli.wait(60)
+    assert run_info(run)["status"] == "stopped"
+
+
 def test_two_fresh_runs_into_one_folder_leave_one_run(tmp_path: Path) -> None:
     adam, sgd = tmp_path / "adam.json", tmp_path / "sgd.json"
     save_project(mlp_project({"epochs": 3, "optimizer": "adam"}), adam)
