@@ -176,6 +176,7 @@ class TileGrid(QWidget):
         line = metrics.height()
         caption_h = layout.caption_lines * line + (3 if layout.caption_lines else 0)
         group_w = self.group * layout.tile_w + (self.group - 1) * INNER
+        headers_fit = all(metrics.horizontalAdvance(h) <= layout.tile_w + INNER for h in self.headers)
         for index, tile in enumerate(self.tiles):
             group, member = divmod(index, self.group)
             row, column = divmod(group, layout.columns)
@@ -187,12 +188,16 @@ class TileGrid(QWidget):
             if tile.caption and layout.caption_lines:
                 self._draw_caption(painter, tile, QRectF(x - GAP / 2 + 1, y + layout.tile_h + 2,
                                                          layout.tile_w + GAP - 2, caption_h), layout.caption_lines)
-            if row == 0 and member < len(self.headers):
+            if row == 0 and member < len(self.headers) and headers_fit:
                 painter.setPen(QColor(self.theme.node_subtle))
-                header = metrics.elidedText(self.headers[member], Qt.TextElideMode.ElideRight,
-                                            layout.tile_w + INNER)
                 painter.drawText(QRectF(x - INNER / 2, y - line - 2, layout.tile_w + INNER, line),
-                                 Qt.AlignmentFlag.AlignCenter, header)
+                                 Qt.AlignmentFlag.AlignCenter, self.headers[member])
+        if self.headers and not headers_fit:  # tiles too small for a word each: one line says the order
+            painter.setPen(QColor(self.theme.node_subtle))
+            order = " | ".join(self.headers)  # e.g. "input | output": the order within each group
+            painter.drawText(QRectF(MARGIN, layout.top - line - 2, self.width() - 2 * MARGIN, line),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                             metrics.elidedText(order, Qt.TextElideMode.ElideRight, self.width() - 2 * MARGIN))
 
     def _draw_tile(self, painter: QPainter, tile: Tile, rect: QRectF) -> None:
         if tile.image is not None:
