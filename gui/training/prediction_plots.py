@@ -17,7 +17,7 @@ from PySide6.QtGui import (
     QTextCharFormat,
     QTextCursor,
 )
-from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
 from gui.style import LIGHT, Theme
 from gui.training.prediction_common import (
@@ -200,13 +200,10 @@ class ForecastPage(PredictionPage):
     def __init__(self, theme: Theme = LIGHT, parent: QWidget | None = None) -> None:
         super().__init__(theme, parent)
         self.plot = make_plot(theme, bottom="position", left="value")
-        self.plot.addLegend(offset=(8, 6), labelTextSize="8pt")
         self.target = self.plot.plot(name="target", pen=pg.mkPen(CLASS_COLORS[0], width=2))
         self.predicted = self.plot.plot(name="predicted", pen=pg.mkPen(ACCENT_COLOR, width=1.5))
         style_plot(self.plot, theme)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
+        self.legend = _legend_below(self, self.plot, [(CLASS_COLORS[0], "target"), (ACCENT_COLOR, "predicted")])
 
     def show_payload(self, payload: dict[str, Any]) -> str:
         position = _column(payload, "position")
@@ -226,6 +223,7 @@ class ForecastPage(PredictionPage):
     def set_theme(self, theme: Theme) -> None:
         super().set_theme(theme)
         style_plot(self.plot, theme)
+        self.legend.setText(legend_html(self.legend.entries, theme))
 
 
 class GanPointsPage(PredictionPage):
@@ -237,7 +235,6 @@ class GanPointsPage(PredictionPage):
         super().__init__(theme, parent)
         self.plot = make_plot(theme, bottom="x₁", left="x₂")
         self.plot.getPlotItem().setAspectLocked(True)
-        self.plot.addLegend(offset=(8, 6), labelTextSize="8pt")
         self.real = pg.ScatterPlotItem(size=6, pen=None, brush=pg.mkBrush(CLASS_COLORS[0]), name="real")
         generated = QColor(ACCENT_COLOR)
         generated.setAlpha(190)
@@ -245,9 +242,7 @@ class GanPointsPage(PredictionPage):
         self.plot.addItem(self.real)
         self.plot.addItem(self.generated)
         style_plot(self.plot, theme)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plot)
+        self.legend = _legend_below(self, self.plot, [(CLASS_COLORS[0], "real"), (ACCENT_COLOR, "generated")])
 
     def show_payload(self, payload: dict[str, Any]) -> str:
         real, generated = _points(payload, "real"), _points(payload, "generated")
@@ -270,6 +265,7 @@ class GanPointsPage(PredictionPage):
     def set_theme(self, theme: Theme) -> None:
         super().set_theme(theme)
         style_plot(self.plot, theme)
+        self.legend.setText(legend_html(self.legend.entries, theme))
 
 
 class TextPage(PredictionPage):
@@ -314,3 +310,16 @@ class TextPage(PredictionPage):
     def set_theme(self, theme: Theme) -> None:
         super().set_theme(theme)
         self._render()
+
+
+def _legend_below(page: PredictionPage, plot: pg.PlotWidget, entries: list[tuple[str, str]]) -> QLabel:
+    """Lay ``plot`` out with a legend row under it (never over the data); returns the row."""
+    legend = legend_label()
+    legend.entries = entries  # type: ignore[attr-defined]
+    legend.setText(legend_html(entries, page.theme))
+    legend.setVisible(True)
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(plot, 1)
+    layout.addWidget(legend)
+    return legend
