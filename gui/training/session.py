@@ -8,7 +8,6 @@ run is active the document is read-only (edits are refused with a reason).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -28,7 +27,8 @@ from engine.training.events import (
     RunStarted,
 )
 from engine.training.history import RunHistory, list_runs, run_project_id
-from engine.training.run_dir import METRICS_FILE, RUN_FILE, default_run_dir
+from engine.training.run_dir import METRICS_FILE, default_run_dir
+from engine.training.run_lock import is_being_written
 from engine.training.worker import TrainingProcess
 from gui.document import Document
 
@@ -38,8 +38,6 @@ POLL_MS = 100
 REAP_AFTER_MS = 3000
 READ_ONLY_REASON = "Training is running: stop it (Shift+F5) to edit the graph."
 _RUN_NAME = re.compile(r"-\d{8}-\d{6}(-\d+)?$")
-#: A run whose log changed this recently and whose status is running is being trained by some process.
-BUSY_RUN_S = 120.0
 
 
 def untitled_runs_root() -> Path:
@@ -120,15 +118,6 @@ def _logged_at(run_dir: Path) -> float:
         return 0.0
 
 
-def _being_written(run_dir: Path) -> bool:
-    """A run another process is training right now (status running, log written lately)."""
-    try:
-        status = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8")).get("status")
-    except (OSError, ValueError, AttributeError):
-        status = None
-    return status == "running" and time.time() - _logged_at(run_dir) < BUSY_RUN_S
-
-
 def adopt_runs(document: Document, old_root: Path, skip: Iterable[Path] = ()) -> list[Path]:
     """Move the project's runs from ``old_root`` into its runs folder (after a first save or a Save As
     into another folder), so they stay beside the project file.
@@ -146,7 +135,7 @@ def adopt_runs(document: Document, old_root: Path, skip: Iterable[Path] = ()) ->
     skipped = {Path(p).resolve() for p in skip}
     moved: list[Path] = []
     for path in list_runs(old_root):
-        if run_project_id(path) != document.project.id or path.resolve() in skipped or _being_written(path):
+        if run_project_id(path) != document.project.id or path.resolve() in skipped or is_being_written(path):
             continue
         target, n = new_root / path.name, 1
         while target.exists():

@@ -167,3 +167,24 @@ def test_a_file_without_id_keeps_one_id_until_saved_and_then_stores_it(qtbot, tm
     assert window.document.project.id == opened  # the same file: the same id, so its runs are found
     assert window.save()
     assert load_project(path).id == opened
+
+
+def test_a_run_another_process_is_writing_stays_where_it_is(qtbot, tmp_path: Path, app_runs: Path) -> None:  # noqa: ANN001
+    from engine.training.run_lock import RunLock
+
+    template = tmp_path / "templates" / "mlp.json"
+    template.parent.mkdir()
+    save_project(mlp_project(), template)
+    window = _window(qtbot, tmp_path, "busy")
+    assert window.open_project(template, untitled=True)
+    text = dumps(window.document.project)
+    busy, done = _fake_run(app_runs, "mlp-20261206-120000", text), _fake_run(app_runs, "mlp-20261206-120001", text)
+    busy.joinpath("run.json").write_text(json.dumps({"status": "running"}), encoding="utf-8")
+    os.utime(busy / "metrics.jsonl", (1.0, 1.0))  # an old log: only the lock tells it is being written
+    lock = RunLock(busy)
+    lock.acquire()  # as the training process holds it
+    try:
+        assert window._save_to(tmp_path / "my.json")
+        assert busy.is_dir() and not done.is_dir() and (tmp_path / "runs" / done.name).is_dir()
+    finally:
+        lock.release()
