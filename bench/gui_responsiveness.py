@@ -17,7 +17,8 @@ Variants, interleaved over rounds (order rotating) so machine noise hits both al
 Training samples/s = mean of ``EpochEnd.samples_per_s`` over epochs 2..E (epoch 1 is
 warm-up), read from each run's metrics.jsonl.
 
-Targets (issue #5): lateness p99 < 50 ms; dashboard / headless samples/s >= 0.95.
+Targets (issues #5 and #12): as the median of the rounds, lateness p99 < 50 ms and dashboard /
+headless samples/s >= 0.95; in every round, p99 < 80 ms and the ratio >= 0.9.
 
 Usage::
 
@@ -167,26 +168,34 @@ def main() -> None:
             row["ratio"] = row["dashboard"]["samples_per_s"] / row["headless"]["samples_per_s"]
             rounds.append(row)
             print(f"round {index + 1}: headless {row['headless']['samples_per_s']:,.0f} samples/s, dashboard "
-                  f"{row['dashboard']['samples_per_s']:,.0f} samples/s, lateness p99 "
+                  f"{row['dashboard']['samples_per_s']:,.0f} samples/s (ratio {row['ratio']:.3f}), lateness p99 "
                   f"{row['dashboard']['lateness_p99_ms']:.1f} ms", flush=True)
     ratio = median([r["ratio"] for r in rounds])
+    worst_ratio = min(r["ratio"] for r in rounds)
+    p99_median = median([r["dashboard"]["lateness_p99_ms"] for r in rounds])
     p99 = max(r["dashboard"]["lateness_p99_ms"] for r in rounds)
     rows = [
         ["event-loop lateness p50 (ms)", f"{median([r['dashboard']['lateness_p50_ms'] for r in rounds]):.2f}", "", ""],
-        ["event-loop lateness p99 (ms), worst round", f"{p99:.1f}", "< 50", "PASS" if p99 < 50 else "MISS"],
+        ["event-loop lateness p99 (ms), median of rounds", f"{p99_median:.1f}", "< 50", _mark(p99_median < 50)],
+        ["event-loop lateness p99 (ms), worst round", f"{p99:.1f}", "< 80", _mark(p99 < 80)],
         ["lateness before the first step, max (ms)",
          f"{max(r['dashboard']['startup_lateness_max_ms'] for r in rounds):.1f}", "", ""],
         ["event-loop lateness max (ms), worst round",
          f"{max(r['dashboard']['lateness_max_ms'] for r in rounds):.1f}", "", ""],
         ["headless samples/s (median)", f"{median([r['headless']['samples_per_s'] for r in rounds]):,.0f}", "", ""],
         ["dashboard samples/s (median)", f"{median([r['dashboard']['samples_per_s'] for r in rounds]):,.0f}", "", ""],
-        ["dashboard / headless (median of rounds)", f"{ratio:.3f}", ">= 0.95", "PASS" if ratio >= 0.95 else "MISS"],
+        ["dashboard / headless (median of rounds)", f"{ratio:.3f}", ">= 0.95", _mark(ratio >= 0.95)],
+        ["dashboard / headless (worst round)", f"{worst_ratio:.3f}", ">= 0.9", _mark(worst_ratio >= 0.9)],
     ]
     print()
     print(format_table(["measure", "value", "target", ""], rows))
     path = write_results("gui_responsiveness", {"machine": info, "template": args.template.name,
                                                 "epochs": args.epochs, "rounds": rounds}, args.out)
     print(f"\nresults: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def _mark(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
 
 
 if __name__ == "__main__":

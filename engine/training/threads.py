@@ -73,7 +73,8 @@ class ThreadGovernor:
         self.threads = self.most
         self.cores = usable_cores()
         self.enabled = enabled and self.most > 1
-        self.due = time.perf_counter() + FIRST_CHECK_S if self.enabled else math.inf
+        self.started = time.perf_counter()
+        self.due = self.started + FIRST_CHECK_S if self.enabled else math.inf
         self.changes: list[tuple[float, int, float]] = []  # (time, threads, foreign cores) for benchmarks
         self._last: tuple[float, float, float] | None = self._sample() if self.enabled else None
 
@@ -117,5 +118,8 @@ class ThreadGovernor:
             self.threads = self.most
 
     def state(self) -> dict[str, Any]:
-        """What the governor did, for run.json."""
-        return {"threads_at_start": self.most, "threads_now": self.threads, "changes": len(self.changes)}
+        """What the governor did, for run.json: threads at the start and now, and its last changes
+        as ``[seconds into the epochs, threads, other processes' cores]``."""
+        started = self.started
+        return {"at_start": self.most, "now": self.threads,
+                "changes": [[round(at - started, 1), threads, foreign] for at, threads, foreign in self.changes[-10:]]}

@@ -42,6 +42,8 @@ from engine.training.threads import ThreadGovernor, fixed_threads
 from engine.training.tasks.base import unwrap as _unwrap
 
 BATCH_EVENT_SECONDS = 0.2
+#: Longest wait for the app's dashboard to draw the run's first view before the first step.
+VIEWER_READY_S = 2.0
 LOWER_IS_BETTER = ("loss", "mae", "perplexity", "d_loss", "g_loss")
 
 
@@ -71,6 +73,8 @@ class TrainOptions:
         distributed: Rank information under torchrun.
         weights_file: The project's own weights (``name.safetensors`` beside ``name.json``), which a
             new run starts from when the ``use_project_weights`` setting is on.
+        wait_for_viewer: After the run's start and first prediction snapshot, wait (at most
+            :data:`VIEWER_READY_S`) for the app's "ready" before the first step.
     """
 
     project: Project
@@ -80,6 +84,7 @@ class TrainOptions:
     resume: bool = False
     distributed: DistributedInfo | None = None
     weights_file: Path | None = None
+    wait_for_viewer: bool = False
 
 
 @dataclass
@@ -151,6 +156,8 @@ class Trainer:
         self.checkpoint_epoch = 0
         #: Why the run is stopping when it was not asked by a stop command ("" otherwise).
         self.stop_note = ""
+        #: The CPU thread governor of the epochs now training (``None`` before and after).
+        self.threads: ThreadGovernor | None = None
 
     @property
     def task(self) -> Task | None:
@@ -279,7 +286,13 @@ class Trainer:
                              parameters, batches.train_count, state.val_count, state.start_epoch, dict(config),
                              state.initial_weights))
         self._write_run_info("running", {})
-        clock = _Clock(state.device, config.cpu_threads)
+        self._snapshot(state.task, state.start_epoch, *state.snapshot_data)  # what the model predicts before
+        snapshot_taken = time.perf_counter()
+        if self.options.wait_for_viewer:
+            self.control.await_ready(VIEWER_READY_S)
+        clock = _Clock(state.device, config.cpu_threads)  # after the wait: the viewer's start-up is not load
+        clock.last_snapshot = snapshot_taken
+        self.threads = clock.threads
         try:
             for epoch in range(state.start_epoch, config.epochs):
                 self.epoch = epoch
@@ -464,6 +477,7 @@ class Trainer:
             "global_step": self.global_step, "final_metrics": metrics,
             "best": state.best if state is not None else None, "pid": os.getpid(),
             "world_size": self.options.distributed.world_size if self.options.distributed else 1,
+            **({"cpu_threads": self.threads.state()} if self.threads is not None and self.threads.enabled else {}),
             "base_dir": str(self.options.base_dir.resolve()) if self.options.base_dir else None,
             "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }, durable)

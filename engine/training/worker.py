@@ -100,7 +100,7 @@ class EventSender:
 
 def _worker_main(project_text: str, run_dir: str | None, base_dir: str | None, overrides: dict[str, Any],
                  resume: bool, weights_file: str | None, events: Any, commands: Any, sent: Any,
-                 death_signal: bool = False) -> None:
+                 death_signal: bool = False, viewer: bool = False) -> None:
     """Entry point of the worker process: build the trainer and stream its events."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle: it sends "stop"
     from engine.graph.fileformat import loads
@@ -114,7 +114,8 @@ def _worker_main(project_text: str, run_dir: str | None, base_dir: str | None, o
     try:
         project = loads(project_text, source="project")
         options = TrainOptions(project, Path(run_dir) if run_dir else None, Path(base_dir) if base_dir else None,
-                               overrides, resume, weights_file=Path(weights_file) if weights_file else None)
+                               overrides, resume, weights_file=Path(weights_file) if weights_file else None,
+                               wait_for_viewer=viewer)
         Trainer(options, sender, control).run()
     except BaseException as exc:  # noqa: BLE001 - report, then let the process end
         sender(Failed(time.time(), "error", f"the training process failed to start: {type(exc).__name__}: {exc}"))
@@ -210,11 +211,13 @@ class TrainingProcess:
         resume: Continue from ``run_dir``'s checkpoint.
         weights_file: The project's own weights file, which a new run starts from
             (:attr:`~engine.training.trainer.TrainOptions.weights_file`).
+        viewer: A dashboard draws the run: the worker waits (briefly) for :meth:`ready` after
+            the run's start before its first step.
     """
 
     def __init__(self, project_text: str, run_dir: Path | None, base_dir: Path | None = None,
                  overrides: dict[str, Any] | None = None, resume: bool = False,
-                 weights_file: Path | None = None) -> None:
+                 weights_file: Path | None = None, viewer: bool = False) -> None:
         self._events = _CONTEXT.Queue()
         self._commands = _CONTEXT.Queue()
         self._sent = _CONTEXT.RawValue("q", 0)  # commands sent so far: the worker's cheap check
@@ -225,7 +228,7 @@ class TrainingProcess:
             target=_worker_main, name="neural-canvas-training", daemon=True,
             args=(project_text, str(run_dir) if run_dir else None, str(base_dir) if base_dir else None,
                   dict(overrides or {}), resume, str(weights_file) if weights_file else None, self._events,
-                  self._commands, self._sent, death_signal))
+                  self._commands, self._sent, death_signal, viewer))
         self.finished: Event | None = None
         self.last_checkpoint_epoch: int | None = None
 
@@ -256,6 +259,10 @@ class TrainingProcess:
     def set_learning_rate(self, lr: float) -> None:
         """Change the learning rate (recorded as an event)."""
         self._send("set_lr", float(lr))
+
+    def ready(self) -> None:
+        """Say that the viewer has drawn the run's first view (the worker starts its first step)."""
+        self._send("ready")
 
     def kill(self) -> None:
         """End the worker at once (no checkpoint)."""

@@ -43,7 +43,7 @@ from gui.training.run_list import METRIC_LABELS, RunList
 from gui.training.session import TrainingSession, earlier_runs
 
 #: Seconds between updates of the progress text and the run list while a run streams events.
-TEXT_UPDATE_S = 0.25
+TEXT_UPDATE_S = 0.5
 #: The learning rate's declaration: the live editor takes its bounds from it.
 LR_PARAM = next(param for param in TRAINING_PARAMS if param.name == "lr")
 _STATE_TEXT = {"idle": "Ready", "starting": "Starting the training process…", "running": "Training",
@@ -136,6 +136,7 @@ class TrainingDashboard(QWidget):
             lambda event: self.predictions.show_snapshot(event.view, event.payload, event.epoch))
         session.state_changed.connect(self._on_state)
         session.run_ended.connect(self._on_run_ended)
+        session.first_step.connect(self.plots.hold_redraws)
         self.runs.visibility_changed.connect(self.plots.set_visible)
         self.runs.run_chosen.connect(self._show_run)
         self.runs.resume_requested.connect(
@@ -191,7 +192,10 @@ class TrainingDashboard(QWidget):
         self.predictions.clear()
         self._add_history(history, current=True)
         self.predictions.set_run_epoch(None)
-        self.progress.setRange(0, 0)  # busy until the worker reports its plan
+        # empty until the worker reports its plan: not the busy indicator, whose animation repaints
+        # the bar 25 times a second (a few ms each) while the worker starts and trains its first steps
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
         self.progress.setFormat("Starting…")
 
     def _on_events(self, events: list) -> None:

@@ -81,6 +81,20 @@ class TimedLayoutWidget(pg.GraphicsLayoutWidget):
         self.paint_seconds += time.perf_counter() - start
 
 
+def steady_range(current: tuple[float, float] | None, low: float, high: float) -> tuple[float, float]:
+    """A y range holding ``[low, high]`` that changes as seldom as it can.
+
+    The current range is kept while it holds the values and they fill at least half of it;
+    otherwise the new range is the values with a tenth of their span added on each side.
+    """
+    if current is not None and current[0] <= low and high <= current[1] \
+            and (high - low) >= 0.5 * (current[1] - current[0]):
+        return current
+    span = high - low
+    margin = 0.1 * span if span > 0 else max(abs(high) * 0.1, 1e-6)
+    return low - margin, high + margin
+
+
 def has_values(values: list[float] | None) -> bool:
     """Whether a series has at least one finite value (a line to draw)."""
     return any(math.isfinite(v) for v in values or ())

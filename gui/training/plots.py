@@ -13,6 +13,7 @@ a few thousand points.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from gui.training.plot_parts import (
     MarkLabel,
     TimedLayoutWidget,
     finite,
+    steady_range,
     header_texts,
     nearest,
 )
@@ -39,6 +41,8 @@ REDRAW_HZ = 20
 #: (updating the items and painting them), the next waits at least t * (1 / share - 1).
 #: On a small machine every cycle the GUI takes is a cycle the training process loses.
 REDRAW_CPU_SHARE = 0.03
+#: A paint of the three plots before any was measured (seconds; ~6-10 ms on a 2-core machine).
+FIRST_PAINT_ESTIMATE_S = 0.008
 RUN_COLORS = ("#2F81F7", "#E8590C", "#2DA44E", "#8250DF", "#D1242F", "#BF8700", "#1B998B", "#D64F7A",
               "#6E7781", "#0A3069")
 def run_color(index: int) -> str:
@@ -101,6 +105,13 @@ class MetricPlots(QWidget):
         self.timer.start()
         self.redraw_count = 0
         self._next_redraw = 0.0
+        #: What one paint of the plots costs (seconds), learnt from the paints so far. A redraw is
+        #: charged its own time plus this: its paint happens after it, so charging the paints
+        #: measured since the previous redraw let the first redraws of a run come in a burst.
+        self._paint_cost = FIRST_PAINT_ESTIMATE_S
+        self._redraw_cost = FIRST_PAINT_ESTIMATE_S / 2  # updating the items, measured at each redraw
+        self._x_span = 0.0
+        self._y_ranges: dict[pg.PlotItem, tuple[float, float]] = {}
         for plot in self.headers:
             self._show_header(plot)
         self._arrange()
@@ -205,8 +216,9 @@ class MetricPlots(QWidget):
                 and history.task != "gan")
 
     def _show_header(self, plot: pg.PlotItem) -> None:
-        key = self.keys[plot]
-        note = f"<br><span style='font-size:7.5pt'>{key}</span>" if key else ""
+        # the key line is always there (blank before the run's first lines): a header that grew a
+        # line when the first epoch's lines appeared re-laid out and repainted every plot mid-run
+        note = f"<br><span style='font-size:7.5pt'>{self.keys[plot] or '&nbsp;'}</span>"
         self.headers[plot].setText(f"<b>{self.titles[plot]}</b>{note}", size="9pt", color=self._text_color)
 
     def _set_header(self, plot: pg.PlotItem, title: str, key: str) -> None:
@@ -246,6 +258,9 @@ class MetricPlots(QWidget):
         curves.visible = visible
         for item in [*curves.items.values(), *curves.marks]:
             item.setVisible(visible)
+        self._x_span = 0.0
+        self._y_ranges.clear()
+        self._fit_ranges()
 
     def clear(self) -> None:
         """Forget every run."""
@@ -254,6 +269,8 @@ class MetricPlots(QWidget):
         self.runs.clear()
         self.current = None
         self._lr_top = 0.0
+        self._x_span = 0.0
+        self._y_ranges.clear()
         for plot, title in ((self.loss, "Loss"), (self.metric, "Metric"), (self.lr, "Learning rate")):
             self._set_header(plot, title, "")
         self._arrange()
@@ -307,17 +324,27 @@ class MetricPlots(QWidget):
             self._set_header({"loss": self.loss, "metric": self.metric, "lr": self.lr}[name], title, key)
 
     # ---------------------------------------------------------------- drawing
+    def hold_redraws(self) -> None:
+        """Keep the CPU budget from the first step of a run on: the first redraw with data comes
+        once the run has trained long enough to pay for it (a fraction of a second), not during
+        the first epochs, when a 25 ms redraw took 10% of a short run's training time."""
+        now = time.perf_counter()
+        self._next_redraw = max(self._next_redraw, now + (self._paint_cost + self._redraw_cost)
+                                * (1 / REDRAW_CPU_SHARE - 1))
+
     def _scheduled_redraw(self) -> None:
         """The timer's redraw, skipped while the CPU budget of the previous one lasts."""
         now = time.perf_counter()
         if now < self._next_redraw:
             return
         painted, self.view.paint_seconds = self.view.paint_seconds, 0.0  # the paints since the last redraw
+        if painted > 0:
+            self._paint_cost = 0.5 * self._paint_cost + 0.5 * painted
         drawn = self.redraw_count
         self.redraw()
         if self.redraw_count != drawn:
-            cost = time.perf_counter() - now + painted
-            self._next_redraw = now + cost * (1 / REDRAW_CPU_SHARE - 1)
+            self._redraw_cost = time.perf_counter() - now
+            self._next_redraw = now + (self._redraw_cost + self._paint_cost) * (1 / REDRAW_CPU_SHARE - 1)
 
     def redraw(self) -> None:
         """Push changed runs into their plot items (the timer calls this at 20 Hz)."""
@@ -345,7 +372,39 @@ class MetricPlots(QWidget):
                 self._update_headers(curves)
                 self._arrange()  # nothing beyond the loss plot to show: the metric plot is left out
         if changed:
+            self._fit_ranges()
             self.redraw_count += 1
+
+    def _fit_ranges(self) -> None:
+        """Axis ranges that stay put while a run streams, so a redraw rarely re-lays its ticks.
+
+        pyqtgraph rebuilds an axis's tick labels (text metrics for each) whenever its range
+        moves, two thirds of a redraw's cost when every new point moved every axis. The x axes
+        span the planned epochs of the visible runs (the curves grow into them), and the y axes
+        of loss and metric move only when a value leaves them or the values shrink to under
+        half of them (see :func:`steady_range`).
+        """
+        visible = [c.history for c in self.runs.values() if c.visible]
+        if not visible:
+            return
+        ends = [max([h.epochs_planned or 0, *h.epoch_x[-1:], *h.batch_x[-1:]]) for h in visible]
+        span = max(max(ends), 1.0)
+        if span != self._x_span:
+            self._x_span = span
+            for plot in (self.loss, self.metric, self.lr):
+                plot.setXRange(0, span, padding=0.02)
+        if self.log_scale:
+            return
+        for plot, names in ((self.loss, ("batch", "smooth", "train_loss", "val_loss")),
+                            (self.metric, ("train_metric", "val_metric"))):
+            values = [y for c in self.runs.values() if c.visible for name in names
+                      for y in (c.items[name].yData if c.items[name].yData is not None else ()) if math.isfinite(y)]
+            if not values:
+                continue
+            fitted = steady_range(self._y_ranges.get(plot), min(values), max(values))
+            if fitted != self._y_ranges.get(plot):
+                self._y_ranges[plot] = fitted
+                plot.setYRange(*fitted, padding=0)
 
     def _draw_marks(self, curves: _RunCurves) -> None:
         """A vertical line where the learning rate was changed by hand."""
@@ -367,8 +426,10 @@ class MetricPlots(QWidget):
         self.log_scale = on
         self.loss.setLogMode(y=on)
         self.lr.setLogMode(y=on)
+        self._y_ranges.clear()
         if on:
             self.lr.enableAutoRange(y=True)
+            self.loss.enableAutoRange(y=True)
         else:
             for curves in self.runs.values():
                 curves.drawn_version = -1  # redraw sets the linear range again

@@ -34,6 +34,10 @@ from gui.document import Document
 
 #: Milliseconds between polls of the worker's event queue.
 POLL_MS = 100
+#: After the run's first snapshot is shown, time for its first paint before the worker's first step.
+READY_AFTER_SNAPSHOT_MS = 40
+#: After the run starts, the longest the worker waits for a first snapshot to be shown.
+READY_AFTER_START_MS = 300
 #: A finished worker is reaped this long after its last event (joining at once could block the GUI).
 REAP_AFTER_MS = 3000
 READ_ONLY_REASON = "Training is running: stop it (Shift+F5) to edit the graph."
@@ -162,6 +166,7 @@ class TrainingSession(QObject):
         checkpoint_written(str): A checkpoint of the active run was written (its run folder).
         state_changed(str): ``idle``, ``starting``, ``running``, ``paused``, ``stopping``.
         run_ended(object): The closing event (Finished or Failed).
+        first_step(): The worker was told to take its first step (the views are built).
     """
 
     run_added = Signal(object)
@@ -170,6 +175,7 @@ class TrainingSession(QObject):
     checkpoint_written = Signal(str)
     state_changed = Signal(str)
     run_ended = Signal(object)
+    first_step = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -181,6 +187,12 @@ class TrainingSession(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self.poll)
+        # The worker waits for "ready" before its first step, so the dashboard's first views are
+        # built and painted while no step competes for the cores (see Control.await_ready).
+        self._ready = QTimer(self)
+        self._ready.setSingleShot(True)
+        self._ready.timeout.connect(self._say_ready)
+        self._ready_said = False
 
     # ---------------------------------------------------------------- control
     @property
@@ -204,7 +216,8 @@ class TrainingSession(QObject):
         base_dir = document.path.parent if document.path is not None else Path.cwd()
         weights_file = sibling_weights(document.path) if document.path is not None and resume_dir is None else None
         self.process = TrainingProcess(dumps(document.project), run_dir, base_dir, resume=resume_dir is not None,
-                                       weights_file=weights_file)
+                                       weights_file=weights_file, viewer=True)
+        self._ready_said = False
         if resume_dir is not None:  # earlier curves of the run continue
             self.history = RunHistory.from_run_dir(run_dir)
             self.history.state = "starting"
@@ -261,8 +274,10 @@ class TrainingSession(QObject):
             history.add(event)
             if isinstance(event, PredictionSnapshot):
                 snapshot = event
+                self._ready_soon(READY_AFTER_SNAPSHOT_MS)
             elif isinstance(event, RunStarted) or (isinstance(event, BatchMetrics) and self.state == "starting"):
                 self._set_state("running")
+                self._ready_soon(READY_AFTER_START_MS)
             elif isinstance(event, CheckpointWritten):
                 self.checkpoint_written.emit(history.run_dir)
             elif isinstance(event, TERMINAL):
@@ -275,8 +290,22 @@ class TrainingSession(QObject):
         if ended is not None:
             self._end(ended)
 
+    def _ready_soon(self, delay_ms: int) -> None:
+        """Say "ready" after ``delay_ms`` (sooner if already scheduled for sooner), once per run."""
+        if self._ready_said:
+            return
+        if not self._ready.isActive() or self._ready.remainingTime() > delay_ms:
+            self._ready.start(delay_ms)
+
+    def _say_ready(self) -> None:
+        if self.process is not None and not self._ready_said:
+            self._ready_said = True
+            self.process.ready()
+            self.first_step.emit()
+
     def _end(self, event: Event) -> None:
         self._timer.stop()
+        self._ready.stop()
         if self.process is not None:  # it exits on its own after its last event; reap it later, never wait
             finished = self.process
             QTimer.singleShot(REAP_AFTER_MS, lambda: finished.join(0))

@@ -42,3 +42,4 @@ def test_a_run_gives_torch_its_thread_count_back() -> None:
     assert result.kind == "finished" and torch.get_num_threads() == before
     result, _ = train(mlp_project({"epochs": 2}))
     assert result.kind == "finished" and torch.get_num_threads() == before
+
