@@ -20,7 +20,8 @@ from typing import Any
 
 #: Seconds between measurements.
 INTERVAL_S = 1.0
-#: Seconds until the first measurement (a run on a busy machine should not stay slow for long).
+#: Seconds until the first measurement, and until the next one after a change (a run on a busy
+#: machine should not stay slow for long, nor one that stepped down for a passing burst).
 FIRST_CHECK_S = 0.25
 #: A core counts as free when other processes use less than this share of it.
 FREE_MARGIN = 0.35
@@ -107,6 +108,7 @@ class ThreadGovernor:
             torch.set_num_threads(threads)
             self.threads = threads
             self.changes.append((now, threads, round(foreign, 2)))
+            self.due = now + FIRST_CHECK_S  # a burst that made it step down should not cost a whole interval
         return threads
 
     def restore(self) -> None:
