@@ -26,6 +26,17 @@ if str(ROOT) not in sys.path:
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
+# ------------------------------------------------------------------ run folders
+def epoch_rates(run_dir: Path) -> list[float]:
+    """Training samples/s of epochs 2..E from a run folder's metrics.jsonl (epoch 1 is warm-up)."""
+    rates = []
+    for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if event.get("type") == "epoch" and event["epoch"] >= 2:
+            rates.append(float(event["samples_per_s"]))
+    return rates
+
+
 # ------------------------------------------------------------------ machine
 def cpu_model() -> str:
     """CPU model name from /proc/cpuinfo, with family/model numbers when the name is generic."""

@@ -24,24 +24,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, describe_machine, format_table, machine_info, median, write_results
-
-
-def epoch_rates(run_dir: Path) -> list[float]:
-    """samples/s of epochs 2..E from a run folder's metrics.jsonl."""
-    rates = []
-    for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-        event = json.loads(line)
-        if event.get("type") == "epoch" and event["epoch"] >= 2:
-            rates.append(float(event["samples_per_s"]))
-    return rates
+from _common import ROOT, describe_machine, epoch_rates, format_table, machine_info, median, write_results
 
 
 def train(project: Path, epochs: int, out: Path, busy: bool) -> float:

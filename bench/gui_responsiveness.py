@@ -39,6 +39,7 @@ from pathlib import Path
 from _common import (
     ROOT,
     describe_machine,
+    epoch_rates,
     format_table,
     machine_info,
     median,
@@ -46,16 +47,6 @@ from _common import (
 )
 
 TICK_MS = 10
-
-
-def epoch_rates(run_dir: Path) -> list[float]:
-    """samples/s of epochs 2..E from a run folder's metrics.jsonl."""
-    rates = []
-    for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
-        event = json.loads(line)
-        if event.get("type") == "epoch" and event["epoch"] >= 2:
-            rates.append(float(event["samples_per_s"]))
-    return rates
 
 
 def run_headless(template: Path, epochs: int, out: Path) -> dict:

@@ -7,10 +7,12 @@ writer is no longer running (:func:`remove_stale_temps`).
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 #: Leftover temp files without a readable writer PID are removed once older than this (seconds).
 UNKNOWN_WRITER_AGE = 3600.0
@@ -46,6 +48,15 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool 
         raise
     if durable:
         _fsync_dir(folder)
+
+
+def read_json_object(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON object in ``path``; ``{}`` when the file is missing, unreadable or holds something else."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def remove_stale_temps(target: Path) -> int:

@@ -12,7 +12,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from engine.training.events import (
     BatchMetrics,
@@ -26,7 +25,7 @@ from engine.training.events import (
     StateChanged,
     event_from_json,
 )
-from engine.training.run_dir import METRICS_FILE, PROJECT_FILE, RUN_FILE, SNAPSHOT_FILE, settle_abandoned
+from engine.training.run_dir import METRICS_FILE, PROJECT_FILE, SNAPSHOT_FILE, read_run_info, settle_abandoned
 
 #: The metric each task's second plot shows (validation value, higher or lower is better).
 TASK_METRIC = {"classification": "accuracy", "regression": "r2", "forecasting": "mae", "autoencoder": "mse_vs_noise",
@@ -201,11 +200,7 @@ class RunHistory:
         """A run whose log has no closing event ended without one (crash or kill)."""
         if not self.active:
             return
-        try:
-            info: dict[str, Any] = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            info = {}
-        status = info.get("status")
+        status = read_run_info(path).get("status")
         self.state = status if status in ("finished", "stopped", "failed") else "interrupted"
 
     def write_csv(self, path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import UserError
-from engine.fileio import atomic_write_bytes
+from engine.fileio import atomic_write_bytes, read_json_object
 from engine.graph.fileformat import dumps, load_project
 from engine.graph.project import Project
 from engine.training.events import Event, PredictionSnapshot
@@ -132,11 +132,7 @@ class RunDirectory:
 
 def read_run_info(path: Path) -> dict[str, Any]:
     """run.json of ``path`` as a dict (``{}`` when missing or unreadable)."""
-    try:
-        info = json.loads((Path(path) / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
+    return read_json_object(Path(path) / RUN_FILE)
 
 
 def mark_failed(path: Path, message: str) -> bool:

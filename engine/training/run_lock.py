@@ -20,7 +20,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from engine.errors import UserError
-from engine.fileio import atomic_write_bytes
+from engine.fileio import atomic_write_bytes, read_json_object
 
 LOCK_FILE = ".writer.lock"
 OWNER_FILE = ".writer.json"
@@ -104,11 +104,7 @@ class RunLock:
 
 def owner(folder: Path) -> dict[str, Any]:
     """What ``.writer.json`` says of the current (or last) holder; ``{}`` when unreadable."""
-    try:
-        data = json.loads((Path(folder) / OWNER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(Path(folder) / OWNER_FILE)
 
 
 def busy_message(folder: Path) -> str:

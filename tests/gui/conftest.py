@@ -21,3 +21,21 @@ def _no_blocking_dialogs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setattr(QMessageBox, "critical", lambda *args, **kwargs: answer.Ok)
     monkeypatch.setattr(QMessageBox, "information", lambda *args, **kwargs: answer.Ok)
     monkeypatch.setenv("NEURAL_CANVAS_RECOVERY_DIR", str(tmp_path / "recovery"))
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
+    """A main window with the default template open as an untitled document (runs go to the test's folder).
+
+    Test modules that need another set-up define their own ``window``.
+    """
+    from PySide6.QtCore import QSettings
+
+    from engine.templates import default_template
+    from gui.main_window import MainWindow
+
+    monkeypatch.setenv("NEURAL_CANVAS_RUNS_DIR", str(tmp_path / "runs"))
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.open_project(default_template(), untitled=True)
+    return w

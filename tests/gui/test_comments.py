@@ -5,26 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QEvent, QPointF, QSettings, Qt
+from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from engine.graph.fileformat import load_project
-from engine.templates import default_template
 from gui.canvas.comment_item import CommentItem
 from gui.main_window import MainWindow
 
 
 @pytest.fixture
-def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:  # noqa: ANN001
-    monkeypatch.setenv("NEURAL_CANVAS_RUNS_DIR", str(tmp_path / "runs"))
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(w)
-    w.open_project(default_template(), untitled=True)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    return w
+def window(window: MainWindow, qtbot) -> MainWindow:  # noqa: ANN001 - the conftest's window, shown at 1280 x 800
+    window.resize(1280, 800)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
 
 
 def _mouse(view, kind: QEvent.Type, scene_pos: QPointF, buttons: Qt.MouseButton) -> None:  # noqa: ANN001

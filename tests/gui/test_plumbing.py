@@ -4,14 +4,11 @@ comes from the setting's declaration."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMainWindow
 
 from engine.graph.project import Project
-from engine.templates import default_template
 from gui import commands
 from gui.actions import ACTION_KEYS, build_actions
 from gui.document import Document
@@ -19,14 +16,6 @@ from gui.main_window import MainWindow
 from gui.problems import ProblemsWidget
 from gui.training.inside_sections import ActivationSection, AttentionSection, SaliencySection, WeightsSection
 from tests.training.helpers import mlp_project
-
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path) -> MainWindow:  # noqa: ANN001
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(w)
-    w.open_project(default_template(), untitled=True)
-    return w
 
 
 def test_a_view_follows_only_the_document_it_shows(qtbot) -> None:  # noqa: ANN001

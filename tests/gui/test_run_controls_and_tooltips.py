@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
-import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QToolButton
 
-from engine.templates import default_template
 from gui.main_window import MainWindow
-
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path) -> MainWindow:  # noqa: ANN001
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(w)
-    w.open_project(default_template(), untitled=True)
-    return w
 
 
 def test_the_toolbar_run_controls_carry_text_labels(window: MainWindow) -> None:

@@ -5,20 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
 
-from engine.templates import default_template
 from gui import document as document_module
 from gui.main_window import MainWindow
-
-
-@pytest.fixture
-def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:  # noqa: ANN001
-    monkeypatch.setenv("NEURAL_CANVAS_RUNS_DIR", str(tmp_path / "runs"))
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(w)
-    w.open_project(default_template(), untitled=True)
-    return w
 
 
 def test_save_as_and_reopen_show_the_same_name(window: MainWindow, tmp_path: Path) -> None:
