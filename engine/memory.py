@@ -180,13 +180,16 @@ def breakdown(estimate: MemoryEstimate) -> str:
             f"at batch size {estimate.batch_size}")
 
 
-def advice(estimate: MemoryEstimate, available: int, graph: Graph | None = None) -> str:
-    """What to change so training fits ``available`` bytes."""
+def advice(estimate: MemoryEstimate, available: int, graph: Graph | None = None, on_node: bool = False) -> str:
+    """What to change so training fits ``available`` bytes (``on_node``: the message is shown on the
+    largest layer already, so it says "this layer" instead of naming it)."""
     fits = estimate.largest_batch(available)
     if fits >= 1:
         return f"use batch size {fits}"
     where = ""
-    if estimate.largest_node is not None and estimate.largest_node_bytes > 0:
+    if on_node and estimate.largest_node_bytes > 0:
+        where = f"; this layer alone holds {human_bytes(estimate.largest_node_bytes)}"
+    elif estimate.largest_node is not None and estimate.largest_node_bytes > 0:
         node = graph.nodes.get(estimate.largest_node) if graph is not None else None
         title = f" ({node.layer.title})" if node is not None else ""
         where = f"; node {estimate.largest_node}{title} alone holds {human_bytes(estimate.largest_node_bytes)}"
@@ -199,7 +202,7 @@ def memory_diagnostic(graph: Graph, estimate: MemoryEstimate, available: int | N
     if available is None or estimate.total <= available:
         return None
     message = (f"training needs about {human_bytes(estimate.total)} ({breakdown(estimate)}) but "
-               f"{device_name} has {human_bytes(available)} free: {advice(estimate, available, graph)}")
+               f"{device_name} has {human_bytes(available)} free: {advice(estimate, available, graph, on_node=True)}")
     return Diagnostic(estimate.largest_node, "warning", message)
 
 
