@@ -81,6 +81,17 @@ class TimedLayoutWidget(pg.GraphicsLayoutWidget):
         self.paint_seconds += time.perf_counter() - start
 
 
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k that is at least ``value`` (1 for anything up to 1)."""
+    if value <= 1:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    for step in (1, 2, 5, 10):
+        if step * power >= value:
+            return float(step * power)
+    return 10.0 * power
+
+
 def steady_range(current: tuple[float, float] | None, low: float, high: float) -> tuple[float, float]:
     """A y range holding ``[low, high]`` that changes as seldom as it can.
 

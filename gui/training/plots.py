@@ -31,6 +31,7 @@ from gui.training.plot_parts import (
     MarkLabel,
     TimedLayoutWidget,
     finite,
+    nice_ceiling,
     steady_range,
     header_texts,
     nearest,
@@ -380,15 +381,18 @@ class MetricPlots(QWidget):
 
         pyqtgraph rebuilds an axis's tick labels (text metrics for each) whenever its range
         moves, two thirds of a redraw's cost when every new point moved every axis. The x axes
-        span the planned epochs of the visible runs (the curves grow into them), and the y axes
-        of loss and metric move only when a value leaves them or the values shrink to under
-        half of them (see :func:`steady_range`).
+        grow in steps of 1, 2, 5 x 10^k up to the planned epochs, so the curves fill at least
+        two fifths of the width and the range moves a few times a run; the y axes of loss and
+        metric move only when a value leaves them or the values shrink to under half of them
+        (see :func:`steady_range`).
         """
         visible = [c.history for c in self.runs.values() if c.visible]
         if not visible:
             return
-        ends = [max([h.epochs_planned or 0, *h.epoch_x[-1:], *h.batch_x[-1:]]) for h in visible]
-        span = max(max(ends), 1.0)
+        reached = max(max([*h.epoch_x[-1:], *h.batch_x[-1:], 0.0]) for h in visible)
+        planned = max(max(h.epochs_planned or 0 for h in visible), reached)
+        span = min(planned, nice_ceiling(reached * 1.2)) if planned else nice_ceiling(reached * 1.2)
+        span = max(span, 1.0)
         if span != self._x_span:
             self._x_span = span
             for plot in (self.loss, self.metric, self.lr):

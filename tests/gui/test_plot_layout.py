@@ -97,3 +97,33 @@ def test_narrow_plots_rearrange_instead_of_shrinking(qtbot) -> None:  # noqa: AN
     assert plots.arrangement == "stack3"
     plots.resize(900, 300)
     assert plots.arrangement == "row3"
+
+
+def test_axes_move_seldom_while_a_run_streams() -> None:
+    from gui.training.plot_parts import nice_ceiling, steady_range
+
+    assert [nice_ceiling(x) for x in (0.3, 1.2, 3.6, 5.0, 10.8, 480)] == [1, 2, 5, 5, 20, 500]
+    assert steady_range(None, 0.2, 2.0) == pytest.approx((0.02, 2.18))
+    kept = steady_range((0.02, 2.18), 0.1, 2.0)  # the values stay inside and fill most of it
+    assert kept == (0.02, 2.18)
+    assert steady_range(kept, 0.05, 0.6) == pytest.approx((-0.005, 0.655))  # shrunk to under half: refit
+
+
+def test_the_x_axis_follows_a_long_run_in_steps(qtbot) -> None:  # noqa: ANN001
+    from engine.training.events import EpochEnd, RunStarted
+    from engine.training.history import RunHistory
+    from gui.training.plots import MetricPlots
+
+    plots = MetricPlots()
+    qtbot.addWidget(plots)
+    history = RunHistory(name="run")
+    history.add(RunStarted(0.0, "", "cpu", "cpu", "classification", 300, 10, 100, 640, 160, 0))
+    plots.add_run(history)
+    spans = []
+    for epoch in range(1, 40):
+        history.add(EpochEnd(float(epoch), epoch, epoch * 10, {"loss": 1 / epoch}, {"loss": 1.1 / epoch,
+                                                                                  "accuracy": 0.5}, 1e-3, 0.1, 1e3))
+        plots.redraw()
+        spans.append(plots.loss.vb.viewRange()[0][1])
+    assert len(set(round(s, 3) for s in spans)) <= 6  # a handful of ranges, not one per epoch
+    assert spans[-1] < 300 and spans[-1] >= 39  # the 39 epochs fill much of the width, not 13% of it
