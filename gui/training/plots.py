@@ -38,6 +38,8 @@ from gui.training.plot_parts import (
 )
 
 REDRAW_HZ = 20
+#: Runs of up to this many epochs show their whole length on the x axis from the start.
+WHOLE_RUN_EPOCHS = 20
 #: Redrawing may take at most this share of one core: after a redraw that cost t seconds
 #: (updating the items and painting them), the next waits at least t * (1 / share - 1).
 #: On a small machine every cycle the GUI takes is a cycle the training process loses.
@@ -381,8 +383,9 @@ class MetricPlots(QWidget):
 
         pyqtgraph rebuilds an axis's tick labels (text metrics for each) whenever its range
         moves, two thirds of a redraw's cost when every new point moved every axis. The x axes
-        grow in steps of 1, 2, 5 x 10^k up to the planned epochs, so the curves fill at least
-        two fifths of the width and the range moves a few times a run; the y axes of loss and
+        span a short run's planned epochs from its start (up to :data:`WHOLE_RUN_EPOCHS`); a
+        longer run's grow in steps of 1, 2, 5 x 10^k up to the planned epochs, so the curves fill
+        at least two fifths of the width and the range moves a few times a run; the y axes of loss and
         metric move only when a value leaves them or the values shrink to under half of them
         (see :func:`steady_range`).
         """
@@ -391,8 +394,8 @@ class MetricPlots(QWidget):
             return
         reached = max(max([*h.epoch_x[-1:], *h.batch_x[-1:], 0.0]) for h in visible)
         planned = max(max(h.epochs_planned or 0 for h in visible), reached)
-        span = min(planned, nice_ceiling(reached * 1.2)) if planned else nice_ceiling(reached * 1.2)
-        span = max(span, 1.0)
+        grown = nice_ceiling(reached * 1.2)
+        span = max(planned if planned and (planned <= WHOLE_RUN_EPOCHS or grown >= planned) else grown, 1.0)
         if span != self._x_span:
             self._x_span = span
             for plot in (self.loss, self.metric, self.lr):
