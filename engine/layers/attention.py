@@ -5,9 +5,12 @@ They work on batch-first sequences of vectors (N, T, E); an Embedding turns toke
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.layers.base import (Example, ModuleCall, Inference, LayerType, Params, ShapeError, TensorSpec, register,
                                 require_sequence)
 from engine.layers.params import bool_param, choice_param, float_param, int_param
+from engine.layers.recognize import FromModule, FromOnnx, Imported, module_state
 
 
 def _require_heads(x: TensorSpec, heads: int, field: str) -> None:
@@ -28,6 +31,48 @@ def _attention_flops(steps: int, size: int) -> int:
     return 2 * steps * size * 4 * size + 2 * 2 * steps * steps * size
 
 
+# ------------------------------------------------------------- recognizers
+def _embedding_from_module(m: Any) -> Imported | None:
+    if m.padding_idx is not None or m.max_norm is not None:
+        return None
+    return {"num_embeddings": m.num_embeddings, "embedding_dim": m.embedding_dim}, module_state(m)
+
+
+def _embedding_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
+    """ONNX ``Gather`` of rows of a constant 2-D table by computed ids."""
+    table, ids = node.input
+    if table not in ctx.consts or ctx.consts[table].ndim != 2 or int(a.get("axis", 0)) != 0 or ids in ctx.consts:
+        return "only a lookup in a constant embedding table maps"
+    rows, size = ctx.consts[table].shape
+    ctx.add(node, "embedding", {"num_embeddings": int(rows), "embedding_dim": int(size)}, [ids],
+            {"weight": ctx.consts[table]}, table)
+    return None
+
+
+def _positional_from_module(m: Any) -> Imported:
+    if type(m).__name__ == "LearnedPositionalEncoding":
+        return {"kind": "learned", "max_len": m.position_embedding.shape[0]}, module_state(m)
+    return {"kind": "sinusoidal", "max_len": m.encoding.shape[0]}, {}
+
+
+def _self_attention_from_module(m: Any) -> Imported:
+    attention = m.attention
+    return {"num_heads": attention.num_heads, "dropout": float(attention.dropout),
+            "bias": attention.in_proj_bias is not None,
+            "causal": type(m).__name__ == "CausalSelfAttention"}, module_state(m)
+
+
+def _encoder_layer_from_module(m: Any) -> Imported | None:
+    """``nn.TransformerEncoderLayer`` (batch first, ReLU or GELU, eps 1e-5), or the app's causal one."""
+    activation = getattr(m, "activation_relu_or_gelu", 0)
+    if not m.self_attn.batch_first or activation not in (1, 2) or m.norm1.eps != 1e-5:
+        return None
+    return {"nhead": m.self_attn.num_heads, "dim_feedforward": m.linear1.out_features,
+            "dropout": float(m.dropout.p), "activation": "relu" if activation == 1 else "gelu",
+            "norm_first": bool(m.norm_first), "causal": type(m).__name__ == "CausalTransformerEncoderLayer"}, \
+        module_state(m)
+
+
 def _attention_params(size: int, bias: bool) -> int:
     """Parameters of nn.MultiheadAttention: Q, K, V and output projections."""
     return 4 * size * size + (4 * size if bias else 0)
@@ -38,6 +83,7 @@ class Embedding(LayerType):
     """Lookup table from token ids to learned vectors."""
 
     type_id = "embedding"
+    imports = (FromModule(("nn.Embedding",), _embedding_from_module), FromOnnx(("Gather",), _embedding_from_onnx))
     title = "Embedding"
     category = "Attention"
     doc = "Looks up a learned vector for each integer token id: (N, T) ids become (N, T, embedding_dim)."
@@ -71,6 +117,7 @@ class PositionalEncoding(LayerType):
     """Adds position information to a sequence of vectors."""
 
     type_id = "positional_encoding"
+    imports = (FromModule(("LearnedPositionalEncoding", "SinusoidalPositionalEncoding"), _positional_from_module),)
     title = "Positional Encoding"
     category = "Attention"
     doc = "Adds a vector that tells attention layers where each step is in the sequence (they cannot see order)."
@@ -106,6 +153,7 @@ class SelfAttention(LayerType):
     """Multi-head self-attention over a sequence."""
 
     type_id = "self_attention"
+    imports = (FromModule(("SelfAttention", "CausalSelfAttention"), _self_attention_from_module),)
     title = "Multi-Head Self-Attention"
     category = "Attention"
     doc = "Each step of the sequence gathers information from the other steps, weighted by learned relevance."
@@ -143,6 +191,8 @@ class TransformerEncoderLayer(LayerType):
     """One Transformer block: self-attention and a feed-forward network, each with a residual."""
 
     type_id = "transformer_encoder_layer"
+    imports = (FromModule(("nn.TransformerEncoderLayer", "CausalTransformerEncoderLayer"),
+                          _encoder_layer_from_module),)
     title = "Transformer Encoder Layer"
     category = "Attention"
     doc = ("A Transformer block: self-attention, then a two-layer feed-forward network, each with a "

@@ -174,6 +174,9 @@ class LayerType:
     key_params: ClassVar[tuple[str, ...]] = ()
     #: Input shapes the conformance test runs the layer on (at least two for layers with inputs).
     examples: ClassVar[tuple[Example, ...]] = ()
+    #: How the importers recognize this layer in foreign models: torch modules, traced calls,
+    #: ONNX operators (:mod:`engine.layers.recognize`).
+    imports: ClassVar[tuple[Any, ...]] = ()
 
     # ----------------------------------------------------------------- ports
     @property

@@ -7,7 +7,52 @@ from typing import Any, Mapping
 
 from engine.layers.base import (Example, ModuleCall, Inference, LayerType, Params, ShapeError, TensorSpec, register)
 from engine.layers.params import Param, bool_param, int_param, int_tuple_param
+from engine.layers.recognize import FromModule, FromOnnx, Imported, module_state, one_or_list, symmetric_pads
 from engine.layers.spatial import Size, as_size, fmt_size, require_spatial, transposed_out, window_out
+
+
+# ------------------------------------------------------------- recognizers
+def _conv_from_module(m: Any) -> Imported | None:
+    """``nn.Conv1d`` / ``Conv2d`` / ``ConvTranspose2d`` with zero padding given as numbers."""
+    if m.padding_mode != "zeros" or isinstance(m.padding, str):
+        return None
+    one = len(m.kernel_size) == 1
+    size = (lambda v: v[0]) if one else list
+    params: dict[str, Any] = {"out_channels": m.out_channels, "kernel_size": size(m.kernel_size),
+                              "stride": size(m.stride), "padding": size(m.padding), "dilation": size(m.dilation),
+                              "groups": m.groups, "bias": m.bias is not None}
+    if type(m).__name__ == "ConvTranspose2d":
+        params["output_padding"] = list(m.output_padding)
+    return params, module_state(m)
+
+
+def _conv_from_onnx(ndims: tuple[int, ...], transposed: bool) -> Any:
+    """ONNX ``Conv`` (``ConvTranspose``) over ``ndims`` spatial axes with symmetric explicit padding."""
+    def read(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
+        x, w = node.input[0], node.input[1]
+        bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+        if w not in ctx.consts or bias is not None and bias not in ctx.consts:
+            return "weights that are not constants"
+        weight = ctx.consts[w]
+        ndim = weight.ndim - 2
+        pads = symmetric_pads(a.get("pads", []), ndim)
+        if ndim not in ndims:
+            return f"convolution over {ndim} axes"
+        if pads is None or a.get("auto_pad", "NOTSET") != "NOTSET" or transposed and "output_shape" in a:
+            return "asymmetric or automatic padding"
+        groups = int(a.get("group", 1))
+        out = weight.shape[1] * groups if transposed else weight.shape[0]
+        params: dict[str, Any] = {"out_channels": int(out), "kernel_size": one_or_list(list(weight.shape[2:])),
+                                  "stride": one_or_list(a.get("strides", [1] * ndim)),
+                                  "padding": one_or_list(pads), "dilation": one_or_list(a.get("dilations", [1] * ndim)),
+                                  "groups": groups, "bias": bias is not None}
+        if transposed:
+            params["output_padding"] = one_or_list(a.get("output_padding", [0] * ndim))
+        type_id = "conv_transpose2d" if transposed else f"conv{ndim}d"
+        tensors = {"weight": weight} | ({"bias": ctx.consts[bias]} if bias else {})
+        ctx.add(node, type_id, params, [x], tensors, w)
+        return None
+    return read
 
 
 # ------------------------------------------------------------- convolutions
@@ -102,6 +147,7 @@ class Conv1d(_Conv):
     """1-D convolution over sequences or signals laid out (N, C, L)."""
 
     type_id = "conv1d"
+    imports = (FromModule(("nn.Conv1d",), _conv_from_module), FromOnnx(("Conv",), _conv_from_onnx((1, 2), False)))
     title = "Conv1d"
     doc = "Slides learned filters along a sequence (N, C, L); input channels are inferred."
     ndim = 1
@@ -119,6 +165,7 @@ class Conv2d(_Conv):
     """2-D convolution over images laid out (N, C, H, W)."""
 
     type_id = "conv2d"
+    imports = (FromModule(("nn.Conv2d",), _conv_from_module),)  # ONNX Conv: Conv1d's reader builds both
     title = "Conv2d"
     doc = "Slides learned filters over an image (N, C, H, W) to detect local patterns; input channels are inferred."
     ndim = 2
@@ -137,6 +184,8 @@ class ConvTranspose2d(_Conv):
     """Transposed 2-D convolution: learned upsampling of images."""
 
     type_id = "conv_transpose2d"
+    imports = (FromModule(("nn.ConvTranspose2d",), _conv_from_module),
+               FromOnnx(("ConvTranspose",), _conv_from_onnx((2,), True)))
     title = "ConvTranspose2d"
     doc = "Learned upsampling of an image (N, C, H, W), as in decoders and generators; the defaults double H and W."
     id_prefix = "tconv"

@@ -3,14 +3,135 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.layers.base import (EmitContext, ModuleCall, Example, Inference, LayerType, Params, ShapeError, TensorSpec,
                                 register, require_float, require_rank)
 from engine.layers.params import bool_param, float_param, int_list_param, int_param
+from engine.layers.recognize import (Called, FromCall, FromModule, FromOnnx, Imported, int_args, is_batch_size,
+                                     module_state)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.fx
+
+
+# ------------------------------------------------------------- recognizers
+def _linear_from_module(m: Any) -> Imported:
+    return {"out_features": m.out_features, "bias": m.bias is not None}, module_state(m)
+
+
+def _linear_from_gemm(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
+    """ONNX ``Gemm``: x @ W^T + b with constant weights."""
+    x, w = node.input[0], node.input[1]
+    bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+    if w not in ctx.consts or bias is not None and bias not in ctx.consts or x in ctx.consts:
+        return "weights that are not constants"
+    if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
+        return "transA, alpha or beta"
+    weight = ctx.consts[w] if a.get("transB", 0) else ctx.consts[w].T
+    out = weight.shape[0]
+    if bias is not None and ctx.consts[bias].size != out:
+        return "a broadcast bias"
+    tensors = {"weight": weight} | ({"bias": ctx.consts[bias].reshape(out)} if bias else {})
+    ctx.add(node, "linear", {"out_features": int(out), "bias": bias is not None}, [x], tensors, w)
+    return None
+
+
+def _linear_from_matmul(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
+    """ONNX ``MatMul`` x @ W with a constant 2-D W (an Add of a constant after it becomes the bias)."""
+    x, w = node.input
+    if w not in ctx.consts or ctx.consts[w].ndim != 2 or x in ctx.consts:
+        return "only x @ W with a constant 2-D W maps (to a Linear)"
+    node_id = ctx.add(node, "linear", {"out_features": int(ctx.consts[w].shape[1]), "bias": False}, [x],
+                      {"weight": ctx.consts[w].T}, w)
+    ctx.from_matmul.add(node_id)
+    return None
+
+
+def _flatten_from_module(m: Any) -> Imported | None:
+    return ({"start_dim": m.start_dim, "end_dim": m.end_dim}, {}) if m.start_dim >= 1 else None
+
+
+def _flatten_call(args: list[Any], kwargs: dict[str, Any]) -> Called | None:
+    """``torch.flatten(x, 1)`` / ``x.flatten(1)`` (not the batch)."""
+    start = kwargs.get("start_dim", args[1] if len(args) > 1 else 0)
+    end = kwargs.get("end_dim", args[2] if len(args) > 2 else -1)
+    return ({"start_dim": start, "end_dim": end}, [args[0]]) if start >= 1 else None
+
+
+def _view_dims(args: list[Any], kwargs: dict[str, Any]) -> list[Any] | None:
+    """The target sizes of ``x.view(n, ...)`` / ``torch.reshape(x, (n, ...))`` when the first is the batch."""
+    dims = list(args[1][0] if len(args) == 2 and isinstance(args[1], (tuple, list)) else args[1:])
+    if kwargs or not dims or not is_batch_size(dims[0]) or int_args(dims[1:]) is None:
+        return None
+    return dims[1:]
+
+
+def _flatten_view(args: list[Any], kwargs: dict[str, Any]) -> Called | None:
+    """``x.view(x.size(0), -1)``: a Flatten."""
+    rest = _view_dims(args, kwargs)
+    return ({"start_dim": 1, "end_dim": -1}, [args[0]]) if rest == [-1] else None
+
+
+def _reshape_view(args: list[Any], kwargs: dict[str, Any]) -> Called | None:
+    rest = _view_dims(args, kwargs)
+    return ({"shape": rest}, [args[0]]) if rest is not None and rest != [-1] else None
+
+
+def _flatten_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
+    if node.op_type == "Flatten":
+        if int(a.get("axis", 1)) != 1:
+            return "flattening at another axis than 1"
+        ctx.add(node, "flatten", {"start_dim": 1, "end_dim": -1}, [node.input[0]])
+        return None
+    target = _onnx_target(ctx, node)  # a Reshape to (batch, everything): a Flatten
+    if isinstance(target, str):
+        return target
+    source = ctx.shapes.get(node.input[0], [])
+    per_sample = source[1:]
+    if len(source) > 2 and all(isinstance(d, int) for d in per_sample) and target[1:] == [math.prod(per_sample)]:
+        ctx.add(node, "flatten", {"start_dim": 1, "end_dim": -1}, [node.input[0]])
+        return None
+    return "not a flatten"
+
+
+def _onnx_target(ctx: Any, node: Any) -> list[int] | str:
+    """A Reshape's constant target shape, or why it cannot map."""
+    shape = node.input[1]
+    if shape not in ctx.consts:
+        return "a shape computed at run time"
+    target = [int(v) for v in ctx.consts[shape].tolist()]
+    rest = target[1:]
+    if not target or not ctx.is_batch(target[0]) or target[0] == -1 and -1 in rest or 0 in rest:
+        return f"target shape {target} does not keep the batch first"
+    return target
+
+
+def _reshape_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
+    target = _onnx_target(ctx, node)
+    if isinstance(target, str):
+        return target
+    ctx.add(node, "reshape", {"shape": target[1:]}, [node.input[0]])
+    return None
+
+
+def _permute_call(args: list[Any], kwargs: dict[str, Any]) -> Called | None:
+    dims = int_args(args[1:])
+    return ({"dims": dims}, [args[0]]) if dims and dims[0] == 0 and not kwargs else None
+
+
+def _permute_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
+    perm = list(a.get("perm", []))
+    if not perm or perm[0] != 0:
+        return "moving the batch axis"
+    ctx.add(node, "permute", {"dims": perm}, [node.input[0]])
+    return None
+
+
+def _dropout_call(args: list[Any], kwargs: dict[str, Any]) -> Called:
+    return {"p": kwargs.get("p", args[1] if len(args) > 1 else 0.5)}, [args[0]]
+
+
 
 
 @register
@@ -18,6 +139,8 @@ class Linear(LayerType):
     """Fully connected layer on the last dimension."""
 
     type_id = "linear"
+    imports = (FromModule(("nn.Linear",), _linear_from_module), FromOnnx(("Gemm",), _linear_from_gemm),
+               FromOnnx(("MatMul",), _linear_from_matmul))
     examples = (Example(((20,),)), Example(((7, 12),), {"out_features": 5, "bias": False}))
     title = "Linear"
     category = "Core"
@@ -48,6 +171,10 @@ class Flatten(LayerType):
     """Flattens a range of dimensions into one."""
 
     type_id = "flatten"
+    imports = (FromModule(("nn.Flatten",), _flatten_from_module),
+               FromCall(_flatten_call, ("torch.flatten",), ("flatten",)),
+               FromCall(_flatten_view, ("torch.reshape",), ("view", "reshape")),
+               FromOnnx(("Flatten", "Reshape"), _flatten_from_onnx))
     examples = (Example(((16, 4, 4),)), Example(((3, 5, 6, 7),), {"start_dim": 2, "end_dim": 3}))
     title = "Flatten"
     category = "Core"
@@ -88,6 +215,8 @@ class Reshape(LayerType):
     """Reshapes each sample to a new shape with the same number of elements."""
 
     type_id = "reshape"
+    imports = (FromCall(_reshape_view, ("torch.reshape",), ("view", "reshape")),
+               FromOnnx(("Reshape",), _reshape_from_onnx))
     examples = (Example(((64,),)), Example(((2, 32),), {"shape": (-1, 4)}))
     title = "Reshape"
     category = "Core"
@@ -125,6 +254,7 @@ class Permute(LayerType):
     """Reorders dimensions, e.g. (N, T, F) -> (N, F, T)."""
 
     type_id = "permute"
+    imports = (FromCall(_permute_call, ("torch.permute",), ("permute",)), FromOnnx(("Transpose",), _permute_from_onnx))
     examples = (Example(((5, 7),)), Example(((2, 3, 4),), {"dims": (0, 3, 1, 2)}))
     title = "Permute"
     category = "Core"
@@ -157,6 +287,7 @@ class Dropout(LayerType):
     """Randomly zeroes values while training."""
 
     type_id = "dropout"
+    imports = (FromModule(("nn.Dropout",), lambda m: ({"p": m.p}, {})), FromCall(_dropout_call, ("F.dropout",)))
     examples = (Example(((10,),)), Example(((3, 4, 5),), {"p": 0.2}))
     title = "Dropout"
     category = "Core"
@@ -178,6 +309,7 @@ class Identity(LayerType):
     """Passes its input through unchanged."""
 
     type_id = "identity"
+    imports = (FromModule(("nn.Identity",), lambda m: ({}, {})),)
     examples = (Example(((10,),)), Example(((3, 4, 5),)))
     title = "Identity"
     category = "Core"

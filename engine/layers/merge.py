@@ -9,9 +9,56 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from engine.layers.base import (EmitContext, Example, Inference, LayerType, Params, ShapeError, TensorSpec,
                                 register, require_float)
 from engine.layers.params import int_param
+from engine.layers.recognize import Called, FromCall, FromOnnx, is_traced
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.fx
+
+
+# ------------------------------------------------------------- recognizers
+def _binary_call(args: list[Any], kwargs: dict[str, Any]) -> Called | None:
+    """``a + b`` / ``torch.add(a, b)`` of two traced tensors."""
+    if len(args) == 2 and not kwargs and all(is_traced(a) for a in args):
+        return {"num_inputs": 2}, list(args)
+    return None
+
+
+def _binary_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
+    """ONNX ``Add`` / ``Mul`` of two computed tensors; ``x @ W + b`` makes b the bias of x @ W's Linear."""
+    import numpy as np
+    import torch
+
+    left, right = node.input
+    const = left if left in ctx.consts else right if right in ctx.consts else None
+    if const is None:
+        ctx.add(node, "add" if node.op_type == "Add" else "multiply", {"num_inputs": 2}, [left, right])
+        return None
+    other = right if const == left else left
+    target = ctx.values.get(other, "")
+    if node.op_type == "Add" and target in ctx.from_matmul and ctx.consumers.get(other) == 1:
+        linear = ctx.builder.graph.nodes[target]
+        if ctx.consts[const].size == linear.params["out_features"] and not linear.params["bias"]:
+            linear.params["bias"] = True
+            ctx.builder.weights[f"{target}.bias"] = torch.from_numpy(
+                np.array(ctx.consts[const], dtype=np.float32).reshape(-1))
+            ctx.values[node.output[0]] = target
+            return None
+    return "arithmetic with a constant"
+
+
+def _cat_call(args: list[Any], kwargs: dict[str, Any]) -> Called | None:
+    tensors = list(args[0])
+    dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
+    if not 2 <= len(tensors) <= 8 or not all(is_traced(t) for t in tensors):
+        return None
+    return {"num_inputs": len(tensors), "dim": dim}, tensors
+
+
+def _concat_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
+    if any(n in ctx.consts for n in node.input) or not 2 <= len(node.input) <= 8:
+        return "constants or more than 8 inputs"
+    ctx.add(node, "concat", {"num_inputs": len(node.input), "dim": int(a.get("axis", 1))}, list(node.input))
+    return None
 
 
 def _count_param(doc: str):  # noqa: ANN202 - small factory
@@ -56,6 +103,8 @@ class Add(_ElementwiseMerge):
     """Element-wise sum: the merge of residual (skip) connections."""
 
     type_id = "add"
+    imports = (FromCall(_binary_call, ("operator.add", "torch.add"), ("add",)),
+               FromOnnx(("Add", "Mul"), _binary_from_onnx))
     examples = (Example(((8,), (8,))), Example(((4, 5, 5),) * 3, {"num_inputs": 3}))
     title = "Add"
     doc = "Element-wise sum of inputs of the same shape; the merge of a residual (skip) connection."
@@ -70,6 +119,7 @@ class Multiply(_ElementwiseMerge):
     """Element-wise product, e.g. for gating."""
 
     type_id = "multiply"
+    imports = (FromCall(_binary_call, ("operator.mul", "torch.mul"), ("mul",)),)  # ONNX Mul: Add's reader
     examples = (Example(((8,), (8,))), Example(((2, 3),) * 4, {"num_inputs": 4}))
     title = "Multiply"
     doc = "Element-wise product of inputs of the same shape, e.g. a gate times a signal."
@@ -84,6 +134,7 @@ class Concatenate(_MergeBase):
     """Concatenation along one dimension."""
 
     type_id = "concat"
+    imports = (FromCall(_cat_call, ("torch.cat", "torch.concat")), FromOnnx(("Concat",), _concat_from_onnx))
     examples = (Example(((3, 4, 4), (5, 4, 4))), Example(((6, 2), (6, 3), (6, 1)), {"num_inputs": 3, "dim": -1}))
     title = "Concatenate"
     doc = "Joins inputs along one dimension (1 = channels or features); the others must match."

@@ -3,9 +3,60 @@
 from __future__ import annotations
 
 import math
+from typing import Any
+
 from engine.layers.base import (Example, ModuleCall, Inference, LayerType, Params, ShapeError, TensorSpec, register,
                                 require_float, require_rank)
 from engine.layers.params import bool_param, float_param, int_param
+from engine.layers.recognize import FromModule, FromOnnx, Imported, module_state
+
+
+# ------------------------------------------------------------- recognizers
+def _batchnorm_from_module(m: Any) -> Imported | None:
+    if not m.track_running_stats:
+        return None
+    return {"eps": m.eps, "momentum": m.momentum if m.momentum is not None else 0.1, "affine": m.affine}, \
+        module_state(m)
+
+
+def _batchnorm_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
+    """ONNX ``BatchNormalization`` in inference mode: constant statistics become the running ones."""
+    import numpy as np
+
+    x, scale, bias, mean, var = node.input[:5]
+    if any(n not in ctx.consts for n in (scale, bias, mean, var)) or a.get("training_mode", 0):
+        return "statistics that are not constants"
+    type_id = "batchnorm2d" if ctx.rank(x) == 4 else "batchnorm1d"
+    tensors = {"weight": ctx.consts[scale], "bias": ctx.consts[bias], "running_mean": ctx.consts[mean],
+               "running_var": ctx.consts[var], "num_batches_tracked": np.asarray(0, dtype=np.int64)}
+    params = {"eps": float(a.get("epsilon", 1e-5)), "momentum": round(1.0 - float(a.get("momentum", 0.9)), 6),
+              "affine": True}
+    ctx.add(node, type_id, params, [x], tensors, scale)
+    return None
+
+
+def _layernorm_from_module(m: Any) -> Imported | None:
+    if m.elementwise_affine and getattr(m, "bias", None) is None:
+        return None  # a scale without a shift (bias=False): no canvas equivalent
+    return {"normalized_dims": len(m.normalized_shape), "eps": m.eps,
+            "elementwise_affine": m.elementwise_affine}, module_state(m)
+
+
+def _layernorm_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
+    import numpy as np
+
+    x, scale = node.input[0], node.input[1]
+    bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+    rank = ctx.rank(x)
+    axis = int(a.get("axis", -1))
+    dims = rank - axis if axis >= 0 else -axis
+    if scale not in ctx.consts or bias is not None and bias not in ctx.consts or not 1 <= dims < max(rank, 2):
+        return "a scale that is not constant, or normalizing the batch axis"
+    weight = ctx.consts[scale]
+    tensors = {"weight": weight, "bias": ctx.consts[bias] if bias else np.zeros_like(weight)}
+    ctx.add(node, "layernorm", {"normalized_dims": dims, "eps": float(a.get("epsilon", 1e-5)),
+                                "elementwise_affine": True}, [x], tensors, scale)
+    return None
 
 _EPS = float_param("eps", 1e-5, "Small number added to the variance to avoid dividing by zero.",
                    min=1e-12, max=1.0)
@@ -44,6 +95,8 @@ class BatchNorm1d(_BatchNorm):
     """Batch normalization of features or of sequences laid out (N, C, L)."""
 
     type_id = "batchnorm1d"
+    imports = (FromModule(("nn.BatchNorm1d",), _batchnorm_from_module),
+               FromOnnx(("BatchNormalization",), _batchnorm_from_onnx))
     title = "BatchNorm1d"
     doc = ("Normalizes each feature (N, C) or channel (N, C, L) over the batch, then scales and shifts; "
            "on (N, C) training needs batches of more than one sample.")
@@ -61,6 +114,7 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalization of image channels."""
 
     type_id = "batchnorm2d"
+    imports = (FromModule(("nn.BatchNorm2d",), _batchnorm_from_module),)  # ONNX: BatchNorm1d's reader builds both
     title = "BatchNorm2d"
     doc = "Normalizes each channel of an image (N, C, H, W) over the batch and pixels, then scales and shifts."
     ranks = (4,)
@@ -78,6 +132,8 @@ class LayerNorm(LayerType):
     """Layer normalization over the trailing dimensions of each sample."""
 
     type_id = "layernorm"
+    imports = (FromModule(("nn.LayerNorm",), _layernorm_from_module),
+               FromOnnx(("LayerNormalization",), _layernorm_from_onnx))
     title = "LayerNorm"
     category = "Normalization"
     doc = ("Normalizes each sample over its last dimension (e.g. the features of each token), "

@@ -6,6 +6,24 @@ from typing import Any, ClassVar
 
 from engine.layers.base import (Example, ModuleCall, Inference, LayerType, Params, TensorSpec, register, require_sequence)
 from engine.layers.params import bool_param, choice_param, float_param, int_param
+from engine.layers.recognize import FromModule, Imported, module_state
+
+
+def _recurrent_reader(kind: str) -> Any:
+    """A batch-first ``nn.LSTM`` (``GRU``, ``RNN``) with biases and no projection, bare (its output
+    sequence, as a traced ``out, _ = self.lstm(x)`` uses it) or in the app's ``RecurrentBlock``."""
+    def read(m: Any) -> Imported | None:
+        wrapped = type(m).__name__ == "RecurrentBlock"
+        rnn = m.rnn if wrapped else m
+        if type(rnn).__name__ != kind or not rnn.batch_first or rnn.proj_size or not rnn.bias:
+            return None
+        params: dict[str, Any] = {"hidden_size": rnn.hidden_size, "num_layers": rnn.num_layers,
+                                  "bidirectional": rnn.bidirectional, "dropout": float(rnn.dropout),
+                                  "output": "sequence" if not wrapped or m.return_sequence else "last"}
+        if kind == "RNN":
+            params["nonlinearity"] = rnn.nonlinearity
+        return params, module_state(rnn, "rnn.")
+    return read
 
 
 class _Recurrent(LayerType):
@@ -65,6 +83,7 @@ class RNN(_Recurrent):
     """Elman recurrent layer."""
 
     type_id = "rnn"
+    imports = (FromModule(("nn.RNN", "RecurrentBlock"), _recurrent_reader("RNN")),)
     title = "RNN"
     doc = "Simple recurrent layer: reads a sequence step by step, updating a hidden state h = tanh(Wx + Uh + b)."
     id_prefix = "rnn"
@@ -87,6 +106,7 @@ class LSTM(_Recurrent):
     """Long short-term memory layer."""
 
     type_id = "lstm"
+    imports = (FromModule(("nn.LSTM", "RecurrentBlock"), _recurrent_reader("LSTM")),)
     title = "LSTM"
     doc = "Long short-term memory: a recurrent layer whose gated memory cell keeps information over long sequences."
     id_prefix = "lstm"
@@ -104,6 +124,7 @@ class GRU(_Recurrent):
     """Gated recurrent unit layer."""
 
     type_id = "gru"
+    imports = (FromModule(("nn.GRU", "RecurrentBlock"), _recurrent_reader("GRU")),)
     title = "GRU"
     doc = "Gated recurrent unit: a lighter gated recurrent layer, often as good as an LSTM with fewer weights."
     id_prefix = "gru"

@@ -24,7 +24,7 @@ import numpy as np
 
 from engine.compile.importers.builder import GraphBuilder, ImportProblem
 from engine.errors import first_line
-from engine.compile.importers.onnx_ops import OPS, Context
+from engine.compile.importers.onnx_ops import Context, handlers
 
 MAX_ONNX_BYTES = 2 * 1024**3
 #: Largest constant tensor read from a model (values), a bound against absurd dims in a bad file.
@@ -103,7 +103,7 @@ def read_onnx(path: Path) -> tuple[GraphBuilder, str, Any, list[str], list[tuple
     for name in [*(i for node in graph.node for i in node.input), *(o.name for o in graph.output)]:
         ctx.consumers[name] = ctx.consumers.get(name, 0) + 1
     for node in graph.node:
-        ctx.map_node(node, OPS.get(node.op_type))
+        ctx.map_node(node, handlers().get(node.op_type))
     for info in graph.output:
         if info.name in ctx.values:
             builder.add("output", info.name, {}, [ctx.values[info.name]])

@@ -11,7 +11,8 @@ import importlib
 import operator
 import os
 import sys
-from typing import Any, Callable
+from functools import lru_cache
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -19,18 +20,8 @@ from torch import fx, nn
 
 from engine.compile.importers.builder import GraphBuilder, ImportProblem
 from engine.errors import first_line
-from engine.compile.importers.torch_modules import CUSTOM_LEAVES, map_module
-
-_ACTIVATIONS: dict[Any, str] = {
-    F.relu: "relu", torch.relu: "relu", F.leaky_relu: "leaky_relu", F.elu: "elu", F.gelu: "gelu", F.silu: "silu",
-    torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid", torch.tanh: "tanh", F.tanh: "tanh", F.softmax: "softmax",
-    torch.softmax: "softmax", F.log_softmax: "log_softmax", torch.log_softmax: "log_softmax",
-}
-_METHOD_ACTIVATIONS = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax",
-                       "log_softmax": "log_softmax"}
-_ACTIVATION_DEFAULTS = {"leaky_relu": {"negative_slope": 0.01}, "elu": {"alpha": 1.0},
-                        "gelu": {"approximate": "none"}, "softmax": {"dim": -1}, "log_softmax": {"dim": -1}}
-
+from engine.compile.importers.torch_modules import custom_leaves, map_module
+from engine.layers.recognize import FromCall, recognizers
 
 def load_class(spec: str) -> type:
     """``package.module:Class`` -> the class.
@@ -63,7 +54,7 @@ class _Tracer(fx.Tracer):
     """Keeps torch.nn modules and the app's own modules whole."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return type(m).__name__ in CUSTOM_LEAVES or super().is_leaf_module(m, module_qualified_name)
+        return type(m).__name__ in custom_leaves() or super().is_leaf_module(m, module_qualified_name)
 
 
 def trace(model: nn.Module, source: str) -> fx.GraphModule:
@@ -77,24 +68,6 @@ def trace(model: nn.Module, source: str) -> fx.GraphModule:
     except Exception as exc:  # noqa: BLE001 - tracing user code can raise anything
         raise ImportProblem(f"{source}: cannot trace the module with torch.fx: {first_line(exc)}") from None
     return fx.GraphModule(model, graph)
-
-
-def _is_batch(value: Any) -> bool:
-    """``-1`` or ``x.size(0)`` / ``x.shape[0]``: the batch dimension of a view."""
-    if value == -1:
-        return True
-    if isinstance(value, fx.Node) and value.op == "call_method" and value.target == "size":
-        return len(value.args) > 1 and value.args[1] == 0
-    if isinstance(value, fx.Node) and value.op == "call_function" and value.target is operator.getitem:
-        base = value.args[0]
-        return value.args[1] == 0 and isinstance(base, fx.Node) and base.op == "call_function" \
-            and base.target is getattr and base.args[1] == "shape"
-    return False
-
-
-def _int_args(values: Any) -> list[int] | None:
-    values = list(values[0]) if len(values) == 1 and isinstance(values[0], (tuple, list)) else list(values)
-    return values if all(isinstance(v, int) and not isinstance(v, bool) for v in values) else None
 
 
 def _shape_helper(node: fx.Node) -> bool:
@@ -163,115 +136,28 @@ def map_traced(gm: fx.GraphModule, builder: GraphBuilder, inputs: list[tuple[str
 
 
 def _map_call(node: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | None:
-    """``(type_id, params, source nodes)`` for a function or method call, or ``None``."""
+    """``(type_id, params, source nodes)`` for a function or method call, or ``None``.
+
+    ``type_id`` "" is a call that is no layer but passes its input on (the output sequence of
+    ``out, _ = self.lstm(x)``).
+    """
     target, args, kwargs = node.target, list(node.args), dict(node.kwargs)
     first = args[0] if args else None
     if not isinstance(first, fx.Node) and not (isinstance(first, (list, tuple)) and first):
         return None
-    handler: Callable[..., Any] | None = None
-    if node.op == "call_function":
-        handler = _FUNCTIONS.get(target)
-        if handler is None and target in _ACTIVATIONS:
-            return _activation(_ACTIVATIONS[target], args, kwargs)
-    elif node.op == "call_method":
-        handler = _METHODS.get(str(target))
-        if handler is None and target in _METHOD_ACTIVATIONS:
-            return _activation(_METHOD_ACTIVATIONS[str(target)], args, kwargs)
-    return handler(args, kwargs) if handler else None
+    if node.op == "call_function" and target is operator.getitem:
+        return _getitem(args)
+    functions, methods = _call_tables()
+    table = functions if node.op == "call_function" else methods if node.op == "call_method" else {}
+    for type_id, recognizer in table.get(target if node.op == "call_function" else str(target), ()):
+        found = recognizer.read(args, kwargs)
+        if found is not None:
+            params, sources = found
+            return type_id, params, sources
+    return None
 
 
-def _activation(type_id: str, args: list[Any], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any], list[Any]] | None:
-    names = list(_ACTIVATION_DEFAULTS.get(type_id, {}))
-    params = dict(_ACTIVATION_DEFAULTS.get(type_id, {}))
-    for name, value in zip(names, args[1:]):
-        params[name] = value
-    for name, value in kwargs.items():
-        if name in params:
-            params[name] = value
-        elif name not in ("inplace", "dtype", "_stacklevel") or name == "dtype" and value is not None:
-            return None
-    return type_id, params, [args[0]]
-
-
-def _binary(type_id: str) -> Callable[..., Any]:
-    def handle(args: list[Any], kwargs: dict[str, Any]) -> Any:
-        if len(args) == 2 and not kwargs and all(isinstance(a, fx.Node) for a in args):
-            return type_id, {"num_inputs": 2}, args
-        return None
-    return handle
-
-
-def _flatten(args: list[Any], kwargs: dict[str, Any]) -> Any:
-    start = kwargs.get("start_dim", args[1] if len(args) > 1 else 0)
-    end = kwargs.get("end_dim", args[2] if len(args) > 2 else -1)
-    return ("flatten", {"start_dim": start, "end_dim": end}, [args[0]]) if start >= 1 else None
-
-
-def _view(args: list[Any], kwargs: dict[str, Any]) -> Any:
-    dims = list(args[1][0] if len(args) == 2 and isinstance(args[1], (tuple, list)) else args[1:])
-    if kwargs or not dims or not _is_batch(dims[0]) or _int_args(dims[1:]) is None:
-        return None
-    if dims[1:] == [-1]:
-        return "flatten", {"start_dim": 1, "end_dim": -1}, [args[0]]
-    return "reshape", {"shape": list(dims[1:])}, [args[0]]
-
-
-def _permute(args: list[Any], kwargs: dict[str, Any]) -> Any:
-    dims = _int_args(args[1:])
-    return ("permute", {"dims": dims}, [args[0]]) if dims and dims[0] == 0 and not kwargs else None
-
-
-def _cat(args: list[Any], kwargs: dict[str, Any]) -> Any:
-    tensors = list(args[0])
-    dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
-    if not 2 <= len(tensors) <= 8 or not all(isinstance(t, fx.Node) for t in tensors):
-        return None
-    return "concat", {"num_inputs": len(tensors), "dim": dim}, tensors
-
-
-def _pool(type_id: str) -> Callable[..., Any]:
-    def handle(args: list[Any], kwargs: dict[str, Any]) -> Any:
-        names = ("kernel_size", "stride", "padding")
-        values = dict(zip(names, args[1:4]))
-        values.update({k: v for k, v in kwargs.items() if k in names})
-        harmless = {"dilation": (1, (1, 1), [1, 1]), "ceil_mode": (False,), "return_indices": (False,),
-                    "count_include_pad": (True,), "divisor_override": (None,)}
-        if any(k not in names and (k not in harmless or v not in harmless[k]) for k, v in kwargs.items()):
-            return None
-        if "kernel_size" not in values or len(args) > 4:
-            return None
-        ndim = 1 if type_id == "maxpool1d" else 2
-        size = (lambda v: v if ndim == 1 else ([v, v] if isinstance(v, int) else list(v)))
-        stride = values.get("stride") or 0
-        return type_id, {"kernel_size": size(values["kernel_size"]), "stride": size(stride),
-                         "padding": size(values.get("padding", 0))}, [args[0]]
-    return handle
-
-
-def _adaptive(args: list[Any], kwargs: dict[str, Any]) -> Any:
-    size = kwargs.get("output_size", args[1] if len(args) > 1 else None)
-    size = [size, size] if isinstance(size, int) else list(size or [])
-    return ("adaptive_avgpool2d", {"output_size": size, "flatten": False}, [args[0]]) if len(size) == 2 else None
-
-
-def _dropout(args: list[Any], kwargs: dict[str, Any]) -> Any:
-    p = kwargs.get("p", args[1] if len(args) > 1 else 0.5)
-    return "dropout", {"p": p}, [args[0]]
-
-
-def _interpolate(args: list[Any], kwargs: dict[str, Any]) -> Any:
-    options = {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None,
-               "recompute_scale_factor": None, "antialias": False}
-    options.update(dict(zip(options, args[1:])))
-    options.update(kwargs)
-    factor = options["scale_factor"]
-    if options["size"] is not None or options["mode"] not in ("nearest", "bilinear") or options["align_corners"] \
-            or options["antialias"] or not isinstance(factor, (int, float)) or not float(factor).is_integer():
-        return None
-    return "upsample", {"scale_factor": int(factor), "mode": options["mode"]}, [args[0]]
-
-
-def _getitem(args: list[Any], kwargs: dict[str, Any]) -> Any:
+def _getitem(args: list[Any]) -> tuple[str, dict[str, Any], list[fx.Node]] | None:
     base = args[0]
     # out, _ = self.lstm(x): the first element of a recurrent layer's result is its output sequence
     if args[1] == 0 and isinstance(base, fx.Node) and base.op == "call_module" and base.meta.get("recurrent"):
@@ -279,14 +165,18 @@ def _getitem(args: list[Any], kwargs: dict[str, Any]) -> Any:
     return None
 
 
-_FUNCTIONS: dict[Any, Callable[..., Any]] = {
-    operator.add: _binary("add"), torch.add: _binary("add"), operator.mul: _binary("multiply"),
-    torch.mul: _binary("multiply"), torch.flatten: _flatten, torch.cat: _cat, torch.concat: _cat,
-    torch.permute: _permute, torch.reshape: _view, F.max_pool1d: _pool("maxpool1d"),
-    F.max_pool2d: _pool("maxpool2d"), F.avg_pool2d: _pool("avgpool2d"), F.adaptive_avg_pool2d: _adaptive,
-    F.dropout: _dropout, operator.getitem: _getitem, F.interpolate: _interpolate,
-}
-_METHODS: dict[str, Callable[..., Any]] = {
-    "view": _view, "reshape": _view, "flatten": _flatten, "permute": _permute,
-    "add": _binary("add"), "mul": _binary("multiply"),
-}
+_NAMESPACES = {"F": F, "torch": torch, "operator": operator}
+
+
+@lru_cache(maxsize=1)
+def _call_tables() -> tuple[dict[Any, tuple[tuple[str, FromCall], ...]], dict[str, tuple[tuple[str, FromCall], ...]]]:
+    """Function object -> recognizers, and tensor method name -> recognizers, from the layer declarations."""
+    functions: dict[Any, list[tuple[str, FromCall]]] = {}
+    methods: dict[str, list[tuple[str, FromCall]]] = {}
+    for type_id, recognizer in recognizers(FromCall):
+        for name in recognizer.functions:
+            space, _, attribute = name.partition(".")
+            functions.setdefault(getattr(_NAMESPACES[space], attribute), []).append((type_id, recognizer))
+        for method in recognizer.methods:
+            methods.setdefault(method, []).append((type_id, recognizer))
+    return ({k: tuple(v) for k, v in functions.items()}, {k: tuple(v) for k, v in methods.items()})

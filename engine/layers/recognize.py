@@ -1,0 +1,145 @@
+"""How a layer is recognized in a foreign model: a torch module, a traced call, an ONNX operator.
+
+Each layer declaration lists what it imports from in :attr:`LayerType.imports
+<engine.layers.base.LayerType.imports>`; the importers build their lookup tables from the
+registry (:func:`recognizers`), so adding a layer, with how it is recognized, stays one class
+in one file. A recognizer reads one foreign operation and returns the layer's parameters (and
+its tensors), or ``None`` when the operation is not exactly what the layer computes; then the
+next recognizer for the same operation is asked, and when none fits the importer lists the
+operation as unmapped.
+
+Recognizers are plain functions over the foreign objects (torch modules, torch.fx nodes, ONNX
+nodes with the importer's context); this module never imports torch at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+#: ``(params, tensors)``: parameter values, and the module's tensors keyed as in its state dict.
+Imported = tuple[dict[str, Any], dict[str, Any]]
+#: ``(params, sources)``: parameter values, and the traced values feeding the input ports in order.
+Called = tuple[dict[str, Any], list[Any]]
+
+
+@dataclass(frozen=True)
+class FromModule:
+    """The layer imports these ``torch.nn`` modules (kept whole while tracing).
+
+    Args:
+        classes: ``"nn.Conv2d"`` for a ``torch.nn`` class (exactly that class, not a
+            subclass), or the name of a module class of :mod:`engine.layers.modules`
+            (the app's own modules, as exported ``model.py`` files define them).
+        read: Module -> ``(params, tensors)``, or ``None`` when its options are not expressible.
+    """
+
+    classes: tuple[str, ...]
+    read: Callable[[Any], Imported | None]
+
+
+@dataclass(frozen=True)
+class FromCall:
+    """The layer imports these function or tensor-method calls of a traced model.
+
+    Args:
+        functions: Dotted names: ``"F.relu"`` (torch.nn.functional), ``"torch.flatten"``,
+            ``"operator.add"``.
+        methods: Tensor method names: ``"view"``, ``"relu"``.
+        read: ``(args, kwargs)`` of the call -> ``(params, sources)``, or ``None``.
+    """
+
+    read: Callable[[list[Any], dict[str, Any]], Called | None]
+    functions: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FromOnnx:
+    """The layer imports these ONNX operators.
+
+    Args:
+        ops: Operator types (``"Conv"``, ``"Relu"``).
+        read: ``(context, node, attributes)`` -> ``None`` when it added the layer through the
+            importer's context (``context.add``), else the reason it cannot (listed in the error).
+    """
+
+    ops: tuple[str, ...]
+    read: Callable[[Any, Any, dict[str, Any]], str | None]
+
+
+Recognizer = FromModule | FromCall | FromOnnx
+
+
+def recognizers(kind: type) -> Iterator[tuple[str, Any]]:
+    """``(type_id, recognizer)`` of every registered layer's recognizers of ``kind``, in registry order."""
+    from engine.layers.base import all_layers
+
+    for layer in all_layers():
+        for recognizer in layer.imports:
+            if isinstance(recognizer, kind):
+                yield layer.type_id, recognizer
+
+
+# ----------------------------------------------------------------- helpers
+def pair(value: Any) -> list[int]:
+    """``3`` -> ``[3, 3]``; ``(3, 2)`` -> ``[3, 2]``."""
+    return [value, value] if isinstance(value, int) else list(value)
+
+
+def module_state(module: Any, prefix: str = "") -> dict[str, Any]:
+    """A module's state dict, its keys prefixed (``rnn.`` for a wrapped recurrent layer)."""
+    return {prefix + key: value for key, value in module.state_dict().items()}
+
+
+def symmetric_pads(pads: list[int], ndim: int) -> list[int] | None:
+    """ONNX ``pads`` (begins then ends) as one value per axis, or ``None`` when asymmetric."""
+    pads = list(pads) or [0] * (2 * ndim)
+    return pads[:ndim] if pads[:ndim] == pads[ndim:] else None
+
+
+def one_or_list(values: list[int]) -> Any:
+    """A 1-D size as its one value, a 2-D one as a list."""
+    return values[0] if len(values) == 1 else list(values)
+
+
+def int_args(values: Any) -> list[int] | None:
+    """Integer call arguments (``f(1, 2)`` or ``f((1, 2))``) as a list, or ``None``."""
+    values = list(values[0]) if len(values) == 1 and isinstance(values[0], (tuple, list)) else list(values)
+    return values if all(isinstance(v, int) and not isinstance(v, bool) for v in values) else None
+
+
+def is_traced(value: Any) -> bool:
+    """Whether ``value`` is a traced tensor (a ``torch.fx.Node``), not a constant."""
+    from torch import fx
+
+    return isinstance(value, fx.Node)
+
+
+def is_batch_size(value: Any) -> bool:
+    """``-1``, ``x.size(0)`` or ``x.shape[0]``: the batch dimension of a traced view."""
+    import operator
+
+    if value == -1:
+        return True
+    if not is_traced(value):
+        return False
+    if value.op == "call_method" and value.target == "size":
+        return len(value.args) > 1 and value.args[1] == 0
+    if value.op == "call_function" and value.target is operator.getitem:
+        base = value.args[0]
+        return value.args[1] == 0 and is_traced(base) and base.op == "call_function" \
+            and base.target is getattr and base.args[1] == "shape"
+    return False
+
+
+def call_options(args: list[Any], kwargs: dict[str, Any], names: tuple[str, ...],
+                 defaults: dict[str, Any]) -> dict[str, Any] | None:
+    """The options of a call ``f(x, a, b, ..., k=v)`` by name, defaults filled in; ``None`` when a
+    positional argument is beyond ``names`` or a keyword is unknown."""
+    if len(args) - 1 > len(names) or any(key not in names for key in kwargs):
+        return None
+    values = dict(defaults)
+    values.update(zip(names, args[1:]))
+    values.update(kwargs)
+    return values
