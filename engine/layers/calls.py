@@ -20,9 +20,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
-#: Classes of :mod:`engine.layers.modules` a call may name (without a prefix).
-CUSTOM_MODULES = ("RecurrentBlock", "LearnedPositionalEncoding", "SinusoidalPositionalEncoding", "SelfAttention",
-                  "CausalSelfAttention", "CausalTransformerEncoderLayer")
 
 
 @dataclass(frozen=True)
@@ -30,7 +27,8 @@ class ModuleCall:
     """One module constructor call.
 
     Args:
-        target: ``"nn.<Class>"`` for a ``torch.nn`` class, or a name in :data:`CUSTOM_MODULES`.
+        target: ``"nn.<Class>"`` for a ``torch.nn`` class, or the name of a class of
+            :mod:`engine.layers.modules` (:data:`~engine.layers.modules.CUSTOM_MODULES`).
         args: Positional arguments: literals or nested calls.
         kwargs: Keyword arguments as ``(name, value)`` pairs, in the order they are printed.
     """
@@ -56,7 +54,7 @@ class ModuleCall:
 
         if self.target.startswith("nn.") and isinstance(getattr(nn, self.target[3:], None), type):
             return getattr(nn, self.target[3:])  # type: ignore[no-any-return]
-        if self.target in CUSTOM_MODULES:
+        if self.target in modules.CUSTOM_MODULES:
             return getattr(modules, self.target)  # type: ignore[no-any-return]
         raise ValueError(f"unknown module class {self.target!r}")
 
@@ -95,6 +93,8 @@ class ModuleCall:
 
     def custom_classes(self) -> list[str]:
         """Names of the custom module classes this call (and its nested calls) use."""
+        from engine.layers.modules import CUSTOM_MODULES
+
         found = [self.target] if self.target in CUSTOM_MODULES else []
         for value in (*self.args, *(v for _, v in self.kwargs)):
             if isinstance(value, ModuleCall):

@@ -170,3 +170,10 @@ class CausalTransformerEncoderLayer(nn.TransformerEncoderLayer):
     def forward(self, src: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         length = src.size(1)
         return super().forward(src, src_mask=self.mask[:length, :length], is_causal=True)
+
+
+#: Every module class defined here, by name: layer declarations name them as ModuleCall targets
+#: and exported model.py files define them. Adding a class here is all it takes.
+CUSTOM_MODULES: tuple[str, ...] = tuple(
+    name for name, value in list(globals().items())
+    if isinstance(value, type) and issubclass(value, nn.Module) and value.__module__ == __name__)

@@ -20,7 +20,8 @@ from engine.compile.export.source import load_source
 from engine.graph import Project
 from engine.graph.fileformat import save_project
 from engine.layers import Params, all_layers, modules
-from engine.layers.calls import CUSTOM_MODULES, literal
+from engine.layers.calls import literal
+from engine.layers.modules import CUSTOM_MODULES
 from tests.export.conftest import TEMPLATE_IDS, TEMPLATES
 from tests.graph_builders import chain, node
 

@@ -24,7 +24,8 @@ from torch import fx
 from engine.compile.fx_builder import CompiledModel, attribute_name
 from engine.graph.model import Graph
 from engine.layers import Params, modules
-from engine.layers.calls import CUSTOM_MODULES, ModuleCall, literal
+from engine.layers.calls import ModuleCall, literal
+from engine.layers.modules import CUSTOM_MODULES
 
 #: Names the generated file uses at module level; local variables never take them.
 RESERVED = frozenset({"torch", "nn", "F", "math", "self", "build_model", "build_generator",
