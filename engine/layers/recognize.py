@@ -9,7 +9,11 @@ next recognizer for the same operation is asked, and when none fits the importer
 operation as unmapped.
 
 Recognizers are plain functions over the foreign objects (torch modules, torch.fx nodes, ONNX
-nodes with the importer's context); this module never imports torch at import time.
+nodes with the importer's context); this module never imports torch at import time. Before a
+call recognizer sees its arguments, the importer replaces what the model computes from shapes
+and parameters rather than data: sizes become ints (the batch size :data:`BATCH`), a module's
+parameters and buffers (``self.pos_embedding``) become the tensors themselves, a parameter
+expanded over the batch becomes :class:`Expanded`; traced tensors stay ``torch.fx.Node`` s.
 """
 
 from __future__ import annotations
@@ -19,8 +23,34 @@ from typing import Any, Callable, Iterator
 
 #: ``(params, tensors)``: parameter values, and the module's tensors keyed as in its state dict.
 Imported = tuple[dict[str, Any], dict[str, Any]]
-#: ``(params, sources)``: parameter values, and the traced values feeding the input ports in order.
-Called = tuple[dict[str, Any], list[Any]]
+#: ``(params, sources)``: parameter values, and the traced values feeding the input ports in order;
+#: or ``(params, sources, tensors)`` when the call reads learned tensors (keyed as the layer's
+#: module names them), e.g. ``x + self.pos_embedding``.
+Called = tuple[dict[str, Any], list[Any]] | tuple[dict[str, Any], list[Any], dict[str, Any]]
+
+
+class _Batch:
+    """The batch size in a traced model's size arithmetic: never folded to the sample's size."""
+
+    def __repr__(self) -> str:
+        return "batch"
+
+
+#: What ``x.size(0)`` / ``x.shape[0]`` is in a call's arguments once the importer folded the
+#: traced size arithmetic (other sizes arrive as plain ints, learned tensors as tensors).
+BATCH = _Batch()
+
+
+@dataclass(frozen=True)
+class Expanded:
+    """A learned tensor expanded over the batch, ``self.class_token.expand(n, -1, -1)``: how traced
+    models prepend a class token before a ``torch.cat``.
+
+    Args:
+        tensor: The learned tensor (a ``torch.nn.Parameter``), e.g. of shape (1, 1, D).
+    """
+
+    tensor: Any
 
 
 @dataclass(frozen=True)
@@ -117,10 +147,10 @@ def is_traced(value: Any) -> bool:
 
 
 def is_batch_size(value: Any) -> bool:
-    """``-1``, ``x.size(0)`` or ``x.shape[0]``: the batch dimension of a traced view."""
+    """``-1``, :data:`BATCH`, ``x.size(0)`` or ``x.shape[0]``: the batch dimension of a traced view."""
     import operator
 
-    if value == -1:
+    if value is BATCH or value == -1:
         return True
     if not is_traced(value):
         return False
