@@ -60,16 +60,26 @@ class NodeInfo:
     """What inference knows about one node.
 
     Args:
-        output: Output tensor, or ``None`` when unknown (an error here or upstream) or absent.
+        output: Output tensor, or ``None`` when unknown (an error here or upstream) or absent;
+            for a node with several output ports, the first port's.
         parameters: Trainable parameters (0 when unknown).
         flops: Forward FLOPs per sample (0 when unknown).
         diagnostics: Problems of this node.
+        port_outputs: For a node with several output ports, ``(port, tensor)`` of each, in
+            port order; empty for one output.
     """
 
     output: TensorSpec | None
     parameters: int = 0
     flops: int = 0
     diagnostics: tuple[Diagnostic, ...] = ()
+    port_outputs: tuple[tuple[str, TensorSpec], ...] = ()
+
+    def output_of(self, port: str = "out") -> TensorSpec | None:
+        """The tensor that leaves output ``port`` (``None`` when unknown or no such port)."""
+        if not self.port_outputs:
+            return self.output if port == "out" else None
+        return next((spec for name, spec in self.port_outputs if name == port), None)
 
 
 @dataclass
@@ -182,7 +192,7 @@ class ShapeInference:
             if node_id in self._dirty or any(e.source in changed for e in graph.incoming(node_id).values()):
                 info = self._infer_node(node)
                 old = self._infos.get(node_id)
-                if old is None or old.output != info.output:
+                if old is None or (old.output, old.port_outputs) != (info.output, info.port_outputs):
                     changed.add(node_id)
                 self._infos[node_id] = info
         self._dirty.clear()
@@ -192,7 +202,7 @@ class ShapeInference:
             if node_id not in structure.in_model:
                 info = ordered[node_id]
                 ordered[node_id] = NodeInfo(info.output, info.parameters, info.flops,
-                                            (*info.diagnostics, _dead_end_warning(node_id)))
+                                            (*info.diagnostics, _dead_end_warning(node_id)), info.port_outputs)
         self._last = Analysis(ordered, list(structure.graph_diagnostics), structure.in_model, list(structure.order))
         return self._last
 
@@ -258,10 +268,11 @@ class ShapeInference:
                 problems.append(Diagnostic(node.id, "error", self._unconnected_message(layer.role, port, ports)))
                 continue
             upstream = self._infos.get(edge.source)
-            if upstream is None or upstream.output is None:
+            spec = upstream.output_of(edge.source_port) if upstream is not None else None
+            if spec is None:
                 missing_upstream = True
             else:
-                specs.append(upstream.output)
+                specs.append(spec)
         if any(d.severity == "error" for d in problems) or missing_upstream:
             return NodeInfo(None, diagnostics=tuple(problems))
         try:
@@ -274,11 +285,18 @@ class ShapeInference:
                                                          f"{exc}); please report this"))
             return NodeInfo(None, diagnostics=tuple(problems))
         output = inference.output
-        if output is not None and any(d <= 0 for d in output.dims):
+        every = inference.outputs or ((output,) if output is not None else ())
+        if any(d <= 0 for spec in every for d in spec.dims):
             problems.append(Diagnostic(node.id, "error", f"output {output} has a size of zero or less: the "
                                                          "input is too small for these settings"))
             return NodeInfo(None, diagnostics=tuple(problems))
-        return NodeInfo(output, inference.parameters, inference.flops, tuple(problems))
+        ports = layer.output_ports(node.params)
+        port_outputs = tuple(zip(ports, inference.outputs)) if len(ports) > 1 else ()
+        if len(ports) > 1 and len(inference.outputs) != len(ports):
+            problems.append(Diagnostic(node.id, "error", f"gives {len(inference.outputs)} outputs for its "
+                                                         f"{len(ports)} output ports; please report this"))
+            return NodeInfo(None, diagnostics=tuple(problems))
+        return NodeInfo(output, inference.parameters, inference.flops, tuple(problems), port_outputs)
 
     @staticmethod
     def _unconnected_message(role: str, port: str, ports: tuple[str, ...]) -> str:

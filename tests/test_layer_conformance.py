@@ -94,8 +94,12 @@ def test_inference_matches_built_module(layer: LayerType, example: Example) -> N
 
     for batch in (2, 3):  # batch 1 cannot train BatchNorm on (N, C)
         out = module(*[_sample(s, batch) for s in specs])
-        assert tuple(out.shape) == (batch, *inference.output.dims)
-        assert (out.dtype == torch.long) == (inference.output.dtype == "long")
+        results = list(out) if isinstance(out, (tuple, list)) else [out]
+        expected = inference.outputs or (inference.output,)
+        assert len(results) == len(expected) == len(layer.output_ports(p))  # one tensor per output port
+        for result, spec in zip(results, expected):
+            assert tuple(result.shape) == (batch, *spec.dims)
+            assert (result.dtype == torch.long) == (spec.dtype == "long")
 
     real_params = sum(t.numel() for t in module.parameters() if t.requires_grad)
     assert inference.parameters == real_params

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import operator
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -106,6 +107,19 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None,
     fx_graph = fx.Graph()
     root = nn.Module()
     values: dict[str, fx.Node] = {}
+    ports: dict[tuple[str, str], fx.Node] = {}  # (node id, output port) -> element of a several-output result
+
+    def value(source: str, port: str) -> fx.Node:
+        """The fx value leaving output ``port`` of node ``source``."""
+        names = graph.nodes[source].output_ports()
+        if len(names) <= 1:
+            return values[source]
+        if (source, port) not in ports:
+            ports[(source, port)] = fx_graph.create_node(
+                "call_function", operator.getitem, (values[source], names.index(port)),
+                name=f"{attribute_name(source)}_{port}")
+        return ports[(source, port)]
+
     input_ids: list[str] = []
     for node in graph:  # placeholders first, in document order
         if node.layer.role == "input" and node.id in needed:
@@ -116,24 +130,25 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None,
         layer = node.layer
         if node_id not in needed or layer.role == "input":
             continue
-        incoming = graph.incoming(node_id)
-        sources = [incoming[port].source for port in layer.input_ports(node.params)]
+        incoming = [graph.incoming(node_id)[port] for port in layer.input_ports(node.params)]
         if layer.role == "output":
-            values[node_id] = values[sources[0]]
+            values[node_id] = value(incoming[0].source, incoming[0].source_port)
             continue
-        specs = [analysis.nodes[s].output for s in sources]
+        specs = [analysis.nodes[e.source].output_of(e.source_port) for e in incoming]
         ctx = EmitContext(fx_graph, root, attribute_name(node_id))
-        values[node_id] = layer.emit(ctx, Params(node.params), [values[s] for s in sources], specs)  # type: ignore[arg-type]
+        args = [value(e.source, e.source_port) for e in incoming]
+        values[node_id] = layer.emit(ctx, Params(node.params), args, specs)  # type: ignore[arg-type]
     results = [values[i] for i in output_ids]
     fx_graph.output(results[0] if len(results) == 1 else tuple(results))
     fx_graph.lint()
     module = fx.GraphModule(root, fx_graph, class_name=MODEL_CLASS_NAME)
+    feeding = [graph.incoming(i)["in"] for i in output_ids]
     return CompiledModel(
         module=module,
         input_ids=input_ids,
         input_specs=[analysis.nodes[i].output for i in input_ids],  # type: ignore[misc]
         output_ids=output_ids,
-        output_specs=[analysis.nodes[graph.incoming(i)["in"].source].output for i in output_ids],  # type: ignore[misc]
+        output_specs=[analysis.nodes[e.source].output_of(e.source_port) for e in feeding],  # type: ignore[misc]
         analysis=analysis,
     )
 

@@ -11,7 +11,7 @@ Layout (version 1)::
     {"format": "neural-canvas-project", "version": 1, "id": "<32 hex digits, optional>",
      "meta": {"name": ..., "family": ..., "task": ..., "description": ...},
      "graph": {"nodes": [{"id", "type", "position": [x, y], "params": {...}}],
-               "edges": [{"source", "target", "port"}]},
+               "edges": [{"source", "target", "port", "source_port" (only when not "out")}]},
      "dataset": {...}, "training": {...},
      "comments": [{"id", "text", "rect": [x, y, w, h]}]}   (optional, see engine.graph.comments)
 """
@@ -27,7 +27,7 @@ from typing import Any
 
 from engine.fileio import atomic_write_bytes
 from engine.graph.comments import CommentError, comments_from_json, comments_to_json
-from engine.graph.model import MAX_COORDINATE, Edge, Graph, GraphError, Node
+from engine.graph.model import MAX_COORDINATE, OUT, Edge, Graph, GraphError, Node
 from engine.graph.project import Project
 from engine.layers import ParamKindError, get_layer
 
@@ -56,7 +56,8 @@ def to_json(project: Project) -> dict[str, Any]:
             "position": [node.position[0], node.position[1]],
             "params": {d.name: d.to_json(node.params[d.name]) for d in layer.params},
         })
-    edges = [{"source": e.source, "target": e.target, "port": e.target_port} for e in graph.edges]
+    edges = [{"source": e.source, "target": e.target, "port": e.target_port,
+              **({"source_port": e.source_port} if e.source_port != OUT else {})} for e in graph.edges]
     return {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -77,7 +78,7 @@ def to_json_fragment(graph: Graph, node_ids: list[str]) -> dict[str, Any]:
     chosen = set(node_ids)
     sub = Graph()
     sub.extend((Node(n.id, n.type_id, dict(n.params), n.position) for n in graph if n.id in chosen),
-               (Edge(e.source, e.target, e.target_port) for e in graph.edges
+               (Edge(e.source, e.target, e.target_port, e.source_port) for e in graph.edges
                 if e.source in chosen and e.target in chosen))
     data = to_json(Project(graph=sub))["graph"]
     return {"format": FRAGMENT_FORMAT, "version": FORMAT_VERSION, **data}
@@ -360,13 +361,14 @@ def _graph_from_json(data: dict[str, Any]) -> Graph:
         path = f"graph.edges[{index}]"
         _expect(raw, dict, path, "an object")
         for key in raw:
-            if key not in ("source", "target", "port"):
+            if key not in ("source", "target", "port", "source_port"):
                 raise _FieldError(f"{path}.{_key(key)}", "unknown field")
         fields = [_expect(raw.get(k), str, f"{path}.{k}", "a string") for k in ("source", "target", "port")]
-        problem = graph.connection_problem(*fields)
+        source_port = _expect(raw.get("source_port", OUT), str, f"{path}.source_port", "a string")
+        problem = graph.connection_problem(*fields, source_port)
         if problem:
             raise _FieldError(path, problem)
-        graph.add_edge(Edge(*fields))
+        graph.add_edge(Edge(*fields, source_port))
     return graph
 
 

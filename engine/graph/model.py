@@ -53,14 +53,23 @@ class Node:
         """Input port names for the current parameter values."""
         return self.layer.input_ports(self.params)
 
+    def output_ports(self) -> tuple[str, ...]:
+        """Output port names for the current parameter values (one, ``out``, for most layers)."""
+        return self.layer.output_ports(self.params)
+
+
+#: The output port of every layer with one output.
+OUT = "out"
+
 
 @dataclass(frozen=True)
 class Edge:
-    """A connection from ``source``'s output to input port ``target_port`` of ``target``."""
+    """A connection from output ``source_port`` of ``source`` to input port ``target_port`` of ``target``."""
 
     source: str
     target: str
     target_port: str
+    source_port: str = OUT
 
 
 class Graph:
@@ -96,7 +105,8 @@ class Graph:
 
     def edges_of(self, node_id: str) -> list[Edge]:
         """Edges touching ``node_id`` (in or out), in a stable order."""
-        return sorted(self._edges_by_node.get(node_id, ()), key=lambda e: (e.source, e.target, e.target_port))
+        return sorted(self._edges_by_node.get(node_id, ()),
+                      key=lambda e: (e.source, e.source_port, e.target, e.target_port))
 
     def incoming(self, node_id: str) -> dict[str, Edge]:
         """Edges into ``node_id`` keyed by input port (a live view: do not modify)."""
@@ -190,7 +200,7 @@ class Graph:
         Raises:
             GraphError: Missing node, no output on the source, unknown or occupied input port.
         """
-        problem = self.connection_problem(edge.source, edge.target, edge.target_port)
+        problem = self.connection_problem(edge.source, edge.target, edge.target_port, edge.source_port)
         if problem:
             raise GraphError(problem)
         self._edges_in[(edge.target, edge.target_port)] = edge
@@ -204,14 +214,17 @@ class Graph:
         self._nx.add_edge(edge.source, edge.target, key=edge.target_port)
         self._emit(EdgeAdded(edge))
 
-    def connection_problem(self, source: str, target: str, port: str) -> str | None:
-        """Why ``source -> target.port`` cannot be connected structurally, or ``None``."""
+    def connection_problem(self, source: str, target: str, port: str, source_port: str = OUT) -> str | None:
+        """Why ``source.source_port -> target.port`` cannot be connected structurally, or ``None``."""
         if source not in self.nodes:
             return f"no node {source!r}"
         if target not in self.nodes:
             return f"no node {target!r}"
         if not self.nodes[source].layer.has_output:
             return f"node {source} ({self.nodes[source].layer.title}) has no output"
+        outputs = self.nodes[source].output_ports()
+        if source_port not in outputs:
+            return f"node {source} ({self.nodes[source].layer.title}) has no output {source_port!r}"
         ports = self.nodes[target].input_ports()
         if port not in ports:
             return f"node {target} ({self.nodes[target].layer.title}) has no input {port!r}"
@@ -258,12 +271,15 @@ class Graph:
         old = node.params[name]
         if old == value and type(old) is type(value):
             return old
-        ports = node.layer.input_ports({**node.params, name: value})
-        orphaned = [e for port, e in self.incoming(node_id).items() if port not in ports]
+        changed = {**node.params, name: value}
+        ports, outputs = node.layer.input_ports(changed), node.layer.output_ports(changed)
+        orphaned = [f"input {e.target_port} (from {e.source})" for port, e in self.incoming(node_id).items()
+                    if port not in ports]
+        orphaned += [f"output {e.source_port} (to {e.target})" for e in self.outgoing(node_id)
+                     if e.source_port not in outputs]
         if orphaned:
-            names = ", ".join(f"{e.target_port} (from {e.source})" for e in orphaned)
             raise GraphError(f"node {node_id} ({node.layer.title}): {name} {value} would remove connected "
-                             f"input(s) {names}: disconnect them first")
+                             f"{', '.join(orphaned)}: disconnect them first")
         node.params[name] = value
         self._emit(ParamChanged(node_id, name, old, value))
         return old
@@ -302,7 +318,7 @@ class Graph:
         """An independent deep copy with no listeners (a frozen snapshot for training)."""
         clone = Graph()
         clone.extend((Node(n.id, n.type_id, dict(n.params), n.position) for n in self),
-                     (Edge(e.source, e.target, e.target_port) for e in self.edges))
+                     (Edge(e.source, e.target, e.target_port, e.source_port) for e in self.edges))
         return clone
 
 

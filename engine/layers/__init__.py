@@ -5,7 +5,7 @@ it inside ``build`` / ``emit``.
 """
 
 from engine.layers import (activation, attention, conv, core, io, merge, norm,  # noqa: F401
-                           pooling, recurrent)
+                           pooling, recurrent, split)
 from engine.layers.base import (CATEGORIES, Example, Inference, LayerType, Params, ShapeError,
                                 TensorSpec, all_layers, get_layer, register)
 from engine.layers.calls import ModuleCall

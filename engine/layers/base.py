@@ -80,14 +80,18 @@ class Inference:
     """Result of a layer's analytic rule for one node.
 
     Args:
-        output: Output tensor, or ``None`` for nodes without an output (Output markers).
+        output: Output tensor, or ``None`` for nodes without an output (Output markers); for a
+            layer with several output ports, the first port's.
         parameters: Trainable parameter count of the built module.
         flops: Forward FLOPs per sample (flop_counter convention).
+        outputs: For a layer with several output ports, every port's tensor, in port order
+            (``output`` is the first); empty for one output.
     """
 
     output: TensorSpec | None
     parameters: int = 0
     flops: int = 0
+    outputs: tuple[TensorSpec, ...] = ()
 
 
 class ShapeError(Exception):
@@ -189,8 +193,15 @@ class LayerType:
         return self.inputs
 
     def output_port(self) -> str | None:
-        """The output port name, or ``None`` for Output markers."""
-        return "out" if self.has_output else None
+        """The (first) output port name, or ``None`` for Output markers."""
+        ports = self.output_ports({})
+        return ports[0] if ports else None
+
+    def output_ports(self, p: Mapping[str, Any]) -> tuple[str, ...]:
+        """Output port names for these parameter values: ``("out",)``, none for Output markers,
+        or several for a layer that splits its input (``out1``, ``out2``, ...); a layer with
+        several emits a tuple, one element per port."""
+        return ("out",) if self.has_output else ()
 
     # ------------------------------------------------------------ parameters
     def param(self, name: str) -> Param:

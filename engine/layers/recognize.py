@@ -59,13 +59,21 @@ class FromModule:
 
     Args:
         classes: ``"nn.Conv2d"`` for a ``torch.nn`` class (exactly that class, not a
-            subclass), or the name of a module class of :mod:`engine.layers.modules`
-            (the app's own modules, as exported ``model.py`` files define them).
+            subclass), or a class name: the app's own modules (:mod:`engine.layers.modules`, as
+            exported ``model.py`` files define them) and any module class of that name (a
+            ``StochasticDepth`` of the user's), which the tracer then keeps whole.
         read: Module -> ``(params, tensors)``, or ``None`` when its options are not expressible.
+        call: How the module is called: ``(args, kwargs)`` -> the traced tensors feeding the
+            layer's input ports in order, or ``None`` when the call passes options the layer
+            cannot take. Without it: exactly one tensor and nothing else.
+        tuple_output: The module returns a tuple of which this element is the layer's output
+            (``out, _ = self.lstm(x)``: element 0); ``None``: it returns the tensor itself.
     """
 
     classes: tuple[str, ...]
     read: Callable[[Any], Imported | None]
+    call: Callable[[list[Any], dict[str, Any]], list[Any] | None] | None = None
+    tuple_output: int | None = None
 
 
 @dataclass(frozen=True)

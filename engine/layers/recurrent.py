@@ -83,7 +83,8 @@ class RNN(_Recurrent):
     """Elman recurrent layer."""
 
     type_id = "rnn"
-    imports = (FromModule(("nn.RNN", "RecurrentBlock"), _recurrent_reader("RNN")),)
+    imports = (FromModule(("nn.RNN",), _recurrent_reader("RNN"), tuple_output=0),
+               FromModule(("RecurrentBlock",), _recurrent_reader("RNN")))
     title = "RNN"
     doc = "Simple recurrent layer: reads a sequence step by step, updating a hidden state h = tanh(Wx + Uh + b)."
     id_prefix = "rnn"
@@ -106,7 +107,8 @@ class LSTM(_Recurrent):
     """Long short-term memory layer."""
 
     type_id = "lstm"
-    imports = (FromModule(("nn.LSTM", "RecurrentBlock"), _recurrent_reader("LSTM")),)
+    imports = (FromModule(("nn.LSTM",), _recurrent_reader("LSTM"), tuple_output=0),
+               FromModule(("RecurrentBlock",), _recurrent_reader("LSTM")))
     title = "LSTM"
     doc = "Long short-term memory: a recurrent layer whose gated memory cell keeps information over long sequences."
     id_prefix = "lstm"
@@ -124,7 +126,8 @@ class GRU(_Recurrent):
     """Gated recurrent unit layer."""
 
     type_id = "gru"
-    imports = (FromModule(("nn.GRU", "RecurrentBlock"), _recurrent_reader("GRU")),)
+    imports = (FromModule(("nn.GRU",), _recurrent_reader("GRU"), tuple_output=0),
+               FromModule(("RecurrentBlock",), _recurrent_reader("GRU")))
     title = "GRU"
     doc = "Gated recurrent unit: a lighter gated recurrent layer, often as good as an LSTM with fewer weights."
     id_prefix = "gru"

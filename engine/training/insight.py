@@ -237,7 +237,7 @@ class ModelInsight:
             for node_id in node_ids:
                 name = next(n for k in range(len(graph) + 1) if (n := f"probe{len(outputs)}_{k}") not in graph.nodes)
                 graph.add_node(Node(name, "output", {}))
-                graph.add_edge(Edge(node_id, name, "in"))
+                graph.add_edge(Edge(node_id, name, "in", graph.nodes[node_id].output_ports()[0]))
                 outputs.append(name)
             probe = compile_graph(graph, outputs=outputs)
             for name, _ in list(probe.module.named_children()):

@@ -131,10 +131,22 @@ def import_torch_module(spec: str, args: Any = None, input_shape: Sequence[int] 
     gm = trace(model, spec)
     builder = GraphBuilder(spec)
     inputs = input_nodes(gm, spec, input_shape)
-    map_traced(gm, builder, inputs)
-    probe = compile_graph_specs(inputs)
+    sample = _sample(compile_graph_specs(inputs))
+    map_traced(gm, builder, inputs, _static_values(gm, sample, spec))
     reference = (lambda xs: run_module(model, xs))
-    return _finish(builder, cls.__name__, f"Imported from the PyTorch module {spec}.", reference, _sample(probe))
+    return _finish(builder, cls.__name__, f"Imported from the PyTorch module {spec}.", reference, sample)
+
+
+def _static_values(gm: Any, sample: list[np.ndarray], spec: str) -> Any:
+    """Run the traced model once on the sample to fold its size arithmetic (see torch_static)."""
+    from engine.compile.importers.torch_static import StaticValues
+    from engine.errors import first_line
+
+    try:
+        return StaticValues(gm, [torch.as_tensor(x) for x in sample])
+    except Exception as exc:  # noqa: BLE001 - user code runs here
+        raise ImportProblem(f"{spec}: running the model on a sample of its input shape failed: "
+                            f"{type(exc).__name__}: {first_line(exc)} (is --input-shape right?)") from None
 
 
 def compile_graph_specs(inputs: list[tuple[str, dict[str, Any]]]) -> list[Any]:

@@ -18,9 +18,13 @@ from engine.compile.fx_builder import GraphInvalidError, attribute_name, compile
 from engine.compile.weights import apply_weights
 from engine.errors import UserError
 from engine.graph.layout import layered_layout
-from engine.graph.model import Edge, Graph, GraphError, Node
+from engine.graph.model import OUT, Edge, Graph, GraphError, Node
 from engine.graph.project import Project
 from engine.layers import get_layer
+
+
+#: What feeds an input port: a node id, or ``(node id, output port)``.
+Source = str | tuple[str, str]
 
 
 class ImportProblem(UserError):
@@ -47,17 +51,19 @@ class GraphBuilder:
         self.source = source
         self.graph = Graph()
         self.weights: dict[str, torch.Tensor] = {}
-        self.unmapped: list[str] = []
+        #: Operations without a canvas layer: kind (``module StochasticDepth``, ``Sin``) -> where they occur.
+        self.unmapped: dict[str, list[str]] = {}
 
-    def add(self, type_id: str, name: str, params: dict[str, Any], inputs: list[str],
+    def add(self, type_id: str, name: str, params: dict[str, Any], inputs: list[Source],
             tensors: dict[str, torch.Tensor] | None = None) -> str:
-        """Add a node fed by ``inputs`` (node ids, in port order) and return its id.
+        """Add a node fed by ``inputs`` (in port order) and return its id.
 
         Args:
             type_id: Layer type.
             name: Preferred id (sanitised and made unique).
             params: Parameter values (checked later by validation).
-            inputs: Source node ids for the input ports, in order.
+            inputs: For each input port, in order: the source node id, or ``(node id, output
+                port)`` for an output other than a node's only one.
             tensors: The module's tensors keyed as in its own state dict (``weight``, ...).
         """
         base = sanitize_id(name, get_layer(type_id).id_prefix or "node")
@@ -69,7 +75,8 @@ class GraphBuilder:
             self.graph.add_node(Node(node_id, type_id, dict(params)))
             ports = self.graph.nodes[node_id].input_ports()
             for port, source in zip(ports, inputs):
-                self.graph.add_edge(Edge(source, node_id, port))
+                node, out = source if isinstance(source, tuple) else (source, OUT)
+                self.graph.add_edge(Edge(node, node_id, port, out))
         except GraphError as exc:
             raise ImportProblem(f"{self.source}: cannot build node {node_id}: {exc}") from None
         for key, value in (tensors or {}).items():
@@ -77,10 +84,31 @@ class GraphBuilder:
                 if value.is_floating_point() else value.detach().cpu().clone()
         return node_id
 
-    def skip(self, what: str) -> None:
-        """Record an operation that has no canvas counterpart."""
-        if what not in self.unmapped:
-            self.unmapped.append(what)
+    def skip(self, where: str, kind: str = "") -> None:
+        """Record an operation that has no canvas counterpart.
+
+        Args:
+            where: The operation's name or module path (``features.3.getitem_2``).
+            kind: What it does (``call_method expand``, ``Sin: <reason>``); the error lists each
+                kind once, with a count and the first places it occurs.
+        """
+        places = self.unmapped.setdefault(kind or where, [])
+        if where not in places:
+            places.append(where)
+
+    def unmapped_summary(self, most: int = 12) -> str:
+        """``wave (Sin); call_method expand 3x: a, b, c; ...``: each kind once, most frequent first."""
+        parts = []
+        for kind, places in sorted(self.unmapped.items(), key=lambda item: -len(item[1]))[:most]:
+            if places == [kind]:
+                parts.append(kind)
+            elif len(places) == 1:
+                parts.append(f"{places[0]} ({kind})")
+            else:
+                shown = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
+                parts.append(f"{kind} {len(places)}x: {shown}")
+        rest = len(self.unmapped) - most
+        return "; ".join(parts) + (f"; and {rest} more kind(s)" if rest > 0 else "")
 
     def _merge_pool_flatten(self) -> None:
         """AdaptiveAvgPool2d then Flatten (as exported code writes it) -> one pool with ``flatten``."""
@@ -92,7 +120,7 @@ class GraphBuilder:
                     or flat.params.get("start_dim") != 1 or flat.params.get("end_dim") != -1 \
                     or len(graph.outgoing(pool.id)) != 1:
                 continue
-            source = graph.incoming(pool.id)["in"].source
+            feeding = graph.incoming(pool.id)["in"]
             targets = [(e.target, e.target_port) for e in graph.outgoing(flat.id)]
             for e in [*graph.edges_of(flat.id), *graph.edges_of(pool.id)]:
                 if e in graph.edges:
@@ -100,7 +128,7 @@ class GraphBuilder:
             graph.remove_node(flat.id)
             graph.remove_node(pool.id)
             graph.add_node(Node(flat.id, "adaptive_avgpool2d", {**pool.params, "flatten": True}))
-            graph.add_edge(Edge(source, flat.id, "in"))
+            graph.add_edge(Edge(feeding.source, flat.id, "in", feeding.source_port))
             for target, port in targets:
                 graph.add_edge(Edge(flat.id, target, port))
 
@@ -112,10 +140,9 @@ class GraphBuilder:
                 that do not fill the compiled model.
         """
         if self.unmapped:
-            shown = "; ".join(self.unmapped[:20]) + (f"; and {len(self.unmapped) - 20} more"
-                                                     if len(self.unmapped) > 20 else "")
-            raise ImportProblem(f"{self.source}: nothing imported: {len(self.unmapped)} operation(s) have no "
-                                f"canvas layer: {shown}")
+            count = sum(len(places) for places in self.unmapped.values())
+            raise ImportProblem(f"{self.source}: nothing imported: {count} operation(s) of {len(self.unmapped)} "
+                                f"kind(s) have no canvas layer: {self.unmapped_summary()}")
         self._merge_pool_flatten()
         self.graph.move_nodes(layered_layout(self.graph, max_columns=8))
         try:

@@ -48,7 +48,7 @@ class Context:
             self.consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t) \
                 if node.attribute[0].name == "value" else np.asarray(helper.get_attribute_value(node.attribute[0]))
             return
-        label = f"{node.name or node.output[0]} ({node.op_type})"
+        where = node.name or node.output[0]
         if fold(self, node, self.opset):
             return
         attrs = {a.name: _decode(helper.get_attribute_value(a)) for a in node.attribute}
@@ -56,16 +56,16 @@ class Context:
             reason = follow(self, node, attrs)
             if reason is not None:
                 if reason:
-                    self.builder.skip(f"{label}: {reason}")
+                    self.builder.skip(where, f"{node.op_type}: {reason}")
                 return
         if handler is None:
-            self.builder.skip(label)
+            self.builder.skip(where, node.op_type)
             return
         if any(n and n not in self.values and n not in self.consts for n in node.input):
             return  # fed by an unmapped node, which is reported
         reason = handler(self, node, attrs)
         if reason:
-            self.builder.skip(f"{label}: {reason}")
+            self.builder.skip(where, f"{node.op_type}: {reason}")
 
     def add(self, node: Any, type_id: str, params: dict[str, Any], inputs: list[str],
             tensors: dict[str, np.ndarray] | None = None, name_from: str | None = None) -> str:

@@ -21,6 +21,7 @@ from torch import fx, nn
 from engine.compile.importers.builder import GraphBuilder, ImportProblem
 from engine.errors import first_line
 from engine.compile.importers.torch_modules import custom_leaves, map_module
+from engine.compile.importers.torch_static import StaticValues
 from engine.layers.recognize import FromCall, recognizers
 
 def load_class(spec: str) -> type:
@@ -66,103 +67,125 @@ def trace(model: nn.Module, source: str) -> fx.GraphModule:
     try:
         graph = _Tracer().trace(model)
     except Exception as exc:  # noqa: BLE001 - tracing user code can raise anything
-        raise ImportProblem(f"{source}: cannot trace the module with torch.fx: {first_line(exc)}") from None
+        reason = first_line(exc)
+        if "control flow" in reason or "cannot be used as inputs to control flow" in str(exc):
+            reason = ("forward() branches or loops on the values of a tensor (data-dependent control flow), "
+                      "which a drawn graph cannot express: compute both paths and select with torch.where, "
+                      "or move the decision out of forward()")
+        raise ImportProblem(f"{source}: cannot trace the module with torch.fx: {reason}") from None
     return fx.GraphModule(model, graph)
 
 
-def _shape_helper(node: fx.Node) -> bool:
-    """``x.size(..)`` and ``x.shape`` nodes only feed views; they become no canvas node."""
-    if node.op == "call_method" and node.target == "size":
-        return True
-    return node.op == "call_function" and (node.target is getattr or node.target is operator.getitem
-                                           and isinstance(node.args[0], fx.Node)
-                                           and node.args[0].op == "call_function" and node.args[0].target is getattr)
-
-
-def map_traced(gm: fx.GraphModule, builder: GraphBuilder, inputs: list[tuple[str, dict[str, Any]]]) -> None:
+def map_traced(gm: fx.GraphModule, builder: GraphBuilder, inputs: list[tuple[str, dict[str, Any]]],
+               static: StaticValues) -> None:
     """Add one canvas node per traced operation (or record it as unmapped).
 
     Args:
         gm: The traced module.
         builder: Collects the result.
         inputs: ``(type_id, params)`` of each placeholder's Input node, in order.
+        static: What the model computes from shapes and parameters (sizes, learned tensors,
+            asserts): such nodes become no canvas node; calls see their values.
     """
     ids: dict[fx.Node, str] = {}
     modules = dict(gm.named_modules())
     placeholders = iter(inputs)
-    outputs: list[tuple[str, fx.Node]] = []
-
-    def src(value: Any) -> str:
-        return ids[value]
+    outputs: list[tuple[str, Any]] = []
+    tuples: dict[fx.Node, tuple[int, str]] = {}  # a module returning a tuple: (the output's index, its node id)
 
     for node in gm.graph.nodes:
-        args, kwargs, name = node.args, node.kwargs, node.name
+        name = node.name
         if node.op == "placeholder":
             type_id, params = next(placeholders)
             ids[node] = builder.add(type_id, name, params, [])
         elif node.op == "output":
-            result = args[0]
+            result = node.args[0]
             results = list(result) if isinstance(result, (tuple, list)) else [result]
             outputs += [(f"output{i + 1}" if len(results) > 1 else "output", r) for i, r in enumerate(results)]
-        elif _shape_helper(node):
-            continue
+        elif node in static or node.op == "get_attr":
+            continue  # a size, a learned tensor, an assert: read by the calls that use it
         elif node.op == "call_module":
-            mapped = map_module(modules[str(node.target)])
-            if mapped is None or len(args) != 1 or kwargs or not isinstance(args[0], fx.Node):
-                builder.skip(f"{node.target} ({type(modules[str(node.target)]).__name__})")
-                continue
-            type_id, params, tensors = mapped
-            if args[0] not in ids:
-                continue  # its input is unmapped (and reported)
-            node.meta["recurrent"] = isinstance(modules[str(node.target)], nn.RNNBase)
-            ids[node] = builder.add(type_id, str(node.target), params, [src(args[0])], tensors)
+            _map_module_call(node, modules[str(node.target)], static, builder, ids, tuples)
+        elif node.op == "call_function" and node.target is operator.getitem and node.args[0] in tuples:
+            index, node_id = tuples[node.args[0]]
+            if node.args[1] == index:
+                ids[node] = node_id
+            else:
+                builder.skip(f"{node.args[0].target}[{node.args[1]}]",
+                             f"module {type(modules[str(node.args[0].target)]).__name__}: a result the layer "
+                             "does not output")
         else:
-            mapped_fn = _map_call(node)
-            if mapped_fn is None:
-                builder.skip(f"{name} ({node.op} {getattr(node.target, '__name__', node.target)})")
+            mapped = _map_call(node, static)
+            if mapped is None:
+                builder.skip(name, _operation(node))
                 continue
-            type_id, params, sources = mapped_fn
+            type_id, params, sources, tensors = mapped
             if any(s not in ids for s in sources):
                 continue  # an input is unmapped (and reported)
             if type_id == "":
-                ids[node] = src(sources[0])  # a no-op such as dropout in evaluation, or getitem of RNN outputs
+                ids[node] = ids[sources[0]]  # passes its input on (x.contiguous())
             else:
-                ids[node] = builder.add(type_id, name, params, [src(s) for s in sources])
+                ids[node] = builder.add(type_id, name, params, [ids[s] for s in sources], tensors)
     for out_name, value in outputs:
-        if value in ids:
+        if isinstance(value, fx.Node) and value in ids:
             builder.add("output", out_name, {}, [ids[value]])
         elif not builder.unmapped:
-            builder.skip(f"output {value}")
+            builder.skip(f"output {value}", "an output that is not computed from the input")
 
 
-def _map_call(node: fx.Node) -> tuple[str, dict[str, Any], list[fx.Node]] | None:
-    """``(type_id, params, source nodes)`` for a function or method call, or ``None``.
+def _operation(node: fx.Node) -> str:
+    """What a traced node does, for the list of unmapped operations: ``call_method expand``."""
+    target = node.target
+    return f"{node.op} {getattr(target, '__name__', target)}"
 
-    ``type_id`` "" is a call that is no layer but passes its input on (the output sequence of
-    ``out, _ = self.lstm(x)``).
+
+def _map_module_call(node: fx.Node, module: nn.Module, static: StaticValues, builder: GraphBuilder,
+                     ids: dict[fx.Node, str], tuples: dict[fx.Node, tuple[int, str]]) -> None:
+    kind = f"{type(module).__name__}"
+    mapped = map_module(module)
+    if mapped is None:
+        builder.skip(str(node.target), f"module {kind}")
+        return
+    type_id, params, tensors, recognizer = mapped
+    args, kwargs = static.substitute(list(node.args)), static.substitute(dict(node.kwargs))
+    if recognizer.call is not None:
+        sources = recognizer.call(args, kwargs)
+    else:
+        sources = list(args) if len(args) == 1 and not kwargs and isinstance(args[0], fx.Node) else None
+    if sources is None:
+        builder.skip(str(node.target), f"module {kind} called with other arguments than the layer takes")
+        return
+    if any(s not in ids for s in sources):
+        return  # an input is unmapped (and reported)
+    node_id = builder.add(type_id, str(node.target), params, [ids[s] for s in sources], tensors)
+    if recognizer.tuple_output is None:
+        ids[node] = node_id
+    else:
+        tuples[node] = (recognizer.tuple_output, node_id)
+
+
+def _map_call(node: fx.Node, static: StaticValues) -> tuple[str, dict[str, Any], list[fx.Node], dict[str, Any]] | None:
+    """``(type_id, params, source nodes, tensors)`` for a function or method call, or ``None``.
+
+    ``type_id`` "" is a call that is no layer but passes its input on (``x.contiguous()``).
     """
-    target, args, kwargs = node.target, list(node.args), dict(node.kwargs)
-    first = args[0] if args else None
-    if not isinstance(first, fx.Node) and not (isinstance(first, (list, tuple)) and first):
-        return None
-    if node.op == "call_function" and target is operator.getitem:
-        return _getitem(args)
+    target = node.target
+    args, kwargs = static.substitute(list(node.args)), static.substitute(dict(node.kwargs))
+    if node.op == "call_method" and target in _PASS_ON and len(args) == 1 and not kwargs \
+            and isinstance(args[0], fx.Node):
+        return "", {}, [args[0]], {}
     functions, methods = _call_tables()
     table = functions if node.op == "call_function" else methods if node.op == "call_method" else {}
     for type_id, recognizer in table.get(target if node.op == "call_function" else str(target), ()):
         found = recognizer.read(args, kwargs)
         if found is not None:
-            params, sources = found
-            return type_id, params, sources
+            params, sources = found[0], found[1]
+            return type_id, params, sources, (found[2] if len(found) > 2 else {})  # type: ignore[misc]
     return None
 
 
-def _getitem(args: list[Any]) -> tuple[str, dict[str, Any], list[fx.Node]] | None:
-    base = args[0]
-    # out, _ = self.lstm(x): the first element of a recurrent layer's result is its output sequence
-    if args[1] == 0 and isinstance(base, fx.Node) and base.op == "call_module" and base.meta.get("recurrent"):
-        return "", {}, [base]
-    return None
+#: Tensor methods that change nothing a canvas graph sees.
+_PASS_ON = ("contiguous",)
 
 
 _NAMESPACES = {"F": F, "torch": torch, "operator": operator}

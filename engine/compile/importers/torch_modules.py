@@ -16,7 +16,7 @@ from torch import nn
 
 from engine.layers.recognize import FromModule, recognizers
 
-Mapped = tuple[str, dict[str, Any], dict[str, torch.Tensor]]
+Mapped = tuple[str, dict[str, Any], dict[str, torch.Tensor], FromModule]
 
 
 @lru_cache(maxsize=1)
@@ -37,11 +37,11 @@ def custom_leaves() -> frozenset[str]:
 
 
 def map_module(m: nn.Module) -> Mapped | None:
-    """``(type_id, params, tensors)`` for a module, or ``None`` when no layer matches exactly."""
+    """``(type_id, params, tensors, recognizer)`` for a module, or ``None`` when no layer matches exactly."""
     name = type(m).__name__
     for type_id, recognizer in _table().get(name if name in custom_leaves() else type(m), ()):
         found = recognizer.read(m)
         if found is not None:
             params, tensors = found
-            return type_id, params, tensors
+            return type_id, params, tensors, recognizer
     return None
