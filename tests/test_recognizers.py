@@ -23,7 +23,7 @@ def test_every_recognized_module_class_exists() -> None:
 
 
 def test_every_recognized_call_and_onnx_operator_exists() -> None:
-    functions, methods = _call_tables()
+    functions, methods, _named = _call_tables()
     assert torch.flatten in functions and torch.nn.functional.relu in functions and "view" in methods
     for type_id, recognizer in recognizers(FromCall):
         assert recognizer.functions or recognizer.methods, type_id

@@ -9,7 +9,7 @@ from engine.layers.base import (EmitContext, ModuleCall, Example, Inference, Lay
                                 register, require_float, require_rank)
 from engine.layers.params import bool_param, float_param, int_list_param, int_param
 from engine.layers.recognize import (Called, FromCall, FromModule, FromOnnx, Imported, int_args, is_batch_size,
-                                     module_state)
+                                     module_state, traced_rank)
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.fx
@@ -118,6 +118,21 @@ def _reshape_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
 def _permute_call(args: list[Any], kwargs: dict[str, Any]) -> Called | None:
     dims = int_args(args[1:])
     return ({"dims": dims}, [args[0]]) if dims and dims[0] == 0 and not kwargs else None
+
+
+def _transpose_call(args: list[Any], kwargs: dict[str, Any]) -> Called | None:
+    """``torch.transpose(x, 1, 2)`` / ``x.transpose(1, 2)``: a Permute swapping two dims (not the batch)."""
+    rank = traced_rank(args[0])
+    first = kwargs.get("dim0", args[1] if len(args) > 1 else None)
+    second = kwargs.get("dim1", args[2] if len(args) > 2 else None)
+    if rank is None or not isinstance(first, int) or not isinstance(second, int) or set(kwargs) - {"dim0", "dim1"}:
+        return None
+    first, second = first % rank, second % rank
+    if 0 in (first, second):
+        return None
+    dims = list(range(rank))
+    dims[first], dims[second] = dims[second], dims[first]
+    return {"dims": dims}, [args[0]]
 
 
 def _permute_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
@@ -254,7 +269,9 @@ class Permute(LayerType):
     """Reorders dimensions, e.g. (N, T, F) -> (N, F, T)."""
 
     type_id = "permute"
-    imports = (FromCall(_permute_call, ("torch.permute",), ("permute",)), FromOnnx(("Transpose",), _permute_from_onnx))
+    imports = (FromCall(_permute_call, ("torch.permute",), ("permute",)),
+               FromCall(_transpose_call, ("torch.transpose",), ("transpose",)),
+               FromOnnx(("Transpose",), _permute_from_onnx))
     examples = (Example(((5, 7),)), Example(((2, 3, 4),), {"dims": (0, 3, 1, 2)}))
     title = "Permute"
     category = "Core"

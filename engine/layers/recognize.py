@@ -82,7 +82,8 @@ class FromCall:
 
     Args:
         functions: Dotted names: ``"F.relu"`` (torch.nn.functional), ``"torch.flatten"``,
-            ``"operator.add"``.
+            ``"operator.add"``; ``"*.stochastic_depth"`` matches any function of that name
+            (one the model's code wrapped with ``torch.fx.wrap``, so tracing keeps it whole).
         methods: Tensor method names: ``"view"``, ``"relu"``.
         read: ``(args, kwargs)`` of the call -> ``(params, sources)``, or ``None``.
     """
@@ -152,6 +153,13 @@ def is_traced(value: Any) -> bool:
     from torch import fx
 
     return isinstance(value, fx.Node)
+
+
+def traced_rank(value: Any) -> int | None:
+    """The rank (batch included) of a traced tensor, from the importer's run on a sample; ``None`` if unknown."""
+    meta = value.meta.get("tensor_meta") if is_traced(value) else None
+    shape = getattr(meta, "shape", None)
+    return len(shape) if shape is not None else None
 
 
 def is_batch_size(value: Any) -> bool:

@@ -114,7 +114,11 @@ def map_traced(gm: fx.GraphModule, builder: GraphBuilder, inputs: list[tuple[str
                 builder.skip(f"{node.args[0].target}[{node.args[1]}]",
                              f"module {type(modules[str(node.args[0].target)]).__name__}: a result the layer "
                              "does not output")
+        elif node.op == "call_function" and node.target is operator.getitem and _port_of(node, ids, builder):
+            ids[node] = _port_of(node, ids, builder)  # type: ignore[assignment]
         else:
+            if any(arg not in ids for arg in _traced_args(static.substitute([*node.args, *node.kwargs.values()]))):
+                continue  # fed by an unmapped operation, which is reported
             mapped = _map_call(node, static)
             if mapped is None:
                 builder.skip(name, _operation(node))
@@ -131,6 +135,25 @@ def map_traced(gm: fx.GraphModule, builder: GraphBuilder, inputs: list[tuple[str
             builder.add("output", out_name, {}, [ids[value]])
         elif not builder.unmapped:
             builder.skip(f"output {value}", "an output that is not computed from the input")
+
+
+def _traced_args(values: Any) -> list[fx.Node]:
+    """The traced tensors among call arguments (nested in lists and tuples too)."""
+    if isinstance(values, fx.Node):
+        return [values]
+    if isinstance(values, (list, tuple)):
+        return [node for value in values for node in _traced_args(value)]
+    return []
+
+
+def _port_of(node: fx.Node, ids: dict[fx.Node, Any], builder: GraphBuilder) -> tuple[str, str] | None:
+    """``parts[i]`` of a layer with several output ports (``x1, x2 = x.chunk(2, 1)``): its port i."""
+    base, index = node.args[0], node.args[1]
+    source = ids.get(base) if isinstance(base, fx.Node) else None
+    if not isinstance(source, str) or not isinstance(index, int):
+        return None
+    ports = builder.graph.nodes[source].output_ports()
+    return (source, ports[index]) if len(ports) > 1 and -len(ports) <= index < len(ports) else None
 
 
 def _operation(node: fx.Node) -> str:
@@ -174,9 +197,12 @@ def _map_call(node: fx.Node, static: StaticValues) -> tuple[str, dict[str, Any],
     if node.op == "call_method" and target in _PASS_ON and len(args) == 1 and not kwargs \
             and isinstance(args[0], fx.Node):
         return "", {}, [args[0]], {}
-    functions, methods = _call_tables()
-    table = functions if node.op == "call_function" else methods if node.op == "call_method" else {}
-    for type_id, recognizer in table.get(target if node.op == "call_function" else str(target), ()):
+    functions, methods, named = _call_tables()
+    if node.op == "call_function":
+        found_for = functions.get(target, ()) or named.get(getattr(target, "__name__", ""), ())
+    else:
+        found_for = methods.get(str(target), ()) if node.op == "call_method" else ()
+    for type_id, recognizer in found_for:
         found = recognizer.read(args, kwargs)
         if found is not None:
             params, sources = found[0], found[1]
@@ -192,14 +218,21 @@ _NAMESPACES = {"F": F, "torch": torch, "operator": operator}
 
 
 @lru_cache(maxsize=1)
-def _call_tables() -> tuple[dict[Any, tuple[tuple[str, FromCall], ...]], dict[str, tuple[tuple[str, FromCall], ...]]]:
-    """Function object -> recognizers, and tensor method name -> recognizers, from the layer declarations."""
+def _call_tables() -> tuple[dict[Any, tuple[tuple[str, FromCall], ...]], dict[str, tuple[tuple[str, FromCall], ...]],
+                            dict[str, tuple[tuple[str, FromCall], ...]]]:
+    """Function object -> recognizers, tensor method name -> recognizers, and function name ->
+    recognizers for ``"*.name"`` (a function of the user's that torch.fx keeps whole, such as a
+    wrapped ``stochastic_depth``), from the layer declarations."""
     functions: dict[Any, list[tuple[str, FromCall]]] = {}
     methods: dict[str, list[tuple[str, FromCall]]] = {}
+    named: dict[str, list[tuple[str, FromCall]]] = {}
     for type_id, recognizer in recognizers(FromCall):
         for name in recognizer.functions:
             space, _, attribute = name.partition(".")
-            functions.setdefault(getattr(_NAMESPACES[space], attribute), []).append((type_id, recognizer))
+            if space == "*":
+                named.setdefault(attribute, []).append((type_id, recognizer))
+            else:
+                functions.setdefault(getattr(_NAMESPACES[space], attribute), []).append((type_id, recognizer))
         for method in recognizer.methods:
             methods.setdefault(method, []).append((type_id, recognizer))
-    return ({k: tuple(v) for k, v in functions.items()}, {k: tuple(v) for k, v in methods.items()})
+    return tuple({k: tuple(v) for k, v in table.items()} for table in (functions, methods, named))  # type: ignore[return-value]
