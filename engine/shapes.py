@@ -296,6 +296,7 @@ class ShapeInference:
             problems.append(Diagnostic(node.id, "error", f"gives {len(inference.outputs)} outputs for its "
                                                          f"{len(ports)} output ports; please report this"))
             return NodeInfo(None, diagnostics=tuple(problems))
+        problems += [Diagnostic(node.id, "warning", message) for message in inference.warnings]
         return NodeInfo(output, inference.parameters, inference.flops, tuple(problems), port_outputs)
 
     @staticmethod

@@ -23,8 +23,15 @@ def messages(g: Graph) -> list[str]:
 
 def test_linear_after_an_image_suggests_flatten() -> None:
     g = chain(Node("x", "input", {"shape": [16, 4, 4]}), Node("fc", "linear"), Node("out", "output"))
-    assert messages(g) == ["node fc (Linear): expects (N, features) or (N, T, features) but receives "
-                           "(N, 16, 4, 4): insert a Flatten before it"]
+    assert messages(g) == ["node fc (Linear): acts on the last dimension only, the width 4 of the image (N, 16, 4, 4): "
+                           "to classify an image, insert a Flatten (or a global pooling) before it"]
+    assert [d.severity for d in analyze(g).diagnostics] == ["warning"]  # it computes: a channels-last block wants it
+
+
+def test_linear_on_channels_last_features_is_fine() -> None:
+    g = chain(Node("x", "input", {"shape": [8, 8, 96]}), Node("fc", "linear", {"out_features": 384}),
+              Node("out", "output"))
+    assert messages(g) == [] and analyze(g).nodes["fc"].output.dims == (8, 8, 384)
 
 
 def test_cycle_is_reported_on_each_node_with_its_path() -> None:

@@ -53,9 +53,10 @@ def cmd_import_torch(args: argparse.Namespace) -> int:
 
 
 def _check_line(diff: float) -> str:
-    from engine.compile.importers import IMPORT_TOLERANCE
+    from engine.compile.importers import IMPORT_RELATIVE, IMPORT_TOLERANCE
 
-    return f"import: self-check max |diff| {diff:.1e} against the original (tolerance {IMPORT_TOLERANCE:.0e})"
+    return (f"import: self-check max |diff| {diff:.1e} against the original (tolerance {IMPORT_TOLERANCE:.0e} "
+            f"+ {IMPORT_RELATIVE:.0e} x the largest output)")
 
 
 def cmd_import_onnx(args: argparse.Namespace) -> int:

@@ -86,12 +86,14 @@ class Inference:
         flops: Forward FLOPs per sample (flop_counter convention).
         outputs: For a layer with several output ports, every port's tensor, in port order
             (``output`` is the first); empty for one output.
+        warnings: Sentences about a likely mistake that still computes (shown as warnings).
     """
 
     output: TensorSpec | None
     parameters: int = 0
     flops: int = 0
     outputs: tuple[TensorSpec, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 class ShapeError(Exception):

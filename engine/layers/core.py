@@ -6,7 +6,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from engine.layers.base import (EmitContext, ModuleCall, Example, Inference, LayerType, Params, ShapeError, TensorSpec,
-                                register, require_float, require_rank)
+                                register, require_float)
 from engine.layers.params import bool_param, float_param, int_list_param, int_param
 from engine.layers.recognize import (Called, FromCall, FromModule, FromOnnx, Imported, int_args, is_batch_size,
                                      module_state, traced_rank)
@@ -159,7 +159,8 @@ class Linear(LayerType):
     examples = (Example(((20,),)), Example(((7, 12),), {"out_features": 5, "bias": False}))
     title = "Linear"
     category = "Core"
-    doc = "Fully connected layer y = xW^T + b on the last dimension; input features are inferred."
+    doc = ("Fully connected layer y = xW^T + b on the last dimension (of any number of dimensions); input "
+           "features are inferred.")
     id_prefix = "fc"
     key_params = ("out_features",)
     params = (
@@ -169,13 +170,16 @@ class Linear(LayerType):
 
     def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
         (x,) = inputs
-        require_float(x, "Linear")
-        require_rank(x, (2, 3), "(N, features) or (N, T, features)", "insert a Flatten before it")
+        require_float(x, "Linear")  # any rank: it acts on the last dimension, e.g. (N, H, W, C) channels-last
         in_features = x.dims[-1]
         rows = math.prod(x.dims[:-1])
         params = in_features * p.out_features + (p.out_features if p.bias else 0)
+        warnings = ()
+        if x.rank == 4 and x.dims[-1] == x.dims[-2]:  # (N, C, H, W) with H == W: an image reaching a classifier
+            warnings = (f"acts on the last dimension only, the width {x.dims[-1]} of the image {x}: to classify "
+                        "an image, insert a Flatten (or a global pooling) before it",)
         return Inference(TensorSpec((*x.dims[:-1], p.out_features)), params,
-                         2 * rows * in_features * p.out_features)
+                         2 * rows * in_features * p.out_features, warnings=warnings)
 
     def constructor(self, p: Params, inputs: list[TensorSpec]) -> ModuleCall:
         return ModuleCall.of("nn.Linear", inputs[0].dims[-1], p.out_features, bias=p.bias)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from engine.layers.base import (EmitContext, Example, Inference, LayerType, Params, ShapeError, TensorSpec,
                                 register)
 from engine.layers.params import int_list_param, int_param
-from engine.layers.recognize import Called, FromCall, is_traced
+from engine.layers.recognize import Called, FromCall, FromOnnx, is_traced
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch.fx
@@ -60,6 +60,29 @@ def _split_call(args: list[Any], kwargs: dict[str, Any]) -> Called | None:
     return {"sizes": list(sizes), "dim": dim}, [args[0]]
 
 
+def _split_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
+    """ONNX ``Split``: sizes from the constant second input (a Split layer), or ``num_outputs`` equal
+    parts (a Chunk)."""
+    axis = int(a.get("axis", 0))
+    rank = ctx.rank(node.input[0])
+    if rank and axis < 0:
+        axis += rank
+    if axis == 0:
+        return "splitting the batch axis"
+    if len(node.input) > 1 and node.input[1]:
+        if node.input[1] not in ctx.consts:
+            return "sizes computed at run time"
+        sizes = [int(v) for v in ctx.consts[node.input[1]].tolist()]
+        if len(set(sizes)) == 1:
+            ctx.add(node, "chunk", {"chunks": len(sizes), "dim": axis}, [node.input[0]])
+        else:
+            ctx.add(node, "split", {"sizes": sizes, "dim": axis}, [node.input[0]])
+        return None
+    count = int(a.get("num_outputs", len(node.output)))
+    ctx.add(node, "chunk", {"chunks": count, "dim": axis}, [node.input[0]])
+    return None
+
+
 @register
 class Chunk(LayerType):
     """Cuts a tensor into equal parts along one dimension, one output port per part."""
@@ -75,7 +98,7 @@ class Chunk(LayerType):
                         min=2, max=MAX_PARTS),
               _dim_param())
     examples = (Example(((8, 4, 4),)), Example(((5, 9),), {"chunks": 3, "dim": -1}))
-    imports = (FromCall(_chunk_call, ("torch.chunk",), ("chunk",)),)
+    imports = (FromCall(_chunk_call, ("torch.chunk",), ("chunk",)), FromOnnx(("Split",), _split_from_onnx))
 
     def output_ports(self, p: Mapping[str, Any]) -> tuple[str, ...]:
         return _ports(p.get("chunks", 2))

@@ -18,7 +18,7 @@ class Context:
     def __init__(self, builder: GraphBuilder, consts: dict[str, np.ndarray]) -> None:
         self.builder = builder
         self.consts = consts
-        self.values: dict[str, str] = {}
+        self.values: dict[str, Any] = {}  # ONNX value -> node id, or (node id, output port)
         self.shapes: dict[str, list[Any]] = {}
         self.consumers: dict[str, int] = {}
         self.from_matmul: set[str] = set()
@@ -69,11 +69,17 @@ class Context:
 
     def add(self, node: Any, type_id: str, params: dict[str, Any], inputs: list[str],
             tensors: dict[str, np.ndarray] | None = None, name_from: str | None = None) -> str:
-        """Add a layer fed by the tensors ``inputs``; ``node``'s first output now comes from it."""
+        """Add a layer fed by the tensors ``inputs``; ``node``'s outputs now come from it (one per
+        output port, in order, for a layer with several)."""
         name = _name(node, name_from)
         weights = {k: torch.from_numpy(np.array(v)) for k, v in (tensors or {}).items()}
         node_id = self.builder.add(type_id, name, params, [self.values[i] for i in inputs], weights)
-        self.values[node.output[0]] = node_id
+        ports = self.builder.graph.nodes[node_id].output_ports()
+        if len(ports) > 1:
+            for output, port in zip(node.output, ports):
+                self.values[output] = (node_id, port)
+        else:
+            self.values[node.output[0]] = node_id
         return node_id
 
     def rank(self, name: str) -> int:
