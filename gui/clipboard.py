@@ -57,7 +57,7 @@ def paste_command(graph: Graph, fragment: Any, offset: float = PASTE_OFFSET) -> 
         renamed[node.id] = new_id
         fresh_nodes.append(Node(new_id, node.type_id, dict(node.params),
                                 (node.position[0] + offset, node.position[1] + offset)))
-    fresh_edges = [Edge(renamed[e.source], renamed[e.target], e.target_port) for e in edges]
+    fresh_edges = [Edge(renamed[e.source], renamed[e.target], e.target_port, e.source_port) for e in edges]
     text = f"Paste {len(fresh_nodes)} node(s)"
     return add_many(graph, fresh_nodes, fresh_edges, text), [n.id for n in fresh_nodes]
 

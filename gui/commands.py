@@ -243,16 +243,19 @@ def disconnect(graph: Graph, edges: Iterable[Edge]) -> GraphCommand:
 
 
 def set_param(graph: Graph, node_id: str, name: str, value: Any) -> GraphCommand:
-    """Change a parameter; lowering a merge's input count also disconnects vanished ports.
+    """Change a parameter; lowering a merge's input count (or a Chunk's parts) also disconnects the
+    edges of the ports that vanish, in the same undo step.
 
     Raises:
         ParamKindError: ``value`` is not of the parameter's kind.
     """
     node = graph.nodes[node_id]
     new = node.layer.param(name).coerce(value)
-    ports = set(node.layer.input_ports({**node.params, name: new}))
+    changed = {**node.params, name: new}
+    ports, outputs = set(node.layer.input_ports(changed)), set(node.layer.output_ports(changed))
     steps: list[Step] = [RemoveEdgeStep(graph, edge) for port, edge in graph.incoming(node_id).items()
                          if port not in ports]
+    steps += [RemoveEdgeStep(graph, edge) for edge in graph.outgoing(node_id) if edge.source_port not in outputs]
     steps.append(SetParamStep(graph, node_id, name, node.params[name], new))
     return GraphCommand(f"Set {node_id}.{name}", steps, None if len(steps) > 1 else (node_id, name))
 

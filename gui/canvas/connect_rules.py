@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from engine.graph.model import Edge, Graph
+from engine.graph.model import OUT, Edge, Graph
 from gui import commands
 
 PortKind = Literal["in", "out"]
@@ -19,7 +19,8 @@ PortKind = Literal["in", "out"]
 
 @dataclass(frozen=True)
 class PortRef:
-    """One port of one node: ``kind`` "in" with an input name, or "out" with ``"out"``."""
+    """One port of one node: ``kind`` "in" with an input name, or "out" with an output name (``"out"``
+    for most layers, ``out1``, ``out2``... for a Chunk or Split)."""
 
     node_id: str
     kind: PortKind
@@ -52,8 +53,9 @@ class Plan:
             (e.target, e.target_port) == (self.edge.target, self.edge.target_port) for e in self.removed)
 
 
-def plan_connection(graph: Graph, source: str, target: str, port: str, moving: Edge | None = None) -> Plan:
-    """What connecting ``source`` to input ``port`` of ``target`` means.
+def plan_connection(graph: Graph, source: str, target: str, port: str, moving: Edge | None = None,
+                    source_port: str = OUT) -> Plan:
+    """What connecting output ``source_port`` of ``source`` to input ``port`` of ``target`` means.
 
     Args:
         graph: The model.
@@ -61,26 +63,28 @@ def plan_connection(graph: Graph, source: str, target: str, port: str, moving: E
         target: The node whose input it enters.
         port: The input port.
         moving: An existing edge whose target end is being moved (it is removed first).
+        source_port: The output port it leaves.
 
     Returns:
         The plan: edges to remove and add, nothing (dropping an edge back where it was), or a
         refusal with its reason.
     """
-    if moving is not None and (moving.source, moving.target, moving.target_port) == (source, target, port):
+    if moving is not None and (moving.source, moving.source_port, moving.target, moving.target_port) == (
+            source, source_port, target, port):
         return Plan()
     if source == target:
         return Plan(reason=f"would connect {source} to itself")
-    problem = graph.connection_problem(source, target, port)
+    problem = graph.connection_problem(source, target, port, source_port)
     existing = graph.edge_into(target, port)
     occupied = existing is not None and port in graph.nodes[target].input_ports()
     if problem is not None and not occupied:
         return Plan(reason=problem)
     removed = (moving,) if moving is not None else ()
     if occupied and existing is not None and existing != moving:
-        if existing.source == source:
+        if (existing.source, existing.source_port) == (source, source_port):
             return Plan(reason=f"input {port!r} of node {target} is already connected to {source}")
         removed = (*removed, existing)
-    return Plan(Edge(source, target, port), removed)
+    return Plan(Edge(source, target, port, source_port), removed)
 
 
 def plan_for_ports(graph: Graph, anchor: PortRef, other: PortRef, moving: Edge | None = None) -> Plan:
@@ -89,8 +93,8 @@ def plan_for_ports(graph: Graph, anchor: PortRef, other: PortRef, moving: Edge |
         kind = "an output" if anchor.kind == "out" else "an input"
         return Plan(reason=f"cannot connect {kind} to {kind}: drag from an output to an input")
     if anchor.kind == "out":
-        return plan_connection(graph, anchor.node_id, other.node_id, other.port, moving)
-    return plan_connection(graph, other.node_id, anchor.node_id, anchor.port, moving)
+        return plan_connection(graph, anchor.node_id, other.node_id, other.port, moving, anchor.port)
+    return plan_connection(graph, other.node_id, anchor.node_id, anchor.port, moving, other.port)
 
 
 def candidate_ports(graph: Graph, anchor: PortRef, moving: Edge | None = None) -> dict[str, dict[str, Plan]]:
@@ -102,10 +106,11 @@ def candidate_ports(graph: Graph, anchor: PortRef, moving: Edge | None = None) -
     result: dict[str, dict[str, Plan]] = {}
     for node in graph:
         if anchor.kind == "out":
-            ports = {port: plan_connection(graph, anchor.node_id, node.id, port, moving)
+            ports = {port: plan_connection(graph, anchor.node_id, node.id, port, moving, anchor.port)
                      for port in node.input_ports()}
         elif node.layer.has_output:
-            ports = {"out": plan_connection(graph, node.id, anchor.node_id, anchor.port, moving)}
+            ports = {out: plan_connection(graph, node.id, anchor.node_id, anchor.port, moving, out)
+                     for out in node.output_ports()}
         else:
             continue
         allowed = {port: plan for port, plan in ports.items() if plan.allowed}

@@ -62,7 +62,7 @@ class ConnectionDrag:
             if anchor.kind == "out":
                 item.set_highlights({p: REPLACE if plan.replaces else FREE for p, plan in ports.items()})
             else:
-                item.set_highlights({}, output=True)
+                item.set_highlights({}, frozenset(ports))
             self._lit.append(node_id)
         self.move_to(scene.port_scene_pos(anchor))
 
@@ -90,8 +90,14 @@ class ConnectionDrag:
         """A drop on a node's body connects to its nearest compatible port."""
         graph = self.scene.document.graph
         node = graph.nodes[node_id]
-        if self.anchor.kind == "in":
-            return plan_for_ports(graph, self.anchor, PortRef(node_id, "out", "out"), self.moving)
+        if self.anchor.kind == "in":  # the nearest output that may connect
+            item = self.scene.nodes[node_id]
+            plans = {out: plan_for_ports(graph, self.anchor, PortRef(node_id, "out", out), self.moving)
+                     for out in node.output_ports()}
+            if not plans:
+                return Plan(reason=f"node {node_id} ({node.layer.title}) has no output")
+            allowed = [out for out, plan in plans.items() if plan.allowed] or list(plans)
+            return plans[min(allowed, key=lambda out: abs(item.output_scene_pos(out).y() - scene_pos.y()))]
         inputs = node.input_ports()
         if not inputs:
             return Plan(reason=f"node {node_id} ({node.layer.title}) has no inputs")

@@ -47,10 +47,11 @@ def inputs_rejected(graph: Graph, edge: Edge, target_info: NodeInfo | None) -> b
 
 def edge_state(graph: Graph, edge: Edge, source_info: NodeInfo | None, target_info: NodeInfo | None) -> EdgeState:
     """The label, error mark and tooltip of ``edge``."""
-    output = source_info.output if source_info is not None else None
+    output = source_info.output_of(edge.source_port) if source_info is not None else None
     error = inputs_rejected(graph, edge, target_info)
     port = f".{edge.target_port}" if len(graph.nodes[edge.target].input_ports()) > 1 else ""
-    lines = [f"{edge.source} → {edge.target}{port}", f"carries {output}" if output else "shape unknown"]
+    out = f".{edge.source_port}" if len(graph.nodes[edge.source].output_ports()) > 1 else ""
+    lines = [f"{edge.source}{out} → {edge.target}{port}", f"carries {output}" if output else "shape unknown"]
     if error and target_info is not None:
         lines += [f"error: {d.message}" for d in target_info.diagnostics if d.severity == "error" and d.field is None]
     return EdgeState(str(output) if output else "", error, "\n".join(lines))

@@ -78,7 +78,7 @@ class EditGestures:
         if port.kind == "in":
             moving = scene.document.graph.edge_into(port.node_id, port.port)
             if moving is not None:
-                anchor = PortRef(moving.source, "out", "out")
+                anchor = PortRef(moving.source, "out", moving.source_port)
         self.drag = ConnectionDrag(scene, anchor, moving)
         return self.drag
 

@@ -47,9 +47,9 @@ class NodeItem(QGraphicsItem):
         self.info: NodeInfo | None = None
         self.input_shape: str | None = None
         self.connected_inputs: frozenset[str] = frozenset()
-        self.output_connected = False
+        self.connected_outputs: frozenset[str] = frozenset()
         self.highlights: dict[str, str] = {}
-        self.output_highlight = False
+        self.output_highlights: frozenset[str] = frozenset()
         self.layout: NodeLayout = layout_for(node.layer, node.params)
         self._rows: list[tuple[str, str]] = []
         self._title: tuple[str, ...] = ()
@@ -87,16 +87,21 @@ class NodeItem(QGraphicsItem):
         self.setToolTip(labels.tooltip_text(self.node.id, self.node.layer, info, input_shape))
         self._relayout()
 
-    def set_connections(self, inputs: frozenset[str], output: bool) -> None:
+    def set_connections(self, inputs: frozenset[str], outputs: frozenset[str]) -> None:
         """Which ports have edges (connected ports are drawn filled)."""
-        if inputs != self.connected_inputs or output != self.output_connected:
-            self.connected_inputs, self.output_connected = inputs, output
+        if inputs != self.connected_inputs or outputs != self.connected_outputs:
+            self.connected_inputs, self.connected_outputs = inputs, outputs
             self.update()
 
-    def set_highlights(self, inputs: dict[str, str], output: bool = False) -> None:
+    @property
+    def output_connected(self) -> bool:
+        """Whether any output port has an edge."""
+        return bool(self.connected_outputs)
+
+    def set_highlights(self, inputs: dict[str, str], outputs: frozenset[str] = frozenset()) -> None:
         """Light up ports a dragged connection may drop on (empty to clear)."""
-        if inputs != self.highlights or output != self.output_highlight:
-            self.highlights, self.output_highlight = inputs, output
+        if inputs != self.highlights or outputs != self.output_highlights:
+            self.highlights, self.output_highlights = inputs, outputs
             self.update()
 
     def set_kit(self, kit: PaintKit) -> None:
@@ -173,18 +178,18 @@ class NodeItem(QGraphicsItem):
         """Scene position of input ``port``."""
         return self.pos() + self.layout.input_pos(port)
 
-    def output_scene_pos(self) -> QPointF:
-        """Scene position of the output port."""
-        return self.pos() + self.layout.output_pos()
+    def output_scene_pos(self, port: str = "out") -> QPointF:
+        """Scene position of output ``port``."""
+        return self.pos() + self.layout.output_pos(port)
 
     def port_at(self, scene_pos: QPointF, tolerance: float) -> tuple[str, str] | None:
-        """The port within ``tolerance`` of ``scene_pos``: ``("in", name)`` or ``("out", "out")``."""
+        """The port within ``tolerance`` of ``scene_pos``: ``("in", name)`` or ``("out", name)``."""
         local = scene_pos - self.pos()
         best, best_distance = None, tolerance
-        if self.layout.output_y is not None:
-            distance = _distance(local, self.layout.output_pos())
+        for port in self.layout.outputs if self.layout.output_ys else ():
+            distance = _distance(local, self.layout.output_pos(port))
             if distance <= best_distance:
-                best, best_distance = ("out", "out"), distance
+                best, best_distance = ("out", port), distance
         for port, y in zip(self.layout.inputs, self.layout.input_ys):
             distance = _distance(local, QPointF(0.0, y))
             if distance <= best_distance:
@@ -284,7 +289,8 @@ class NodeItem(QGraphicsItem):
         top = self.layout.body_center - len(self._rows) * 8.0
         for index, (style, text) in enumerate(self._rows):
             painter.setPen(kit.subtle_pen if style != "text" else kit.text_pen)
-            row = QRectF(left, top + index * 16.0, width - left - _TEXT_LEFT, 16.0)
+            right = _TEXT_LEFT + (36.0 if len(self.layout.output_ys) > 1 else 0.0)
+            row = QRectF(left, top + index * 16.0, width - left - right, 16.0)
             painter.drawText(row, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
         if len(self.layout.inputs) > 1:
             painter.setFont(kit.port_font)
@@ -292,14 +298,20 @@ class NodeItem(QGraphicsItem):
             for port, y in zip(self.layout.inputs, self.layout.input_ys):
                 painter.drawText(QRectF(PORT_RADIUS + 5, y - 8, 40, 16),
                                  Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, port)
+        if len(self.layout.output_ys) > 1:  # name the parts of a Chunk or Split
+            painter.setFont(kit.port_font)
+            painter.setPen(kit.subtle_pen)
+            for port, y in zip(self.layout.outputs, self.layout.output_ys):
+                painter.drawText(QRectF(width - PORT_RADIUS - 45, y - 8, 40, 16),
+                                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, port)
 
     def _paint_ports(self, painter: QPainter, radius: float = PORT_RADIUS) -> None:
         for port, y in zip(self.layout.inputs, self.layout.input_ys):
             paint_port(painter, self.kit, QPointF(0.0, y), port in self.connected_inputs, self.highlights.get(port),
                        radius)
-        if self.layout.output_y is not None:
-            paint_port(painter, self.kit, self.layout.output_pos(), self.output_connected,
-                       FREE if self.output_highlight else None, radius)
+        for port in self.layout.outputs if self.layout.output_ys else ():
+            paint_port(painter, self.kit, self.layout.output_pos(port), port in self.connected_outputs,
+                       FREE if port in self.output_highlights else None, radius)
 
 
 __all__ = ["FREE", "REPLACE", "NodeItem"]

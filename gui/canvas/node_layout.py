@@ -41,14 +41,21 @@ class NodeLayout:
         height: Card height.
         inputs: Input port names, top to bottom.
         input_ys: The y of each input port.
-        output_y: The y of the output port, or ``None`` for nodes without an output.
+        outputs: Output port names, top to bottom (none for Output markers).
+        output_ys: The y of each output port.
     """
 
     width: float
     height: float
     inputs: tuple[str, ...]
     input_ys: tuple[float, ...]
-    output_y: float | None
+    outputs: tuple[str, ...] = ("out",)
+    output_ys: tuple[float, ...] = ()
+
+    @property
+    def output_y(self) -> float | None:
+        """The y of the (first) output port, or ``None`` for nodes without an output."""
+        return self.output_ys[0] if self.output_ys else None
 
     @property
     def rect(self) -> QRectF:
@@ -69,9 +76,13 @@ class NodeLayout:
         y = self.input_ys[index] if self.input_ys else self.body_center
         return QPointF(0.0, y)
 
-    def output_pos(self) -> QPointF:
-        """Item position of the output port (the right edge's middle when there is none)."""
-        return QPointF(self.width, self.output_y if self.output_y is not None else self.body_center)
+    def output_pos(self, port: str = "out") -> QPointF:
+        """Item position of output ``port`` (the first port when the name is unknown; the right
+        edge's middle when there is none)."""
+        if not self.output_ys:
+            return QPointF(self.width, self.body_center)
+        index = self.outputs.index(port) if port in self.outputs else 0
+        return QPointF(self.width, self.output_ys[index])
 
     @property
     def paths(self) -> CardPaths:
@@ -82,16 +93,20 @@ class NodeLayout:
 def layout_for(layer: LayerType, params: Mapping[str, Any]) -> NodeLayout:
     """The card layout of a node of ``layer`` with ``params`` (defaults fill the gaps)."""
     values = {**layer.defaults(), **params}
-    return _layout(layer.input_ports(values), layer.has_output)
+    return _layout(layer.input_ports(values), layer.output_ports(values))
 
 
 @lru_cache(maxsize=256)
-def _layout(inputs: tuple[str, ...], has_output: bool) -> NodeLayout:
-    body = max(2 * BODY_PADDING + BODY_ROWS * ROW_HEIGHT, len(inputs) * PORT_SPACING + 2 * BODY_PADDING)
+def _layout(inputs: tuple[str, ...], outputs: tuple[str, ...]) -> NodeLayout:
+    ports = max(len(inputs), len(outputs))
+    body = max(2 * BODY_PADDING + BODY_ROWS * ROW_HEIGHT, ports * PORT_SPACING + 2 * BODY_PADDING)
     height = HEADER_HEIGHT + body
     center = HEADER_HEIGHT + body / 2
-    ys = tuple(center + (i - (len(inputs) - 1) / 2) * PORT_SPACING for i in range(len(inputs)))
-    return NodeLayout(NODE_WIDTH, height, inputs, ys, center if has_output else None)
+
+    def spread(count: int) -> tuple[float, ...]:
+        return tuple(center + (i - (count - 1) / 2) * PORT_SPACING for i in range(count))
+
+    return NodeLayout(NODE_WIDTH, height, inputs, spread(len(inputs)), outputs, spread(len(outputs)))
 
 
 @lru_cache(maxsize=64)

@@ -226,7 +226,7 @@ class CanvasScene(QGraphicsScene):
             return
         edges = self._edges_at.get(node_id, ())
         inputs = frozenset(e.edge.target_port for e in edges if e.edge.target == node_id)
-        item.set_connections(inputs, any(e.edge.source == node_id for e in edges))
+        item.set_connections(inputs, frozenset(e.edge.source_port for e in edges if e.edge.source == node_id))
 
     def _apply_analysis(self, analysis: Analysis, force: bool = False) -> None:
         changed = []
@@ -277,7 +277,7 @@ class CanvasScene(QGraphicsScene):
         source, target = self.nodes.get(edge.source), self.nodes.get(edge.target)
         if source is None or target is None:
             return
-        start, end = source.output_scene_pos(), target.input_scene_pos(edge.target_port)
+        start, end = source.output_scene_pos(edge.source_port), target.input_scene_pos(edge.target_port)
         if not needs_route(start, end):
             self._routed.discard(edge_item)
             edge_item.set_ends(start, end)
@@ -372,7 +372,7 @@ class CanvasScene(QGraphicsScene):
     def port_scene_pos(self, port: PortRef) -> QPointF:
         """Scene position of ``port``."""
         item = self.nodes[port.node_id]
-        return item.output_scene_pos() if port.kind == "out" else item.input_scene_pos(port.port)
+        return item.output_scene_pos(port.port) if port.kind == "out" else item.input_scene_pos(port.port)
 
     def selected_node_ids(self) -> list[str]:
         """Selected nodes in document order."""

@@ -145,6 +145,8 @@ def forward_lines(gm: fx.GraphModule) -> tuple[list[str], list[str], str]:
             if not str(node.target).isidentifier():
                 raise CodegenError(f"submodule name {node.target!r} is not an identifier")
             value = f"self.{node.target}({', '.join(args)})"
+        elif node.op == "call_function" and node.target is operator.getitem and len(args) == 2:
+            value = f"{args[0]}[{args[1]}]"
         elif node.op == "call_function" and node.target in _OPERATORS and len(args) == 2 and not node.kwargs:
             value = f" {_OPERATORS[node.target]} ".join(args)
         elif node.op == "call_function":
