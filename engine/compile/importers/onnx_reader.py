@@ -5,7 +5,8 @@ other value must come from a mapped operator. Supported: Gemm, MatMul (+ Add of 
 Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over H and W,
 BatchNormalization, LayerNormalization, Relu, LeakyRelu, Elu, Gelu, Sigmoid, Tanh, Softmax,
 LogSoftmax, Flatten, Reshape, Transpose, Add, Mul, Concat, Resize, Gather of an embedding
-table, Identity and Dropout; also one-layer LSTM / GRU read to their last hidden state and
+table, Identity and Dropout (and whatever else a layer declares it imports); also adaptive
+average pooling written out as a gather of windows (:mod:`.onnx_windows`), one-layer LSTM / GRU read to their last hidden state and
 GELU written out as its Erf formula (:mod:`engine.compile.importers.onnx_symbolic`), with
 constant subgraphs folded. Any other operator is listed and nothing is imported.
 
@@ -107,6 +108,8 @@ def read_onnx(path: Path) -> tuple[GraphBuilder, str, Any, list[str], list[tuple
     for info in graph.output:
         if info.name in ctx.values:
             builder.add("output", info.name, {}, [ctx.values[info.name]])
+        elif info.name in ctx.virtual:
+            builder.skip(f"output {info.name}", "an intermediate value of a pattern that spans several operators")
         elif not builder.unmapped:
             builder.skip(f"output {info.name} (a constant)")
     return builder, path.stem, _session(path), feeds, inputs, ctx.fixed_batch or 3

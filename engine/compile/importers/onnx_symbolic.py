@@ -1,5 +1,7 @@
 """Operator patterns that span several ONNX nodes: recurrent layers and the exact GELU.
 
+(Adaptive pooling written out as a gather of windows: :mod:`.onnx_windows`.)
+
 **LSTM and GRU** read to their final hidden state, and the plumbing around them.
 
 Exporters surround a recurrent operator with bookkeeping: the batch-first input is
@@ -20,6 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from engine.compile.importers.onnx_windows import follow_windows
 
 #: Gate blocks of ONNX's weights in PyTorch's order: LSTM iofc -> ifco, GRU zrh -> rzh.
 _GATE_ORDER = {"LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2]}
@@ -47,6 +51,9 @@ def fold(ctx: Any, node: Any, opset: int) -> bool:
 
 def follow(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
     """Track symbolic values; ``""`` when handled here, a reason, or ``None`` to fall through."""
+    windows = follow_windows(ctx, node, attrs)
+    if windows is not None:
+        return windows
     op, inputs = node.op_type, [n for n in node.input]
     virtual = ctx.virtual
     kinds = [virtual[n][0] if n in virtual else None for n in inputs if n]
