@@ -64,6 +64,30 @@ def window_out(size: Size, kernel: Size, stride: Size, padding: Size, dilation: 
     return tuple((s - w) // t + 1 for s, w, t in zip(padded, span, stride))
 
 
+def pool_out(size: Size, kernel: Size, stride: Size, padding: Size, ceil_mode: bool = False) -> Size:
+    """Output size of a pooling window sliding over ``size``, as PyTorch computes it.
+
+    With ``ceil_mode`` the size rounds up, so a last, partial window covers what is left over,
+    unless that window would start in the padding past the end.
+
+    Raises:
+        ShapeError: On some axis no window fits.
+    """
+    if not ceil_mode:
+        return window_out(size, kernel, stride, padding)
+    out = []
+    for s, k, t, q in zip(size, kernel, stride, padding):
+        n = (s + 2 * q - k + t - 1) // t + 1
+        if (n - 1) * t >= s + q:
+            n -= 1  # the last window would start in the padding past the end
+        out.append(n)
+    if min(out) < 1:
+        padded = tuple(s + 2 * q for s, q in zip(size, padding))
+        raise ShapeError(f"kernel {fmt_size(kernel)} is larger than the padded input {fmt_size(padded)}: use a "
+                         "smaller kernel_size, add padding, or remove a pooling layer before it", field="kernel_size")
+    return tuple(out)
+
+
 def transposed_out(size: Size, kernel: Size, stride: Size, padding: Size, output_padding: Size,
                    dilation: Size) -> Size:
     """Output size of a transposed convolution.
