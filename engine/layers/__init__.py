@@ -4,8 +4,8 @@ Importing this package registers every layer. Torch is not imported here; layers
 it inside ``build`` / ``emit``.
 """
 
-from engine.layers import (activation, attention, conv, core, io, merge, norm, pooling, recurrent,  # noqa: F401
-                           resize, split)
+from engine.layers import (activation, activation_more, attention, conv, core, io, merge, norm,  # noqa: F401
+                           pooling, recurrent, resize, split)
 from engine.layers.base import (CATEGORIES, Example, Inference, LayerType, Params, ShapeError,
                                 TensorSpec, all_layers, get_layer, register)
 from engine.layers.calls import ModuleCall
