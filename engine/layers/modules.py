@@ -1,4 +1,4 @@
-"""Small PyTorch modules that the recurrent and attention layers build.
+"""Small PyTorch modules that layers build: recurrent and attention wrappers, and LayerNorm2d.
 
 They appear as they are in exported model source, so they are plain PyTorch. Unlike the
 layer declarations, this module imports torch; the declarations import it lazily from
@@ -170,6 +170,24 @@ class CausalTransformerEncoderLayer(nn.TransformerEncoderLayer):
     def forward(self, src: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         length = src.size(1)
         return super().forward(src, src_mask=self.mask[:length, :length], is_causal=True)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Layer normalization of the C channels at each position of an image, with a learned scale
+    and shift per channel (the ``LayerNorm2d`` of ConvNeXt): channels last, normalize, channels first.
+
+    Args:
+        num_channels: Number of channels C.
+        eps: Added to the variance to avoid dividing by zero.
+        elementwise_affine: Learn ``weight`` and ``bias`` of shape (C,).
+
+    Shape:
+        - Input: ``(N, C, H, W)``
+        - Output: ``(N, C, H, W)``
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
 #: Every module class defined here, by name: layer declarations name them as ModuleCall targets
