@@ -14,6 +14,9 @@ from engine.layers.recognize import Called, FromCall, FromOnnx, is_traced
 if TYPE_CHECKING:  # pragma: no cover
     import torch.fx
 
+#: The most inputs one merge node takes (a DenseNet block concatenates up to 33 tensors).
+MAX_INPUTS = 64
+
 
 # ------------------------------------------------------------- recognizers
 def _binary_call(args: list[Any], kwargs: dict[str, Any]) -> Called | None:
@@ -49,20 +52,20 @@ def _binary_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
 def _cat_call(args: list[Any], kwargs: dict[str, Any]) -> Called | None:
     tensors = list(args[0])
     dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
-    if not 2 <= len(tensors) <= 8 or not all(is_traced(t) for t in tensors):
+    if not 2 <= len(tensors) <= MAX_INPUTS or not all(is_traced(t) for t in tensors):
         return None
     return {"num_inputs": len(tensors), "dim": dim}, tensors
 
 
 def _concat_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
-    if any(n in ctx.consts for n in node.input) or not 2 <= len(node.input) <= 8:
-        return "constants or more than 8 inputs"
+    if any(n in ctx.consts for n in node.input) or not 2 <= len(node.input) <= MAX_INPUTS:
+        return f"constants or more than {MAX_INPUTS} inputs"
     ctx.add(node, "concat", {"num_inputs": len(node.input), "dim": int(a.get("axis", 1))}, list(node.input))
     return None
 
 
 def _count_param(doc: str):  # noqa: ANN202 - small factory
-    return int_param("num_inputs", 2, doc, min=2, max=8)
+    return int_param("num_inputs", 2, doc, min=2, max=MAX_INPUTS)
 
 
 class _MergeBase(LayerType):
@@ -71,26 +74,43 @@ class _MergeBase(LayerType):
 
     def input_ports(self, p: Mapping[str, Any]) -> tuple[str, ...]:
         count = p.get("num_inputs", 2)
-        count = count if isinstance(count, int) and 2 <= count <= 8 else 2
+        count = count if isinstance(count, int) and 2 <= count <= MAX_INPUTS else 2
         return tuple(f"in{i + 1}" for i in range(count))
 
 
 class _ElementwiseMerge(_MergeBase):
-    """Element-wise merge of same-shape inputs, chained as binary ops in the fx graph."""
+    """Element-wise merge of inputs whose shapes broadcast (PyTorch's rule: sizes equal or 1),
+    chained as binary ops in the fx graph."""
 
     verb: str = ""
     op: Callable[[Any, Any], Any] = operator.add
 
     def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
-        first = inputs[0]
+        dims = inputs[0].dims
         for index, spec in enumerate(inputs):
             require_float(spec, self.title)
-            if spec.dims != first.dims:
+            dims = self._broadcast(dims, spec, index, inputs[0])
+        return Inference(inputs[0].with_dims(dims))
+
+    def _broadcast(self, dims: tuple[int, ...], spec: TensorSpec, index: int, first: TensorSpec) -> tuple[int, ...]:
+        """``dims`` (the inputs before ``spec`` broadcast together) broadcast with ``spec``, as torch does."""
+        before = f"in1 is {first}" if index == 1 else f"the inputs before it broadcast to {first.with_dims(dims)}"
+        port = f"in{index + 1}"
+        if len(spec.dims) != len(dims):
+            short, long = sorted((spec.dims, dims), key=len)
+            hint = ""
+            if long[:len(short)] == short:
+                target = ", ".join(map(str, (*short, *[1] * (len(long) - len(short)))))
+                hint = f", e.g. a Reshape to ({target}) before the smaller one"
+            raise ShapeError(f"input {port} is {spec} but {before}: {self.title} {self.verb} tensors with the same "
+                             f"number of dimensions; insert a Reshape so the sizes line up{hint}")
+        for axis, (a, b) in enumerate(zip(dims, spec.dims)):
+            if a != b and 1 not in (a, b):
                 raise ShapeError(
-                    f"input in{index + 1} is {spec} but in1 is {first}: {self.title} {self.verb} "
-                    "tensors of the same shape; change the layer sizes on one branch, or add a "
-                    "1x1 Conv2d / Linear to project it")
-        return Inference(first)
+                    f"input {port} is {spec} but {before}: sizes {a} and {b} of dim {axis + 1} clash (sizes must be "
+                    f"equal, or one of them 1 to stretch over the other); change the layer sizes on one branch, "
+                    "or add a 1x1 Conv2d / Linear to project it")
+        return tuple(max(a, b) for a, b in zip(dims, spec.dims))
 
     def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
              inputs: list[TensorSpec]) -> "torch.fx.Node":
@@ -105,9 +125,11 @@ class Add(_ElementwiseMerge):
     type_id = "add"
     imports = (FromCall(_binary_call, ("operator.add", "torch.add"), ("add",)),
                FromOnnx(("Add", "Mul"), _binary_from_onnx))
-    examples = (Example(((8,), (8,))), Example(((4, 5, 5),) * 3, {"num_inputs": 3}))
+    examples = (Example(((8,), (8,))), Example(((4, 5, 5),) * 3, {"num_inputs": 3}),
+                Example(((4, 5, 5), (4, 1, 1))), Example(((2, 1, 5), (2, 4, 1), (1, 4, 5)), {"num_inputs": 3}))
     title = "Add"
-    doc = "Element-wise sum of inputs of the same shape; the merge of a residual (skip) connection."
+    doc = ("Element-wise sum of inputs of the same shape; the merge of a residual (skip) connection. A size of 1 "
+           "stretches to match the other input, e.g. (N, C, 1, 1) + (N, C, H, W).")
     id_prefix = "add"
     verb = "adds"
     op = operator.add
@@ -120,9 +142,11 @@ class Multiply(_ElementwiseMerge):
 
     type_id = "multiply"
     imports = (FromCall(_binary_call, ("operator.mul", "torch.mul"), ("mul",)),)  # ONNX Mul: Add's reader
-    examples = (Example(((8,), (8,))), Example(((2, 3),) * 4, {"num_inputs": 4}))
+    examples = (Example(((8,), (8,))), Example(((2, 3),) * 4, {"num_inputs": 4}),
+                Example(((6, 4, 4), (6, 1, 1))))
     title = "Multiply"
-    doc = "Element-wise product of inputs of the same shape, e.g. a gate times a signal."
+    doc = ("Element-wise product of inputs of the same shape, e.g. a gate times a signal. A size of 1 stretches "
+           "to match: (N, C, H, W) times a channel gate (N, C, 1, 1), as in squeeze-and-excitation.")
     id_prefix = "mul"
     verb = "multiplies"
     op = operator.mul

@@ -33,6 +33,12 @@ _KEY_FORMATS: dict[str, str] = {
     "normalized_dims": "last {} dims",
     "output_size": "→ {}",
     "latent_dim": "{}-d",
+    "num_groups": "{} groups",
+    "groups": "{} groups",
+    "index": "[{}]",
+    "beta": "β {}",
+    "init_value": "init {}",
+    "init": "init {}",
 }
 #: Values that mean "the default behaviour" and are left off the node.
 _SILENT_VALUES: dict[str, tuple[Any, ...]] = {
