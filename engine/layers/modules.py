@@ -1,4 +1,5 @@
-"""Small PyTorch modules that layers build: recurrent and attention wrappers, and LayerNorm2d.
+"""Small PyTorch modules that layers build: recurrent and attention wrappers, learned tensors
+(LayerScale, PositionEmbedding, ClassToken), StochasticDepth and LayerNorm2d.
 
 They appear as they are in exported model source, so they are plain PyTorch. Unlike the
 layer declarations, this module imports torch; the declarations import it lazily from
@@ -188,6 +189,110 @@ class LayerNorm2d(nn.LayerNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class StochasticDepth(nn.Module):
+    """Randomly skips a residual branch while training ("stochastic depth", timm's DropPath).
+
+    While training, each sample's values (mode ``"row"``) or the whole batch's (``"batch"``) are
+    zeroed with probability ``p`` and the rest scaled by ``1 / (1 - p)``, so the expected value is
+    unchanged; in evaluation the input passes through. Placed on a residual branch before the
+    Add, it drops the whole block for those samples.
+
+    Args:
+        p: Probability of dropping.
+        mode: ``"row"`` drops single samples, ``"batch"`` the whole batch at once.
+
+    Shape:
+        - Input: any ``(N, *)``
+        - Output: the same
+    """
+
+    def __init__(self, p: float, mode: str = "row") -> None:
+        super().__init__()
+        self.p = p
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode!r}"
+
+
+class LayerScale(nn.Module):
+    """Multiplies each channel by a learned scale that starts small, so a new residual branch
+    starts close to the identity (CaiT, ConvNeXt, DINOv2).
+
+    Args:
+        shape: Shape of the learned ``gamma``: ``(C, 1, 1)`` for images (N, C, H, W), ``(D,)``
+            for features (N, D) and token sequences (N, T, D).
+        init_value: Initial value of every scale.
+
+    Shape:
+        - Input: ``(N, *)`` that ``gamma`` broadcasts over
+        - Output: the same
+    """
+
+    def __init__(self, shape: tuple[int, ...], init_value: float = 1e-5) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full(shape, init_value))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class PositionEmbedding(nn.Module):
+    """Adds a learned tensor of the input's own per-sample shape: one learned vector for each
+    position of a token sequence (as in ViT), or a learned map for each channel of an image.
+
+    Args:
+        shape: The per-sample shape, e.g. ``(T, D)``; ``embedding`` is ``(1, *shape)``.
+        init: ``"normal"`` (standard deviation 0.02) or ``"zeros"``.
+
+    Shape:
+        - Input: ``(N, *shape)``
+        - Output: the same
+    """
+
+    def __init__(self, shape: tuple[int, ...], init: str = "normal") -> None:
+        super().__init__()
+        self.embedding = nn.Parameter(torch.zeros(1, *shape))
+        if init == "normal":
+            nn.init.normal_(self.embedding, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.embedding
+
+
+class ClassToken(nn.Module):
+    """Prepends one learned token to a sequence, as ViT's [class] token: after the encoder, its
+    output summarizes the sequence for a classifier head.
+
+    Args:
+        embed_dim: Size D of each token.
+        init: ``"zeros"`` or ``"normal"`` (standard deviation 0.02).
+
+    Shape:
+        - Input: ``(N, T, D)``
+        - Output: ``(N, T + 1, D)``, the learned ``token`` first
+    """
+
+    def __init__(self, embed_dim: int, init: str = "zeros") -> None:
+        super().__init__()
+        self.token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        if init == "normal":
+            nn.init.normal_(self.token, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.token.expand(x.size(0), -1, -1), x], dim=1)
 
 
 #: Every module class defined here, by name: layer declarations name them as ModuleCall targets
