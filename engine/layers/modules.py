@@ -173,6 +173,71 @@ class CausalTransformerEncoderLayer(nn.TransformerEncoderLayer):
         return super().forward(src, src_mask=self.mask[:length, :length], is_causal=True)
 
 
+class CausalTransformerDecoderLayer(nn.TransformerDecoderLayer):
+    """A batch-first ``nn.TransformerDecoderLayer`` whose target positions attend only to themselves
+    and earlier positions (as when a decoder generates a sequence step by step); every target
+    position still sees the whole memory.
+
+    Args:
+        d_model: Size of each position's vector.
+        nhead: Number of attention heads; must divide ``d_model``.
+        max_len: Longest target sequence the causal mask covers.
+        **kwargs: Further ``nn.TransformerDecoderLayer`` arguments (dim_feedforward, ...).
+
+    Shape:
+        - Input: tgt ``(N, T, d_model)`` with ``T <= max_len``, memory ``(N, S, d_model)``
+        - Output: ``(N, T, d_model)``
+    """
+
+    def __init__(self, d_model: int, nhead: int, max_len: int, **kwargs: object) -> None:
+        super().__init__(d_model, nhead, batch_first=True, **kwargs)  # type: ignore[arg-type]
+        # -inf above the diagonal: no position may attend to a later one
+        self.register_buffer("mask", nn.Transformer.generate_square_subsequent_mask(max_len),
+                             persistent=False)
+
+    def forward(self, tgt: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        length = tgt.size(1)
+        return super().forward(tgt, memory, tgt_mask=self.mask[:length, :length], tgt_is_causal=True)
+
+
+class QKVAttention(nn.Module):
+    """Multi-head attention with separate query, key and value inputs: cross-attention when the
+    keys and values come from another sequence (a decoder reading an encoder's output).
+
+    Args:
+        embed_dim: Size E of each query vector (and of the output).
+        num_heads: Number of attention heads; must divide ``embed_dim``.
+        dropout: Dropout probability on the attention weights while training.
+        bias: Learn additive biases in the input and output projections.
+        kdim: Size of each key vector; 0 means ``embed_dim``.
+        vdim: Size of each value vector; 0 means ``embed_dim``.
+
+    Shape:
+        - Input: query ``(N, L, E)``, key ``(N, S, kdim)``, value ``(N, S, vdim)``
+        - Output: ``(N, L, E)``
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True, kdim: int = 0,
+                 vdim: int = 0) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(embed_dim, num_heads, dropout=dropout, bias=bias, kdim=kdim or None,
+                                               vdim=vdim or None, batch_first=True)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        out, _ = self.attention(query, key, value, need_weights=False)
+        return out
+
+
+class MaskedQKVAttention(QKVAttention):
+    """:class:`QKVAttention` with a fourth input, ``key_padding_mask`` ``(N, S)``: values added to
+    the scores of each key (0 keeps a key, ``-inf`` hides it, e.g. padding)."""
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,  # type: ignore[override]
+                key_padding_mask: torch.Tensor) -> torch.Tensor:
+        out, _ = self.attention(query, key, value, key_padding_mask=key_padding_mask, need_weights=False)
+        return out
+
+
 class LayerNorm2d(nn.LayerNorm):
     """Layer normalization of the C channels at each position of an image, with a learned scale
     and shift per channel (the ``LayerNorm2d`` of ConvNeXt): channels last, normalize, channels first.
