@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtGui import QGuiApplication
 
 from engine.graph.fileformat import ProjectFileError, from_json_fragment, to_json_fragment
-from engine.graph.model import Edge, Graph, Node
+from engine.graph.model import Edge, Graph
 from gui.commands import GraphCommand, add_many
 
 PASTE_OFFSET = 40.0
@@ -55,8 +55,7 @@ def paste_command(graph: Graph, fragment: Any, offset: float = PASTE_OFFSET) -> 
         new_id = node.id if node.id not in taken else _fresh_id(prefix, taken)
         taken.add(new_id)
         renamed[node.id] = new_id
-        fresh_nodes.append(Node(new_id, node.type_id, dict(node.params),
-                                (node.position[0] + offset, node.position[1] + offset)))
+        fresh_nodes.append(node.copy(id=new_id, position=(node.position[0] + offset, node.position[1] + offset)))
     fresh_edges = [Edge(renamed[e.source], renamed[e.target], e.target_port, e.source_port) for e in edges]
     text = f"Paste {len(fresh_nodes)} node(s)"
     return add_many(graph, fresh_nodes, fresh_edges, text), [n.id for n in fresh_nodes]

@@ -207,7 +207,9 @@ class InspectorWidget(QWidget):
         top.addWidget(glyph, 0, Qt.AlignmentFlag.AlignTop)
         top.addWidget(title, 1)
         box.addLayout(top)
-        ident = _subtle(f"{node.id} · {layer.category}")
+        ident = _subtle(f"{node.id} · {layer.category}" + (f" · in {node.group}" if node.group else ""))
+        if node.group:
+            ident.setToolTip(f"Imported from the module {node.group}")
         ident.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         box.addWidget(ident)
         doc = QLabel(layer.doc)

@@ -32,10 +32,12 @@ def add(graph: Graph, type_id: str, node_id: str | None = None, **params: Any) -
 
 
 def connect(graph: Graph, source: str, target: str, port: str | None = None) -> Edge:
-    """Connect ``source`` to ``port`` of ``target`` (its first free input port when omitted)."""
+    """Connect ``source`` (its first output port) to ``port`` of ``target`` (its first free
+    input port when omitted)."""
     if port is None:
         port = first_free_port(graph, target)
-    edge = Edge(source, target, port)
+    outputs = graph.nodes[source].output_ports()
+    edge = Edge(source, target, port, outputs[0]) if outputs else Edge(source, target, port)
     graph.add_edge(edge)
     return edge
 

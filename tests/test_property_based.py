@@ -26,6 +26,7 @@ from hypothesis.control import currently_in_test_context
 
 from engine.compile import GraphInvalidError, compile_graph
 from engine.graph import Edge, Graph, GraphError, Node, Project
+from engine.graph.model import OUT
 from engine.graph.fileformat import ProjectFileError, dumps, load_project, loads, save_project
 from engine.layers import LayerType, Param, all_layers
 from engine.layers.params import INT_LIMIT
@@ -124,6 +125,12 @@ def random_graphs(draw: st.DrawFn, max_nodes: int = 8, max_edges: int = 16) -> G
     return graph
 
 
+def _output_port(draw: st.DrawFn, graph: Graph, node_id: str) -> str:
+    """One of the node's output ports (``out`` for most layers, ``out1``... for a Chunk)."""
+    ports = graph.nodes[node_id].output_ports()
+    return draw(st.sampled_from(ports)) if ports else OUT
+
+
 def try_add_random_edge(draw: st.DrawFn, graph: Graph, forward_bias: bool = True) -> Edge | None:
     """Connect two random nodes (mostly earlier to later) unless that is structurally impossible."""
     ids = list(graph.nodes)
@@ -137,9 +144,10 @@ def try_add_random_edge(draw: st.DrawFn, graph: Graph, forward_bias: bool = True
         target = draw(st.sampled_from(ids))  # anything: backwards, self-loops
     ports = graph.nodes[target].input_ports()
     port = draw(st.sampled_from(ports)) if ports else "in"
-    if graph.connection_problem(source, target, port) is not None:
+    source_port = _output_port(draw, graph, source)
+    if graph.connection_problem(source, target, port, source_port) is not None:
         return None
-    edge = Edge(source, target, port)
+    edge = Edge(source, target, port, source_port)
     graph.add_edge(edge)
     return edge
 
@@ -216,8 +224,10 @@ def edits(draw: st.DrawFn, graph: Graph, cycles: int = 1) -> str:
             return "set_param on a node without parameters"
         decl = draw(st.sampled_from(layer.params))
         value = draw(param_values(decl))
-        ports = layer.input_ports({**graph.nodes[node_id].params, decl.name: decl.coerce(value)})
+        changed = {**graph.nodes[node_id].params, decl.name: decl.coerce(value)}
+        ports, outputs = layer.input_ports(changed), layer.output_ports(changed)
         orphaned = [e for e in graph.incoming(node_id).values() if e.target_port not in ports]
+        orphaned += [e for e in graph.outgoing(node_id) if e.source_port not in outputs]
         if orphaned and draw(st.booleans()):
             # a value that would leave edges on vanished ports is refused, and changes nothing
             before = dict(graph.nodes[node_id].params)
@@ -262,7 +272,7 @@ def edits(draw: st.DrawFn, graph: Graph, cycles: int = 1) -> str:
         existing = graph.edge_into(target, port)
         if existing is not None:
             graph.remove_edge(existing)
-        graph.add_edge(Edge(source, target, port))
+        graph.add_edge(Edge(source, target, port, _output_port(draw, graph, source)))
         return f"cycle edge {source} -> {target}.{port} (replacing {existing})"
     if action == "remove_edge" and graph.edges:
         edge = draw(st.sampled_from(graph.edges))
@@ -413,7 +423,7 @@ def _add_small_layer(draw: st.DrawFn, graph: Graph, ids: list[str], node_id: str
     graph.add_node(Node(node_id, layer.type_id, params))
     for port in graph.nodes[node_id].input_ports():
         back = draw(st.integers(0, min(2, len(ids) - 1)))  # mostly the latest node
-        graph.add_edge(Edge(ids[-1 - back], node_id, port))
+        graph.add_edge(Edge(ids[-1 - back], node_id, port, _output_port(draw, graph, ids[-1 - back])))
     return node_id
 
 
@@ -902,7 +912,8 @@ def _reloaded(project: Project) -> Project:
 
 def test_invalid_but_well_formed_graph_round_trips_with_the_same_diagnostics(tmp_path) -> None:
     graph = Graph()
-    chain(graph, node("input", "image", shape=[3, 8, 8]), node("linear", "fc"), node("output", "out1"))
+    chain(graph, node("input", "image", shape=[3, 8, 8]), node("linear", "fc", out_features=0),
+          node("output", "out1"))
     chain(graph, "image", node("conv2d", "big", kernel_size=[9, 9]), node("output", "out2"))
     chain(graph, "image", node("conv2d", "zero", kernel_size=[0, 3], out_channels=-5), node("output", "out3"))
     chain(graph, node("relu", "loop_a"), node("relu", "loop_b"), "loop_a")  # a cycle

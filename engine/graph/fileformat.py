@@ -10,7 +10,8 @@ Layout (version 1)::
 
     {"format": "neural-canvas-project", "version": 1, "id": "<32 hex digits, optional>",
      "meta": {"name": ..., "family": ..., "task": ..., "description": ...},
-     "graph": {"nodes": [{"id", "type", "position": [x, y], "params": {...}}],
+     "graph": {"nodes": [{"id", "type", "position": [x, y], "params": {...},
+                          "group" (only for imported layers: their module's path, "layer1.0")}],
                "edges": [{"source", "target", "port", "source_port" (only when not "out")}]},
      "dataset": {...}, "training": {...},
      "comments": [{"id", "text", "rect": [x, y, w, h]}]}   (optional, see engine.graph.comments)
@@ -28,6 +29,9 @@ from typing import Any
 from engine.fileio import atomic_write_bytes
 from engine.graph.comments import CommentError, comments_from_json, comments_to_json
 from engine.graph.model import MAX_COORDINATE, OUT, Edge, Graph, GraphError, Node
+
+#: Longest module path kept as a node's group.
+MAX_GROUP_LENGTH = 512
 from engine.graph.project import Project
 from engine.layers import ParamKindError, get_layer
 
@@ -55,6 +59,7 @@ def to_json(project: Project) -> dict[str, Any]:
             "type": node.type_id,
             "position": [node.position[0], node.position[1]],
             "params": {d.name: d.to_json(node.params[d.name]) for d in layer.params},
+            **({"group": node.group} if node.group else {}),
         })
     edges = [{"source": e.source, "target": e.target, "port": e.target_port,
               **({"source_port": e.source_port} if e.source_port != OUT else {})} for e in graph.edges]
@@ -77,7 +82,7 @@ def to_json_fragment(graph: Graph, node_ids: list[str]) -> dict[str, Any]:
     """Some nodes and the edges among them, in the file format (for the clipboard)."""
     chosen = set(node_ids)
     sub = Graph()
-    sub.extend((Node(n.id, n.type_id, dict(n.params), n.position) for n in graph if n.id in chosen),
+    sub.extend((n.copy() for n in graph if n.id in chosen),
                (Edge(e.source, e.target, e.target_port, e.source_port) for e in graph.edges
                 if e.source in chosen and e.target in chosen))
     data = to_json(Project(graph=sub))["graph"]
@@ -375,8 +380,11 @@ def _graph_from_json(data: dict[str, Any]) -> Graph:
 def _node_from_json(raw: Any, path: str) -> Node:
     _expect(raw, dict, path, "an object")
     for key in raw:
-        if key not in ("id", "type", "position", "params"):
+        if key not in ("id", "type", "position", "params", "group"):
             raise _FieldError(f"{path}.{_key(key)}", "unknown field")
+    group = _expect(raw.get("group", ""), str, f"{path}.group", "a string")
+    if len(group) > MAX_GROUP_LENGTH or not group.isprintable():
+        raise _FieldError(f"{path}.group", f"expected a module path of at most {MAX_GROUP_LENGTH} printable characters")
     node_id = _expect(raw.get("id"), str, f"{path}.id", "a string")
     type_id = _expect(raw.get("type"), str, f"{path}.type", "a string")
     position = _expect(raw.get("position", [0, 0]), list, f"{path}.position", "a list [x, y]")
@@ -398,7 +406,7 @@ def _node_from_json(raw: Any, path: str) -> Node:
             values[name] = decl.coerce(value)
         except ParamKindError as exc:
             raise _FieldError(f"{path}.params.{name}", str(exc)) from None
-    return Node(node_id, type_id, values, (float(position[0]), float(position[1])))
+    return Node(node_id, type_id, values, (float(position[0]), float(position[1])), group)
 
 
 #: Suffix of the weights file that may sit beside a project file (``lenet.json`` + ``lenet.safetensors``).

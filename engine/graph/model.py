@@ -11,7 +11,7 @@ types, ports that do not exist, two edges into one input port, values of the wro
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator
 
 import networkx as nx
@@ -37,12 +37,19 @@ class Node:
         type_id: Registered layer type id.
         params: Parameter values; missing ones are filled with defaults when added to a graph.
         position: Canvas position of the node's top-left corner.
+        group: Dotted path of the module an imported layer belongs to (``layer1.0`` for
+            ResNet's first block), so the hierarchy can become blocks; empty for drawn layers.
     """
 
     id: str
     type_id: str
     params: dict[str, Any] = field(default_factory=dict)
     position: tuple[float, float] = (0.0, 0.0)
+    group: str = ""
+
+    def copy(self, **changes: Any) -> "Node":
+        """An independent copy (its own params dict), with ``changes`` applied (``id=``, ``position=``)."""
+        return replace(self, params=dict(self.params), **changes)
 
     @property
     def layer(self) -> LayerType:
@@ -317,7 +324,7 @@ class Graph:
     def copy(self) -> "Graph":
         """An independent deep copy with no listeners (a frozen snapshot for training)."""
         clone = Graph()
-        clone.extend((Node(n.id, n.type_id, dict(n.params), n.position) for n in self),
+        clone.extend((n.copy() for n in self),
                      (Edge(e.source, e.target, e.target_port, e.source_port) for e in self.edges))
         return clone
 

@@ -17,6 +17,7 @@ import torch
 from engine.compile.fx_builder import GraphInvalidError, attribute_name, compile_graph
 from engine.compile.weights import apply_weights
 from engine.errors import UserError
+from engine.graph.fileformat import MAX_GROUP_LENGTH
 from engine.graph.layout import layered_layout
 from engine.graph.model import OUT, Edge, Graph, GraphError, Node
 from engine.graph.project import Project
@@ -55,7 +56,7 @@ class GraphBuilder:
         self.unmapped: dict[str, list[str]] = {}
 
     def add(self, type_id: str, name: str, params: dict[str, Any], inputs: list[Source],
-            tensors: dict[str, torch.Tensor] | None = None) -> str:
+            tensors: dict[str, torch.Tensor] | None = None, group: str = "") -> str:
         """Add a node fed by ``inputs`` (in port order) and return its id.
 
         Args:
@@ -65,6 +66,7 @@ class GraphBuilder:
             inputs: For each input port, in order: the source node id, or ``(node id, output
                 port)`` for an output other than a node's only one.
             tensors: The module's tensors keyed as in its own state dict (``weight``, ...).
+            group: The dotted path of the module the operation belongs to (kept on the node).
         """
         base = sanitize_id(name, get_layer(type_id).id_prefix or "node")
         node_id, n = base, 1
@@ -72,7 +74,7 @@ class GraphBuilder:
             n += 1
             node_id = f"{base}_{n}"
         try:
-            self.graph.add_node(Node(node_id, type_id, dict(params)))
+            self.graph.add_node(Node(node_id, type_id, dict(params), group=group[:MAX_GROUP_LENGTH]))
             ports = self.graph.nodes[node_id].input_ports()
             for port, source in zip(ports, inputs):
                 node, out = source if isinstance(source, tuple) else (source, OUT)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import re
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -71,9 +73,7 @@ class Context:
             tensors: dict[str, np.ndarray] | None = None, name_from: str | None = None) -> str:
         """Add a layer fed by the tensors ``inputs``; ``node``'s outputs now come from it (one per
         output port, in order, for a layer with several)."""
-        name = _name(node, name_from)
-        weights = {k: torch.from_numpy(np.array(v)) for k, v in (tensors or {}).items()}
-        node_id = self.builder.add(type_id, name, params, [self.values[i] for i in inputs], weights)
+        node_id = self.place(node, type_id, params, [self.values[i] for i in inputs], tensors, name_from)
         ports = self.builder.graph.nodes[node_id].output_ports()
         if len(ports) > 1:
             for output, port in zip(node.output, ports):
@@ -82,8 +82,69 @@ class Context:
             self.values[node.output[0]] = node_id
         return node_id
 
+    def place(self, node: Any, type_id: str, params: dict[str, Any], sources: list[Any],
+              tensors: dict[str, np.ndarray] | None = None, name_from: str | None = None) -> str:
+        """Add a layer for the ONNX ``node`` fed by canvas ``sources`` (node ids or ``(node id,
+        port)``), named and grouped after the module that exported it; the caller maps the outputs."""
+        scope = module_scope(node)
+        name = _name(node, name_from) if name_from or scope is None else scope.name
+        weights = {k: torch.from_numpy(np.array(v)) for k, v in (tensors or {}).items()}
+        return self.builder.add(type_id, name, params, sources, weights, group=scope.group if scope else "")
+
     def rank(self, name: str) -> int:
         return len(self.shapes.get(name, []))
+
+
+@dataclass(frozen=True)
+class ModuleScope:
+    """Where ``torch.onnx.export`` says an operator came from.
+
+    Attributes:
+        name: The module path of the operation (``layer1.0.conv1``, or ``layer1.0.add`` for an
+            operation in a module's own ``forward``).
+        group: The path of the module that holds it (``layer1.0``); "" at the top.
+    """
+
+    name: str
+    group: str
+
+
+#: Longest scope metadata read from a node (a bound against absurd files).
+_MAX_SCOPE_TEXT = 8192
+
+
+def module_scope(node: Any) -> ModuleScope | None:
+    """The module scope recorded in ``node``'s metadata by the dynamo exporter, if any.
+
+    ``pkg.torch.onnx.name_scopes`` lists the module paths from the root down to the
+    operation (``['', 'layer1', 'layer1.0', 'layer1.0.relu', 'relu_2']``);
+    ``pkg.torch.onnx.class_hierarchy`` their classes. A ``torch.nn`` module other than a
+    container is a layer of its own: the operation takes its path and belongs to its parent.
+    """
+    props = {p.key: p.value for p in getattr(node, "metadata_props", ())}
+    scopes, classes = (_literal_list(props.get(key, "")) for key in ("pkg.torch.onnx.name_scopes",
+                                                                      "pkg.torch.onnx.class_hierarchy"))
+    if len(scopes) < 2:
+        return None
+    paths, operation = scopes[:-1], scopes[-1]
+    leaf = len(classes) == len(scopes) and len(paths) > 1 and classes[-2].startswith("torch.nn.modules.") \
+        and ".container." not in classes[-2]
+    if leaf:
+        return ModuleScope(paths[-1], paths[-2])
+    base, _, counter = operation.rpartition("_")
+    operation = base if base and counter.isdigit() else operation
+    return ModuleScope(f"{paths[-1]}.{operation}" if paths[-1] else operation, paths[-1])
+
+
+def _literal_list(text: str) -> list[str]:
+    """A list of strings written as a Python literal, or [] when it is anything else."""
+    if not text or len(text) > _MAX_SCOPE_TEXT:
+        return []
+    try:
+        value = ast.literal_eval(text)  # literals only: never executes code
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return []
+    return [str(v) for v in value] if isinstance(value, list) and all(isinstance(v, str) for v in value) else []
 
 
 def _decode(value: Any) -> Any:

@@ -146,8 +146,7 @@ def _recurrent(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
                                                                                                   hidden)}
     params = {"hidden_size": hidden, "num_layers": 1, "bidirectional": False, "dropout": 0.0, "output": "last"}
     source = ctx.virtual[x][1]
-    node_id = ctx.builder.add(_TYPES[op], _node_name(node, op), params, [source],
-                              {k: _tensor(v) for k, v in tensors.items()})
+    node_id = ctx.place(node, _TYPES[op], params, [source], tensors)
     if len(node.output) > 1 and node.output[1]:
         ctx.virtual[node.output[1]] = ("rnn_h", node_id)
     if node.output and node.output[0]:
@@ -168,14 +167,3 @@ def _last_state(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
 def _reorder(array: np.ndarray, order: list[int], hidden: int) -> np.ndarray:
     blocks = [array[i * hidden:(i + 1) * hidden] for i in range(len(order))]
     return np.ascontiguousarray(np.concatenate([blocks[i] for i in order]), dtype=np.float32)
-
-
-def _node_name(node: Any, op: str) -> str:
-    name = node.name.removeprefix("node_").rstrip("_0123456789")
-    return name or op.lower()
-
-
-def _tensor(array: np.ndarray) -> Any:
-    import torch
-
-    return torch.from_numpy(np.array(array, dtype=np.float32))

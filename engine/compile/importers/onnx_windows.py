@@ -85,12 +85,6 @@ def _pool(ctx: Any, node: Any, attrs: dict[str, Any], value: tuple[Any, ...]) ->
             or not np.array_equal(indices[..., 0], np.broadcast_to(rows[:, :, None, None], indices.shape[:4])) \
             or not np.array_equal(indices[..., 1], np.broadcast_to(cols[None, None], indices.shape[:4])):
         return "gathers windows that are not adaptive pooling's"
-    node_id = ctx.builder.add("adaptive_avgpool2d", _name(node),
-                              {"output_size": (int(out_h), int(out_w)), "flatten": False}, [source], {})
-    ctx.values[node.output[0]] = node_id
+    ctx.values[node.output[0]] = ctx.place(node, "adaptive_avgpool2d",
+                                           {"output_size": (int(out_h), int(out_w)), "flatten": False}, [source])
     return ""
-
-
-def _name(node: Any) -> str:
-    name = node.name.removeprefix("node_").rstrip("_0123456789")
-    return name if name and not name.lower().startswith("reduce") else "adaptive_avg_pool"

@@ -129,12 +129,26 @@ def map_traced(gm: fx.GraphModule, builder: GraphBuilder, inputs: list[tuple[str
             if type_id == "":
                 ids[node] = ids[sources[0]]  # passes its input on (x.contiguous())
             else:
-                ids[node] = builder.add(type_id, name, params, [ids[s] for s in sources], tensors)
+                owner = _owner(node)
+                ids[node] = builder.add(type_id, f"{owner}.{_base_name(node)}" if owner else name, params,
+                                        [ids[s] for s in sources], tensors, group=owner)
     for out_name, value in outputs:
         if isinstance(value, fx.Node) and value in ids:
             builder.add("output", out_name, {}, [ids[value]])
         elif not builder.unmapped:
             builder.skip(f"output {value}", "an output that is not computed from the input")
+
+
+def _owner(node: fx.Node) -> str:
+    """The dotted path of the module whose ``forward`` made this call (``layer1.0``), "" at the top."""
+    stack = node.meta.get("nn_module_stack") or {}
+    return str(next(reversed(stack.values()))[0]) if stack else ""
+
+
+def _base_name(node: fx.Node) -> str:
+    """The node's name without the counter fx adds to repeated names (``add_3`` -> ``add``)."""
+    base, _, counter = node.name.rpartition("_")
+    return base if base and counter.isdigit() else node.name
 
 
 def _traced_args(values: Any) -> list[fx.Node]:
@@ -180,7 +194,8 @@ def _map_module_call(node: fx.Node, module: nn.Module, static: StaticValues, bui
         return
     if any(s not in ids for s in sources):
         return  # an input is unmapped (and reported)
-    node_id = builder.add(type_id, str(node.target), params, [ids[s] for s in sources], tensors)
+    node_id = builder.add(type_id, str(node.target), params, [ids[s] for s in sources], tensors,
+                          group=str(node.target).rpartition(".")[0])
     if recognizer.tuple_output is None:
         ids[node] = node_id
     else:
