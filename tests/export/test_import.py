@@ -39,12 +39,8 @@ def _types(path: Path) -> set[str]:
 
 
 def _from_onnx(path: Path) -> bool:
-    """Whether the template's ONNX export maps back (LSTM / GRU only read to their last state)."""
-    graph = load_project(path).graph
-    recurrent = [n for n in graph if n.type_id in ("lstm", "gru")]
-    simple = all(n.params["output"] == "last" and not n.params["bidirectional"] and n.params["num_layers"] == 1
-                 for n in recurrent)
-    return simple and not _types(path) & NOT_FROM_ONNX
+    """Whether the template's ONNX export maps back (LSTM and GRU do, stacked and bidirectional too)."""
+    return not _types(path) & NOT_FROM_ONNX
 
 
 ONNX_ROUND_TRIP = [t for t in TEMPLATES if _from_onnx(t)]

@@ -1,19 +1,16 @@
-"""Operator patterns that span several ONNX nodes: recurrent layers and the exact GELU.
+"""Operator patterns that span several ONNX nodes, followed symbolically.
 
-(Adaptive pooling written out as a gather of windows: :mod:`.onnx_windows`.)
+Values that are no canvas tensor are kept in :attr:`Context.virtual` by kind, and constant
+subgraphs are folded:
 
-**LSTM and GRU** read to their final hidden state, and the plumbing around them.
-
-Exporters surround a recurrent operator with bookkeeping: the batch-first input is
-transposed to sequence-first, the initial state is zeros shaped from the batch size
-(``Shape``, ``Concat``, ``Expand``, ``Slice``), weights are re-sliced into ONNX's gate order,
-and the result is picked with ``Gather(Y_h, -1)``. These handlers follow such values
-symbolically (:attr:`Context.virtual`) and fold constant subgraphs, so a one-layer,
-one-direction LSTM or GRU whose final hidden state is used maps onto one canvas layer with
-``output: last``. Other uses (the output sequence, bidirectional or stacked layers) are
-reported as unmapped.
-
-**GELU** exported as its formula ``x * 0.5 * (1 + erf(x / sqrt(2)))`` (Div, Erf, Add, Mul,
+- **shapes**: ``Shape`` of any value, and arithmetic on shapes and constants (``Slice``,
+  ``Concat``, ``Mul``, ``Reshape``...), as exporters compute the batch size and reshape
+  targets;
+- **zeros** shaped from the batch size (``Expand``, ``ConstantOfShape``): initial states;
+- **a batch-first sequence transposed to time-major**, read by recurrent operators
+  (:mod:`.onnx_recurrent`: LSTM and GRU, stacked and bidirectional);
+- **adaptive pooling** written out as a gather of windows (:mod:`.onnx_windows`);
+- **GELU** exported as its formula ``x * 0.5 * (1 + erf(x / sqrt(2)))`` (Div, Erf, Add, Mul,
 Mul) maps back onto one GELU layer.
 """
 
@@ -23,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from engine.compile.importers.onnx_recurrent import follow_recurrent
 from engine.compile.importers.onnx_windows import follow_windows
 
-#: Gate blocks of ONNX's weights in PyTorch's order: LSTM iofc -> ifco, GRU zrh -> rzh.
-_GATE_ORDER = {"LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2]}
-_TYPES = {"LSTM": "lstm", "GRU": "gru"}
+#: Operators that compute with sizes: fed only by shapes and constants, their result is a shape too.
+_SHAPE_ARITHMETIC = frozenset({"Concat", "Mul", "Add", "Sub", "Div", "Reshape", "Cast", "Gather", "Slice",
+                               "Squeeze", "Unsqueeze"})
 #: Operators that may receive the symbolic values followed here.
 VIRTUAL_AWARE = frozenset({"Shape", "Concat", "Expand", "Slice", "Squeeze", "Unsqueeze", "Transpose", "LSTM",
                            "GRU", "Gather", "ConstantOfShape", "Div", "Erf"})
@@ -58,25 +56,27 @@ def follow(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
     virtual = ctx.virtual
     kinds = [virtual[n][0] if n in virtual else None for n in inputs if n]
     out = node.output[0] if node.output else ""
+    recurrent = follow_recurrent(ctx, node, attrs)
+    if recurrent is not None:
+        return recurrent
     if op == "Shape" and (inputs[0] in ctx.values or inputs[0] in virtual):
-        virtual[out] = ("shape",)
-    elif op == "Concat" and "shape" in kinds and all(k == "shape" or n in ctx.consts
-                                                      for k, n in zip(kinds, [n for n in inputs if n])):
         virtual[out] = ("shape",)
     elif op in ("Expand", "ConstantOfShape") and _zero_fill(ctx, node, attrs):
         virtual[out] = ("zeros",)
-    elif op in ("Slice", "Squeeze", "Unsqueeze") and kinds and kinds[0] in ("zeros", "shape"):
+    elif op in ("Slice", "Squeeze", "Unsqueeze") and kinds and kinds[0] == "zeros":
         virtual[out] = virtual[inputs[0]]
+    elif op in _SHAPE_ARITHMETIC and "shape" in kinds and all(k == "shape" or n in ctx.consts
+                                                               for k, n in zip(kinds, [n for n in inputs if n])):
+        virtual[out] = ("shape",)
     elif op == "Transpose" and inputs[0] in ctx.values and list(attrs.get("perm", [])) == [1, 0, 2]:
-        virtual[out] = ("seq_first", ctx.values[inputs[0]])
-    elif op in _TYPES:
-        return _recurrent(ctx, node, attrs)
-    elif op == "Gather" and kinds and kinds[0] == "rnn_h":
-        return _last_state(ctx, node, attrs)
+        virtual[out] = ("seq_first", ctx.values[inputs[0]], node.name or out)
     elif op in ("Div", "Erf", "Add", "Mul") and _gelu_step(ctx, node):
         pass
     elif "seq_first" in kinds:
-        return "uses a time-major (sequence-first) tensor, e.g. an unrolled RNN, which no canvas layer takes"
+        transpose = next(virtual[n][2] for n in inputs if virtual.get(n, ("",))[0] == "seq_first")
+        return (f"reads a batch-first sequence that {transpose} transposed to time-major (T, N, C); only an "
+                "LSTM or GRU operator may read one (attention written out as matrix products, or an RNN "
+                "unrolled step by step, does not import)")
     elif any(kinds):
         return ("uses an intermediate value (a recurrent layer's output sequence or state, or part of a GELU "
                 "formula) in a way no canvas layer does")
@@ -119,51 +119,3 @@ def _zero_fill(ctx: Any, node: Any, attrs: dict[str, Any]) -> bool:
         return value is None or not np.any(np.asarray(getattr(value, "float_data", [0]) or [0]))
     source = node.input[0]
     return source in ctx.consts and not np.any(ctx.consts[source])
-
-
-def _recurrent(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
-    op = node.op_type
-    names = list(node.input) + [""] * (8 - len(node.input))
-    x, w, r, b, lengths, h0 = names[:6]
-    c0 = names[6] if op == "LSTM" else ""
-    if ctx.virtual.get(x, ("",))[0] != "seq_first":
-        return "its input is not a batch-first sequence transposed to sequence-first"
-    if any(n not in ctx.consts for n in (w, r) if n) or b and b not in ctx.consts or lengths:
-        return "weights that are not constants, or sequence lengths"
-    if any(n and ctx.virtual.get(n, ("",))[0] != "zeros" for n in (h0, c0)):
-        return "a non-zero initial state"
-    if attrs.get("direction", "forward") != "forward" or attrs.get("layout", 0) or "clip" in attrs \
-            or "activations" in attrs or attrs.get("input_forget", 0) or op == "GRU" and \
-            attrs.get("linear_before_reset", 0) != 1 or len(node.input) > 7:
-        return "bidirectional, clipped, custom activations or another gate layout"
-    hidden = int(attrs["hidden_size"])
-    order = _GATE_ORDER[op]
-    weight_ih, weight_hh = (_reorder(ctx.consts[n][0], order, hidden) for n in (w, r))
-    bias = ctx.consts[b][0] if b else np.zeros(2 * len(order) * hidden, dtype=np.float32)
-    half = len(order) * hidden
-    tensors = {"rnn.weight_ih_l0": weight_ih, "rnn.weight_hh_l0": weight_hh,
-               "rnn.bias_ih_l0": _reorder(bias[:half], order, hidden), "rnn.bias_hh_l0": _reorder(bias[half:], order,
-                                                                                                  hidden)}
-    params = {"hidden_size": hidden, "num_layers": 1, "bidirectional": False, "dropout": 0.0, "output": "last"}
-    source = ctx.virtual[x][1]
-    node_id = ctx.place(node, _TYPES[op], params, [source], tensors)
-    if len(node.output) > 1 and node.output[1]:
-        ctx.virtual[node.output[1]] = ("rnn_h", node_id)
-    if node.output and node.output[0]:
-        ctx.virtual[node.output[0]] = ("rnn_y", node_id)
-    return ""
-
-
-def _last_state(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
-    index = node.input[1]
-    picked = ctx.consts.get(index)
-    if picked is None or int(attrs.get("axis", 0)) != 0 or np.asarray(picked).size != 1 \
-            or int(np.asarray(picked).reshape(-1)[0]) not in (0, -1) or np.asarray(picked).ndim != 0:
-        return "a part of the hidden state other than the last one"
-    ctx.values[node.output[0]] = ctx.virtual[node.input[0]][1]
-    return ""
-
-
-def _reorder(array: np.ndarray, order: list[int], hidden: int) -> np.ndarray:
-    blocks = [array[i * hidden:(i + 1) * hidden] for i in range(len(order))]
-    return np.ascontiguousarray(np.concatenate([blocks[i] for i in order]), dtype=np.float32)
