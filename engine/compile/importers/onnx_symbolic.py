@@ -16,13 +16,16 @@ Mul) maps back onto one GELU layer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from engine.compile.importers.onnx_recurrent import follow_recurrent
 from engine.compile.importers.onnx_windows import follow_windows
 
+#: Multi-operator patterns, each asked in turn before the rules here: ``""`` when it followed or
+#: mapped the node, a reason when the node is part of its pattern but cannot map, else ``None``.
+PATTERNS: tuple[Callable[[Any, Any, dict[str, Any]], str | None], ...] = (follow_windows, follow_recurrent)
 #: Operators that compute with sizes: fed only by shapes and constants, their result is a shape too.
 _SHAPE_ARITHMETIC = frozenset({"Concat", "Mul", "Add", "Sub", "Div", "Reshape", "Cast", "Gather", "Slice",
                                "Squeeze", "Unsqueeze"})
@@ -49,16 +52,14 @@ def fold(ctx: Any, node: Any, opset: int) -> bool:
 
 def follow(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
     """Track symbolic values; ``""`` when handled here, a reason, or ``None`` to fall through."""
-    windows = follow_windows(ctx, node, attrs)
-    if windows is not None:
-        return windows
+    for pattern in PATTERNS:
+        found = pattern(ctx, node, attrs)
+        if found is not None:
+            return found
     op, inputs = node.op_type, [n for n in node.input]
     virtual = ctx.virtual
     kinds = [virtual[n][0] if n in virtual else None for n in inputs if n]
     out = node.output[0] if node.output else ""
-    recurrent = follow_recurrent(ctx, node, attrs)
-    if recurrent is not None:
-        return recurrent
     if op == "Shape" and (inputs[0] in ctx.values or inputs[0] in virtual):
         virtual[out] = ("shape",)
     elif op in ("Expand", "ConstantOfShape") and _zero_fill(ctx, node, attrs):

@@ -110,6 +110,8 @@ def map_traced(gm: fx.GraphModule, builder: GraphBuilder, inputs: list[tuple[str
             index, node_id = tuples[node.args[0]]
             if node.args[1] == index:
                 ids[node] = node_id
+            elif not node.users:
+                continue  # a result nobody reads: out, _ = self.attention(x, x, x)
             else:
                 builder.skip(f"{node.args[0].target}[{node.args[1]}]",
                              f"module {type(modules[str(node.args[0].target)]).__name__}: a result the layer "
@@ -212,6 +214,9 @@ def _map_call(node: fx.Node, static: StaticValues) -> tuple[str, dict[str, Any],
     if node.op == "call_method" and target in _PASS_ON and len(args) == 1 and not kwargs \
             and isinstance(args[0], fx.Node):
         return "", {}, [args[0]], {}
+    if node.op == "call_function" and target in (torch.cat, torch.concat) and args \
+            and isinstance(args[0], (list, tuple)) and len(args[0]) == 1 and isinstance(args[0][0], fx.Node):
+        return "", {}, [args[0][0]], {}  # torch.cat([x], 1) is x (DenseNet's first layer of a block)
     functions, methods, named = _call_tables()
     if node.op == "call_function":
         found_for = functions.get(target, ()) or named.get(getattr(target, "__name__", ""), ())
