@@ -29,6 +29,11 @@ class Context:
         self.opset = 18
         #: The batch size a fixed-batch model's inputs declare (``None``: a dynamic batch).
         self.fixed_batch: int | None = None
+        #: The ONNX graph being read, and the node producing each value (patterns look ahead).
+        self.graph: Any = None
+        self.producers: dict[str, Any] = {}
+        #: Time-major values already tried as the entry of an attention region.
+        self.attention_entries: set[str] = set()
 
     def is_batch(self, size: int) -> bool:
         """Whether ``size`` as a leading dimension means "the batch": -1 or 0 (keep), or the fixed batch."""
@@ -53,6 +58,9 @@ class Context:
         where = node.name or node.output[0]
         if fold(self, node, self.opset):
             return
+        if any(n and n not in self.values and n not in self.consts and n not in self.virtual for n in node.input) \
+                and (handler is not None or node.op_type in VIRTUAL_AWARE):
+            return  # fed by an unmapped node, which is reported (an operator no layer knows is listed too)
         attrs = {a.name: _decode(helper.get_attribute_value(a)) for a in node.attribute}
         if node.op_type in VIRTUAL_AWARE or any(n in self.virtual for n in node.input):
             reason = follow(self, node, attrs)

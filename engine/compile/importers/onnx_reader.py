@@ -75,6 +75,8 @@ def read_onnx(path: Path) -> tuple[GraphBuilder, str, Any, list[str], list[tuple
     graph = model.graph
     builder = GraphBuilder(path.name)
     ctx = Context(builder, _constants(graph.initializer, path))
+    ctx.graph = graph
+    ctx.producers = {output: node for node in graph.node for output in node.output if output}
     ctx.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), ctx.opset)
     for info in [*graph.value_info, *graph.input, *graph.output]:
         ctx.shapes[info.name] = _dims(info)
