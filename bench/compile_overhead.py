@@ -160,15 +160,31 @@ def bench_model(case: ModelCase, args: argparse.Namespace, device: torch.device,
     step = not args.no_optimizer_step
     runs = {"hand": make_runner(reference, batches, args.lr, step),
             "compiled": make_runner(compiled, batches, args.lr, step)}
+    return {
+        "model": case.name,
+        "parameters": n_compiled,
+        "batch": args.batch,
+        "compile_graph_ms": compile_ms,
+        "max_abs_output_diff": max_diff,
+        **interleaved_rates(runs, args, device, quiet),
+    }
 
-    # Warm-up (alternating), then, on a quiet CPU if possible, pick N so that a block
-    # takes about --block-seconds.
+
+def interleaved_rates(runs: dict[str, Runner], args: argparse.Namespace, device: torch.device,
+                      quiet: Quiet) -> dict[str, Any]:
+    """Steps/s of ``runs["hand"]`` and ``runs["compiled"]`` in interleaved rounds, and their ratio.
+
+    A warm-up (alternating), then, on a quiet CPU if possible, N is picked so that a block takes
+    about ``args.block_seconds``; then rounds of one block each (the order flips every round).
+    A round during which other processes used more than ``args.max_foreign_load`` cores is set
+    aside; a block is cut at 3 x ``args.block_seconds``.
+    """
     warm_end = time.perf_counter() + args.warmup_seconds
     while time.perf_counter() < warm_end:
         for name in ("hand", "compiled"):
             runs[name](2)
     quiet.wait()
-    n = 2
+    n = 1
     while True:
         start = time.perf_counter()
         runs["hand"](n)
@@ -176,10 +192,7 @@ def bench_model(case: ModelCase, args: argparse.Namespace, device: torch.device,
         if seconds >= args.block_seconds / 8:
             break
         n *= 2
-    steps = max(2, round(n * args.block_seconds / seconds))
-
-    # Interleaved rounds. A round during which other processes used more than
-    # --max-foreign-load cores is set aside; a block is cut at 3 x --block-seconds.
+    steps = max(1, round(n * args.block_seconds / seconds))
     clean: list[tuple[float, float, float]] = []  # (hand rate, compiled rate, foreign load)
     noisy: list[tuple[float, float, float]] = []
     deadline = time.perf_counter() + args.model_budget
@@ -199,11 +212,6 @@ def bench_model(case: ModelCase, args: argparse.Namespace, device: torch.device,
     paired = [c / h for h, c, _ in used]
     hand, comp = median(hand_rates), median(compiled_rates)
     return {
-        "model": case.name,
-        "parameters": n_compiled,
-        "batch": args.batch,
-        "compile_graph_ms": compile_ms,
-        "max_abs_output_diff": max_diff,
         "steps_per_block": steps,
         "rounds_used": len(used),
         "rounds_clean": len(clean),
