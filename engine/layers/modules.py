@@ -1,5 +1,6 @@
 """Small PyTorch modules that layers build: recurrent and attention wrappers, learned tensors
-(LayerScale, PositionEmbedding, ClassToken), StochasticDepth and LayerNorm2d.
+(LayerScale, PositionEmbedding, ClassToken), StochasticDepth, LayerNorm2d, and the Swin Transformer's
+ShiftedWindowAttention and PatchMerging.
 
 They appear as they are in exported model source, so they are plain PyTorch. Unlike the
 layer declarations, this module imports torch; the declarations import it lazily from
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -358,6 +360,125 @@ class ClassToken(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.token.expand(x.size(0), -1, -1), x], dim=1)
+
+
+class ShiftedWindowAttention(nn.Module):
+    """Multi-head self-attention inside non-overlapping windows of a channels-last image, the windows
+    cyclically shifted by ``shift_size`` with a mask that keeps the wrapped-around regions apart, and a
+    learned bias for each relative position inside a window (Swin Transformer; torchvision's
+    ``ShiftedWindowAttention``, with the same state-dict names).
+
+    The map is zero-padded at the bottom and right to a multiple of the window; a window as large as
+    the padded map gets no shift. Padding, mask and position index are fixed for ``input_size``.
+
+    Args:
+        dim: Channels C; ``num_heads`` must divide it.
+        window_size: Window height and width (Mh, Mw).
+        shift_size: Cyclic shift (Sh, Sw) before partitioning; (0, 0) for a plain window block.
+        num_heads: Attention heads.
+        input_size: Height and width (H, W) of the input.
+        qkv_bias: Learn a bias in the joint query / key / value projection.
+        proj_bias: Learn a bias in the output projection.
+        attention_dropout: Dropout on the attention weights while training.
+        dropout: Dropout on the output while training.
+
+    Shape:
+        - Input: ``(N, H, W, C)``
+        - Output: ``(N, H, W, C)``
+    """
+
+    def __init__(self, dim: int, window_size: tuple[int, int], shift_size: tuple[int, int], num_heads: int,
+                 input_size: tuple[int, int], qkv_bias: bool = True, proj_bias: bool = True,
+                 attention_dropout: float = 0.0, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.window_size, self.shift_size = tuple(window_size), tuple(shift_size)
+        self.num_heads, self.input_size = num_heads, tuple(input_size)
+        self.attention_dropout, self.dropout = attention_dropout, dropout
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+        (mh, mw), (h, w) = self.window_size, self.input_size
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * mh - 1) * (2 * mw - 1), num_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        # row of the table for every pair of positions (i, j) in a window: their offset in rows and columns
+        coords = torch.stack(torch.meshgrid(torch.arange(mh), torch.arange(mw), indexing="ij")).flatten(1)
+        offset = coords[:, :, None] - coords[:, None, :]
+        index = (offset[0] + mh - 1) * (2 * mw - 1) + offset[1] + mw - 1
+        self.register_buffer("relative_position_index", index.flatten(), persistent=False)
+        self.padded = (h + (-h) % mh, w + (-w) % mw)
+        self.shifts = tuple(0 if m >= p else s for m, p, s in zip(self.window_size, self.padded, self.shift_size))
+        mask = None
+        if sum(self.shifts) > 0:
+            # number the regions the roll brings together; tokens of different regions may not attend
+            (ph, pw), (sh, sw) = self.padded, self.shifts
+            regions = torch.zeros(ph, pw)
+            count = 0
+            for rows in ((0, -mh), (-mh, -sh), (-sh, None)):
+                for cols in ((0, -mw), (-mw, -sw), (-sw, None)):
+                    regions[rows[0]:rows[1], cols[0]:cols[1]] = count
+                    count += 1
+            regions = regions.view(ph // mh, mh, pw // mw, mw).permute(0, 2, 1, 3).reshape(-1, mh * mw)
+            mask = regions.unsqueeze(1) - regions.unsqueeze(2)
+            mask = mask.masked_fill(mask != 0, -100.0).masked_fill(mask == 0, 0.0)
+        self.register_buffer("attention_mask", mask, persistent=False)  # (windows, Mh * Mw, Mh * Mw)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, h, w, c = x.shape
+        if (h, w) != self.input_size:
+            raise ValueError(f"expected an input of height and width {self.input_size}, got {(h, w)}")
+        (mh, mw), (ph, pw), heads = self.window_size, self.padded, self.num_heads
+        n, windows = mh * mw, (ph // mh) * (pw // mw)
+        x = F.pad(x, (0, 0, 0, pw - w, 0, ph - h))
+        if self.attention_mask is not None:
+            x = torch.roll(x, shifts=(-self.shifts[0], -self.shifts[1]), dims=(1, 2))
+        # partition into windows: (N * windows, Mh * Mw, C)
+        x = x.view(batch, ph // mh, mh, pw // mw, mw, c).permute(0, 1, 3, 2, 4, 5).reshape(batch * windows, n, c)
+        qkv = self.qkv(x).reshape(batch * windows, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        attn = (q * (c // heads) ** -0.5).matmul(k.transpose(-2, -1))
+        bias = self.relative_position_bias_table[self.relative_position_index].view(n, n, -1)
+        attn = attn + bias.permute(2, 0, 1).unsqueeze(0)
+        if self.attention_mask is not None:
+            attn = attn.view(batch, windows, heads, n, n) + self.attention_mask.unsqueeze(1).unsqueeze(0)
+            attn = attn.view(-1, heads, n, n)
+        attn = F.dropout(F.softmax(attn, dim=-1), p=self.attention_dropout, training=self.training)
+        x = attn.matmul(v).transpose(1, 2).reshape(batch * windows, n, c)
+        x = F.dropout(self.proj(x), p=self.dropout, training=self.training)
+        # merge the windows, undo the shift and the padding
+        x = x.view(batch, ph // mh, pw // mw, mh, mw, c).permute(0, 1, 3, 2, 4, 5).reshape(batch, ph, pw, c)
+        if self.attention_mask is not None:
+            x = torch.roll(x, shifts=self.shifts, dims=(1, 2))
+        return x[:, :h, :w, :].contiguous()
+
+    def extra_repr(self) -> str:
+        return (f"window_size={self.window_size}, shift_size={self.shift_size}, num_heads={self.num_heads}, "
+                f"input_size={self.input_size}, attention_dropout={self.attention_dropout}, dropout={self.dropout}")
+
+
+class PatchMerging(nn.Module):
+    """Halves a channels-last image's height and width and doubles its channels (Swin Transformer;
+    torchvision's ``PatchMerging``): each 2 x 2 neighbourhood's four C-vectors are concatenated
+    (4C), normalized, and projected to 2C. Odd sizes are zero-padded at the bottom and right.
+
+    Args:
+        dim: Input channels C.
+        eps: LayerNorm's epsilon.
+
+    Shape:
+        - Input: ``(N, H, W, dim)``
+        - Output: ``(N, ceil(H / 2), ceil(W / 2), 2 * dim)``
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.norm = nn.LayerNorm(4 * dim, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-3], x.shape[-2]
+        x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+        x = torch.cat([x[..., 0::2, 0::2, :], x[..., 1::2, 0::2, :], x[..., 0::2, 1::2, :], x[..., 1::2, 1::2, :]],
+                      -1)
+        return self.reduction(self.norm(x))
 
 
 #: Every module class defined here, by name: layer declarations name them as ModuleCall targets
