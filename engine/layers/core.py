@@ -175,7 +175,9 @@ class Linear(LayerType):
         rows = math.prod(x.dims[:-1])
         params = in_features * p.out_features + (p.out_features if p.bias else 0)
         warnings = ()
-        if x.rank == 4 and x.dims[-1] == x.dims[-2]:  # (N, C, H, W) with H == W: an image reaching a classifier
+        if x.rank == 4 and x.dims[-1] == x.dims[-2] != x.dims[-3]:
+            # (N, C, H, W) with H == W: an image reaching a classifier; (N, H, W, C) with all three equal
+            # (a channels-last Swin block of 16 x 16 x 16) cannot be told apart and is not warned about
             warnings = (f"acts on the last dimension only, the width {x.dims[-1]} of the image {x}: to classify "
                         "an image, insert a Flatten (or a global pooling) before it",)
         return Inference(TensorSpec((*x.dims[:-1], p.out_features)), params,
