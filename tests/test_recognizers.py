@@ -14,8 +14,8 @@ from engine.layers import all_layers, modules
 from engine.layers.recognize import FromCall, FromModule, FromOnnx, recognizers
 
 
-#: Module classes of other libraries that layers recognize by name alone (timm's DropPath).
-FOREIGN_CLASSES = {"DropPath"}
+#: Module classes of other libraries that layers recognize by name alone (timm's DropPath and LayerScale2d).
+FOREIGN_CLASSES = {"DropPath", "LayerScale2d"}
 
 
 def test_every_recognized_module_class_exists() -> None:
@@ -73,3 +73,23 @@ def test_a_module_maps_to_its_layer(module: nn.Module, type_id: str, params: dic
     assert mapped is not None and mapped[0] == type_id
     assert params.items() <= mapped[1].items()
     assert map_module(nn.Conv2d(3, 8, 3, padding_mode="reflect")) is None
+
+
+def test_a_pattern_of_calls_is_asked_before_its_last_call_alone() -> None:
+    functions, methods, _named = _call_tables()
+    for table, key in ((methods, "view"), (methods, "flatten"), (functions, torch.reshape)):
+        assert table[key][0][0] == "channel_shuffle", key
+        priorities = [recognizer.priority for _, recognizer in table[key]]
+        assert priorities == sorted(priorities, reverse=True)
+    assert {type_id for type_id, _ in methods["max"]} == {"reduce"}
+    assert [r.tuple_output for _, r in functions[torch.min]] == [0]
+
+
+def test_a_module_class_can_have_several_recognizers_picked_by_its_call() -> None:
+    from engine.compile.importers.torch_modules import module_candidates
+
+    found = [type_id for type_id, *_ in module_candidates(nn.MultiheadAttention(8, 2, batch_first=True))]
+    assert found == ["multihead_attention", "self_attention"]  # self-attention only through the causal mask
+    assert [type_id for type_id, *_ in module_candidates(nn.MultiheadAttention(8, 2, kdim=4, vdim=4,
+                                                                               batch_first=True))] \
+        == ["multihead_attention"]

@@ -14,7 +14,10 @@ def register(commands: Any) -> None:
     p = commands.add_parser("import-torch", help="trace a PyTorch nn.Module with torch.fx and save it as a project")
     p.add_argument("spec", metavar="MODULE:CLASS", help="e.g. mypackage.models:LeNet (importable from here)")
     p.add_argument("--args", default="[]", help="constructor arguments as a JSON list or object")
-    p.add_argument("--input-shape", help="per-sample input shape, e.g. 1,28,28 (default: from the first layer)")
+    p.add_argument("--input-shape", action="append",
+                   help="per-sample input shape, e.g. 1,28,28 (default: from the first layer); repeat it for a "
+                        "forward() of several arguments, one per argument in order (--input-shape 7 --input-shape "
+                        "5 for forward(src, tgt)); given once, it is every argument's; SEQ_LEN for token ids")
     p.add_argument("--weights", help="safetensors file of the module's state_dict to load first (e.g. trained)")
     p.add_argument("--out", required=True, help="project file to write; weights go to <stem>.safetensors")
     p.set_defaults(handler=cmd_import_torch)
@@ -45,7 +48,9 @@ def cmd_import_torch(args: argparse.Namespace) -> int:
         constructor_args = json.loads(args.args)
     except ValueError as exc:
         raise UserError(f"--args: not JSON: {exc}") from None
-    result = import_torch_module(args.spec, constructor_args, _shape(args.input_shape), args.weights)
+    shapes = [_shape(text) for text in args.input_shape or []]
+    shape: Any = None if not shapes else shapes[0] if len(shapes) == 1 else shapes
+    result = import_torch_module(args.spec, constructor_args, shape, args.weights)
     for line in save_imported(result.project, result.weights, args.out):
         print(line)
     print(_check_line(result.max_abs_diff))

@@ -10,7 +10,8 @@ from typing import Any
 from engine.layers.base import (Example, ModuleCall, Inference, LayerType, Params, ShapeError, TensorSpec, register,
                                 require_sequence)
 from engine.layers.params import bool_param, choice_param, float_param, int_param
-from engine.layers.recognize import FromModule, FromOnnx, Imported, module_state
+from engine.layers.recognize import (FromModule, FromOnnx, Imported, ModuleSources, call_options, is_causal_mask,
+                                     is_traced, module_state, traced_shape)
 
 
 def _require_heads(x: TensorSpec, heads: int, field: str) -> None:
@@ -60,6 +61,63 @@ def _self_attention_from_module(m: Any) -> Imported:
     return {"num_heads": attention.num_heads, "dropout": float(attention.dropout),
             "bias": attention.in_proj_bias is not None,
             "causal": type(m).__name__ == "CausalSelfAttention"}, module_state(m)
+
+
+#: ``nn.MultiheadAttention.forward``'s options after the query, and their defaults.
+_MHA_OPTIONS = (("key", "value", "key_padding_mask", "need_weights", "attn_mask", "average_attn_weights", "is_causal"),
+                {"key_padding_mask": None, "need_weights": True, "attn_mask": None, "average_attn_weights": True,
+                 "is_causal": False})
+
+
+def mha_options(args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The options of a call of ``nn.MultiheadAttention`` by name (``key``, ``attn_mask``, ...), or ``None``
+    when the query, key or value is no traced tensor."""
+    o = call_options(args, kwargs, *_MHA_OPTIONS)
+    if o is None or not args or not all(is_traced(t) for t in (args[0], o.get("key"), o.get("value"))):
+        return None
+    return o
+
+
+def _steps(x: Any) -> int | None:
+    """The number of steps T of a traced sequence (N, T, E)."""
+    shape = traced_shape(x)
+    return shape[1] if shape is not None and len(shape) == 3 else None
+
+
+def _bare_self_attention_from_module(m: Any) -> Imported | None:
+    """A batch-first ``nn.MultiheadAttention`` with one embedding size and no extra key/value biases, as
+    :class:`SelfAttention` holds it."""
+    if not m.batch_first or m.bias_k is not None or m.add_zero_attn or not m._qkv_same_embed_dim:
+        return None
+    return {"num_heads": m.num_heads, "dropout": float(m.dropout), "bias": m.in_proj_bias is not None,
+            "causal": True}, module_state(m, "attention.")
+
+
+def _causal_self_call(args: list[Any], kwargs: dict[str, Any]) -> ModuleSources | None:
+    """``out, _ = self.attn(x, x, x, attn_mask=causal_mask)`` (``is_causal=True`` too): one sequence attends
+    to itself through exactly the causal mask, without a key-padding mask."""
+    o = mha_options(args, kwargs)
+    if o is None or not (args[0] is o["key"] is o["value"]) or o["key_padding_mask"] is not None \
+            or not is_causal_mask(o["attn_mask"], _steps(args[0])):
+        return None
+    return [args[0]]
+
+
+def _encoder_layer_call(args: list[Any], kwargs: dict[str, Any]) -> ModuleSources | str | None:
+    """``self.encoder(x)``, or ``self.encoder(x, src_mask=causal_mask)`` (``is_causal=True`` too): causal."""
+    o = call_options(args, kwargs, ("src_mask", "src_key_padding_mask", "is_causal"),
+                     {"src_mask": None, "src_key_padding_mask": None, "is_causal": False})
+    if o is None or len(args) != 1 or not is_traced(args[0]):
+        return None
+    if o["src_key_padding_mask"] is not None:
+        return "a src_key_padding_mask, which the canvas Transformer Encoder Layer does not take"
+    if o["src_mask"] is None:
+        return [args[0]]
+    if not is_causal_mask(o["src_mask"], _steps(args[0])):
+        return ("a src_mask that is not exactly the causal mask of the sequence's steps (-inf above the diagonal, "
+                "0 elsewhere, as nn.Transformer.generate_square_subsequent_mask makes it): the layer's only mask "
+                "is causal")
+    return [args[0]], {"causal": True}
 
 
 def _encoder_layer_from_module(m: Any) -> Imported | None:
@@ -153,7 +211,9 @@ class SelfAttention(LayerType):
     """Multi-head self-attention over a sequence."""
 
     type_id = "self_attention"
-    imports = (FromModule(("SelfAttention", "CausalSelfAttention"), _self_attention_from_module),)
+    imports = (FromModule(("SelfAttention", "CausalSelfAttention"), _self_attention_from_module),
+               FromModule(("nn.MultiheadAttention",), _bare_self_attention_from_module, call=_causal_self_call,
+                          tuple_output=0, priority=-1))  # after Multi-Head Attention's, which refuses the mask
     title = "Multi-Head Self-Attention"
     category = "Attention"
     doc = "Each step of the sequence gathers information from the other steps, weighted by learned relevance."
@@ -192,7 +252,7 @@ class TransformerEncoderLayer(LayerType):
 
     type_id = "transformer_encoder_layer"
     imports = (FromModule(("nn.TransformerEncoderLayer", "CausalTransformerEncoderLayer"),
-                          _encoder_layer_from_module),)
+                          _encoder_layer_from_module, call=_encoder_layer_call),)
     title = "Transformer Encoder Layer"
     category = "Attention"
     doc = ("A Transformer block: self-attention, then a two-layer feed-forward network, each with a "

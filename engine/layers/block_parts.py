@@ -14,7 +14,7 @@ from engine.layers.base import (Example, Inference, LayerType, ModuleCall, Param
                                 require_float, require_sequence)
 from engine.layers.params import choice_param, float_param
 from engine.layers.recognize import (Called, Expanded, FromCall, FromModule, FromOnnx, Imported, call_options,
-                                     is_traced)
+                                     is_traced, traced_rank)
 
 
 # ------------------------------------------------------------- recognizers
@@ -62,6 +62,17 @@ def _layer_scale_from_module(m: Any) -> Imported | None:
     """A module named ``LayerScale`` (the app's, timm's) holding ``gamma``."""
     gamma = getattr(m, "gamma", None)
     return ({}, {"gamma": gamma}) if gamma is not None and gamma.dim() >= 1 else None
+
+
+def _layer_scale2d_from_module(m: Any) -> Imported | None:
+    """timm's ``LayerScale2d``: ``gamma`` of shape (C,) viewed as (1, C, 1, 1) to scale an image's channels."""
+    gamma = getattr(m, "gamma", None)
+    return ({}, {"gamma": gamma.detach().reshape(-1, 1, 1)}) if gamma is not None and gamma.dim() == 1 else None
+
+
+def _image_call(args: list[Any], kwargs: dict[str, Any]) -> list[Any] | None:
+    """``self.ls(x)`` of one image (N, C, H, W)."""
+    return [args[0]] if len(args) == 1 and not kwargs and traced_rank(args[0]) == 4 else None
 
 
 def _const_operand(ctx: Any, node: Any) -> tuple[str, Any] | None:
@@ -175,6 +186,7 @@ class LayerScale(LayerType):
 
     type_id = "layer_scale"
     imports = (FromModule(("LayerScale",), _layer_scale_from_module),
+               FromModule(("LayerScale2d",), _layer_scale2d_from_module, call=_image_call),
                FromCall(_layer_scale_call, ("operator.mul", "torch.mul"), ("mul",)),
                FromOnnx(("Mul",), _layer_scale_from_onnx))
     title = "LayerScale"

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from engine.layers.attention import _attention_flops, _attention_params, _require_heads
+from engine.layers.attention import _attention_flops, _attention_params, _require_heads, mha_options
 from engine.layers.base import (Example, Inference, LayerType, ModuleCall, Params, ShapeError, TensorSpec, register,
                                 require_float, require_sequence)
 from engine.layers.params import bool_param, choice_param, float_param, int_param
-from engine.layers.recognize import FromModule, Imported, call_options, is_traced, module_state
+from engine.layers.recognize import (FromModule, Imported, ModuleSources, call_options, is_causal_mask, is_traced,
+                                     module_state, traced_dtype, traced_shape)
 
 
 # ------------------------------------------------------------- recognizers
@@ -29,24 +30,50 @@ def _qkv_call(args: list[Any], kwargs: dict[str, Any]) -> list[Any] | None:
     return list(args) if len(args) in (3, 4) and not kwargs and all(is_traced(a) for a in args) else None
 
 
-def _mha_call(args: list[Any], kwargs: dict[str, Any]) -> list[Any] | None:
-    """``out, _ = self.attn(q, k, v)`` of a bare ``nn.MultiheadAttention``, without masks."""
-    o = call_options(args, kwargs, ("key", "value", "key_padding_mask", "need_weights", "attn_mask",
-                                    "average_attn_weights", "is_causal"),
-                     {"key_padding_mask": None, "need_weights": True, "attn_mask": None,
-                      "average_attn_weights": True, "is_causal": False})
-    if o is None or len(args) < 1 or o["key_padding_mask"] is not None or o["attn_mask"] is not None \
-            or o["is_causal"] or not all(is_traced(t) for t in (args[0], o.get("key"), o.get("value"))):
+def _mha_call(args: list[Any], kwargs: dict[str, Any]) -> ModuleSources | str | None:
+    """``out, _ = self.attn(q, k, v)`` of a bare ``nn.MultiheadAttention``, with a float key-padding mask
+    (the mask input) or none."""
+    o = mha_options(args, kwargs)
+    if o is None:
         return None
-    return [args[0], o["key"], o["value"]]
+    if o["attn_mask"] is not None or o["is_causal"]:
+        return ("an attn_mask or is_causal: Multi-Head Attention takes only a key-padding mask; self-attention "
+                "(query, key and value one tensor) with exactly the causal mask maps to a causal "
+                "Multi-Head Self-Attention")
+    sources = [args[0], o["key"], o["value"]]
+    mask = o["key_padding_mask"]
+    if mask is None:
+        return sources
+    if not is_traced(mask):
+        return "a key_padding_mask that is a constant: the layer's mask is an input (N, S) of the graph"
+    dtype = traced_dtype(mask)
+    if dtype is None or not dtype.is_floating_point:
+        return ("a boolean key_padding_mask (True hides a key): the layer's mask input adds its values to the "
+                "scores, so pass a float mask (0 keeps a key, -inf hides it)")
+    return [*sources, mask], {"key_padding_mask": True}
 
 
-def _decoder_call(args: list[Any], kwargs: dict[str, Any]) -> list[Any] | None:
-    """``self.decoder(tgt, memory)`` without masks."""
-    if len(args) != 2 or not all(is_traced(a) for a in args) \
-            or any(v not in (None, False) for v in kwargs.values()):
+def _decoder_call(args: list[Any], kwargs: dict[str, Any]) -> ModuleSources | str | None:
+    """``self.decoder(tgt, memory)``, with exactly the causal ``tgt_mask`` (then causal) or no mask."""
+    o = call_options(args, kwargs, ("memory", "tgt_mask", "memory_mask", "tgt_key_padding_mask",
+                                    "memory_key_padding_mask", "tgt_is_causal", "memory_is_causal"),
+                     {"tgt_mask": None, "memory_mask": None, "tgt_key_padding_mask": None,
+                      "memory_key_padding_mask": None, "tgt_is_causal": False, "memory_is_causal": False})
+    if o is None or not args or not is_traced(args[0]) or not is_traced(o.get("memory")):
         return None
-    return list(args)
+    others = [name for name in ("memory_mask", "tgt_key_padding_mask", "memory_key_padding_mask")
+              if o[name] is not None] + ["memory_is_causal"] * bool(o["memory_is_causal"])
+    if others:
+        return f"{' and '.join(others)}, which the canvas Transformer Decoder Layer does not take"
+    sources = [args[0], o["memory"]]
+    if o["tgt_mask"] is None:
+        return sources
+    shape = traced_shape(args[0])
+    if not is_causal_mask(o["tgt_mask"], shape[1] if shape and len(shape) == 3 else None):
+        return ("a tgt_mask that is not exactly the causal mask of the target's steps (-inf above the diagonal, "
+                "0 elsewhere, as nn.Transformer.generate_square_subsequent_mask makes it): the layer's only mask "
+                "is causal")
+    return sources, {"causal": True}
 
 
 def _qkv_from_module(m: Any) -> Imported | None:

@@ -10,7 +10,7 @@ from engine.layers.base import (Example, Inference, LayerType, ModuleCall, Param
                                 require_float, require_rank)
 from engine.layers.params import bool_param, float_param, int_param
 from engine.layers.recognize import Called, FromCall, FromModule, FromOnnx, Imported, call_options, is_traced, \
-    module_state
+    module_state, traced_rank
 
 
 # ------------------------------------------------------------- recognizers
@@ -61,6 +61,26 @@ def _groupnorm_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
 def _instancenorm_from_module(m: Any) -> Imported:
     return {"eps": m.eps, "momentum": m.momentum if m.momentum is not None else 0.1, "affine": m.affine,
             "track_running_stats": m.track_running_stats}, module_state(m)
+
+
+def _instancenorm_call(ndim: int) -> Any:
+    """``F.instance_norm(x, weight=self.weight, bias=self.bias, eps=1e-5)`` of (N, C, L) (``ndim`` 1) or
+    (N, C, H, W) (2): statistics of each sample, learned tensors or none, no running statistics."""
+    def read(args: list[Any], kwargs: dict[str, Any]) -> Called | None:
+        import torch
+
+        o = call_options(args, kwargs, ("running_mean", "running_var", "weight", "bias", "use_input_stats",
+                                        "momentum", "eps"),
+                         {"running_mean": None, "running_var": None, "weight": None, "bias": None,
+                          "use_input_stats": True, "momentum": 0.1, "eps": 1e-5})
+        if o is None or not is_traced(args[0]) or traced_rank(args[0]) != ndim + 2 \
+                or o["running_mean"] is not None or o["running_var"] is not None or o["use_input_stats"] is not True \
+                or (o["weight"] is None) != (o["bias"] is None) or not isinstance(o["eps"], (int, float)) \
+                or any(t is not None and not isinstance(t, torch.Tensor) for t in (o["weight"], o["bias"])):
+            return None
+        tensors = {"weight": o["weight"], "bias": o["bias"]} if o["weight"] is not None else {}
+        return {"eps": float(o["eps"]), "affine": bool(tensors), "track_running_stats": False}, [args[0]], tensors
+    return read
 
 
 def _instancenorm_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
@@ -173,6 +193,7 @@ class InstanceNorm1d(_InstanceNorm):
 
     type_id = "instancenorm1d"
     imports = (FromModule(("nn.InstanceNorm1d",), _instancenorm_from_module),
+               FromCall(_instancenorm_call(1), ("F.instance_norm",)),
                FromOnnx(("InstanceNormalization",), _instancenorm_from_onnx))
     title = "InstanceNorm1d"
     doc = "Normalizes each channel of each sequence (N, C, L) over its length, independent of the batch."
@@ -185,7 +206,8 @@ class InstanceNorm2d(_InstanceNorm):
     """Instance normalization of images laid out (N, C, H, W)."""
 
     type_id = "instancenorm2d"
-    imports = (FromModule(("nn.InstanceNorm2d",), _instancenorm_from_module),)  # ONNX: InstanceNorm1d's reader
+    imports = (FromModule(("nn.InstanceNorm2d",), _instancenorm_from_module),  # ONNX: InstanceNorm1d's reader
+               FromCall(_instancenorm_call(2), ("F.instance_norm",)))
     title = "InstanceNorm2d"
     doc = ("Normalizes each channel of each image (N, C, H, W) over its pixels, independent of the batch; "
            "common in style transfer and image generators.")

@@ -27,6 +27,9 @@ Imported = tuple[dict[str, Any], dict[str, Any]]
 #: or ``(params, sources, tensors)`` when the call reads learned tensors (keyed as the layer's
 #: module names them), e.g. ``x + self.pos_embedding``.
 Called = tuple[dict[str, Any], list[Any]] | tuple[dict[str, Any], list[Any], dict[str, Any]]
+#: What a module call feeds its layer (:attr:`FromModule.call`): the traced values feeding the input
+#: ports in order, or ``(sources, params)`` with parameters the call's options set.
+ModuleSources = list[Any] | tuple[list[Any], dict[str, Any]]
 
 
 class _Batch:
@@ -64,16 +67,26 @@ class FromModule:
             ``StochasticDepth`` of the user's), which the tracer then keeps whole.
         read: Module -> ``(params, tensors)``, or ``None`` when its options are not expressible.
         call: How the module is called: ``(args, kwargs)`` -> the traced tensors feeding the
-            layer's input ports in order, or ``None`` when the call passes options the layer
-            cannot take. Without it: exactly one tensor and nothing else.
+            layer's input ports in order; or ``(sources, params)`` when the call's options set
+            parameters of the layer, which override what ``read`` gave (``tgt_mask=`` the causal
+            mask: ``{"causal": True}``); or ``None`` when the call does not fit this layer, or a
+            sentence saying why not (listed in the import error when no recognizer fits).
+            Without it: exactly one tensor and nothing else.
         tuple_output: The module returns a tuple of which this element is the layer's output
             (``out, _ = self.lstm(x)``: element 0); ``None``: it returns the tensor itself.
+
+        priority: Recognizers of the same class are asked highest first, then in registry order.
+
+    Several recognizers may read the same class (``nn.MultiheadAttention``: attention with
+    query, key, value and a key-padding mask; after it, self-attention through the causal
+    mask); the first whose ``read`` and ``call`` both fit is used.
     """
 
     classes: tuple[str, ...]
     read: Callable[[Any], Imported | None]
-    call: Callable[[list[Any], dict[str, Any]], list[Any] | None] | None = None
+    call: Callable[[list[Any], dict[str, Any]], ModuleSources | str | None] | None = None
     tuple_output: int | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,12 +98,23 @@ class FromCall:
             ``"operator.add"``; ``"*.stochastic_depth"`` matches any function of that name
             (one the model's code wrapped with ``torch.fx.wrap``, so tracing keeps it whole).
         methods: Tensor method names: ``"view"``, ``"relu"``.
-        read: ``(args, kwargs)`` of the call -> ``(params, sources)``, or ``None``.
+        read: ``(args, kwargs)`` of the call -> ``(params, sources)``, or ``None``. A source
+            need not be an argument: a recognizer of a pattern (``view``, ``transpose``, ``view``:
+            a channel shuffle) reads back through its argument's traced node to the tensor the
+            pattern started from; the calls in between become part of this layer (they must
+            have no other users).
+        tuple_output: The call returns a tuple of which this element is the layer's output
+            (``x.max(1)``: ``(values, indices)``, element 0, read as ``[0]`` or ``.values``);
+            ``None``: it returns the tensor itself.
+        priority: Recognizers of the same call are asked highest first, then in registry
+            order: a pattern of several calls goes before the recognizers of its last call alone.
     """
 
     read: Callable[[list[Any], dict[str, Any]], Called | None]
     functions: tuple[str, ...] = ()
     methods: tuple[str, ...] = ()
+    tuple_output: int | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -157,9 +181,38 @@ def is_traced(value: Any) -> bool:
 
 def traced_rank(value: Any) -> int | None:
     """The rank (batch included) of a traced tensor, from the importer's run on a sample; ``None`` if unknown."""
+    shape = traced_shape(value)
+    return len(shape) if shape is not None else None
+
+
+def traced_shape(value: Any) -> tuple[int, ...] | None:
+    """The shape (batch first, the sample's batch size) of a traced tensor, from the importer's run on
+    a sample; ``None`` if unknown."""
     meta = value.meta.get("tensor_meta") if is_traced(value) else None
     shape = getattr(meta, "shape", None)
-    return len(shape) if shape is not None else None
+    return tuple(shape) if shape is not None else None
+
+
+def traced_dtype(value: Any) -> Any:
+    """The ``torch.dtype`` of a traced tensor from the importer's run on a sample; ``None`` if unknown."""
+    meta = value.meta.get("tensor_meta") if is_traced(value) else None
+    return getattr(meta, "dtype", None)
+
+
+def is_causal_mask(mask: Any, steps: int | None) -> bool:
+    """Whether ``mask`` is exactly the causal attention mask of ``steps`` positions: a float tensor
+    with ``-inf`` above the diagonal and 0 elsewhere (``nn.Transformer.generate_square_subsequent_mask``),
+    or a boolean one with ``True`` (hidden) above the diagonal and ``False`` elsewhere."""
+    import torch
+
+    if not isinstance(mask, torch.Tensor) or steps is None or tuple(mask.shape) != (steps, steps):
+        return False
+    above = torch.ones(steps, steps, dtype=torch.bool).triu(1)
+    if mask.dtype == torch.bool:
+        return bool(torch.equal(mask, above))
+    if not mask.is_floating_point():
+        return False
+    return bool(torch.isneginf(mask[above]).all()) and bool((mask[~above] == 0).all())
 
 
 def is_batch_size(value: Any) -> bool:

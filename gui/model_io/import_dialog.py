@@ -50,19 +50,24 @@ def _import(kind: str, values: dict[str, Any], out: Path) -> tuple[Path, float, 
     return out, result.max_abs_diff, len(result.project.graph.nodes)
 
 
-def parse_shape(text: str) -> tuple[int, ...] | None:
-    """``"1, 28, 28"`` -> ``(1, 28, 28)``; empty -> ``None``.
+def parse_shape(text: str) -> tuple[int, ...] | list[tuple[int, ...]] | None:
+    """``"1, 28, 28"`` -> ``(1, 28, 28)``; ``"7; 5"`` (one shape per argument of ``forward``, separated
+    by ``;``) -> ``[(7,), (5,)]``; empty -> ``None``.
 
     Raises:
         ValueError: Not a list of positive whole numbers.
     """
-    text = text.strip().strip("()[]")
-    if not text:
+    parts = [part.strip().strip("()[]") for part in text.split(";")]
+    if not any(parts):
         return None
-    dims = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    if not dims or any(d <= 0 for d in dims):
-        raise ValueError("the input shape must be positive whole numbers, e.g. 1, 28, 28")
-    return dims
+    shapes = []
+    for part in parts:
+        dims = tuple(int(size) for size in part.replace("x", ",").split(",") if size.strip())
+        if not dims or any(d <= 0 for d in dims):
+            raise ValueError("the input shape must be positive whole numbers, e.g. 1, 28, 28 (one shape per "
+                             "argument of forward, separated by ;)")
+        shapes.append(dims)
+    return shapes[0] if len(shapes) == 1 else shapes
 
 
 class ImportDialog(QDialog):
@@ -91,7 +96,8 @@ class ImportDialog(QDialog):
         self.args.setPlaceholderText('constructor arguments as JSON, e.g. [10] or {"classes": 10}')
         form.addRow("Arguments", self.args)
         self.shape = QLineEdit()
-        self.shape.setPlaceholderText("per-sample input shape, e.g. 1, 28, 28 (optional when the model says)")
+        self.shape.setPlaceholderText("per-sample input shape, e.g. 1, 28, 28 (optional when the model says); "
+                                      "several arguments: 7; 5")
         form.addRow("Input shape", self.shape)
         form.addRow(QLabel("The class is traced with torch.fx; its layers must be ones the palette has."))
         onnx_page = QWidget()

@@ -89,7 +89,6 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-@pytest.mark.filterwarnings("ignore:# The axis name")  # torch.onnx, on a model with several inputs
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("name", list(PROJECTS))
 def test_new_layers_export_and_check_themselves(name: str, fmt: str, exported: Exported,
@@ -119,15 +118,15 @@ def test_model_py_of_new_layers_reads_as_written_by_hand(name: str, exported: Ex
         assert line in text, line
 
 
-@pytest.mark.parametrize("name", ["image_blocks", "token_blocks"])
+@pytest.mark.parametrize("name", list(PROJECTS))
 def test_new_layers_import_back_from_their_python_source(name: str, projects: dict[str, Path],
                                                          importable: Callable[[Path], tuple[str, Path]],  # noqa: F811
                                                          ) -> None:
     from engine.compile.export.source import load_source
 
-    spec = load_source(projects[name]).compiled.input_specs[0]
+    shapes = [spec.dims for spec in load_source(projects[name]).compiled.input_specs]  # one per argument
     module, weights = importable(projects[name])
-    result = import_torch_module(module, None, spec.dims, weights)
+    result = import_torch_module(module, None, shapes, weights)
     assert result.max_abs_diff <= 1e-5
     assert_same_model(projects[name], result.project.graph, result.weights)
 

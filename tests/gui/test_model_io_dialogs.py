@@ -128,8 +128,11 @@ def test_import_refuses_what_it_cannot_map_and_writes_nothing(qtbot, tmp_path: P
 def test_shape_text_is_parsed_or_refused() -> None:
     assert parse_shape("1, 28, 28") == (1, 28, 28) and parse_shape("(3x32x32)") == (3, 32, 32)
     assert parse_shape("  ") is None
+    assert parse_shape("7, 8; (5, 8)") == [(7, 8), (5, 8)]  # one per argument of forward
     with pytest.raises(ValueError):
         parse_shape("0, 2")
+    with pytest.raises(ValueError):
+        parse_shape("7; ")
 
 
 def test_a_new_format_clears_the_last_result_and_model_py_usage_runs(qtbot, window: MainWindow,

@@ -42,7 +42,9 @@ def quiet_export() -> Iterator[None]:
 
     torch.export and the ONNX exporter print progress to stdout, log that torchvision is
     missing, and raise warnings about their own internals (a pytree deprecation, tensor
-    attributes of ``nn.LSTM`` assigned during tracing) that say nothing about the model.
+    attributes of ``nn.LSTM`` assigned during tracing) that say nothing about the model; with
+    two or more inputs the ONNX exporter also says that the batch axis name of the second is
+    not used (every input's axis 0 is the one shared "batch" dimension, named once).
     """
     logger = logging.getLogger("torch.onnx")
     level = logger.level
@@ -56,6 +58,8 @@ def quiet_export() -> Iterator[None]:
                                     category=UserWarning)
             warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights.* were assigned "
                                     "during export", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r"# The axis name: batch will not be used, since it shares "
+                                    "the same shape constraints with another axis: batch", category=UserWarning)
             yield
     finally:
         logger.setLevel(level)

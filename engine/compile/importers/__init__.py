@@ -4,6 +4,7 @@ Python API (no Qt; blocking)::
 
     from engine.compile.importers import import_onnx, import_torch_module, save_imported
     project, weights = import_torch_module("mypackage.models:LeNet", [], (1, 32, 32))
+    project, weights = import_torch_module("mypackage.models:Seq2Seq", [], [(7,), (5,)])  # forward(src, tgt)
     project, weights = import_onnx("model.onnx")
     save_imported(project, weights, "lenet.json")   # writes lenet.json and lenet.safetensors
 
@@ -91,15 +92,19 @@ def _sample(compiled_specs: Any, seed: int = 0, batch: int = 3) -> list[np.ndarr
     return result
 
 
-def import_torch_module(spec: str, args: Any = None, input_shape: Sequence[int] | None = None,
+def import_torch_module(spec: str, args: Any = None,
+                        input_shape: Sequence[int] | Sequence[Sequence[int] | None] | None = None,
                         weights: str | os.PathLike[str] | None = None) -> ImportResult:
     """Trace ``package.module:Class`` built with ``args`` and map it onto canvas layers.
 
     Args:
         spec: ``package.module:Class`` (importable from the working directory or sys.path).
         args: Constructor arguments: a list (positional) or a dict (keywords); ``None`` for none.
-        input_shape: Per-sample input shape, e.g. ``(1, 28, 28)``; inferred from a first
-            Linear or Embedding when omitted (images need it).
+        input_shape: Per-sample input shape, e.g. ``(1, 28, 28)``, used for every argument of
+            ``forward``; or one per argument in order, e.g. ``[(7,), (5,)]`` for ``forward(src,
+            tgt)`` (``None`` for one to read off its first layer). A shape is inferred from a
+            first Linear when omitted (images need it); an argument feeding an Embedding (token
+            ids) takes ``(seq_len,)``.
         weights: A safetensors file of the module's ``state_dict()`` to load before tracing
             (e.g. trained weights); the constructor's initial weights when omitted.
 
@@ -151,7 +156,8 @@ def _static_values(gm: Any, sample: list[np.ndarray], spec: str) -> Any:
         return StaticValues(gm, [torch.as_tensor(x) for x in sample])
     except Exception as exc:  # noqa: BLE001 - user code runs here
         raise ImportProblem(f"{spec}: running the model on a sample of its input shape failed: "
-                            f"{type(exc).__name__}: {first_line(exc)} (is --input-shape right?)") from None
+                            f"{type(exc).__name__}: {first_line(exc)} (is --input-shape right? one per argument "
+                            "of forward, in order)") from None
 
 
 def compile_graph_specs(inputs: list[tuple[str, dict[str, Any]]]) -> list[Any]:

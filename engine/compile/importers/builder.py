@@ -86,6 +86,15 @@ class GraphBuilder:
                 if value.is_floating_point() else value.detach().cpu().clone()
         return node_id
 
+    def remove(self, node_id: str) -> None:
+        """Take out a node added earlier, with its edges and tensors (a call that a later pattern's layer
+        replaces, e.g. the ``view`` and ``transpose`` of a channel shuffle)."""
+        for edge in list(self.graph.edges_of(node_id)):
+            self.graph.remove_edge(edge)
+        self.graph.remove_node(node_id)
+        for key in [k for k in self.weights if k.startswith(f"{node_id}.")]:
+            del self.weights[key]
+
     def skip(self, where: str, kind: str = "") -> None:
         """Record an operation that has no canvas counterpart.
 

@@ -20,8 +20,9 @@ from torch import fx, nn
 
 from engine.compile.importers.builder import GraphBuilder, ImportProblem
 from engine.errors import first_line
-from engine.compile.importers.torch_modules import custom_leaves, map_module
+from engine.compile.importers.torch_modules import custom_leaves, map_module, module_candidates
 from engine.compile.importers.torch_static import StaticValues
+from engine.layers import get_layer
 from engine.layers.recognize import FromCall, recognizers
 
 def load_class(spec: str) -> type:
@@ -91,7 +92,8 @@ def map_traced(gm: fx.GraphModule, builder: GraphBuilder, inputs: list[tuple[str
     modules = dict(gm.named_modules())
     placeholders = iter(inputs)
     outputs: list[tuple[str, Any]] = []
-    tuples: dict[fx.Node, tuple[int, str]] = {}  # a module returning a tuple: (the output's index, its node id)
+    # a module or call returning a tuple: (the element that is the layer's output, its node id)
+    tuples: dict[fx.Node, tuple[int, str]] = {}
 
     for node in gm.graph.nodes:
         name = node.name
@@ -106,39 +108,93 @@ def map_traced(gm: fx.GraphModule, builder: GraphBuilder, inputs: list[tuple[str
             continue  # a size, a learned tensor, an assert: read by the calls that use it
         elif node.op == "call_module":
             _map_module_call(node, modules[str(node.target)], static, builder, ids, tuples)
-        elif node.op == "call_function" and node.target is operator.getitem and node.args[0] in tuples:
-            index, node_id = tuples[node.args[0]]
-            if node.args[1] == index:
+        elif _element_of(node) is not None and node.args[0] in tuples:
+            base, element = node.args[0], _element_of(node)
+            index, node_id = tuples[base]
+            if element == index:
                 ids[node] = node_id
             elif not node.users:
-                continue  # a result nobody reads: out, _ = self.attention(x, x, x)
+                continue  # a result nobody reads: out, _ = self.attention(x, x, x); values, _ = x.max(1)
             else:
-                builder.skip(f"{node.args[0].target}[{node.args[1]}]",
-                             f"module {type(modules[str(node.args[0].target)]).__name__}: a result the layer "
-                             "does not output")
+                module = base.op == "call_module"
+                what = f"module {type(modules[str(base.target)]).__name__}" if module else _operation(base)
+                builder.skip(f"{base.target if module else base.name}[{element}]",
+                             f"{what}: a result the layer does not output (element {element} of its tuple; "
+                             f"the layer is element {index})")
         elif node.op == "call_function" and node.target is operator.getitem and _port_of(node, ids, builder):
             ids[node] = _port_of(node, ids, builder)  # type: ignore[assignment]
         else:
-            if any(arg not in ids for arg in _traced_args(static.substitute([*node.args, *node.kwargs.values()]))):
+            traced = _traced_args(static.substitute([*node.args, *node.kwargs.values()]))
+            if any(arg in tuples for arg in traced):
+                builder.skip(name, f"{_operation(node)} of a whole tuple of results (only its elements map)")
+                continue
+            if any(arg not in ids for arg in traced):
                 continue  # fed by an unmapped operation, which is reported
             mapped = _map_call(node, static)
             if mapped is None:
                 builder.skip(name, _operation(node))
                 continue
-            type_id, params, sources, tensors = mapped
+            type_id, params, sources, tensors, recognizer = mapped
             if any(s not in ids for s in sources):
                 continue  # an input is unmapped (and reported)
             if type_id == "":
                 ids[node] = ids[sources[0]]  # passes its input on (x.contiguous())
+                continue
+            absorbed = _absorbed(node, sources, ids)
+            owner = _owner(node)
+            prefix = get_layer(type_id).id_prefix
+            stem = prefix if absorbed and prefix else _base_name(node)  # a pattern is named after its layer
+            node_id = builder.add(type_id, f"{owner}.{stem}" if owner else (stem if absorbed else name), params,
+                                  [ids[s] for s in sources], tensors, group=owner)
+            for removed in absorbed:
+                builder.remove(removed)
+            if recognizer is not None and recognizer.tuple_output is not None:
+                tuples[node] = (recognizer.tuple_output, node_id)
             else:
-                owner = _owner(node)
-                ids[node] = builder.add(type_id, f"{owner}.{_base_name(node)}" if owner else name, params,
-                                        [ids[s] for s in sources], tensors, group=owner)
+                ids[node] = node_id
     for out_name, value in outputs:
         if isinstance(value, fx.Node) and value in ids:
             builder.add("output", out_name, {}, [ids[value]])
         elif not builder.unmapped:
             builder.skip(f"output {value}", "an output that is not computed from the input")
+
+
+#: The elements of a tuple result by attribute: ``torch.max(x, 1).values`` / ``.indices``.
+_NAMED_ELEMENTS = {"values": 0, "indices": 1}
+
+
+def _element_of(node: fx.Node) -> int | None:
+    """``i`` for ``t[i]`` and 0 / 1 for ``t.values`` / ``t.indices`` of a traced value ``t``; else ``None``."""
+    if node.op != "call_function" or len(node.args) != 2 or not isinstance(node.args[0], fx.Node):
+        return None
+    if node.target is operator.getitem and isinstance(node.args[1], int):
+        return node.args[1]
+    if node.target is getattr and node.args[1] in _NAMED_ELEMENTS:
+        return _NAMED_ELEMENTS[node.args[1]]  # type: ignore[index]
+    return None
+
+
+def _absorbed(node: fx.Node, sources: list[fx.Node], ids: dict[fx.Node, Any]) -> list[str]:
+    """The canvas nodes of the calls between a pattern's sources and its last call, which the pattern's
+    layer replaces (``view``, ``transpose``, ``view`` of a channel shuffle: the first two); empty when
+    the recognizer read the call's own arguments. A call that something else also reads is kept."""
+    between: set[fx.Node] = set()
+    todo = [a for a in node.all_input_nodes if a not in sources and a in ids]
+    while todo:
+        current = todo.pop()
+        if current not in between:
+            between.add(current)
+            todo += [a for a in current.all_input_nodes if a not in sources and a in ids]
+    absorbed = set(between)
+    changed = True
+    while changed:
+        changed = False
+        for current in list(absorbed):
+            if any(user is not node and user not in absorbed for user in current.users):
+                absorbed.discard(current)
+                changed = True
+    kept = {ids[s] for s in sources} | {ids[n] for n in between - absorbed}
+    return sorted({ids[n] for n in absorbed if isinstance(ids[n], str)} - kept)
 
 
 def _owner(node: fx.Node) -> str:
@@ -181,31 +237,38 @@ def _operation(node: fx.Node) -> str:
 def _map_module_call(node: fx.Node, module: nn.Module, static: StaticValues, builder: GraphBuilder,
                      ids: dict[fx.Node, str], tuples: dict[fx.Node, tuple[int, str]]) -> None:
     kind = f"{type(module).__name__}"
-    mapped = map_module(module)
-    if mapped is None:
-        builder.skip(str(node.target), f"module {kind}")
-        return
-    type_id, params, tensors, recognizer = mapped
     args, kwargs = static.substitute(list(node.args)), static.substitute(dict(node.kwargs))
-    if recognizer.call is not None:
-        sources = recognizer.call(args, kwargs)
-    else:
-        sources = list(args) if len(args) == 1 and not kwargs and isinstance(args[0], fx.Node) else None
-    if sources is None:
-        builder.skip(str(node.target), f"module {kind} called with other arguments than the layer takes")
+    reasons: list[str] = []
+    for type_id, params, tensors, recognizer in module_candidates(module):
+        if recognizer.call is not None:
+            called = recognizer.call(args, kwargs)
+        else:
+            called = list(args) if len(args) == 1 and not kwargs and isinstance(args[0], fx.Node) else None
+        if isinstance(called, str):
+            reasons.append(called)
+            continue
+        if called is None:
+            continue
+        sources, overrides = called if isinstance(called, tuple) else (called, {})
+        if any(s not in ids for s in sources):
+            return  # an input is unmapped (and reported)
+        node_id = builder.add(type_id, str(node.target), {**params, **overrides}, [ids[s] for s in sources],
+                              tensors, group=str(node.target).rpartition(".")[0])
+        if recognizer.tuple_output is None:
+            ids[node] = node_id
+        else:
+            tuples[node] = (recognizer.tuple_output, node_id)
         return
-    if any(s not in ids for s in sources):
-        return  # an input is unmapped (and reported)
-    node_id = builder.add(type_id, str(node.target), params, [ids[s] for s in sources], tensors,
-                          group=str(node.target).rpartition(".")[0])
-    if recognizer.tuple_output is None:
-        ids[node] = node_id
+    if map_module(module) is None:
+        builder.skip(str(node.target), f"module {kind}")
     else:
-        tuples[node] = (recognizer.tuple_output, node_id)
+        builder.skip(str(node.target), f"module {kind} called with " + (reasons[0] if reasons else
+                                                                       "other arguments than the layer takes"))
 
 
-def _map_call(node: fx.Node, static: StaticValues) -> tuple[str, dict[str, Any], list[fx.Node], dict[str, Any]] | None:
-    """``(type_id, params, source nodes, tensors)`` for a function or method call, or ``None``.
+def _map_call(node: fx.Node, static: StaticValues) -> tuple[str, dict[str, Any], list[fx.Node], dict[str, Any],
+                                                              FromCall | None] | None:
+    """``(type_id, params, source nodes, tensors, recognizer)`` for a function or method call, or ``None``.
 
     ``type_id`` "" is a call that is no layer but passes its input on (``x.contiguous()``).
     """
@@ -213,10 +276,10 @@ def _map_call(node: fx.Node, static: StaticValues) -> tuple[str, dict[str, Any],
     args, kwargs = static.substitute(list(node.args)), static.substitute(dict(node.kwargs))
     if node.op == "call_method" and target in _PASS_ON and len(args) == 1 and not kwargs \
             and isinstance(args[0], fx.Node):
-        return "", {}, [args[0]], {}
+        return "", {}, [args[0]], {}, None
     if node.op == "call_function" and target in (torch.cat, torch.concat) and args \
             and isinstance(args[0], (list, tuple)) and len(args[0]) == 1 and isinstance(args[0][0], fx.Node):
-        return "", {}, [args[0][0]], {}  # torch.cat([x], 1) is x (DenseNet's first layer of a block)
+        return "", {}, [args[0][0]], {}, None  # torch.cat([x], 1) is x (DenseNet's first layer of a block)
     functions, methods, named = _call_tables()
     if node.op == "call_function":
         found_for = functions.get(target, ()) or named.get(getattr(target, "__name__", ""), ())
@@ -226,7 +289,7 @@ def _map_call(node: fx.Node, static: StaticValues) -> tuple[str, dict[str, Any],
         found = recognizer.read(args, kwargs)
         if found is not None:
             params, sources = found[0], found[1]
-            return type_id, params, sources, (found[2] if len(found) > 2 else {})  # type: ignore[misc]
+            return type_id, params, sources, (found[2] if len(found) > 2 else {}), recognizer  # type: ignore[misc]
     return None
 
 
@@ -255,4 +318,5 @@ def _call_tables() -> tuple[dict[Any, tuple[tuple[str, FromCall], ...]], dict[st
                 functions.setdefault(getattr(_NAMESPACES[space], attribute), []).append((type_id, recognizer))
         for method in recognizer.methods:
             methods.setdefault(method, []).append((type_id, recognizer))
-    return tuple({k: tuple(v) for k, v in table.items()} for table in (functions, methods, named))  # type: ignore[return-value]
+    return tuple({k: tuple(sorted(v, key=lambda found: -found[1].priority)) for k, v in table.items()}  # type: ignore[return-value]
+                 for table in (functions, methods, named))
