@@ -214,8 +214,8 @@ LINE = re.compile(r"^node (?P<id>[A-Za-z_][A-Za-z0-9_]*) \((?P<title>[^()]+)\): 
 
 def test_invalid_graph_raises_with_a_line_per_node_problem() -> None:
     graph = Graph()
-    # A Linear straight after an image input, and a kernel larger than its input.
-    chain(graph, node("input", "image", shape=[3, 8, 8]), node("linear", "fc"), node("output", "out1"))
+    # A recurrent layer straight after an image input, and a kernel larger than its input.
+    chain(graph, node("input", "image", shape=[3, 8, 8]), node("lstm", "rnn"), node("output", "out1"))
     chain(graph, "image", node("conv2d", "big", kernel_size=[9, 9]), node("output", "out2"))
     # An out-of-bounds value and an unconnected input.
     chain(graph, "image", node("maxpool2d", "pool", kernel_size=[0, 2]), node("output", "out3"))
@@ -233,9 +233,18 @@ def test_invalid_graph_raises_with_a_line_per_node_problem() -> None:
         assert match["title"] == graph.nodes[match["id"]].layer.title
         assert diagnostic.severity == "error"
         faulty.add(match["id"])
-    assert faulty == {"fc", "big", "pool", "plus"}
-    assert "Flatten" in next(l for l in error.lines if l.startswith("node fc (Linear): "))
+    assert faulty == {"rnn", "big", "pool", "plus"}
+    assert "Reshape" in next(l for l in error.lines if l.startswith("node rnn (LSTM): "))
     assert str(error).startswith("the graph is invalid: node ")
+
+
+def test_linear_after_an_image_is_a_warning_that_names_flatten() -> None:
+    graph = Graph()
+    chain(graph, node("input", "image", shape=[3, 8, 8]), node("linear", "fc"), node("output", "out"))
+    diagnostics = [d for d in analyze(graph).diagnostics if d.node == "fc"]
+    assert [d.severity for d in diagnostics] == ["warning"]
+    assert "Flatten" in diagnostics[0].message
+    compile_graph(graph)  # a warning does not stop compilation
 
 
 def test_invalid_graph_lines_for_whole_graph_problems() -> None:
