@@ -67,8 +67,10 @@ def _finish(builder: GraphBuilder, name: str, description: str, reference: Any,
     project, weights = builder.finish(name, description)
     types = {node.type_id for node in project.graph}
     project.meta["family"] = next((family for type_id, family in _FAMILIES if type_id in types), "fnn")
-    compiled = compile_graph(project.graph)
-    apply_weights(compiled.module, weights, builder.source)
+    compiled = builder.compiled  # holds the weights already
+    if compiled is None:
+        compiled = compile_graph(project.graph)
+        apply_weights(compiled.module, weights, builder.source)
     compiled.module.eval()
     tensors = [torch.as_tensor(np.asarray(x)) for x in inputs]
     expected = reference(tensors)
@@ -141,7 +143,7 @@ def import_torch_module(spec: str, args: Any = None,
     gm = trace(model, spec)
     builder = GraphBuilder(spec)
     inputs = input_nodes(gm, spec, input_shape)
-    sample = _sample(compile_graph_specs(inputs))
+    sample = _sample(compile_graph_specs(inputs), batch=2)  # shapes (batch not 1) and the self-check
     map_traced(gm, builder, inputs, _static_values(gm, sample, spec))
     reference = (lambda xs: run_module(model, xs))
     return _finish(builder, cls.__name__, f"Imported from the PyTorch module {spec}.", reference, sample)

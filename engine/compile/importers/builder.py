@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from engine.compile.fx_builder import GraphInvalidError, attribute_name, compile_graph
+from engine.compile.fx_builder import CompiledModel, GraphInvalidError, attribute_name, compile_graph
 from engine.compile.weights import apply_weights
 from engine.errors import UserError
 from engine.graph.fileformat import MAX_GROUP_LENGTH
@@ -26,6 +26,8 @@ from engine.layers import get_layer
 
 #: What feeds an input port: a node id, or ``(node id, output port)``.
 Source = str | tuple[str, str]
+#: Layers with a ``flatten`` parameter that absorb a Flatten right after them.
+_FLATTENING_POOLS = frozenset({"adaptive_avgpool1d", "adaptive_avgpool2d", "adaptive_maxpool1d", "adaptive_maxpool2d"})
 
 
 class ImportProblem(UserError):
@@ -54,6 +56,8 @@ class GraphBuilder:
         self.weights: dict[str, torch.Tensor] = {}
         #: Operations without a canvas layer: kind (``module StochasticDepth``, ``Sin``) -> where they occur.
         self.unmapped: dict[str, list[str]] = {}
+        #: The compiled graph with the weights, once :meth:`finish` has checked them.
+        self.compiled: CompiledModel | None = None
 
     def add(self, type_id: str, name: str, params: dict[str, Any], inputs: list[Source],
             tensors: dict[str, torch.Tensor] | None = None, group: str = "") -> str:
@@ -122,12 +126,13 @@ class GraphBuilder:
         return "; ".join(parts) + (f"; and {rest} more kind(s)" if rest > 0 else "")
 
     def _merge_pool_flatten(self) -> None:
-        """AdaptiveAvgPool2d then Flatten (as exported code writes it) -> one pool with ``flatten``."""
+        """An adaptive pooling (average or max, 1-d or 2-d) then Flatten (as exported code writes it) -> one
+        pool with ``flatten``."""
         graph = self.graph
         for flat in [n for n in graph if n.type_id == "flatten"]:
             edge = graph.incoming(flat.id).get("in")
             pool = graph.nodes.get(edge.source) if edge else None
-            if pool is None or pool.type_id != "adaptive_avgpool2d" or pool.params.get("flatten") \
+            if pool is None or pool.type_id not in _FLATTENING_POOLS or pool.params.get("flatten") \
                     or flat.params.get("start_dim") != 1 or flat.params.get("end_dim") != -1 \
                     or len(graph.outgoing(pool.id)) != 1:
                 continue
@@ -138,7 +143,7 @@ class GraphBuilder:
                     graph.remove_edge(e)
             graph.remove_node(flat.id)
             graph.remove_node(pool.id)
-            graph.add_node(Node(flat.id, "adaptive_avgpool2d", {**pool.params, "flatten": True}))
+            graph.add_node(Node(flat.id, pool.type_id, {**pool.params, "flatten": True}, group=pool.group))
             graph.add_edge(Edge(feeding.source, flat.id, "in", feeding.source_port))
             for target, port in targets:
                 graph.add_edge(Edge(flat.id, target, port))
@@ -165,5 +170,6 @@ class GraphBuilder:
             if key not in state:
                 del self.weights[key]  # e.g. num_batches_tracked where the canvas layer keeps none
         apply_weights(compiled.module, self.weights, self.source)
+        self.compiled = compiled
         meta = {"name": name, "family": "fnn", "task": "", "description": description}
         return Project(graph=self.graph, meta=meta), {k: self.weights[k] for k in state}

@@ -48,12 +48,9 @@ class StaticValues:
     """
 
     def __init__(self, gm: fx.GraphModule, sample: Sequence[torch.Tensor]) -> None:
-        from torch.fx.passes.shape_prop import ShapeProp
-
         self.gm = gm
         self.values: dict[fx.Node, Any] = {}
-        with torch.no_grad():
-            ShapeProp(gm).propagate(*sample)
+        _propagate_shapes(gm, sample)
         for node in gm.graph.nodes:
             try:
                 self.values[node] = self._value(node)
@@ -182,6 +179,26 @@ class StaticValues:
 _MAKERS = {"full", "ones", "zeros", "eye", "arange"}
 #: Calls never folded: their value changes from run to run.
 _RANDOM = ("rand", "normal", "bernoulli", "multinomial", "poisson", "dropout", "empty", "uniform")
+
+
+def _propagate_shapes(gm: fx.GraphModule, sample: Sequence[torch.Tensor]) -> None:
+    """Record each node's tensor shape (``node.meta["tensor_meta"]``) for ``sample``.
+
+    Fake tensors carry shapes without computing anything (importing ResNet-50 at 224 x 224
+    would otherwise run it once just for the shapes); a model that a fake run cannot follow
+    (its shapes depend on values) is run for real.
+    """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    with torch.no_grad():
+        try:
+            ShapeProp(gm, fake_mode=FakeTensorMode(allow_non_fake_inputs=True)).propagate(*sample)
+            return
+        except Exception:  # noqa: BLE001 - any failure of the fake run: measure for real instead
+            for node in gm.graph.nodes:
+                node.meta.pop("tensor_meta", None)
+        ShapeProp(gm).propagate(*sample)
 
 
 def _flat(value: Any) -> list[Any]:
