@@ -54,8 +54,8 @@ def token_blocks() -> Project:
     connect(graph, "encoder", "first", "in")
     chain(graph, node("permute", "channels_first", dims=[0, 2, 1]), node("instancenorm1d", "inorm"),
           node("avgpool1d", "ap", kernel_size=3, stride=2, padding=1, ceil_mode=True),
-          node("adaptive_maxpool1d", "amp", output_size=2), node("adaptive_avgpool1d", "gap"),
-          node("flatten", "flat"), node("output", "pooled"))
+          node("adaptive_maxpool1d", "amp", output_size=2), node("adaptive_avgpool1d", "gap", flatten=True),
+          node("output", "pooled"))
     connect(graph, "encoder", "channels_first", "in")
     return _project(graph, "Token blocks")
 

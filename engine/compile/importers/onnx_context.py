@@ -11,7 +11,11 @@ import numpy as np
 import torch
 
 from engine.compile.importers.builder import GraphBuilder
-from engine.compile.importers.onnx_symbolic import VIRTUAL_AWARE, fold, follow
+from engine.compile.importers.onnx_symbolic import PATTERNS, VIRTUAL_AWARE, fold, follow
+
+#: Operators asked of the symbolic rules even when no input is symbolic: those that may receive a
+#: symbolic value, and those that begin a multi-operator pattern (its ``starts``).
+FOLLOWED = VIRTUAL_AWARE.union(*(getattr(pattern, "starts", ()) for pattern in PATTERNS))
 
 
 class Context:
@@ -62,7 +66,7 @@ class Context:
                 and (handler is not None or node.op_type in VIRTUAL_AWARE):
             return  # fed by an unmapped node, which is reported (an operator no layer knows is listed too)
         attrs = {a.name: _decode(helper.get_attribute_value(a)) for a in node.attribute}
-        if node.op_type in VIRTUAL_AWARE or any(n in self.virtual for n in node.input):
+        if node.op_type in FOLLOWED or any(n in self.virtual for n in node.input):
             reason = follow(self, node, attrs)
             if reason is not None:
                 if reason:

@@ -8,7 +8,11 @@ LogSoftmax, Flatten, Reshape, Transpose, Add, Mul, Concat, Resize, Gather of an 
 table, Identity and Dropout (and whatever else a layer declares it imports); also adaptive
 average pooling written out as a gather of windows (:mod:`.onnx_windows`), one-layer LSTM / GRU read to their last hidden state and
 GELU written out as its Erf formula (:mod:`engine.compile.importers.onnx_symbolic`), with
-constant subgraphs folded. Any other operator is listed and nothing is imported.
+constant subgraphs folded; Softplus with its beta and threshold and tanh-approximate GELU
+(:mod:`.onnx_activations`), GroupNorm and LayerNorm2d (:mod:`.onnx_norms`), ChannelShuffle and
+1-d adaptive pooling (:mod:`.onnx_reshapes`), ViT's class token (:mod:`.onnx_tokens`), each
+written out as several operators, become one layer. Any other operator is listed and nothing
+is imported.
 
 Not mappable (listed in the error): RNNs (exporters unroll them), stacked, bidirectional or
 sequence-returning LSTM / GRU, attention and Transformer blocks (decomposed into reshapes,

@@ -20,14 +20,19 @@ from typing import Any, Callable
 
 import numpy as np
 
+from engine.compile.importers.onnx_activations import follow_activations
 from engine.compile.importers.onnx_attention import follow_attention
+from engine.compile.importers.onnx_norms import follow_norms
 from engine.compile.importers.onnx_recurrent import follow_recurrent
+from engine.compile.importers.onnx_reshapes import follow_reshapes
+from engine.compile.importers.onnx_tokens import follow_tokens
 from engine.compile.importers.onnx_windows import follow_windows
 
 #: Multi-operator patterns, each asked in turn before the rules here: ``""`` when it followed or
 #: mapped the node, a reason when the node is part of its pattern but cannot map, else ``None``.
 PATTERNS: tuple[Callable[[Any, Any, dict[str, Any]], str | None], ...] = (
-    follow_attention, follow_windows, follow_recurrent)
+    follow_attention, follow_windows, follow_recurrent, follow_activations, follow_norms, follow_reshapes,
+    follow_tokens)
 #: Operators that compute with sizes: fed only by shapes and constants, their result is a shape too.
 _SHAPE_ARITHMETIC = frozenset({"Concat", "Mul", "Add", "Sub", "Div", "Reshape", "Cast", "Gather", "Slice",
                                "Squeeze", "Unsqueeze"})

@@ -11,16 +11,20 @@ average pooling into::
 
 These steps are followed symbolically (:attr:`Context.virtual`, kinds ``"hw_first"`` and
 ``"windows"``); when the gathered indices are exactly adaptive pooling's windows for the
-input's size, the four nodes become one ``AdaptiveAvgPool2d``.
+input's size, the four nodes become one ``AdaptiveAvgPool2d``. ``AdaptiveAvgPool1d`` is the
+same on the sequence unsqueezed to one row (:mod:`.onnx_reshapes`), squeezed back after.
 Windows of different sizes (5 -> 3) are exported with masks and sums, which is reported.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from engine.compile.importers.onnx_reshapes import UNSQUEEZED, pooled_sequence
 
 _SPATIAL_FIRST = [2, 3, 0, 1]
 _BATCH_FIRST = [4, 5, 0, 1, 2, 3]
@@ -54,6 +58,12 @@ def follow_windows(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
         if not (isinstance(height, int) and isinstance(width, int)):
             return None
         virtual[out] = ("hw_first", ctx.values[source], height, width)
+    elif op == "Transpose" and kind == UNSQUEEZED and perm == _SPATIAL_FIRST:
+        sequence = virtual[source][1]  # (N, C, L) seen as (N, C, 1, L): the pooling is 1-d
+        length = ctx.shapes.get(sequence, [None] * 3)[2]
+        if not isinstance(length, int):
+            return None
+        virtual[out] = ("hw_first", UnsqueezedSequence(sequence), 1, length)
     elif op == "GatherND" and kind == "hw_first" and node.input[1] in ctx.consts \
             and int(attrs.get("batch_dims", 0)) == 0:
         indices = np.asarray(ctx.consts[node.input[1]])
@@ -85,6 +95,16 @@ def _pool(ctx: Any, node: Any, attrs: dict[str, Any], value: tuple[Any, ...]) ->
             or not np.array_equal(indices[..., 0], np.broadcast_to(rows[:, :, None, None], indices.shape[:4])) \
             or not np.array_equal(indices[..., 1], np.broadcast_to(cols[None, None], indices.shape[:4])):
         return "gathers windows that are not adaptive pooling's"
+    if isinstance(source, UnsqueezedSequence):
+        ctx.virtual[node.output[0]] = pooled_sequence(source.name, "avg", int(out_w))
+        return ""
     ctx.values[node.output[0]] = ctx.place(node, "adaptive_avgpool2d",
                                            {"output_size": (int(out_h), int(out_w)), "flatten": False}, [source])
     return ""
+
+
+@dataclass(frozen=True)
+class UnsqueezedSequence:
+    """The source of windows gathered from a sequence unsqueezed to one row: its ONNX value's name."""
+
+    name: str
