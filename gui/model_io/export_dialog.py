@@ -186,7 +186,7 @@ class ExportDialog(QDialog):
             self._show_error(error)
             return
         self.status.setText(f"<b>Exported and checked</b>: largest difference {result.max_abs_diff:.1e} "
-                            f"(tolerance {result.tolerance:g}) between the app's model and the reloaded "
+                            f"(tolerance {result.tolerance:.2g}) between the app's model and the reloaded "
                             f"{result.format} on the same inputs.")
         self.status.setStyleSheet("color: #1A7F37")
         self.report.setPlainText(result.message)

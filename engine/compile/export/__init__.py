@@ -34,7 +34,7 @@ from typing import Callable, Mapping
 
 import torch
 
-from engine.compile.export.selfcheck import TOLERANCE, ExportError, require_within
+from engine.compile.export.selfcheck import TOLERANCE, ExportError, SelfCheck, require_within
 from engine.compile.export.source import ExportSource, load_source
 from engine.compile.weights import non_finite
 from engine.graph.project import Project
@@ -96,7 +96,7 @@ class ExportResult:
     lines: list[str] = field(default_factory=list)
 
 
-def _writer(fmt: str) -> Callable[[ExportSource, Path], tuple[list[Path], float]]:
+def _writer(fmt: str) -> Callable[[ExportSource, Path], tuple[list[Path], SelfCheck]]:
     if fmt == "onnx":
         from engine.compile.export.onnx_format import write
     elif fmt == "pt2":
@@ -152,12 +152,12 @@ def export_model(source_path: str | os.PathLike[str] | Project, fmt: str, out_pa
     out = resolve_out(fmt, out_path, "model")
     if fmt != "python" and not out.parent.is_dir():
         raise ExportError(f"{fmt}: cannot write {out}: the folder {out.parent} does not exist")
-    paths, diff = _writer(fmt)(src, out)
-    require_within(fmt, diff, tolerance)
+    paths, check = _writer(fmt)(src, out)
+    allowed = require_within(fmt, check, tolerance)
     what = f" ({src.part})" if src.part else ""
     lines = [f"{fmt}: {path} written{what if index == 0 else ''}" for index, path in enumerate(paths)]
-    lines.append(f"{fmt}: self-check max |diff| {diff:.1e} (tolerance {_short(tolerance)})")
-    return ExportResult(fmt, paths, diff, tolerance, "\n".join(lines), src.part, src.origin, lines)
+    lines.append(f"{fmt}: self-check max |diff| {check.diff:.1e} (tolerance {_short(allowed)})")
+    return ExportResult(fmt, paths, check.diff, allowed, "\n".join(lines), src.part, src.origin, lines)
 
 
 def _short(value: float) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.compile.export.common import (batch_dynamic_shapes, input_names, output_names,
                                           quiet_export, vocabulary_path, write_vocabulary)
-from engine.compile.export.selfcheck import ExportError, as_arrays, max_abs_diff, run_module
+from engine.compile.export.selfcheck import ExportError, as_arrays, SelfCheck, compare, run_module
 from engine.compile.export.source import ExportSource
 from engine.errors import first_line
 
@@ -31,11 +31,11 @@ def metadata(src: ExportSource) -> dict[str, str]:
     return props
 
 
-def write(src: ExportSource, out: Path) -> tuple[list[Path], float]:
+def write(src: ExportSource, out: Path) -> tuple[list[Path], SelfCheck]:
     """Export to ``out`` (an ``.onnx`` file), check and run it.
 
     Returns:
-        The files written and the self-check's largest absolute difference.
+        The files written and the self-check's figures.
 
     Raises:
         ExportError: The exporter, the checker or ONNX Runtime refused the model.
@@ -67,5 +67,5 @@ def write(src: ExportSource, out: Path) -> tuple[list[Path], float]:
         reloaded = [np.asarray(a, dtype=np.float64) for a in session.run(None, feed)]
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise ExportError(f"onnx: ONNX Runtime cannot run {out.name}: {first_line(exc)}") from None
-    diff = max_abs_diff(run_module(module, inputs), as_arrays(reloaded), "onnx")
-    return [out, *write_vocabulary(src, vocabulary_path(out))], diff
+    check = compare(run_module(module, inputs), as_arrays(reloaded), "onnx")
+    return [out, *write_vocabulary(src, vocabulary_path(out))], check

@@ -9,16 +9,16 @@ from pathlib import Path
 
 from engine.compile.export.common import (batch_dynamic_shapes, quiet_export, vocabulary_path,
                                           write_vocabulary)
-from engine.compile.export.selfcheck import ExportError, max_abs_diff, run_module
+from engine.compile.export.selfcheck import ExportError, SelfCheck, compare, run_module
 from engine.compile.export.source import ExportSource
 from engine.errors import first_line
 
 
-def write(src: ExportSource, out: Path) -> tuple[list[Path], float]:
+def write(src: ExportSource, out: Path) -> tuple[list[Path], SelfCheck]:
     """Export to ``out`` (a ``.pt2`` file), reload it and compare outputs.
 
     Returns:
-        The files written and the self-check's largest absolute difference.
+        The files written and the self-check's figures.
 
     Raises:
         ExportError: torch.export refused the model or the file does not reload.
@@ -39,5 +39,5 @@ def write(src: ExportSource, out: Path) -> tuple[list[Path], float]:
     except Exception as exc:  # noqa: BLE001
         raise ExportError(f"pt2: {out.name} does not reload: {first_line(exc)}") from None
     inputs = src.sample_inputs()
-    diff = max_abs_diff(run_module(module, inputs), run_module(reloaded, inputs), "pt2")
-    return [out, *write_vocabulary(src, vocabulary_path(out))], diff
+    check = compare(run_module(module, inputs), run_module(reloaded, inputs), "pt2")
+    return [out, *write_vocabulary(src, vocabulary_path(out))], check

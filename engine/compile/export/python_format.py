@@ -16,7 +16,7 @@ from pathlib import Path
 
 from engine.compile.export.codegen import class_name, class_source, custom_class_sources, docstring
 from engine.compile.export.common import write_vocabulary
-from engine.compile.export.selfcheck import ExportError, max_abs_diff, run_module
+from engine.compile.export.selfcheck import ExportError, SelfCheck, compare, run_module
 from engine.compile.export.source import ExportSource
 from engine.compile.export.train_script import train_source
 from engine.compile.fx_builder import compile_graph
@@ -80,11 +80,11 @@ def _import_model(path: Path) -> object:
     return module
 
 
-def write(src: ExportSource, out: Path) -> tuple[list[Path], float]:
+def write(src: ExportSource, out: Path) -> tuple[list[Path], SelfCheck]:
     """Write the folder ``out`` and check that ``model.py`` with its weights reproduces the outputs.
 
     Returns:
-        The files written and the self-check's largest absolute difference.
+        The files written and the self-check's figures.
 
     Raises:
         ExportError: ``out`` exists and is not a folder, or the generated code fails to load.
@@ -107,6 +107,6 @@ def write(src: ExportSource, out: Path) -> tuple[list[Path], float]:
         raise ExportError(f"python: the generated model.py does not load its weights: {first_line(exc)}") from None
     model.eval()
     inputs = src.sample_inputs()
-    diff = max_abs_diff(run_module(src.compiled.module, inputs), run_module(model, inputs), "python")
+    check = compare(run_module(src.compiled.module, inputs), run_module(model, inputs), "python")
     written = [model_path, weights_path, train_path, *data_files]
-    return written + write_vocabulary(src, out / "vocab.json"), diff
+    return written + write_vocabulary(src, out / "vocab.json"), check

@@ -10,23 +10,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.compile.export.common import vocabulary_path, write_vocabulary
-from engine.compile.export.selfcheck import max_abs_diff, run_module
+from engine.compile.export.selfcheck import SelfCheck, compare, run_module
 from engine.compile.export.source import ExportSource, load_source
 from engine.compile.weights import save_weights
 from engine.graph.fileformat import save_project
 
 
-def write(src: ExportSource, out: Path) -> tuple[list[Path], float]:
+def write(src: ExportSource, out: Path) -> tuple[list[Path], SelfCheck]:
     """Write the weights to ``out`` (``.safetensors``) and the project beside it, then reload both.
 
     Returns:
-        The files written and the self-check's largest absolute difference.
+        The files written and the self-check's figures.
     """
     project_copy = out.with_suffix(".json")
     save_weights(src.weights, out, metadata={"format": "neural-canvas-weights", "project": project_copy.name})
     save_project(src.project, project_copy)
     reloaded = load_source(project_copy, discriminator=src.part == "discriminator")
     inputs = src.sample_inputs()
-    diff = max_abs_diff(run_module(src.compiled.module, inputs), run_module(reloaded.compiled.module, inputs),
+    check = compare(run_module(src.compiled.module, inputs), run_module(reloaded.compiled.module, inputs),
                         "safetensors")
-    return [out, project_copy, *write_vocabulary(src, vocabulary_path(out))], diff
+    return [out, project_copy, *write_vocabulary(src, vocabulary_path(out))], check

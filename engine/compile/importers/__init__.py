@@ -30,7 +30,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from engine.compile.export.selfcheck import max_abs_diff, run_module
+from engine.compile.export.selfcheck import RELATIVE, TOLERANCE, compare, run_module
 from engine.compile.fx_builder import compile_graph
 from engine.compile.importers.builder import GraphBuilder, ImportProblem
 from engine.compile.weights import WEIGHTS_SUFFIX, apply_weights, save_weights
@@ -39,9 +39,9 @@ from engine.graph.project import Project
 
 #: Largest allowed difference between the original model and the imported graph: this much, plus
 #: IMPORT_RELATIVE times the largest output (float32 arithmetic in another order, e.g. by ONNX
-#: Runtime, moves outputs of size 200 by about 1e-4).
-IMPORT_TOLERANCE = 1e-4
-IMPORT_RELATIVE = 1e-5
+#: Runtime, moves outputs of size 200 by about 1e-4); the exports' self-check uses the same rule.
+IMPORT_TOLERANCE = TOLERANCE
+IMPORT_RELATIVE = RELATIVE
 _FAMILIES = (("transformer_encoder_layer", "transformer"), ("self_attention", "transformer"), ("lstm", "lstm"),
              ("gru", "gru"), ("rnn", "rnn"), ("conv2d", "cnn"), ("conv1d", "cnn"), ("add", "resnet"))
 
@@ -74,13 +74,13 @@ def _finish(builder: GraphBuilder, name: str, description: str, reference: Any,
     compiled.module.eval()
     tensors = [torch.as_tensor(np.asarray(x)) for x in inputs]
     expected = reference(tensors)
-    diff = max_abs_diff(expected, run_module(compiled.module, tensors), "import")
-    largest = max((float(np.max(np.abs(a))) for a in expected if a.size), default=0.0)
-    allowed = IMPORT_TOLERANCE + IMPORT_RELATIVE * largest
-    if not diff <= allowed:
-        raise ImportProblem(f"{builder.source}: the imported graph computes something else: max |diff| {diff:.2e} "
-                            f"from the original (tolerance {allowed:.1e} for outputs up to {largest:.3g})")
-    return ImportResult(project, weights, diff, builder.source)
+    check = compare(expected, run_module(compiled.module, tensors), "import")
+    allowed = check.allowed(IMPORT_TOLERANCE)
+    if not check.diff <= allowed:
+        raise ImportProblem(f"{builder.source}: the imported graph computes something else: max |diff| "
+                            f"{check.diff:.2e} from the original (tolerance {allowed:.1e} for outputs up to "
+                            f"{check.largest:.3g})")
+    return ImportResult(project, weights, check.diff, builder.source)
 
 
 def _sample(compiled_specs: Any, seed: int = 0, batch: int = 3) -> list[np.ndarray]:
