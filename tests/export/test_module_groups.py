@@ -63,3 +63,24 @@ def test_a_bad_group_is_refused_by_field(group: object) -> None:
     data["graph"]["nodes"] = [{"id": "x", "type": "input", "params": {"shape": [4]}, "group": group}]
     with pytest.raises(ProjectFileError, match=r"graph\.nodes\[0\]\.group"):
         loads(json.dumps(data))
+
+
+class _Spectrum(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.fft.fft(x).real
+
+
+class _SpectralNet(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = torch.nn.Sequential(*[torch.nn.Sequential(torch.nn.Linear(8, 8), _Spectrum()) for _ in range(2)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x)
+
+
+def test_an_unmapped_call_is_refused_with_its_module_path() -> None:
+    from engine.compile.importers import ImportProblem
+
+    with pytest.raises(ImportProblem, match=r"have no canvas layer: blocks\.0\.1\.fft_fft \(call_function fft_fft\)$"):
+        import_torch_module(f"{__name__}:_SpectralNet", None, (8,))

@@ -126,13 +126,13 @@ def map_traced(gm: fx.GraphModule, builder: GraphBuilder, inputs: list[tuple[str
         else:
             traced = _traced_args(static.substitute([*node.args, *node.kwargs.values()]))
             if any(arg in tuples for arg in traced):
-                builder.skip(name, f"{_operation(node)} of a whole tuple of results (only its elements map)")
+                builder.skip(_where(node), f"{_operation(node)} of a whole tuple of results (only its elements map)")
                 continue
             if any(arg not in ids for arg in traced):
                 continue  # fed by an unmapped operation, which is reported
             mapped = _map_call(node, static)
             if mapped is None:
-                builder.skip(name, _operation(node))
+                builder.skip(_where(node), _operation(node))
                 continue
             type_id, params, sources, tensors, recognizer = mapped
             if any(s not in ids for s in sources):
@@ -201,6 +201,12 @@ def _owner(node: fx.Node) -> str:
     """The dotted path of the module whose ``forward`` made this call (``layer1.0``), "" at the top."""
     stack = node.meta.get("nn_module_stack") or {}
     return str(next(reversed(stack.values()))[0]) if stack else ""
+
+
+def _where(node: fx.Node) -> str:
+    """Where a call happens, for the list of unmapped operations: ``blocks.0.1.fft_fft``."""
+    owner = _owner(node)
+    return f"{owner}.{node.name}" if owner else node.name
 
 
 def _base_name(node: fx.Node) -> str:
