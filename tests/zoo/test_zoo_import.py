@@ -47,17 +47,12 @@ from tests.zoo import ZOO, ZOO_BY_NAME, ZooEntry
 
 #: Why a model does not import yet (each an xfail, strict: it fails the day the gap closes).
 TORCH_GAPS: dict[str, str] = {}
-AS_STRIDED = ("AdaptiveAvgPool2d(1) of a channels-last-strided tensor (after permute / Linear / permute) is "
-              "exported with aten.as_strided: Reshape(-1) then Gather of constant indices (fixed batch; refused: "
-              "'Gather: only a lookup in a constant embedding table maps') or of indices computed with Range "
-              "(dynamic batch, pooled map larger than 1 x 1; refused: 'Range: uses an intermediate value ...')")
 SWIN_PAD = ("F.pad in ShiftedWindowAttention and PatchMerging is exported as ONNX Pad (all pads zero here), "
             "which has no canvas mapping (Pad 11x); the ONNX form of shifted window attention is not recognized")
 #: ONNX imports that fail, by (model, dynamic batch).
 ONNX_GAPS: dict[tuple[str, bool], str] = {
-    ("convnext_tiny", False): AS_STRIDED,
     ("swin_t", False): SWIN_PAD,
-    ("swin_t", True): SWIN_PAD + "; and " + AS_STRIDED,
+    ("swin_t", True): SWIN_PAD,
 }
 #: Exports that fail their self-check, by (model, format).
 EXPORT_GAPS: dict[tuple[str, str], str] = {}
@@ -371,7 +366,6 @@ def test_onnx_import_computes_the_same(entry: ZooEntry, dynamic: bool, tmp_path:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason=AS_STRIDED, raises=ImportProblem, strict=True)
 def test_onnx_import_of_convnext_with_a_larger_last_stage(tmp_path: Path) -> None:
     """At 64 x 64 ConvNeXt's last stage is 2 x 2 (1 x 1 at the reduced size): the dynamic batch
     export then computes the as_strided indices, as it does for the published model at 224."""

@@ -11,8 +11,9 @@ GELU written out as its Erf formula (:mod:`engine.compile.importers.onnx_symboli
 constant subgraphs folded; Softplus with its beta and threshold and tanh-approximate GELU
 (:mod:`.onnx_activations`), GroupNorm and LayerNorm2d (:mod:`.onnx_norms`), ChannelShuffle and
 1-d adaptive pooling (:mod:`.onnx_reshapes`), ViT's class token (:mod:`.onnx_tokens`), each
-written out as several operators, become one layer. Any other operator is listed and nothing
-is imported.
+written out as several operators, become one layer; a strided view (``as_strided``, a Gather of
+the flattened tensor) that permutes or reshapes its input becomes a Permute / Reshape
+(:mod:`.onnx_strided`). Any other operator is listed and nothing is imported.
 
 Not mappable (listed in the error): RNNs (exporters unroll them), stacked, bidirectional or
 sequence-returning LSTM / GRU, attention and Transformer blocks (decomposed into reshapes,

@@ -10,6 +10,8 @@ subgraphs are folded:
 - **a batch-first sequence transposed to time-major**, read by recurrent operators
   (:mod:`.onnx_recurrent`: LSTM and GRU, stacked and bidirectional);
 - **adaptive pooling** written out as a gather of windows (:mod:`.onnx_windows`);
+- **strided views** (``as_strided``) written out as a gather of a flattened tensor, mapped to a
+  Reshape and / or Permute (:mod:`.onnx_strided`);
 - **GELU** exported as its formula ``x * 0.5 * (1 + erf(x / sqrt(2)))`` (Div, Erf, Add, Mul,
 Mul) maps back onto one GELU layer.
 """
@@ -25,14 +27,15 @@ from engine.compile.importers.onnx_attention import follow_attention
 from engine.compile.importers.onnx_norms import follow_norms
 from engine.compile.importers.onnx_recurrent import follow_recurrent
 from engine.compile.importers.onnx_reshapes import follow_reshapes
+from engine.compile.importers.onnx_strided import follow_strided
 from engine.compile.importers.onnx_tokens import follow_tokens
 from engine.compile.importers.onnx_windows import follow_windows
 
 #: Multi-operator patterns, each asked in turn before the rules here: ``""`` when it followed or
 #: mapped the node, a reason when the node is part of its pattern but cannot map, else ``None``.
 PATTERNS: tuple[Callable[[Any, Any, dict[str, Any]], str | None], ...] = (
-    follow_attention, follow_windows, follow_recurrent, follow_activations, follow_norms, follow_reshapes,
-    follow_tokens)
+    follow_attention, follow_windows, follow_recurrent, follow_activations, follow_norms, follow_strided,
+    follow_reshapes, follow_tokens)
 #: Operators that compute with sizes: fed only by shapes and constants, their result is a shape too.
 _SHAPE_ARITHMETIC = frozenset({"Concat", "Mul", "Add", "Sub", "Div", "Reshape", "Cast", "Gather", "Slice",
                                "Squeeze", "Unsqueeze"})
