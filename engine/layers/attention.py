@@ -10,8 +10,8 @@ from typing import Any
 from engine.layers.base import (Example, ModuleCall, Inference, LayerType, Params, ShapeError, TensorSpec, register,
                                 require_sequence)
 from engine.layers.params import bool_param, choice_param, float_param, int_param
-from engine.layers.recognize import (FromModule, FromOnnx, Imported, ModuleSources, call_options, is_causal_mask,
-                                     is_traced, module_state, traced_shape)
+from engine.layers.recognize import (FromModule, FromOnnx, Imported, ModuleSources, call_options, constant_operand,
+                                     is_causal_mask, is_traced, module_state, traced_shape)
 
 
 def _require_heads(x: TensorSpec, heads: int, field: str) -> None:
@@ -54,6 +54,44 @@ def _positional_from_module(m: Any) -> Imported:
     if type(m).__name__ == "LearnedPositionalEncoding":
         return {"kind": "learned", "max_len": m.position_embedding.shape[0]}, module_state(m)
     return {"kind": "sinusoidal", "max_len": m.encoding.shape[0]}, {}
+
+
+def _positional_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
+    """ONNX ``Add`` of a sequence (N, T, E) and a constant table of its steps, as the exporter writes
+    ``x + self.encoding[: x.size(1)]`` (the slice folded into a (T, E) constant).
+
+    Decided by value: a table equal to the layer's own sinusoidal one for (T, E) (within float32
+    rounding) is ``kind`` sinusoidal, shaped (T, E) or (1, T, E); any other (T, E) table is a learned
+    one (``kind`` learned, its rows the weights). A (1, T, E) constant that is not the sinusoidal table
+    is left to Position Embedding, a one-row table (T = 1) to a Linear's bias. ``max_len`` is T: the
+    rows past T are not in the file.
+    """
+    found = constant_operand(ctx, node)
+    shape = ctx.shapes.get(found[0], []) if found else []
+    if found is None or len(shape) != 3 or not all(isinstance(d, int) and d > 1 for d in shape[1:]):
+        return "not a sequence plus a constant table of its steps"
+    source, table = found
+    steps, size = shape[1:]
+    if tuple(table.shape) not in ((steps, size), (1, steps, size)):
+        return "not a sequence plus a constant table of its steps"
+    if _is_sinusoidal(table.reshape(steps, size)):
+        ctx.add(node, "positional_encoding", {"kind": "sinusoidal", "max_len": steps}, [source])
+    elif table.ndim == 2:
+        ctx.add(node, "positional_encoding", {"kind": "learned", "max_len": steps}, [source],
+                {"position_embedding": table})
+    else:
+        return "a constant of the sequence's own shape that is no sinusoidal table"
+    return None
+
+
+def _is_sinusoidal(table: Any) -> bool:
+    """Whether ``table`` (T, E) equals the Sinusoidal Positional Encoding's own table for (T, E)."""
+    import numpy as np
+
+    from engine.layers.modules import SinusoidalPositionalEncoding
+
+    expected = SinusoidalPositionalEncoding(*table.shape).encoding.numpy()
+    return bool(np.abs(np.asarray(table, dtype=np.float32) - expected).max() <= 1e-6)
 
 
 def _self_attention_from_module(m: Any) -> Imported:
@@ -175,7 +213,8 @@ class PositionalEncoding(LayerType):
     """Adds position information to a sequence of vectors."""
 
     type_id = "positional_encoding"
-    imports = (FromModule(("LearnedPositionalEncoding", "SinusoidalPositionalEncoding"), _positional_from_module),)
+    imports = (FromModule(("LearnedPositionalEncoding", "SinusoidalPositionalEncoding"), _positional_from_module),
+               FromOnnx(("Add",), _positional_from_onnx))  # asked before Position Embedding's Add
     title = "Positional Encoding"
     category = "Attention"
     doc = "Adds a vector that tells attention layers where each step is in the sequence (they cannot see order)."

@@ -14,7 +14,7 @@ from engine.layers.base import (Example, Inference, LayerType, ModuleCall, Param
                                 require_float, require_sequence)
 from engine.layers.params import choice_param, float_param
 from engine.layers.recognize import (Called, Expanded, FromCall, FromModule, FromOnnx, Imported, call_options,
-                                     is_traced, traced_rank)
+                                     constant_operand, is_traced, traced_rank)
 
 
 # ------------------------------------------------------------- recognizers
@@ -75,17 +75,9 @@ def _image_call(args: list[Any], kwargs: dict[str, Any]) -> list[Any] | None:
     return [args[0]] if len(args) == 1 and not kwargs and traced_rank(args[0]) == 4 else None
 
 
-def _const_operand(ctx: Any, node: Any) -> tuple[str, Any] | None:
-    """``(computed input, constant)`` of an ONNX ``Mul`` / ``Add`` of a computed tensor and a constant."""
-    left, right = node.input
-    if (left in ctx.consts) == (right in ctx.consts):
-        return None
-    return (right, ctx.consts[left]) if left in ctx.consts else (left, ctx.consts[right])
-
-
 def _layer_scale_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
     """ONNX ``Mul`` of a computed tensor by a constant of one value per channel (images) or feature."""
-    found = _const_operand(ctx, node)
+    found = constant_operand(ctx, node)
     shape = ctx.shapes.get(found[0], []) if found else []
     if found is None or len(shape) < 2 or not all(isinstance(d, int) for d in shape[1:]):
         return "a product that is not a computed tensor times a constant"
@@ -114,7 +106,7 @@ def _position_call(args: list[Any], kwargs: dict[str, Any]) -> Called | None:
 
 def _position_from_onnx(ctx: Any, node: Any, a: dict[str, Any]) -> str | None:
     """ONNX ``Add`` of a computed tensor and a constant of its per-sample shape (not a Linear's bias)."""
-    found = _const_operand(ctx, node)
+    found = constant_operand(ctx, node)
     shape = ctx.shapes.get(found[0], []) if found else []
     if found is None or found[0] in ctx.values and ctx.values[found[0]] in ctx.from_matmul \
             or tuple(found[1].shape) != (1, *shape[1:]) or len(shape) < 2:

@@ -150,6 +150,14 @@ def pair(value: Any) -> list[int]:
     return [value, value] if isinstance(value, int) else list(value)
 
 
+def constant_operand(ctx: Any, node: Any) -> tuple[str, Any] | None:
+    """``(computed input, constant)`` of an ONNX ``Mul`` / ``Add`` of a computed tensor and a constant."""
+    left, right = node.input
+    if (left in ctx.consts) == (right in ctx.consts):
+        return None
+    return (right, ctx.consts[left]) if left in ctx.consts else (left, ctx.consts[right])
+
+
 def module_state(module: Any, prefix: str = "") -> dict[str, Any]:
     """A module's state dict, its keys prefixed (``rnn.`` for a wrapped recurrent layer)."""
     return {prefix + key: value for key, value in module.state_dict().items()}

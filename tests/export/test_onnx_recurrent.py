@@ -74,8 +74,3 @@ def test_a_fixed_batch_export_imports_too(tmp_path: Path) -> None:
 def test_one_direction_of_a_bidirectional_state_is_refused_with_the_reason(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="one direction of a bidirectional layer"):
         import_onnx(_export(Recurrent("GRU", 1, True, "final_state"), tmp_path / "one_direction.onnx"))
-
-
-def test_an_unrolled_rnn_names_what_was_found(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="transposed to time-major.*LSTM or GRU"):
-        import_onnx(_export(Recurrent("RNN", 1, False, "final_state"), tmp_path / "rnn.onnx"))

@@ -36,7 +36,7 @@ class Context:
         #: The ONNX graph being read, and the node producing each value (patterns look ahead).
         self.graph: Any = None
         self.producers: dict[str, Any] = {}
-        #: Time-major values already tried as the entry of an attention region.
+        #: Time-major values already tried as the entry of a region (self-attention, an unrolled RNN).
         self.attention_entries: set[str] = set()
 
     def is_batch(self, size: int) -> bool:

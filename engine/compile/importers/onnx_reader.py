@@ -10,14 +10,17 @@ average pooling written out as a gather of windows (:mod:`.onnx_windows`), one-l
 GELU written out as its Erf formula (:mod:`engine.compile.importers.onnx_symbolic`), with
 constant subgraphs folded; Softplus with its beta and threshold and tanh-approximate GELU
 (:mod:`.onnx_activations`), GroupNorm and LayerNorm2d (:mod:`.onnx_norms`), ChannelShuffle and
-1-d adaptive pooling (:mod:`.onnx_reshapes`), ViT's class token (:mod:`.onnx_tokens`), each
-written out as several operators, become one layer; a strided view (``as_strided``, a Gather of
-the flattened tensor) that permutes or reshapes its input becomes a Permute / Reshape
-(:mod:`.onnx_strided`). Any other operator is listed and nothing is imported.
+1-d adaptive pooling (:mod:`.onnx_reshapes`), ViT's class token (:mod:`.onnx_tokens`),
+self-attention with or without its causal mask (:mod:`.onnx_attention`) and a one-layer RNN
+unrolled step by step (:mod:`.onnx_unrolled`), each written out as several operators, become
+one layer; so does a sequence plus a constant table of its steps (Positional Encoding,
+sinusoidal or learned); a strided view (``as_strided``, a Gather of the flattened tensor) that
+permutes or reshapes its input becomes a Permute / Reshape (:mod:`.onnx_strided`). Any other
+operator is listed and nothing is imported.
 
-Not mappable (listed in the error): RNNs (exporters unroll them), stacked, bidirectional or
-sequence-returning LSTM / GRU, attention and Transformer blocks (decomposed into reshapes,
-masks and matrix products).
+Not mappable (listed in the error): stacked or bidirectional RNNs (exporters unroll them; one
+line names what was found), and Transformer blocks as one layer (they import as their parts:
+LayerNorm, self-attention, Add, Linear...).
 """
 
 from __future__ import annotations

@@ -39,6 +39,10 @@ PATTERNS: tuple[Callable[[Any, Any, dict[str, Any]], str | None], ...] = (
 #: Operators that compute with sizes: fed only by shapes and constants, their result is a shape too.
 _SHAPE_ARITHMETIC = frozenset({"Concat", "Mul", "Add", "Sub", "Div", "Reshape", "Cast", "Gather", "Slice",
                                "Squeeze", "Unsqueeze"})
+#: What a symbolic value is, for the reason an operator that uses it otherwise does not map.
+_WHAT = {"shape": "a value computed from a tensor's shape",
+         "zeros": "zeros shaped from the batch size",
+         "gelu": "a step of a GELU formula x * 0.5 * (1 + erf(x / sqrt(2)))"}
 #: Operators that may receive the symbolic values followed here.
 VIRTUAL_AWARE = frozenset({"Shape", "Concat", "Expand", "Slice", "Squeeze", "Unsqueeze", "Transpose", "LSTM",
                            "GRU", "Gather", "ConstantOfShape", "Div", "Erf"})
@@ -86,11 +90,11 @@ def follow(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
     elif "seq_first" in kinds:
         transpose = next(virtual[n][2] for n in inputs if virtual.get(n, ("",))[0] == "seq_first")
         return (f"reads a batch-first sequence that {transpose} transposed to time-major (T, N, C); only an "
-                "LSTM or GRU operator may read one (attention written out as matrix products, or an RNN "
-                "unrolled step by step, does not import)")
+                "LSTM or GRU operator, self-attention or a one-layer RNN unrolled step by step may read one")
     elif any(kinds):
-        return ("uses an intermediate value (a recurrent layer's output sequence or state, or part of a GELU "
-                "formula) in a way no canvas layer does")
+        what = next(_WHAT.get(kind, "an intermediate value of a pattern that spans several operators")
+                    for kind in kinds if kind)
+        return f"uses {what} in a way no canvas layer does"
     else:
         return None
     return ""
