@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.compile.importers.onnx_rewrite import axes_of
+
 #: Gate blocks of ONNX's weights in PyTorch's order: LSTM iofc -> ifco, GRU zrh -> rzh.
 _GATE_ORDER = {"LSTM": [0, 2, 3, 1], "GRU": [1, 0, 2]}
 TYPES = {"LSTM": "lstm", "GRU": "gru"}
@@ -106,7 +108,7 @@ def follow_recurrent(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
         virtual[out] = ("rnn_y_inner", value[1])
     elif op == "Reshape" and kind == "rnn_y_inner" and _merges_directions(ctx, out, value[1]):
         virtual[out] = ("rnn_seq", value[1])
-    elif op == "Squeeze" and kind == "rnn_y" and value[1].directions == 1 and _axes(ctx, node, attrs) == [1]:
+    elif op == "Squeeze" and kind == "rnn_y" and value[1].directions == 1 and axes_of(ctx, node, attrs) == [1]:
         virtual[out] = ("rnn_seq", value[1])
     elif op == "Transpose" and kind == "rnn_seq" and perm == _SEQUENCE_FIRST:
         ctx.values[out] = value[1].place(ctx, "sequence")
@@ -123,13 +125,6 @@ def follow_recurrent(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
                 return REASONS.get(found, REASONS["rnn_y"])
         return None
     return ""
-
-
-def _axes(ctx: Any, node: Any, attrs: dict[str, Any]) -> list[int] | None:
-    axes = attrs.get("axes")
-    if axes is None and len(node.input) > 1 and node.input[1] in ctx.consts:
-        axes = np.asarray(ctx.consts[node.input[1]]).reshape(-1).tolist()
-    return [int(a) for a in axes] if axes is not None else None
 
 
 def _merges_directions(ctx: Any, out: str, stack: RecurrentStack) -> bool:
@@ -218,7 +213,7 @@ def _state_row(ctx: Any, node: Any, attrs: dict[str, Any], value: tuple[Any, ...
     """``h_n[i]`` (Gather on axis 0, or Squeeze of a one-row state): the last hidden state of the top layer."""
     _, stack, rows = value
     if node.op_type == "Squeeze":
-        index = 0 if len(rows) == 1 and _axes(ctx, node, attrs) in ([0], None) else None
+        index = 0 if len(rows) == 1 and axes_of(ctx, node, attrs) in ([0], None) else None
     else:
         picked = ctx.consts.get(node.input[1])
         index = int(np.asarray(picked).reshape(-1)[0]) if picked is not None and np.asarray(picked).ndim == 0 \

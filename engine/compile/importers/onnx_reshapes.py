@@ -21,10 +21,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from engine.compile.importers.onnx_norms import same_sample_shape
-from engine.compile.importers.onnx_rewrite import canvas_node, read_once, shape_of, source_of, unplace
+from engine.compile.importers.onnx_rewrite import (axes_of, canvas_node, read_once, shape_of, source_of,
+                                                   unplace)
 
 #: The kind of a sequence unsqueezed to one row, which :mod:`.onnx_windows` also follows.
 UNSQUEEZED = "unsqueezed"
@@ -51,12 +50,12 @@ def follow_reshapes(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
     source = node.input[0] if node.input else ""
     kind = virtual.get(source, ("",))[0]
     out = node.output[0] if node.output else ""
-    if op == "Unsqueeze" and source in ctx.values and ctx.rank(source) == 3 and _axes(ctx, node, attrs) in ([2], [-2]):
+    if op == "Unsqueeze" and source in ctx.values and ctx.rank(source) == 3 and axes_of(ctx, node, attrs) in ([2], [-2]):
         virtual[out] = (UNSQUEEZED, source)
     elif op in _POOLING and kind == UNSQUEEZED:
         return _pool(ctx, node, attrs)
     elif op == "Squeeze" and kind == "pooled_1d":
-        if _axes(ctx, node, attrs) not in ([2], [-2]):
+        if axes_of(ctx, node, attrs) not in ([2], [-2]):
             return REASONS["pooled_1d"]
         _, x, pooling, size = virtual[source]
         ctx.values[out] = ctx.place(node, f"adaptive_{pooling}pool1d", {"output_size": size, "flatten": False},
@@ -71,13 +70,6 @@ def follow_reshapes(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
     return ""
 
 
-def _axes(ctx: Any, node: Any, attrs: dict[str, Any]) -> list[int] | None:
-    axes = attrs.get("axes")
-    if axes is None and len(node.input) > 1 and node.input[1] in ctx.consts:
-        axes = np.asarray(ctx.consts[node.input[1]]).reshape(-1).tolist()
-    return [int(a) for a in axes] if axes is not None else None
-
-
 def _pool(ctx: Any, node: Any, attrs: dict[str, Any]) -> str:
     """Pooling of an unsqueezed sequence: windows that tile its length, or the whole length."""
     x = ctx.virtual[node.input[0]][1]
@@ -87,7 +79,7 @@ def _pool(ctx: Any, node: Any, attrs: dict[str, Any]) -> str:
     if not isinstance(length, int):
         return REASONS["unsqueezed"]
     if node.op_type.startswith("Reduce"):
-        axes = sorted(a % 4 for a in _axes(ctx, node, attrs) or [])
+        axes = sorted(a % 4 for a in axes_of(ctx, node, attrs) or [])
         if axes not in ([3], [2, 3]):
             return f"{REASONS['unsqueezed']}; this one reduces axes {axes}"
         if int(attrs.get("keepdims", 1)):

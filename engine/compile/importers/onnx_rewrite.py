@@ -16,6 +16,14 @@ import numpy as np
 TOLERANCE = 1e-6
 
 
+def axes_of(ctx: Any, node: Any, attrs: dict[str, Any]) -> list[int] | None:
+    """The ``axes`` of a Squeeze / Unsqueeze / Reduce*: its attribute (old opsets) or constant input."""
+    axes = attrs.get("axes")
+    if axes is None and len(node.input) > 1 and node.input[1] in ctx.consts:
+        axes = np.asarray(ctx.consts[node.input[1]]).reshape(-1).tolist()
+    return [int(a) for a in axes] if axes is not None else None
+
+
 def scalar(ctx: Any, name: str) -> float | None:
     """The value of a one-element constant, else ``None``."""
     array = ctx.consts.get(name)
