@@ -276,6 +276,10 @@ class MetricPlots(QWidget):
         self._y_ranges.clear()
         for plot, title in ((self.loss, "Loss"), (self.metric, "Metric"), (self.lr, "Learning rate")):
             self._set_header(plot, title, "")
+            # the empty axes of a new window: the ranges of the runs just forgotten (another
+            # project's, after opening a file) would read as a scale for data that is not there
+            plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            plot.enableAutoRange()
         self._arrange()
 
     def _make_items(self, curves: _RunCurves) -> None:

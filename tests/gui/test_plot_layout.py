@@ -127,3 +127,16 @@ def test_the_x_axis_follows_a_long_run_in_steps(qtbot) -> None:  # noqa: ANN001
         spans.append(plots.loss.vb.viewRange()[0][1])
     assert len(set(round(s, 3) for s in spans)) <= 6  # a handful of ranges, not one per epoch
     assert spans[-1] < 300 and spans[-1] >= 39  # the 39 epochs fill much of the width, not 13% of it
+
+
+def test_forgetting_the_runs_resets_the_axes(qtbot) -> None:  # noqa: ANN001
+    """Opening another project clears the runs: its empty plots show the axes of a new window,
+    not the last project's loss, accuracy and learning-rate scales with no data in them."""
+    plots = _plots(qtbot, _history("classification"))
+    assert plots.loss.vb.viewRange()[0][1] > 5 and plots.lr.vb.viewRange()[1][1] < 0.1
+    plots.clear()
+    for plot in (plots.loss, plots.metric, plots.lr):
+        assert plot.vb.viewRange() == [[0, 1], [0, 1]]
+    plots.add_run(_history("classification"))  # the next run's data sets the ranges again
+    plots.redraw()
+    assert plots.loss.vb.viewRange()[0][1] > 5 and plots.lr.vb.viewRange()[1][1] < 0.1
