@@ -61,6 +61,24 @@ DARK = Theme("dark", canvas="#1E2126", grid_minor="#262A30", grid_major="#30353C
              comment="#D4B340")
 THEMES = {"light": LIGHT, "dark": DARK}
 
+#: Text of a disabled widget on the dark panels (buttons, fields, labels): dimmer than
+#: ``node_subtle``, which is live secondary text, so a disabled Pause or Set LR reads as disabled.
+DARK_DISABLED_TEXT = "#6E7681"
+#: Status text (a message that something failed, needs attention or worked) on each theme's
+#: panels and tooltips; the dark theme's are light enough for 4.5:1 on its dark panels.
+STATUS_TEXT = {"light": {"error": "#D1242F", "warning": "#9A6700", "ok": "#1A7F37"},
+               "dark": {"error": "#FF7B72", "warning": "#D29922", "ok": "#3FB950"}}
+
+
+def status_color(kind: str) -> str:
+    """The colour of ``kind`` status text (``"error"``, ``"warning"`` or ``"ok"``) for the theme on
+    show: the dark one's while the application palette is dark."""
+    from PySide6.QtWidgets import QApplication
+
+    dark = QApplication.instance() is not None and \
+        QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+    return STATUS_TEXT["dark" if dark else "light"][kind]
+
 
 def application_palette(theme: Theme) -> QPalette:
     """The Qt palette for the panels and menus of ``theme`` (the light one is the style's own)."""
@@ -78,7 +96,7 @@ def application_palette(theme: Theme) -> QPalette:
                  (role.Mid, QColor(theme.node_border)), (role.Dark, QColor("#15181C")),
                  (role.Light, QColor("#3A4048")), (role.Link, QColor(theme.selection))):
         palette.setColor(r, c)
-    palette.setColor(QPalette.ColorGroup.Disabled, role.Text, QColor(theme.node_subtle))
-    palette.setColor(QPalette.ColorGroup.Disabled, role.WindowText, QColor(theme.node_subtle))
-    palette.setColor(QPalette.ColorGroup.Disabled, role.ButtonText, QColor(theme.node_subtle))
+    disabled = QColor(DARK_DISABLED_TEXT)
+    for r in (role.Text, role.WindowText, role.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, r, disabled)
     return palette

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 
 from engine.layers import LayerType
 from engine.shapes import NodeInfo
+from gui.style import status_color
 
 #: How a key parameter reads on a node; ``{}`` is the formatted value. Parameters not
 #: listed read as their bare value (the main size of a layer: 16 channels, 64 features).
@@ -159,7 +160,7 @@ def tooltip_text(node_id: str, layer: LayerType, info: NodeInfo | None, input_sh
     if facts:
         lines.append("<br>".join(facts))
     for diagnostic in info.diagnostics if info is not None else ():
-        color = "#D1242F" if diagnostic.severity == "error" else "#9A6700"
+        color = status_color("error" if diagnostic.severity == "error" else "warning")
         lines.append(f"<span style='color:{color}'>{diagnostic.severity}: {_html(diagnostic.message)}</span>")
     return "<p style='margin:0'>" + "</p><p style='margin-top:6px'>".join(lines) + "</p>"
 

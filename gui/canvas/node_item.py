@@ -105,8 +105,9 @@ class NodeItem(QGraphicsItem):
             self.update()
 
     def set_kit(self, kit: PaintKit) -> None:
-        """Repaint with another theme."""
+        """Repaint with another theme (the tooltip's error and warning lines too)."""
         self.kit = kit
+        self.setToolTip(labels.tooltip_text(self.node.id, self.node.layer, self.info, self.input_shape))
         self._relayout()
 
     @property

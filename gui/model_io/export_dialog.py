@@ -33,6 +33,7 @@ from engine.graph.fileformat import dumps, loads
 from engine.graph.project import Project
 from engine.training.history import RunHistory
 from gui.background import BackgroundCall
+from gui.style import status_color
 from gui.training.run_list import result_text
 
 FORMATS = (("onnx", "ONNX (.onnx) — one file, dynamic batch, runs in onnxruntime"),
@@ -188,7 +189,7 @@ class ExportDialog(QDialog):
         self.status.setText(f"<b>Exported and checked</b>: largest difference {result.max_abs_diff:.1e} "
                             f"(tolerance {result.tolerance:.2g}) between the app's model and the reloaded "
                             f"{result.format} on the same inputs.")
-        self.status.setStyleSheet("color: #1A7F37")
+        self.status.setStyleSheet(f"color: {status_color('ok')}")
         self.report.setPlainText(result.message)
         self.report.show()
 
@@ -205,5 +206,5 @@ class ExportDialog(QDialog):
 
     def _show_error(self, message: str) -> None:
         self.status.setText(message)
-        self.status.setStyleSheet("color: #D1242F")
+        self.status.setStyleSheet(f"color: {status_color('error')}")
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.background import BackgroundCall
+from gui.style import status_color
 
 
 def _import(kind: str, values: dict[str, Any], out: Path) -> tuple[Path, float, int]:
@@ -216,10 +217,10 @@ class ImportDialog(QDialog):
             self._show_error(error)
             return
         self.imported, diff, count = result
-        self.status.setStyleSheet("color: #1A7F37")
+        self.status.setStyleSheet(f"color: {status_color('ok')}")
         self.status.setText(f"Imported {count} layers; the imported graph matches the original within {diff:.1e}.")
         self.accept()
 
     def _show_error(self, message: str) -> None:
-        self.status.setStyleSheet("color: #D1242F")
+        self.status.setStyleSheet(f"color: {status_color('error')}")
         self.status.setText(message)

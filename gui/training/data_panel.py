@@ -42,6 +42,7 @@ from gui.background import BackgroundCall
 from gui.document import Document
 from gui.observers import DocumentLink
 from gui.scroll_panel import fill_with_scroll
+from gui.style import status_color
 from gui.wheel_guard import guard_wheel, guard_wheel_in
 
 GROUP_TITLES = {"built-in": "Built-in", "generated": "Generated", "file": "Your files"}
@@ -351,7 +352,7 @@ class DataPanel(QWidget):
             return  # a newer request is on its way
         self.dataset, self.load_error = dataset, error
         if dataset is None:
-            self.summary.setText(f"<span style='color:#D1242F'>{_escape(error)}</span>")
+            self.summary.setText(f"<span style='color:{status_color('error')}'>{_escape(error)}</span>")
             for widget in (self.images, self.table, self.text):
                 widget.hide()
         else:
@@ -433,9 +434,9 @@ class DataPanel(QWidget):
         if self.dataset is None:  # no data, or the summary already shows why it cannot be loaded
             self.fit_label.setText("")
         elif message:
-            self.fit_label.setText(f"<span style='color:#D1242F'>✗ {_escape(message)}</span>")
+            self.fit_label.setText(f"<span style='color:{status_color('error')}'>✗ {_escape(message)}</span>")
         else:
-            self.fit_label.setText(f"<span style='color:#2DA44E'>✓ Fits Input node <b>{_escape(target[0])}</b> "
+            self.fit_label.setText(f"<span style='color:{status_color('ok')}'>✓ Fits Input node <b>{_escape(target[0])}</b> "
                                    f"{_escape(str(target[1]))}</span>")
         self.fit_changed.emit(message)
 
