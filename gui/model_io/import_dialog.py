@@ -71,6 +71,13 @@ def parse_shape(text: str) -> tuple[int, ...] | list[tuple[int, ...]] | None:
     return shapes[0] if len(shapes) == 1 else shapes
 
 
+def _note(text: str) -> QLabel:
+    """A line of explanation under the fields: wrapped to the dialog's width, never cut off."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    return label
+
+
 class ImportDialog(QDialog):
     """Two tabs (PyTorch module, ONNX file) and where to save the imported project."""
 
@@ -99,15 +106,21 @@ class ImportDialog(QDialog):
         self.shape = QLineEdit()
         self.shape.setPlaceholderText("per-sample input shape, e.g. 1, 28, 28 (optional when the model says); "
                                       "several arguments: 7; 5")
+        # its example reads in full (the wrapped notes below no longer widen the dialog)
+        self.shape.setMinimumWidth(self.shape.fontMetrics().horizontalAdvance(self.shape.placeholderText()) + 16)
         form.addRow("Input shape", self.shape)
-        form.addRow(QLabel("The class is traced with torch.fx; its layers must be ones the palette has."))
+        form.addRow(_note("The class is traced with torch.fx; its layers must be ones the palette has."))
         onnx_page = QWidget()
         form = QFormLayout(onnx_page)
         self.onnx_file = QLineEdit()
         self.onnx_file.setPlaceholderText("model.onnx")
         form.addRow("ONNX file", self._with_browse(self.onnx_file, self._browse_onnx))
-        form.addRow(QLabel("Supported: Gemm/MatMul+Add, Conv, ConvTranspose, pooling, BatchNormalization, "
-                           "activations, Flatten/Reshape, Add, Concat, Mul, LSTM/GRU."))
+        # a typed path suggests where to save, as a browsed one does
+        for source in (self.py_file, self.onnx_file):
+            source.editingFinished.connect(lambda edit=source: self._suggest_from(edit))
+        form.addRow(_note("Supported: what torch.onnx.export writes for the palette's layers — Gemm/MatMul+Add, "
+                          "Conv, ConvTranspose, pooling, normalization, activations, Flatten/Reshape, Add, "
+                          "Concat, Mul, self-attention, LSTM/GRU. Anything else is listed and nothing is written."))
         self.tabs.addTab(torch_page, "PyTorch module")
         self.tabs.addTab(onnx_page, "ONNX file")
         self.out = QLineEdit()
@@ -161,6 +174,11 @@ class ImportDialog(QDialog):
                                                 str(self.start_dir), "Neural Canvas projects (*.json)")
         if chosen:
             self.out.setText(chosen)
+
+    def _suggest_from(self, edit: QLineEdit) -> None:
+        text = edit.text().strip()
+        if text and Path(text).is_file():
+            self._suggest_out(Path(text))
 
     def _suggest_out(self, source: Path) -> None:
         if not self.out.text().strip():

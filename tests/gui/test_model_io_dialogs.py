@@ -157,3 +157,32 @@ def test_a_new_format_clears_the_last_result_and_model_py_usage_runs(qtbot, wind
     code = "\n".join(line[4:] for line in usage.strip("\n").splitlines())
     done = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_import_notes_wrap_and_a_typed_file_suggests_where_to_save(qtbot, tmp_path: Path) -> None:
+    """The ONNX tab's list of what maps ran off the dialog's right edge; and Save as was filled in
+    only for a file chosen with Browse, not for one typed or pasted."""
+    from PySide6.QtWidgets import QLabel
+
+    dialog = ImportDialog(tmp_path)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    for index in (0, 1):
+        dialog.tabs.setCurrentIndex(index)
+        qtbot.wait(10)
+        page = dialog.tabs.currentWidget()
+        for label in page.findChildren(QLabel):
+            if label.text().startswith(("Supported", "The class")):
+                assert label.wordWrap() and label.geometry().right() <= page.contentsRect().right()
+    metrics = dialog.shape.fontMetrics()  # the longest example is not cut short either
+    assert dialog.shape.width() >= metrics.horizontalAdvance(dialog.shape.placeholderText())
+    source = tmp_path / "model.onnx"
+    source.write_bytes(b"")
+    dialog.onnx_file.setText(str(source))
+    dialog.onnx_file.editingFinished.emit()
+    assert dialog.out.text() == str(tmp_path / "model_imported.json")
+    dialog.out.setText(str(tmp_path / "mine.json"))
+    dialog.py_file.setText(str(source))  # a place already chosen is kept
+    dialog.py_file.editingFinished.emit()
+    assert dialog.out.text() == str(tmp_path / "mine.json")
