@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar, QToolButton
 
 from gui.icons import icon
@@ -23,7 +23,8 @@ RECENT, PANELS = "recent", "panels"
 class ActionSpec:
     """One command of the window: its text, keys, icon and whether the toolbar shows it.
 
-    ``labelled`` toolbar buttons show their text beside the icon (the run controls).
+    ``labelled`` toolbar buttons show their text beside the icon (the run controls). Actions
+    with the same ``group`` are checkable and exclusive (the checked one is the current choice).
     """
 
     key: str
@@ -33,6 +34,7 @@ class ActionSpec:
     toolbar: bool = False
     tip: str = ""
     labelled: bool = False
+    group: str = ""
 
 
 MENUS: dict[str, list[ActionSpec | str | None]] = {
@@ -76,8 +78,8 @@ MENUS: dict[str, list[ActionSpec | str | None]] = {
         ActionSpec("zoom_out", "Zoom &Out", "Ctrl+-", "zoom-out", True),
         ActionSpec("zoom_reset", "&Actual Size", "Ctrl+0"),
         None,
-        ActionSpec("theme_light", "&Light Theme"),
-        ActionSpec("theme_dark", "&Dark Theme"),
+        ActionSpec("theme_light", "&Light Theme", group="theme"),
+        ActionSpec("theme_dark", "&Dark Theme", group="theme"),
         None,
         PANELS,
     ],
@@ -126,6 +128,7 @@ def build_actions(window: QMainWindow) -> WindowActions:
     """Create every action, its menu entry and toolbar button (connected to nothing)."""
     actions: dict[str, QAction] = {}
     submenus: dict[str, QMenu] = {}
+    groups: dict[str, QActionGroup] = {}
     toolbar = QToolBar("Main", window)
     toolbar.setObjectName("main_toolbar")
     window.addToolBar(toolbar)
@@ -140,6 +143,9 @@ def build_actions(window: QMainWindow) -> WindowActions:
                 submenus[spec] = menu.addMenu("Open &Recent" if spec == RECENT else "&Panels")
             else:
                 action = _action(spec, window)
+                if spec.group:
+                    action.setCheckable(True)
+                    groups.setdefault(spec.group, QActionGroup(window)).addAction(action)  # exclusive
                 menu.addAction(action)
                 actions[spec.key] = action
                 if spec.toolbar:

@@ -443,6 +443,7 @@ class MainWindow(QMainWindow):
             spec_icon = ICON_OF_ACTION.get(key)
             if spec_icon:
                 action.setIcon(icon(spec_icon, tint))
+        self.actions[f"theme_{theme.name}"].setChecked(True)  # View shows the active theme
         self.settings.setValue("theme", theme.name)
 
     # ------------------------------------------------------------- arrange

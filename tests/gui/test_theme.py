@@ -77,3 +77,20 @@ def test_a_layer_tooltip_takes_the_theme_s_error_colour(qtbot, tmp_path: Path) -
     assert STATUS_TEXT["light"]["error"] in item.toolTip()
     window.use_dark_theme()  # switching recolours the tooltip already made
     assert STATUS_TEXT["dark"]["error"] in item.toolTip() and STATUS_TEXT["light"]["error"] not in item.toolTip()
+
+
+def test_view_menu_checks_the_active_theme(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    """View > Light / Dark Theme did not show which theme was on: they are one checked pair."""
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    settings.setValue("theme", "dark")
+    window = MainWindow(settings)
+    qtbot.addWidget(window)
+    light, dark = window.actions["theme_light"], window.actions["theme_dark"]
+    assert light.isCheckable() and dark.isCheckable()
+    assert dark.isChecked() and not light.isChecked()
+    light.trigger()
+    assert window.theme.name == "light" and light.isChecked() and not dark.isChecked()
+    light.trigger()  # choosing the active theme again keeps it checked
+    assert light.isChecked() and not dark.isChecked()
+    window.use_dark_theme()
+    assert dark.isChecked() and not light.isChecked()
