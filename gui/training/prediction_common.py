@@ -267,6 +267,8 @@ class ConfusionMatrix(pg.PlotWidget):
         item.addItem(self.cells)
         self._ticks: tuple[list[str], list[str]] = ([], [])
         self.setMinimumSize(140, 120)
+        for side in ("bottom", "left"):  # tick marks outside the cells, toward the class names
+            item.getAxis(side).setStyle(tickLength=5)
         item.getViewBox().sigResized.connect(self._fit_labels)
         style_plot(self, theme)
 
@@ -322,7 +324,7 @@ class ConfusionMatrix(pg.PlotWidget):
 
     def _fit_labels(self, *_: Any) -> None:
         """Class names on both axes where they fit, else indices below and "i: name" at the left
-        (indices only when the widget is narrow)."""
+        (just the name when it is the index, indices only when the widget is narrow)."""
         k = len(self.names)
         if not k or self.counts.shape != (k, k):
             return
@@ -332,7 +334,7 @@ class ConfusionMatrix(pg.PlotWidget):
         short = [elide(n, 12) for n in self.names]
         fits = max(metrics.horizontalAdvance(n) for n in short) + 6 <= cell
         bottom = short if fits else [str(i) for i in range(k)]
-        left = short if fits else [f"{i}: {n}" for i, n in enumerate(short)]
+        left = short if fits else [n if n == str(i) else f"{i}: {n}" for i, n in enumerate(short)]
         if not fits and self.width() - max(metrics.horizontalAdvance(t) for t in left) - 40 < 12 * k:
             left = bottom
         if (bottom, left) == self._ticks:

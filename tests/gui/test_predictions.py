@@ -268,3 +268,27 @@ def test_a_diverged_model_still_draws(view: PredictionView) -> None:
     view.show_snapshot("gan_images", images, 1)
     assert view.current_view == "gan_images"
     view.grab()
+
+
+@pytest.mark.parametrize("size", [(180, 160), (520, 150), (700, 600)])
+def test_confusion_matrix_names_each_class_once_with_ticks_outside(qtbot: QtBot, size: tuple[int, int]) -> None:
+    """Digit classes read "0: 0", "1: 1" … down the left, and the tick marks ran into the cells."""
+    from gui.training.prediction_common import ConfusionMatrix
+
+    matrix = ConfusionMatrix()
+    qtbot.addWidget(matrix)
+    matrix.resize(*size)
+    matrix.show()
+    qtbot.waitExposed(matrix)
+    matrix.set_matrix(_confusion(np.random.default_rng(0), 10), DIGITS)
+    qtbot.wait(20)
+    item = matrix.getPlotItem()
+    for side in ("left", "bottom"):
+        axis = item.getAxis(side)
+        assert [text for _, text in axis._tickLevels[0]] == DIGITS, side
+        assert axis.style["tickLength"] > 0, side  # pointing out of the plot, toward the labels
+    if size == (520, 150):  # wide and short: names that do not fit below are listed with their index
+        matrix.set_matrix(_confusion(np.random.default_rng(0), 10), CIFAR)
+        qtbot.wait(20)
+        left = [text for _, text in item.getAxis("left")._tickLevels[0]]
+        assert left[0] == "0: airplane" and left[9] == "9: truck"
