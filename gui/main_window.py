@@ -92,7 +92,9 @@ class MainWindow(QMainWindow):
             self.panels_menu.addAction(dock.toggleViewAction())
         self.totals = QLabel()
         self.statusBar().addPermanentWidget(self.totals)
-        self.palette_panel.layer_activated.connect(lambda type_id: self.canvas.add_node_at(type_id))
+        self.palette_panel.layer_activated.connect(
+            lambda type_id: self._show_new_node(self.canvas.add_node_at(type_id)))
+        self.canvas.layer_dropped.connect(self._on_layer_dropped)
         self.canvas.selection_changed.connect(self._on_selection)
         self.canvas.selection_changed.connect(
             lambda ids: self.training.inside.show_node(ids[0] if len(ids) == 1 else None))
@@ -186,6 +188,16 @@ class MainWindow(QMainWindow):
 
     def _on_selection(self, node_ids: list[str]) -> None:
         self.inspector.show_nodes(node_ids)
+
+    def _on_layer_dropped(self, node_id: str) -> None:
+        """A layer dragged from the palette landed: the palette lets go of it, the Inspector shows it."""
+        self.palette_panel.tree.clearSelection()
+        self._show_new_node(node_id)
+
+    def _show_new_node(self, node_id: str | None) -> None:
+        """Bring the Inspector (showing the new, selected node) in front of the panels tabbed with it."""
+        if node_id is not None:
+            self.docks["inspector"].raise_()
 
     def _on_read_only(self, reason: str | None) -> None:
         """Training locked or unlocked the graph: editors, history and edit commands follow."""

@@ -37,11 +37,13 @@ class CanvasView(ZoomableView):
         selection_changed(list): Ids of the selected nodes, in document order.
         status_message(str): A short message for the status bar (refused edits and their reason).
         node_activated(str): A node was double-clicked.
+        layer_dropped(str): A layer dragged from the palette was added; the new node's id.
     """
 
     selection_changed = Signal(list)
     status_message = Signal(str)
     node_activated = Signal(str)
+    layer_dropped = Signal(str)
 
     def __init__(self, document: Document | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -351,8 +353,10 @@ class CanvasView(ZoomableView):
             return
         type_id = bytes(event.mimeData().data(LAYER_MIME).data()).decode("utf-8", "replace").strip()
         scene_pos = self.mapToScene(event.position().toPoint())
-        if self.add_node_at(type_id, scene_pos) is not None:
+        node_id = self.add_node_at(type_id, scene_pos)
+        if node_id is not None:
             event.acceptProposedAction()
+            self.layer_dropped.emit(node_id)
         else:
             event.ignore()
 

@@ -170,3 +170,29 @@ def test_the_window_opens_without_importing_torch() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env,
                             timeout=120)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_a_palette_drop_lets_go_of_the_palette_entry_and_shows_the_inspector(window: MainWindow, qtbot) -> None:  # noqa: ANN001
+    """After a drop the palette entry stayed selected, and the Inspector stayed behind Look Inside."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt
+    from PySide6.QtGui import QDropEvent
+
+    from gui.style import LAYER_MIME
+
+    window.show()
+    qtbot.waitExposed(window)
+    tree = window.palette_panel.tree
+    tree.setCurrentItem(window.palette_panel.item_for("conv2d"))
+    assert tree.selectedItems()
+    window.docks["inside"].raise_()
+    on_top = lambda key: not window.docks[key].visibleRegion().isEmpty()  # noqa: E731 - tabbed behind: empty
+    qtbot.waitUntil(lambda: on_top("inside") and not on_top("inspector"))
+    mime = QMimeData()
+    mime.setData(LAYER_MIME, b"conv2d")
+    event = QDropEvent(QPointF(window.canvas.viewport().rect().center()), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.canvas.dropEvent(event)
+    new = window.canvas.selected_node_ids()
+    assert len(new) == 1 and window.document.graph.nodes[new[0]].type_id == "conv2d"
+    assert not tree.selectedItems()
+    qtbot.waitUntil(lambda: on_top("inspector") and not on_top("inside"))
