@@ -37,7 +37,7 @@ from gui.style import THEMES, application_palette
 from gui.summary_panel import SummaryWidget
 from gui.training.controller import TrainingController
 from gui.training.session import runs_root
-from gui.window_files import export_canvas, save_guard
+from gui.window_files import export_canvas, remember_folder, save_guard, start_folder
 
 MAX_RECENT = 10
 PROJECT_FILTER = "Neural Canvas projects (*.json);;All files (*)"
@@ -253,8 +253,7 @@ class MainWindow(QMainWindow):
         """Ask for a project file and open it."""
         if not (self.training.confirm_leave() and save_guard(self)):
             return
-        start = str(self.document.path.parent) if self.document and self.document.path else ""
-        name, _ = QFileDialog.getOpenFileName(self, "Open Project", start, PROJECT_FILTER)
+        name, _ = QFileDialog.getOpenFileName(self, "Open Project", str(start_folder(self)), PROJECT_FILTER)
         if name:
             self.open_project(Path(name))
 
@@ -272,7 +271,7 @@ class MainWindow(QMainWindow):
         doc = self.document
         if doc is None:
             return False
-        suggested = str(doc.path or Path.cwd() / f"{(doc.project.name or 'untitled').replace(' ', '_')}.json")
+        suggested = str(doc.path or start_folder(self) / f"{(doc.project.name or 'untitled').replace(' ', '_')}.json")
         name, _ = QFileDialog.getSaveFileName(self, "Save Project As", suggested, PROJECT_FILTER)
         return self._save_to(Path(name)) if name else False
 
@@ -301,7 +300,10 @@ class MainWindow(QMainWindow):
         if doc is None:
             return
         runs = [curves.history for curves in self.training.dashboard.plots.runs.values()]
-        ExportDialog(doc.project, doc.path, runs, is_gan(doc.graph), self).exec()
+        dialog = ExportDialog(doc.project, doc.path, runs, is_gan(doc.graph), self, folder=start_folder(self))
+        dialog.exec()
+        if dialog.exported_to is not None:
+            remember_folder(self, dialog.exported_to)
 
     def import_model_dialog(self) -> None:
         """Import a PyTorch module or an ONNX file as a new project and open it."""
@@ -309,8 +311,7 @@ class MainWindow(QMainWindow):
 
         if not (self.training.confirm_leave() and save_guard(self)):
             return
-        start = self.document.path.parent if self.document is not None and self.document.path else Path.cwd()
-        dialog = ImportDialog(start, self)
+        dialog = ImportDialog(start_folder(self), self)
         if dialog.exec() and dialog.imported is not None and self.open_project(dialog.imported):
             self.statusBar().showMessage(dialog.status.text(), 8000)
 
@@ -325,6 +326,7 @@ class MainWindow(QMainWindow):
     def _remember(self, path: Path) -> None:
         recent = [str(path.resolve())] + [p for p in self._recent() if p != str(path.resolve())]
         self.settings.setValue("recent_files", recent[:MAX_RECENT])
+        remember_folder(self, path)
         self._refresh_recent()
 
     def _recent(self) -> list[str]:

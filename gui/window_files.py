@@ -1,4 +1,5 @@
-"""File chores of the main window: the unsaved-changes prompt and canvas image export."""
+"""File chores of the main window: the unsaved-changes prompt, where file dialogs start, and
+canvas image export."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from gui.main_window import MainWindow
 
 EXPORT_MARGIN = 40.0
+#: QSettings key of the folder a project was last opened from, saved to or exported to.
+LAST_FOLDER_KEY = "last_folder"
 
 
 def save_guard(window: "MainWindow") -> bool:
@@ -28,6 +31,21 @@ def save_guard(window: "MainWindow") -> bool:
     if answer == QMessageBox.StandardButton.Save:
         return window.save()
     return answer == QMessageBox.StandardButton.Discard
+
+
+def start_folder(window: MainWindow) -> Path:
+    """Where Save As, Open and the export dialogs start: the project's folder, else the folder
+    used last (remembered across sessions), else the home folder."""
+    doc = window.document
+    if doc is not None and doc.path is not None:
+        return doc.path.parent
+    last = str(window.settings.value(LAST_FOLDER_KEY, "") or "")
+    return Path(last) if last and Path(last).is_dir() else Path.home()
+
+
+def remember_folder(window: MainWindow, path: Path) -> None:
+    """Remember the folder that holds ``path`` (a file or an export folder) for the next dialog."""
+    window.settings.setValue(LAST_FOLDER_KEY, str(path.resolve().parent))
 
 
 def scene_bounds(scene: QGraphicsScene) -> QRectF:
@@ -78,7 +96,7 @@ def export_canvas(window: "MainWindow", fmt: str) -> None:
     """Ask for a file name and export the canvas as ``png`` or ``svg``."""
     doc = window.document
     stem = (doc.path.stem if doc and doc.path else (doc.project.name if doc else "") or "canvas").replace(" ", "_")
-    start = str((doc.path.parent if doc and doc.path else Path.cwd()) / f"{stem}.{fmt}")
+    start = str(start_folder(window) / f"{stem}.{fmt}")
     name, _ = QFileDialog.getSaveFileName(window, f"Export Canvas as {fmt.upper()}", start,
                                           f"{fmt.upper()} files (*.{fmt})")
     if not name:
@@ -86,6 +104,7 @@ def export_canvas(window: "MainWindow", fmt: str) -> None:
     scene = window.canvas.scene()
     ok = render_png(scene, Path(name)) if fmt == "png" else render_svg(scene, Path(name))
     if ok:
+        remember_folder(window, Path(name))
         window.statusBar().showMessage(f"Exported {name}", 4000)
     else:
         QMessageBox.critical(window, "Export failed", f"Could not write {name}.")

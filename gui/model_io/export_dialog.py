@@ -59,14 +59,19 @@ class ExportDialog(QDialog):
         project_path: Its file, or ``None`` when untitled.
         runs: The project's runs, newest last (trained weights to export).
         is_gan: Offer the generator/discriminator choice.
+        folder: Where the export is suggested (default: the project's folder, else the home folder).
     """
 
     def __init__(self, project: Project, project_path: Path | None, runs: list[RunHistory], is_gan: bool,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, folder: Path | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export Model")
         self.setMinimumWidth(620)
         self.project, self.project_path = project, project_path
+        self.folder = folder or (project_path.parent if project_path is not None else Path.home())
+        #: The file or folder of the last export that succeeded (the window remembers its folder).
+        self.exported_to: Path | None = None
+        self._target: Path | None = None
         self.result: Any = None
         self.error = ""
         self.background = BackgroundCall(self)
@@ -133,7 +138,7 @@ class ExportDialog(QDialog):
         return str(self.format.currentData())
 
     def _suggest_path(self) -> None:
-        folder = self.project_path.parent if self.project_path is not None else Path.home()
+        folder = self.folder
         stem = self.project_path.stem if self.project_path is not None else \
             (self.project.name or "model").replace(" ", "_")
         fmt = self.chosen_format
@@ -173,6 +178,7 @@ class ExportDialog(QDialog):
         self.status.setStyleSheet("")
         self.report.hide()
         fmt, discriminator = self.chosen_format, self.discriminator.isChecked()
+        self._target = Path(out_text)
         self.background.start(lambda: _export(source, fmt, Path(out_text), discriminator, base_dir))
 
     def wait(self, msecs: int = 120_000) -> bool:
@@ -186,6 +192,7 @@ class ExportDialog(QDialog):
         if result is None:
             self._show_error(error)
             return
+        self.exported_to = self._target
         self.status.setText(f"<b>Exported and checked</b>: largest difference {result.max_abs_diff:.1e} "
                             f"(tolerance {result.tolerance:.2g}) between the app's model and the reloaded "
                             f"{result.format} on the same inputs.")

@@ -149,6 +149,7 @@ def test_a_new_format_clears_the_last_result_and_model_py_usage_runs(qtbot, wind
     dialog.start()
     assert dialog.wait() and dialog.error == "", dialog.error
     assert "Exported and checked" in dialog.status.text() and not dialog.report.isHidden()
+    assert dialog.exported_to == tmp_path / "mlp_pytorch"  # the window remembers its folder for next time
     dialog.format.setCurrentIndex(0)  # ONNX: nothing was exported as ONNX yet
     assert "Exported" not in dialog.status.text() and dialog.report.isHidden() and dialog.result is None
     folder = tmp_path / "mlp_pytorch"

@@ -35,3 +35,38 @@ def test_a_relative_path_is_kept_absolute(window: MainWindow, tmp_path: Path,
     assert window.document.path == tmp_path / "my.json" and window.document.path.is_absolute()
     assert window.open_project(Path("my.json"))
     assert window.document.path == tmp_path / "my.json"
+
+
+def test_save_as_and_exports_start_in_the_folder_used_last(window: MainWindow, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Save As and the export dialogs of an untitled project opened in the process's working folder
+    or the home folder, whichever folder the last project was saved in or opened from."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from engine.templates import default_template
+    from gui.model_io.export_dialog import ExportDialog
+    from gui.window_files import export_canvas
+
+    asked: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda parent, title, start, *a, **k: (asked.append(start)
+                                                                                              or ("", "")))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    projects = tmp_path / "projects"
+    projects.mkdir()
+    assert window._save_to(projects / "first.json")
+    window.open_project(default_template(), untitled=True)  # a new untitled project
+    window.save_as()
+    export_canvas(window, "png")
+    assert [Path(start).parent for start in asked] == [projects, projects]
+    shown: list[str] = []
+    monkeypatch.setattr(ExportDialog, "exec", lambda dialog: shown.append(dialog.out.text()) or 0)
+    window.export_model_dialog()
+    assert Path(shown[0]).parent == projects
+    # a new window (the next session) remembers the folder too
+    again = MainWindow(window.settings)
+    again.open_project(default_template(), untitled=True)
+    again.save_as()
+    assert Path(asked[-1]).parent == projects
+    again.close()
