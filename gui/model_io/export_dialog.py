@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -72,6 +73,7 @@ class ExportDialog(QDialog):
         #: The file or folder of the last export that succeeded (the window remembers its folder).
         self.exported_to: Path | None = None
         self._target: Path | None = None
+        self._confirmed: Path | None = None  # the file Browse's save dialog already asked to replace
         self.result: Any = None
         self.error = ""
         self.background = BackgroundCall(self)
@@ -160,6 +162,33 @@ class ExportDialog(QDialog):
                                                     f"{fmt} files (*{SUFFIX[fmt]});;All files (*)")
             if chosen:
                 self.out.setText(chosen)
+                self._confirmed = Path(chosen)
+
+    def _replaced(self, out: Path) -> list[Path]:
+        """What exporting to ``out`` would overwrite: the files, or the python format's non-empty folder
+        (a file that Browse's save dialog already confirmed is not asked about again)."""
+        fmt = self.chosen_format
+        if fmt == "python":
+            return [out] if out.is_dir() and any(out.iterdir()) else []
+        target = out / f"model{SUFFIX[fmt]}" if out.is_dir() else out  # as export_model resolves a folder
+        written = [target, target.with_suffix(".json")] if fmt == "safetensors" else [target]  # + project copy
+        return [path for path in written if path.exists() and path != self._confirmed]
+
+    def _confirm_replace(self, out: Path) -> bool:
+        """Ask before an export replaces what is already there; True means go ahead."""
+        replaced = self._replaced(out)
+        if not replaced:
+            return True
+        if self.chosen_format == "python":
+            text = (f"The folder {out} already exists. The export writes model.py, model.safetensors and train.py "
+                    "(with any data files train.py needs) into it, replacing files of the same names. Go ahead?")
+        else:
+            names = " and ".join(str(path) for path in replaced)
+            text = f"{names} already exist{'s' if len(replaced) == 1 else ''}. Replace with this export?"
+        answer = QMessageBox.question(self, "Replace existing export?", text,
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
 
     # ---------------------------------------------------------------- export
     def start(self) -> None:
@@ -167,6 +196,8 @@ class ExportDialog(QDialog):
         out_text = self.out.text().strip()
         if not out_text:
             self._show_error("Choose where to write the export.")
+            return
+        if not self._confirm_replace(Path(out_text)):
             return
         run_dir = self.source.currentData()
         # a frozen copy: the person may go on editing while the export runs

@@ -187,3 +187,42 @@ def test_import_notes_wrap_and_a_typed_file_suggests_where_to_save(qtbot, tmp_pa
     dialog.py_file.setText(str(source))  # a place already chosen is kept
     dialog.py_file.editingFinished.emit()
     assert dialog.out.text() == str(tmp_path / "mine.json")
+
+
+def test_export_asks_before_replacing_a_file_or_a_source_folder(qtbot, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """An export over an existing file, or into an existing PyTorch source folder, replaced it without asking."""
+    from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+    asked: list[str] = []
+    answer = [QMessageBox.StandardButton.Cancel]
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a, **k: asked.append(text) or answer[0])
+    dialog = ExportDialog(mlp_project(), tmp_path / "mlp.json", [], is_gan=False)
+    qtbot.addWidget(dialog)
+    started: list[bool] = []
+    monkeypatch.setattr(dialog.background, "start", lambda call: started.append(True))
+    dialog.out.setText(str(tmp_path / "new.onnx"))  # nothing there: no question
+    dialog.start()
+    assert started == [True] and asked == []
+    (tmp_path / "old.onnx").write_bytes(b"keep")
+    dialog.out.setText(str(tmp_path / "old.onnx"))  # typed in the field
+    dialog.start()
+    assert len(asked) == 1 and "old.onnx" in asked[0] and started == [True]  # cancelled: not exported
+    answer[0] = QMessageBox.StandardButton.Yes
+    dialog.start()
+    assert len(asked) == 2 and started == [True, True]
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "old.onnx"), ""))
+    dialog._browse()  # Qt's save dialog asked already: not asked twice
+    dialog.start()
+    assert len(asked) == 2 and started == [True, True, True]
+    dialog.format.setCurrentIndex(3)  # PyTorch source: a folder
+    folder = tmp_path / "src"
+    folder.mkdir()
+    dialog.out.setText(str(folder))
+    dialog.start()  # an empty folder is not asked about
+    assert len(asked) == 2
+    (folder / "model.py").write_text("# mine\n", encoding="utf-8")
+    answer[0] = QMessageBox.StandardButton.Cancel
+    dialog.start()
+    assert len(asked) == 3 and str(folder) in asked[2] and len(started) == 4
+    assert (folder / "model.py").read_text(encoding="utf-8") == "# mine\n"
