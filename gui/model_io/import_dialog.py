@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from PySide6.QtWidgets import (
     QDialog,
@@ -79,7 +79,15 @@ def _note(text: str) -> QLabel:
 
 
 class ImportDialog(QDialog):
-    """Two tabs (PyTorch module, ONNX file) and where to save the imported project."""
+    """Two tabs (PyTorch module, ONNX file) and where to save the imported project.
+
+    What was typed in the fields (and the tab) is there again the next time the dialog opens
+    in the same session.
+    """
+
+    #: The remembered fields and their text, plus ``"tab"`` (kept for the session, class-wide).
+    REMEMBERED = ("py_file", "class_name", "args", "shape", "onnx_file")
+    remembered: ClassVar[dict[str, str | int]] = {}
 
     def __init__(self, start_dir: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -144,6 +152,20 @@ class ImportDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(buttons)
+        self._restore_fields()
+
+    def _restore_fields(self) -> None:
+        """What was typed last time; Save as is suggested from the file as if it were typed."""
+        for name in self.REMEMBERED:
+            getattr(self, name).setText(str(self.remembered.get(name, "")))
+        self.tabs.setCurrentIndex(int(self.remembered.get("tab", 0)))
+        self._suggest_from(self.onnx_file if self.tabs.currentIndex() == 1 else self.py_file)
+
+    def done(self, result: int) -> None:
+        """Close (Import, Cancel, Esc or the title bar) remembering the fields for the next opening."""
+        type(self).remembered = {**{name: getattr(self, name).text() for name in self.REMEMBERED},
+                                 "tab": self.tabs.currentIndex()}
+        super().done(result)
 
     @staticmethod
     def _with_browse(edit: QLineEdit, handler: Any) -> QWidget:

@@ -36,6 +36,12 @@ class Sorts(nn.Module):
 '''
 
 
+@pytest.fixture(autouse=True)
+def _fresh_import_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's Import dialog starts empty (it remembers the last one's fields for the session)."""
+    monkeypatch.setattr(ImportDialog, "remembered", {}, raising=False)
+
+
 @pytest.fixture
 def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow:
     monkeypatch.setenv("NEURAL_CANVAS_RUNS_DIR", str(tmp_path / "runs"))
@@ -226,3 +232,29 @@ def test_export_asks_before_replacing_a_file_or_a_source_folder(qtbot, tmp_path:
     dialog.start()
     assert len(asked) == 3 and str(folder) in asked[2] and len(started) == 4
     assert (folder / "model.py").read_text(encoding="utf-8") == "# mine\n"
+
+
+def test_the_import_dialog_remembers_what_was_typed(qtbot, tmp_path: Path) -> None:
+    """Reopening File > Import Model showed empty fields: the file, class, arguments and shape were gone."""
+    source = tmp_path / "tiny_models.py"
+    source.write_text(TINY_MODEL)
+    first = ImportDialog(tmp_path)
+    qtbot.addWidget(first)
+    first.py_file.setText(str(source))
+    first.class_name.setText("Tiny")
+    first.args.setText("[16]")
+    first.shape.setText("4")
+    first.onnx_file.setText(str(tmp_path / "model.onnx"))
+    first.reject()  # Cancel
+    second = ImportDialog(tmp_path)
+    qtbot.addWidget(second)
+    assert (second.py_file.text(), second.class_name.text(), second.args.text(), second.shape.text()) == \
+        (str(source), "Tiny", "[16]", "4")
+    assert second.onnx_file.text() == str(tmp_path / "model.onnx") and second.tabs.currentIndex() == 0
+    assert second.out.text() == str(tmp_path / "tiny_models_imported.json")  # suggested as for a typed file
+    second.tabs.setCurrentIndex(1)
+    second.class_name.setText("Other")
+    second.accept()
+    third = ImportDialog(tmp_path)
+    qtbot.addWidget(third)
+    assert third.class_name.text() == "Other" and third.tabs.currentIndex() == 1
