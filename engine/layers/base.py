@@ -183,6 +183,10 @@ class LayerType:
     #: How the importers recognize this layer in foreign models: torch modules, traced calls,
     #: ONNX operators (:mod:`engine.layers.recognize`).
     imports: ClassVar[tuple[Any, ...]] = ()
+    #: Whether the layer is in the catalogue (:func:`all_layers`: the palette, the layer reference,
+    #: the importers, the conformance tests). A block instance is not: it is placed from a block
+    #: definition and analysed and compiled through :mod:`engine.graph.flatten`.
+    listed: ClassVar[bool] = True
 
     # ----------------------------------------------------------------- ports
     @property
@@ -299,7 +303,7 @@ def register(cls: L) -> L:
     layer = cls()
     if layer.type_id in _REGISTRY:
         raise ValueError(f"layer type {layer.type_id!r} registered twice")
-    if layer.category not in CATEGORIES:
+    if layer.listed and layer.category not in CATEGORIES:
         raise ValueError(f"layer type {layer.type_id!r}: unknown category {layer.category!r}")
     problems = layer.check_params(layer.defaults())
     if problems:
@@ -318,9 +322,9 @@ def get_layer(type_id: str) -> LayerType:
 
 
 def all_layers() -> list[LayerType]:
-    """All registered declarations, grouped by category in palette order."""
+    """All listed declarations (see :attr:`LayerType.listed`), grouped by category in palette order."""
     order = {c: i for i, c in enumerate(CATEGORIES)}
-    return sorted(_REGISTRY.values(), key=lambda l: order[l.category])
+    return sorted((layer for layer in _REGISTRY.values() if layer.listed), key=lambda l: order[l.category])
 
 
 # ------------------------------------------------------------ rule helpers

@@ -17,10 +17,15 @@ Two kinds of problem are kept apart on purpose:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ParamKind = Literal["int", "float", "bool", "choice", "int_tuple", "int_list"]
+ParamKind = Literal["int", "float", "bool", "choice", "int_tuple", "int_list", "name", "name_list"]
+
+#: What a ``name`` parameter (and each element of a ``name_list``) must look like: a Python
+#: identifier of at most 64 characters, as node ids are (a block's definition and port names).
+NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 #: Integers of larger magnitude are never used in shape arithmetic: a bound check names them first.
 #: They are kept exactly as the file holds them (and saved back unchanged).
@@ -92,6 +97,14 @@ class Param:
             if not isinstance(value, str):
                 raise ParamKindError(f"expected one of {list(self.choices)}, got {_describe(value)}")
             return value
+        if kind == "name":
+            if not isinstance(value, str):
+                raise ParamKindError(f"expected a name, got {_describe(value)}")
+            return value
+        if kind == "name_list":
+            if not isinstance(value, (list, tuple)) or len(value) > 64 or not all(isinstance(v, str) for v in value):
+                raise ParamKindError(f"expected a list of names, got {_describe(value)}")
+            return tuple(value)
         # int_tuple / int_list
         if _is_int(value) and kind == "int_tuple":
             value = [value] * (self.length or 1)
@@ -112,6 +125,8 @@ class Param:
             return self._check_bounds(value)
         if self.kind == "choice" and value not in self.choices:
             return f"must be one of {', '.join(self.choices)}; got {value!r}"
+        if self.kind in ("name", "name_list"):
+            return self._check_names((value,) if self.kind == "name" else value)
         if self.kind == "int_tuple":
             if self.length is not None and len(value) != self.length:
                 return f"needs exactly {self.length} values, got {len(value)}"
@@ -122,6 +137,16 @@ class Param:
             if self.allow_minus_one and list(value).count(-1) > 1:
                 return "at most one value may be -1"
             return self._check_elements(value)
+        return None
+
+    def _check_names(self, names: tuple[str, ...]) -> str | None:
+        if not self.min_length <= len(names) <= self.max_length:
+            return f"needs {self.min_length} to {self.max_length} names, got {len(names)}"
+        bad = next((n for n in names if not NAME_PATTERN.match(n)), None)
+        if bad is not None:
+            return f"{bad[:40]!r} is not a name (letters, digits and _, not starting with a digit, at most 64)"
+        if len(set(names)) != len(names):
+            return f"names must differ, got {', '.join(names)}"
         return None
 
     def _check_bounds(self, value: float) -> str | None:
@@ -183,6 +208,17 @@ def int_list_param(name: str, default: tuple[int, ...], doc: str, min: int | Non
     """Declare a variable-length integer list (for example a tensor shape)."""
     return Param(name, "int_list", tuple(default), doc, min=min, max=max, min_length=min_length,
                  max_length=max_length, allow_minus_one=allow_minus_one)
+
+
+def name_param(name: str, default: str, doc: str) -> Param:
+    """Declare a name (a Python identifier), e.g. the block definition an instance uses."""
+    return Param(name, "name", default, doc)
+
+
+def name_list_param(name: str, default: tuple[str, ...], doc: str, min_length: int = 1,
+                    max_length: int = 64) -> Param:
+    """Declare a list of distinct names (Python identifiers), e.g. a block instance's ports."""
+    return Param(name, "name_list", tuple(default), doc, min_length=min_length, max_length=max_length)
 
 
 # ------------------------------------------------------------------- helpers
