@@ -126,9 +126,7 @@ def test_flatten_names_a_missing_definition_and_mismatched_ports() -> None:
     with pytest.raises(BlockError, match=r"^node layer1 \(Block\): uses block definition 'Res', which does not "
                                          r"exist$"):
         flatten(g, BlockLibrary())
-    renamed = residual()
-    renamed.graph.nodes["x"].id = "x"  # ids are fixed; rebuild with another port name instead
-    other = BlockDefinition("Res")
+    other = BlockDefinition("Res")  # the definition's Input was renamed: its port is now "inp"
     chain(other.graph, node("input", "inp", shape=[8, 4, 4]), node("relu", "r"), node("output", "out"))
     with pytest.raises(BlockError) as caught:
         flatten(g, BlockLibrary([other]))
