@@ -23,6 +23,14 @@ from engine.shapes import Analysis, ShapeInference
 from gui.commands import GraphCommand, MoveStep, comment_steps, set_settings
 
 
+def display_name(path: Path | None, project: Project) -> str:
+    """How every window title and prompt names a document: its file's name, else its project's
+    name, else "Untitled"."""
+    if path is not None:
+        return path.name
+    return project.name or "Untitled"
+
+
 def on_disk(path: Path) -> Path:
     """``path`` with its file name spelled as its folder lists it.
 
@@ -91,10 +99,8 @@ class Document(QObject):
 
     @property
     def title(self) -> str:
-        """File name, project name, or "Untitled"."""
-        if self.path is not None:
-            return self.path.name
-        return self.project.name or "Untitled"
+        """File name, project name, or "Untitled" (:func:`display_name`)."""
+        return display_name(self.path, self.project)
 
     @property
     def dirty(self) -> bool:

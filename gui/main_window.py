@@ -25,7 +25,7 @@ from gui import clipboard, commands
 from gui.actions import ICON_OF_ACTION, build_actions
 from gui.autosave import Autosaver, pending_recoveries
 from gui.canvas.view import CanvasView
-from gui.document import Document
+from gui.document import Document, display_name
 from gui.gallery import TemplateGallery
 from gui.icons import icon
 from gui.inspector import InspectorWidget
@@ -349,17 +349,20 @@ class MainWindow(QMainWindow):
         after one is restored, any others stay on disk and are offered at the next start.
         """
         for recovery in pending_recoveries():
-            name = recovery.original.name if recovery.original else "an untitled project"
+            try:  # read first: the prompt names the document as the unsaved-changes prompt did
+                project: Project | None = recovery.load()
+                damaged = ""
+            except ProjectFileError as exc:
+                project, damaged = None, str(exc)
+            name = display_name(recovery.original, project if project is not None else Project())
             answer = QMessageBox.question(self, "Recover unsaved work",
                                           f"Neural Canvas closed unexpectedly while you were editing {name}. "
                                           "Recover the unsaved changes? (No discards them.)")
             if answer != QMessageBox.StandardButton.Yes:
                 recovery.discard()
                 continue
-            try:
-                project = recovery.load()
-            except ProjectFileError as exc:
-                QMessageBox.warning(self, "Cannot recover", str(exc))
+            if project is None:
+                QMessageBox.warning(self, "Cannot recover", damaged)
                 continue
             document = Document(project, recovery.original)
             document.undo_stack.resetClean()

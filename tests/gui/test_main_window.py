@@ -196,3 +196,31 @@ def test_a_palette_drop_lets_go_of_the_palette_entry_and_shows_the_inspector(win
     assert len(new) == 1 and window.document.graph.nodes[new[0]].type_id == "conv2d"
     assert not tree.selectedItems()
     qtbot.waitUntil(lambda: on_top("inspector") and not on_top("inside"))
+
+
+def test_the_unsaved_changes_and_recovery_prompts_name_the_document_alike(window: MainWindow, tmp_path: Path,  # noqa: ANN001
+                                                                        monkeypatch, qtbot) -> None:
+    """One rule names the document in every prompt (and the title bar): its file's name, else its project's
+    name. The crash-recovery prompt said "an untitled project" where the other prompt said the project's name."""
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a, **k: asked.append(text)
+                        or QMessageBox.StandardButton.Cancel)
+    window.document.project.meta["name"] = "CNN on digits"
+    doc = window.document
+    doc.push(commands.set_param(doc.graph, "fc1", "out_features", 50))
+    window.new_document()  # Cancel: the document stays
+    assert "CNN on digits" in asked[-1] and window.windowTitle().startswith("CNN on digits")
+    assert window.autosaver.save_now()
+    _crash(window.autosaver.path)
+    fresh = MainWindow(QSettings(str(tmp_path / "fresh.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(fresh)
+    fresh.offer_recovery()  # not recovered (the answer is not Yes): the file is discarded
+    assert "CNN on digits" in asked[-1] and "untitled" not in asked[-1]
+    assert window._save_to(tmp_path / "digits.json")
+    doc.push(commands.set_param(doc.graph, "fc1", "out_features", 51))
+    window.new_document()
+    assert "digits.json" in asked[-1] and "CNN on digits" not in asked[-1]
+    assert window.autosaver.save_now()
+    _crash(window.autosaver.path)
+    fresh.offer_recovery()
+    assert "digits.json" in asked[-1] and "CNN on digits" not in asked[-1]
