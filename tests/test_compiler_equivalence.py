@@ -319,3 +319,32 @@ def test_every_keyword_builtin_and_graph_module_member_is_a_usable_node_id() -> 
                 failures.append(f"{name} as {['input', 'linear', 'flatten'][position]}: "
                                 f"{type(exc).__name__}: {str(exc)[:80]}")
     assert not failures, "\n".join(failures)
+
+
+def test_activations_overwrite_what_only_they_read_after_a_convolution_or_a_sum() -> None:
+    graph = Graph()
+    chain(graph, node("input", "image", shape=[3, 8, 8]), node("conv2d", "conv", out_channels=4, padding=[1, 1]),
+          node("relu", "act"), node("conv2d", "conv2", out_channels=4, padding=[1, 1]), node("relu", "act2"),
+          node("add", "plus"), node("relu", "act3"), node("output", "out"))
+    connect(graph, "act", "plus", "in2")  # a skip connection: act's result is read by conv2 and plus
+    compiled = compile_graph(graph)
+    calls = {n.name: n.kwargs.get("inplace", False) for n in compiled.module.graph.nodes if n.op == "call_function"
+             and "relu" in str(n.target)}
+    assert calls == {"act": True, "act2": True, "act3": True}
+    x = compiled.example_inputs(batch=2)[0].requires_grad_()
+    compiled.module(x).sum().backward()  # autograd accepts every overwrite
+
+
+def test_an_activation_never_overwrites_a_value_read_elsewhere_or_saved_for_backward() -> None:
+    graph = Graph()
+    chain(graph, node("input", "image", shape=[3, 8, 8]), node("conv2d", "conv", out_channels=3, padding=[1, 1]),
+          node("relu", "act"), node("output", "out"))
+    chain(graph, "conv", node("output", "raw"))  # conv's output is also returned: act must copy
+    chain(graph, "image", node("sigmoid", "gate"), node("relu", "after_sigmoid"), node("output", "out3"))
+    compiled = compile_graph(graph)
+    inplace = {n.name: n.kwargs.get("inplace", False) for n in compiled.module.graph.nodes
+               if n.op == "call_function" and "relu" in str(n.target)}
+    assert inplace == {"act": False, "after_sigmoid": False}
+    x = compiled.example_inputs(batch=2)[0]
+    out, raw, _ = compiled.module(x)
+    assert (raw < 0).any() and torch.equal(out, torch.relu(raw))

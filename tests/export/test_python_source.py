@@ -101,7 +101,7 @@ def test_project_text_cannot_inject_code(tmp_path: Path) -> None:
     assert isinstance(tree.body[0], ast.Expr) and sum(isinstance(s, ast.Expr) for s in tree.body) == 1
     assert "os.system" in ast.get_docstring(tree)  # the name stays text
     assert result.max_abs_diff == 0.0
-    assert "self.nn = nn.Linear(3, 2)" in text and "nn_ = self.nn(" in text and "torch_ = F.relu(nn_)" in text
+    assert "self.nn = nn.Linear(3, 2)" in text and "nn_ = self.nn(" in text and "torch_ = F.relu(nn_, inplace=True)" in text
     assert "\n        F = " not in text and "\n        nn = " not in text
 
 

@@ -74,7 +74,7 @@ class AutoencoderTask(SupervisedTask):
     def _latent(self, x: torch.Tensor) -> list[list[float]]:
         codes: list[torch.Tensor] = []
         hook = getattr(self.model, str(self.latent_node)).register_forward_hook(
-            lambda module, args, output: codes.append(output.detach().float()))
+            lambda module, args, output: codes.append(output.detach().float().clone()))
         try:
             with self.evaluating():
                 self.model(x)
