@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTabWidget,
@@ -96,6 +97,7 @@ class ImportDialog(QDialog):
         self.start_dir = start_dir
         self.imported: Path | None = None
         self.error = ""
+        self._confirmed: Path | None = None  # the project file Browse's save dialog already asked to replace
         self.background = BackgroundCall(self)
         self.background.done.connect(self._on_done)
 
@@ -196,6 +198,7 @@ class ImportDialog(QDialog):
                                                 str(self.start_dir), "Neural Canvas projects (*.json)")
         if chosen:
             self.out.setText(chosen)
+            self._confirmed = Path(chosen).with_suffix(".json")  # the save dialog asked about replacing it
 
     def _suggest_from(self, edit: QLineEdit) -> None:
         text = edit.text().strip()
@@ -215,12 +218,27 @@ class ImportDialog(QDialog):
             self._show_error(str(exc))
             return False
         out = Path(self.out.text().strip()).with_suffix(".json")
+        if not self._confirm_replace(out):
+            return False
         self.import_button.setEnabled(False)
         self.progress.show()
         self.status.setStyleSheet("")
         self.status.setText("Importing and checking the imported graph against the original…")
         self.background.start(lambda: _import(kind, values, out))
         return True
+
+    def _confirm_replace(self, out: Path) -> bool:
+        """Ask before the import replaces a project (or its weights) already there; True means go ahead
+        (a file the Browse dialog already asked about is not asked about again)."""
+        replaced = [path for path in (out, out.with_suffix(".safetensors")) if path.exists()]
+        if not replaced or out == self._confirmed:
+            return True
+        names = " and ".join(path.name for path in replaced)
+        answer = QMessageBox.question(
+            self, "Replace existing project?",
+            f"{names} already exist{'s' if len(replaced) == 1 else ''} in {out.parent}. Replace with the import?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _values(self) -> tuple[str, dict[str, Any]]:
         if not self.out.text().strip():

@@ -258,3 +258,29 @@ def test_the_import_dialog_remembers_what_was_typed(qtbot, tmp_path: Path) -> No
     third = ImportDialog(tmp_path)
     qtbot.addWidget(third)
     assert third.class_name.text() == "Other" and third.tabs.currentIndex() == 1
+
+
+def test_import_asks_before_replacing_a_project(qtbot, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QMessageBox
+
+    source = tmp_path / "tiny_models3.py"
+    source.write_text(TINY_MODEL)
+    target = tmp_path / "tiny.json"
+    target.write_text("{}")
+    asked: list[str] = []
+    answer = [QMessageBox.StandardButton.Cancel]
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *a, **k: asked.append(text) or answer[0])
+    dialog = ImportDialog(tmp_path)
+    qtbot.addWidget(dialog)
+    dialog.py_file.setText(str(source))
+    dialog.class_name.setText("Tiny")
+    dialog.shape.setText("4")
+    dialog.out.setText(str(target))
+    assert not dialog.start()  # cancelled: nothing written
+    assert asked and "tiny.json already exists" in asked[0] and target.read_text() == "{}"
+    answer[0] = QMessageBox.StandardButton.Yes
+    assert dialog.start() and dialog.wait()
+    assert dialog.imported == target and target.read_text() != "{}"
+    asked.clear()
+    dialog._confirmed = target  # as after Browse's own save dialog asked
+    assert dialog.start() and dialog.wait() and not asked
