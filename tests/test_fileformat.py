@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.graph import Edge, Graph, Node, Project
-from engine.graph.fileformat import (FORMAT_VERSION, ProjectFileError, dumps, load_project, loads,
+from engine.graph.fileformat import (BASE_VERSION, FORMAT_VERSION, ProjectFileError, dumps, load_project, loads,
                                      save_project)
 from engine.shapes import analyze
 from tests.conftest import ROOT
@@ -42,7 +42,7 @@ def test_round_trip_keeps_everything(tmp_path: Path) -> None:
 
 def test_file_is_readable_json_with_format_and_version() -> None:
     data = json.loads(dumps(_project()))
-    assert data["format"] == "neural-canvas-project" and data["version"] == FORMAT_VERSION
+    assert data["format"] == "neural-canvas-project" and data["version"] == BASE_VERSION  # no blocks: version 1
     assert '"kernel_size": [3, 3]' in dumps(_project())
 
 

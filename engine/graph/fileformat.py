@@ -15,6 +15,19 @@ Layout (version 1)::
                "edges": [{"source", "target", "port", "source_port" (only when not "out")}]},
      "dataset": {...}, "training": {...},
      "comments": [{"id", "text", "rect": [x, y, w, h]}]}   (optional, see engine.graph.comments)
+
+Version 2 adds block definitions (:mod:`engine.graph.blocks`), after ``graph``::
+
+     "blocks": {"<Name>": {"doc": "<text>", "nodes": [...], "edges": [...]}, ...}
+
+Each definition's ``nodes`` and ``edges`` have the schema of ``graph`` and are validated the
+same way; errors name the block (``blocks.Bottleneck.nodes[3].params.stride: ...``). Block
+instances are nodes of type ``block`` whose ``params.definition`` names a definition.
+A project *with* definitions is saved as version 2; a project without any is saved exactly as
+before, as version 1, so version-1 files round-trip byte-identically and older apps still open
+them. Version-1 files may not hold ``blocks``. On load a definition that contains itself
+(directly or through others) is refused with the cycle named, and an instance of a definition
+the file does not hold is refused in one line naming the node and the definition.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.fileio import atomic_write_bytes
+from engine.graph.blocks import BlockDefinition, BlockError, BlockLibrary
 from engine.graph.comments import CommentError, comments_from_json, comments_to_json
 from engine.graph.model import MAX_COORDINATE, OUT, Edge, Graph, GraphError, Node
 
@@ -34,9 +48,15 @@ from engine.graph.model import MAX_COORDINATE, OUT, Edge, Graph, GraphError, Nod
 MAX_GROUP_LENGTH = 512
 from engine.graph.project import Project
 from engine.layers import ParamKindError, get_layer
+from engine.layers.block import BLOCK_TYPE
 
 FORMAT_NAME = "neural-canvas-project"
-FORMAT_VERSION = 1
+#: The newest version this app reads, written for projects with block definitions.
+FORMAT_VERSION = 2
+#: The version written for projects without block definitions (unchanged since version 1).
+BASE_VERSION = 1
+#: Block definitions a file may hold.
+MAX_BLOCKS = 10_000
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_NODES = 100_000
 MAX_SETTINGS_DEPTH = 32
@@ -49,8 +69,23 @@ class ProjectFileError(ValueError):
 
 # ------------------------------------------------------------------- saving
 def to_json(project: Project) -> dict[str, Any]:
-    """The project as plain JSON data."""
-    graph = project.graph
+    """The project as plain JSON data (version 1 without block definitions, else version 2)."""
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION if project.blocks else BASE_VERSION,
+        **({"id": project.id} if project.id else {}),  # files without one round-trip unchanged
+        "meta": dict(project.meta),
+        "graph": _graph_to_json(project.graph),
+        **({"blocks": {name: {"doc": d.doc, **_graph_to_json(d.graph)} for name, d in project.blocks.items()}}
+           if project.blocks else {}),
+        "dataset": project.dataset,
+        "training": project.training,
+        **({"comments": comments_to_json(project.comments)} if project.comments else {}),
+    }
+
+
+def _graph_to_json(graph: Graph) -> dict[str, Any]:
+    """``{"nodes": [...], "edges": [...]}`` of a graph (the top level or a block definition)."""
     nodes = []
     for node in graph:
         layer = node.layer
@@ -63,16 +98,7 @@ def to_json(project: Project) -> dict[str, Any]:
         })
     edges = [{"source": e.source, "target": e.target, "port": e.target_port,
               **({"source_port": e.source_port} if e.source_port != OUT else {})} for e in graph.edges]
-    return {
-        "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
-        **({"id": project.id} if project.id else {}),  # files without one round-trip unchanged
-        "meta": dict(project.meta),
-        "graph": {"nodes": nodes, "edges": edges},
-        "dataset": project.dataset,
-        "training": project.training,
-        **({"comments": comments_to_json(project.comments)} if project.comments else {}),
-    }
+    return {"nodes": nodes, "edges": edges}
 
 
 FRAGMENT_FORMAT = "neural-canvas-nodes"
@@ -86,7 +112,7 @@ def to_json_fragment(graph: Graph, node_ids: list[str]) -> dict[str, Any]:
                (Edge(e.source, e.target, e.target_port, e.source_port) for e in graph.edges
                 if e.source in chosen and e.target in chosen))
     data = to_json(Project(graph=sub))["graph"]
-    return {"format": FRAGMENT_FORMAT, "version": FORMAT_VERSION, **data}
+    return {"format": FRAGMENT_FORMAT, "version": BASE_VERSION, **data}
 
 
 def from_json_fragment(data: Any) -> tuple[list[Node], list[Edge]]:
@@ -310,7 +336,7 @@ def from_json(data: Any) -> Project:
     if version > FORMAT_VERSION:
         raise _FieldError("version", f"format version {version} was written by a newer Neural Canvas; this "
                                      f"version reads up to {FORMAT_VERSION}: update the app to open it")
-    known = {"format", "version", "id", "meta", "graph", "dataset", "training", "comments"}
+    known = {"format", "version", "id", "meta", "graph", "blocks", "dataset", "training", "comments"}
     for key in data:
         if key not in known:
             raise _FieldError(_key(key), "unknown section")
@@ -325,12 +351,17 @@ def from_json(data: Any) -> Project:
         if _depth(value) > MAX_SETTINGS_DEPTH:
             raise _FieldError(section, f"nested more than {MAX_SETTINGS_DEPTH} levels deep")
     graph = _graph_from_json(_expect(data.get("graph", {}), dict, "graph", "an object"))
+    if "blocks" in data and version < FORMAT_VERSION:
+        raise _FieldError("blocks", f"block definitions need format version {FORMAT_VERSION} (the file says "
+                                    f"{version})")
+    blocks = _blocks_from_json(data.get("blocks", {}))
+    _check_block_uses(graph, "graph", blocks)
     try:
         comments = comments_from_json(data.get("comments", []))
     except CommentError as exc:
         raise _FieldError(exc.path, exc.message) from None
     return Project(graph=graph, dataset=dataset, training=training, meta=dict(meta),
-                   id=_project_id(data.get("id", "")), comments=comments)
+                   id=_project_id(data.get("id", "")), comments=comments, blocks=blocks)
 
 
 _PROJECT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -346,24 +377,25 @@ def _project_id(value: Any) -> str:
     return value
 
 
-def _graph_from_json(data: dict[str, Any]) -> Graph:
+def _graph_from_json(data: dict[str, Any], where: str = "graph", extra: tuple[str, ...] = ()) -> Graph:
+    """Validate ``{"nodes", "edges"}`` (at ``where``: ``graph`` or ``blocks.<Name>``) into a graph."""
     for key in data:
-        if key not in ("nodes", "edges"):
-            raise _FieldError(f"graph.{_key(key)}", "unknown field")
-    nodes = _expect(data.get("nodes", []), list, "graph.nodes", "a list")
-    edges = _expect(data.get("edges", []), list, "graph.edges", "a list")
+        if key not in ("nodes", "edges", *extra):
+            raise _FieldError(f"{where}.{_key(key)}", "unknown field")
+    nodes = _expect(data.get("nodes", []), list, f"{where}.nodes", "a list")
+    edges = _expect(data.get("edges", []), list, f"{where}.edges", "a list")
     if len(nodes) > MAX_NODES:
-        raise _FieldError("graph.nodes", f"{len(nodes)} nodes; at most {MAX_NODES} are supported")
+        raise _FieldError(f"{where}.nodes", f"{len(nodes)} nodes; at most {MAX_NODES} are supported")
     graph = Graph()
     for index, raw in enumerate(nodes):
-        path = f"graph.nodes[{index}]"
+        path = f"{where}.nodes[{index}]"
         node = _node_from_json(raw, path)
         try:
             graph.add_node(node)
         except GraphError as exc:
             raise _FieldError(f"{path}.id", str(exc)) from None
     for index, raw in enumerate(edges):
-        path = f"graph.edges[{index}]"
+        path = f"{where}.edges[{index}]"
         _expect(raw, dict, path, "an object")
         for key in raw:
             if key not in ("source", "target", "port", "source_port"):
@@ -375,6 +407,40 @@ def _graph_from_json(data: dict[str, Any]) -> Graph:
             raise _FieldError(path, problem)
         graph.add_edge(Edge(*fields, source_port))
     return graph
+
+
+def _blocks_from_json(data: Any) -> BlockLibrary:
+    """Validate the ``blocks`` section into a library (no cycles, no missing definitions)."""
+    _expect(data, dict, "blocks", "an object")
+    if len(data) > MAX_BLOCKS:
+        raise _FieldError("blocks", f"{len(data)} block definitions; at most {MAX_BLOCKS} are supported")
+    library = BlockLibrary()
+    for name, raw in data.items():
+        where = f"blocks.{_key(name)}"
+        _expect(raw, dict, where, "an object")
+        doc = _expect(raw.get("doc", ""), str, f"{where}.doc", "a string")
+        graph = _graph_from_json(raw, where, extra=("doc",))
+        try:
+            library.add(BlockDefinition(name, graph, doc))
+        except BlockError as exc:
+            raise _FieldError(where, str(exc)) from None
+    cycle = library.cycle()
+    if cycle:
+        raise _FieldError(f"blocks.{_key(cycle[0])}", f"block definition {cycle[0]!r} contains itself: "
+                                                      f"{' -> '.join(cycle)}")
+    for name, definition in library.items():
+        _check_block_uses(definition.graph, f"blocks.{_key(name)}", library)
+    return library
+
+
+def _check_block_uses(graph: Graph, where: str, library: BlockLibrary) -> None:
+    """Refuse an instance in ``graph`` of a definition ``library`` does not hold (one line naming both)."""
+    for index, node in enumerate(graph):
+        if node.type_id == BLOCK_TYPE and node.params["definition"] not in library:
+            known = f" (it defines {', '.join(sorted(library))})" if library else " (it defines none)"
+            raise _FieldError(f"{where}.nodes[{index}].params.definition",
+                              f"node {node.id} uses block definition {node.params['definition']!r}, which the file "
+                              f"does not define{known}")
 
 
 def _node_from_json(raw: Any, path: str) -> Node:

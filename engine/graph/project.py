@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.graph.blocks import BlockLibrary
 from engine.graph.comments import Comment
 from engine.graph.model import Graph
 
@@ -28,6 +29,8 @@ class Project:
             files written before ids existed, templates). Runs store it in their frozen
             ``project.json``, so they can be matched to their project whatever its file name.
         comments: Notes and frames on the canvas (not part of the model).
+        blocks: The project's block definitions, by name (instances in ``graph`` and inside
+            definitions name them). Empty for projects without blocks (saved as format version 1).
     """
 
     graph: Graph = field(default_factory=Graph)
@@ -36,6 +39,7 @@ class Project:
     meta: dict[str, str] = field(default_factory=dict)
     id: str = ""
     comments: list[Comment] = field(default_factory=list)
+    blocks: BlockLibrary = field(default_factory=BlockLibrary)
 
     @property
     def name(self) -> str:
