@@ -1,9 +1,9 @@
 """Training memory, estimated from the graph before anything is allocated.
 
-A training step holds the weights, their gradients, the optimizer's state (Adam keeps two
-moments per weight, SGD with momentum one), and the activations of the batch that the
-backward pass needs: roughly every layer's output, plus the gradient of the largest one
-while it flows back. :func:`estimate_training_memory` adds these up from shape inference
+A training step holds the weights, the gradients of the trainable ones and the optimizer's
+state for those (Adam keeps two moments per weight, SGD with momentum one; frozen layers have
+neither), and the activations of the batch that the backward pass needs: roughly every
+layer's output, plus the gradient of the largest one while it flows back. :func:`estimate_training_memory` adds these up from shape inference
 (no torch); :func:`available_memory` says what the chosen device has free (psutil for RAM);
 :func:`memory_diagnostic` turns "does not fit" into a warning that names the largest layer
 and a batch size that would fit. The same figures explain an out-of-memory failure after
@@ -20,6 +20,7 @@ from typing import Any, Mapping
 
 from engine.graph.model import Graph
 from engine.shapes import Analysis, Diagnostic
+from engine.trainable import parameter_split
 
 #: Bytes of one weight, gradient and optimizer-state value (float32).
 WEIGHT_BYTES = 4
@@ -35,9 +36,9 @@ class MemoryEstimate:
 
     Args:
         batch_size: Samples per step the estimate is for.
-        weights: Trainable weights.
-        gradients: Their gradients.
-        optimizer: The optimizer's state.
+        weights: All weights, frozen ones included.
+        gradients: The gradients of the trainable weights (frozen layers have none).
+        optimizer: The optimizer's state (for the trainable weights only).
         activations_per_sample: Activations kept for the backward pass, per sample.
         largest_node: The node holding most weights (``None`` for an empty graph).
         largest_node_bytes: Its weights' bytes.
@@ -107,6 +108,7 @@ def estimate_training_memory(graph: Graph, analysis: Analysis, training: Mapping
     except Exception:  # noqa: BLE001 - a bad setting is reported elsewhere; estimate with the defaults
         batch, optimizer, momentum, precision = 64, "adam", 0.9, "auto"
     weights = analysis.parameters * WEIGHT_BYTES
+    learned = parameter_split(graph, analysis).trainable * WEIGHT_BYTES  # frozen layers: no gradient, no state
     per_weight = _STATE_PER_WEIGHT.get(optimizer, 2)
     if optimizer == "sgd" and momentum == 0:
         per_weight = 0
@@ -117,7 +119,7 @@ def estimate_training_memory(graph: Graph, analysis: Analysis, training: Mapping
     largest = max((n for n in analysis.in_model if n in analysis.nodes),
                   key=lambda n: analysis.nodes[n].parameters, default=None)
     largest_bytes = analysis.nodes[largest].parameters * WEIGHT_BYTES if largest is not None else 0
-    return MemoryEstimate(batch, weights, weights, weights * per_weight, per_sample, largest, largest_bytes)
+    return MemoryEstimate(batch, weights, learned, learned * per_weight, per_sample, largest, largest_bytes)
 
 
 def _nvidia_driver_present() -> bool:

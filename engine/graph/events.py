@@ -52,11 +52,21 @@ class ParamChanged:
 
 
 @dataclass(frozen=True)
+class TrainingChanged:
+    """A node's training option changed: ``name`` is ``trainable`` or ``lr_scale`` (not a layer parameter)."""
+
+    node_id: str
+    name: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
 class NodesMoved:
     """Nodes moved on the canvas: ``moves`` maps node id to ``(old, new)`` positions."""
 
     moves: dict[str, tuple[tuple[float, float], tuple[float, float]]]
 
 
-GraphEvent = Union[NodeAdded, NodeRemoved, EdgeAdded, EdgeRemoved, ParamChanged, NodesMoved]
+GraphEvent = Union[NodeAdded, NodeRemoved, EdgeAdded, EdgeRemoved, ParamChanged, NodesMoved, TrainingChanged]
 Listener = Callable[[GraphEvent], None]

@@ -11,7 +11,8 @@ Layout (version 1)::
     {"format": "neural-canvas-project", "version": 1, "id": "<32 hex digits, optional>",
      "meta": {"name": ..., "family": ..., "task": ..., "description": ...},
      "graph": {"nodes": [{"id", "type", "position": [x, y], "params": {...},
-                          "group" (only for imported layers: their module's path, "layer1.0")}],
+                          "group" (only for imported layers: their module's path, "layer1.0"),
+                          "trainable": false (only when frozen), "lr_scale": x (only when not 1)}],
                "edges": [{"source", "target", "port", "source_port" (only when not "out")}]},
      "dataset": {...}, "training": {...},
      "comments": [{"id", "text", "rect": [x, y, w, h]}]}   (optional, see engine.graph.comments)
@@ -43,6 +44,7 @@ from engine.fileio import atomic_write_bytes
 from engine.graph.blocks import BlockDefinition, BlockError, BlockLibrary
 from engine.graph.comments import CommentError, comments_from_json, comments_to_json
 from engine.graph.model import MAX_COORDINATE, OUT, Edge, Graph, GraphError, Node
+from engine.graph.model import TRAINING_OPTIONS, training_option_problem
 
 #: Longest module path kept as a node's group.
 MAX_GROUP_LENGTH = 512
@@ -95,6 +97,7 @@ def _graph_to_json(graph: Graph) -> dict[str, Any]:
             "position": [node.position[0], node.position[1]],
             "params": {d.name: d.to_json(node.params[d.name]) for d in layer.params},
             **({"group": node.group} if node.group else {}),
+            **_training_json(node),
         })
     edges = [{"source": e.source, "target": e.target, "port": e.target_port,
               **({"source_port": e.source_port} if e.source_port != OUT else {})} for e in graph.edges]
@@ -446,7 +449,7 @@ def _check_block_uses(graph: Graph, where: str, library: BlockLibrary) -> None:
 def _node_from_json(raw: Any, path: str) -> Node:
     _expect(raw, dict, path, "an object")
     for key in raw:
-        if key not in ("id", "type", "position", "params", "group"):
+        if key not in ("id", "type", "position", "params", "group", *TRAINING_OPTIONS):
             raise _FieldError(f"{path}.{_key(key)}", "unknown field")
     group = _expect(raw.get("group", ""), str, f"{path}.group", "a string")
     if len(group) > MAX_GROUP_LENGTH or not group.isprintable():
@@ -472,7 +475,25 @@ def _node_from_json(raw: Any, path: str) -> Node:
             values[name] = decl.coerce(value)
         except ParamKindError as exc:
             raise _FieldError(f"{path}.params.{name}", str(exc)) from None
-    return Node(node_id, type_id, values, (float(position[0]), float(position[1])), group)
+    options = _training_from_json(raw, path)
+    return Node(node_id, type_id, values, (float(position[0]), float(position[1])), group, **options)
+
+
+def _training_json(node: Node) -> dict[str, Any]:
+    """A node's training options that differ from the defaults (old files round-trip unchanged)."""
+    return {name: getattr(node, name) for name, default in TRAINING_OPTIONS.items() if getattr(node, name) != default}
+
+
+def _training_from_json(raw: dict[str, Any], path: str) -> dict[str, Any]:
+    """``trainable`` and ``lr_scale`` of a node object, validated (one line naming the field)."""
+    options = {}
+    for name, default in TRAINING_OPTIONS.items():
+        value = raw.get(name, default)
+        problem = training_option_problem(name, value)
+        if problem:
+            raise _FieldError(f"{path}.{name}", problem)
+        options[name] = value if name == "trainable" else float(value)
+    return options
 
 
 #: Suffix of the weights file that may sit beside a project file (``lenet.json`` + ``lenet.safetensors``).

@@ -17,11 +17,15 @@ from typing import Any, Callable, Iterable, Iterator
 import networkx as nx
 
 from engine.graph.events import (EdgeAdded, EdgeRemoved, GraphEvent, Listener, NodeAdded, NodeRemoved,
-                                 NodesMoved, ParamChanged)
+                                 NodesMoved, ParamChanged, TrainingChanged)
 from engine.layers import LayerType, ParamKindError, get_layer
 
 NODE_ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_COORDINATE = 1e9
+#: Bounds of a node's learning-rate multiplier (``lr_scale``).
+LR_SCALE_MIN, LR_SCALE_MAX = 0.0, 100.0
+#: The node-level training options and their defaults (saved in a file only when not default).
+TRAINING_OPTIONS: dict[str, Any] = {"trainable": True, "lr_scale": 1.0}
 
 
 class GraphError(ValueError):
@@ -39,6 +43,11 @@ class Node:
         position: Canvas position of the node's top-left corner.
         group: Dotted path of the module an imported layer belongs to (``layer1.0`` for
             ResNet's first block), so the hierarchy can become blocks; empty for drawn layers.
+        trainable: Whether training updates the node's parameters (off: frozen, its batch-norm
+            statistics too). Meaningful for layers with parameters; a node-level option, not a
+            layer parameter, so every layer has it without declaring it.
+        lr_scale: Multiplier of the learning rate for the node's parameters
+            (:data:`LR_SCALE_MIN` to :data:`LR_SCALE_MAX`).
     """
 
     id: str
@@ -46,6 +55,8 @@ class Node:
     params: dict[str, Any] = field(default_factory=dict)
     position: tuple[float, float] = (0.0, 0.0)
     group: str = ""
+    trainable: bool = True
+    lr_scale: float = 1.0
 
     def copy(self, **changes: Any) -> "Node":
         """An independent copy (its own params dict), with ``changes`` applied (``id=``, ``position=``)."""
@@ -175,6 +186,10 @@ class Graph:
             raise GraphError(f"node {node.id}: unknown layer type {node.type_id!r}") from None
         node.params = normalize_params(layer, node.params, where=f"node {node.id}")
         node.position = _position(node.position, node.id)
+        for name in TRAINING_OPTIONS:
+            problem = training_option_problem(name, getattr(node, name))
+            if problem:
+                raise GraphError(f"node {node.id} ({layer.title}): {name} {problem}")
         self.nodes[node.id] = node
         if index is not None and index < len(self.nodes) - 1:
             items = list(self.nodes.items())
@@ -291,6 +306,26 @@ class Graph:
         self._emit(ParamChanged(node_id, name, old, value))
         return old
 
+    def set_training(self, node_id: str, name: str, value: Any) -> Any:
+        """Set a node's training option (``trainable`` or ``lr_scale``) and return its previous value.
+
+        Raises:
+            GraphError: Unknown node or option, or a value of the wrong kind or out of bounds.
+        """
+        node = self._node(node_id)
+        if name not in TRAINING_OPTIONS:
+            raise GraphError(f"node {node_id}: no training option {name!r} (options: {', '.join(TRAINING_OPTIONS)})")
+        problem = training_option_problem(name, value)
+        if problem:
+            raise GraphError(f"node {node_id} ({node.layer.title}): {name} {problem}")
+        value = bool(value) if name == "trainable" else float(value)
+        old = getattr(node, name)
+        if old == value:
+            return old
+        setattr(node, name, value)
+        self._emit(TrainingChanged(node_id, name, old, value))
+        return old
+
     def move_nodes(self, positions: dict[str, tuple[float, float]]) -> None:
         """Move several nodes at once (one event).
 
@@ -338,6 +373,23 @@ def _position(pos: Any, node_id: str) -> tuple[float, float]:
     if not (abs(x) <= MAX_COORDINATE and abs(y) <= MAX_COORDINATE):
         raise GraphError(f"node {node_id}: position {pos!r} is outside the canvas (+-{MAX_COORDINATE:g})")
     return x, y
+
+
+def training_option_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` is not a valid ``trainable`` (true/false) or ``lr_scale`` (a number in bounds), else ``None``."""
+    if name == "trainable":
+        return None if isinstance(value, bool) else f"expected true or false, got {_shown(value)}"
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return f"expected a number, got {_shown(value)}"
+    if not LR_SCALE_MIN <= value <= LR_SCALE_MAX:  # NaN fails too
+        return f"must be from {LR_SCALE_MIN:g} to {LR_SCALE_MAX:g}, got {value!r}"
+    return None
+
+
+def _shown(value: Any) -> str:
+    """``str 'yes'``: a value's kind and (shortened) text, for one-line messages."""
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 def normalize_params(layer: LayerType, values: dict[str, Any], where: str) -> dict[str, Any]:
