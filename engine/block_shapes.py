@@ -197,6 +197,15 @@ def _chain_context(instance: InstanceInfo, path: str, infos: dict[str, NodeInfo]
     return f"the copies do not chain: copy {k + 1} receives {this} where copy 1 receives {first}: "
 
 
+def format_path(diagnostic: Diagnostic, flat: Flattened) -> str:
+    """``node <path> (<Title>): <message>`` for a diagnostic of the flat graph (no torch needed)."""
+    if diagnostic.node is None:
+        return f"graph: {diagnostic.message}"
+    title = flat.graph.nodes[diagnostic.node].layer.title
+    message = flat.errors.get(diagnostic.node, diagnostic.message)
+    return f"node {flat.paths[diagnostic.node]} ({title}): {message}"
+
+
 def analyze_blocks(graph: Graph, library: BlockLibrary) -> BlockAnalysis:
     """One-shot inference of a graph with blocks (no observation afterwards)."""
     inference = BlockInference(graph, library)

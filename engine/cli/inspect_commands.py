@@ -7,10 +7,15 @@ import json
 import sys
 from typing import Any
 
+from engine.block_shapes import analyze_blocks, format_path
 from engine.errors import UserError
 from engine.graph.fileformat import load_project
+from engine.graph.flat_project import has_blocks
+from engine.graph.flatten import Flattened
+from engine.graph.project import Project
+from engine.layers.block import BLOCK_TYPE
 from engine.memory import MemoryCheck, check_training_memory
-from engine.shapes import Analysis, analyze
+from engine.shapes import Analysis, Diagnostic, analyze
 from engine.templates import list_templates
 
 
@@ -23,6 +28,8 @@ def register(commands: Any) -> None:
     p = commands.add_parser("summary", help="per-node output shape, parameters and FLOPs")
     p.add_argument("file", help="project file (.json)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--flat", action="store_true",
+                   help="list every layer inside blocks with its path (stage2/block1/conv2), not one row per block")
     p.set_defaults(handler=cmd_summary)
 
     p = commands.add_parser("layers", help="the layer reference: every layer type with its parameters")
@@ -36,19 +43,23 @@ def register(commands: Any) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Exit 0 when the graph is valid; else print each problem and exit 1."""
+    """Exit 0 when the graph is valid; else print each problem and exit 1.
+
+    With blocks, problems are found in the flattened graph and name inner layers by their
+    paths (``node layer2.1/conv2 (Conv2d): ...``).
+    """
     project = load_project(args.file)
-    graph = project.graph
-    result = analyze(graph)
+    view = _View(project, flat=True)
+    graph, result = view.graph, view.analysis
     errors = [d for d in result.diagnostics if d.severity == "error"]
     warnings = [d for d in result.diagnostics if d.severity == "warning"]
     if result.valid:
         memory = check_training_memory(graph, result, project.training).diagnostic
         warnings += [memory] if memory is not None else []
     for diagnostic in errors:
-        print(diagnostic.format(graph))
+        print(view.format(diagnostic))
     for diagnostic in warnings:
-        text = diagnostic.format(graph)
+        text = view.format(diagnostic)
         head, _, tail = text.partition(": ")
         print(f"{head}: warning: {tail}")
     if errors:
@@ -57,24 +68,84 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary_json(analysis: Analysis, graph: Any, memory: MemoryCheck | None = None) -> dict[str, Any]:
-    """The ``summary --json`` document (``memory``: the training-memory check, when known)."""
+class _View:
+    """The graph and analysis a command reports: the project's own, or (with blocks) the top
+    level with one entry per instance, or (``flat``) every layer named by its path.
+
+    Args:
+        project: The loaded project.
+        flat: List every layer of the flattened graph instead of the top level.
+    """
+
+    def __init__(self, project: Project, flat: bool) -> None:
+        self.project = project
+        self.blocks = has_blocks(project)
+        self.flat = flat
+        self.paths: dict[str, str] = {}
+        self.flattened: Flattened | None = None
+        if not self.blocks:
+            self.graph, self.analysis = project.graph, analyze(project.graph)
+            return
+        result = analyze_blocks(project.graph, project.blocks)
+        self.flattened = result.flat
+        self.paths = result.flat.paths
+        self.flat_graph, self.flat_analysis = result.flat.graph, result.flat_analysis
+        if flat:
+            self.graph, self.analysis = result.flat.graph, result.flat_analysis
+        else:
+            self.graph, self.analysis = project.graph, result.analysis
+
+    def format(self, diagnostic: Diagnostic) -> str:
+        """``node <id or path> (<Title>): <message>``."""
+        if self.flattened is None or not self.flat:
+            return diagnostic.format(self.graph)
+        return format_path(diagnostic, self.flattened)
+
+    def node_id(self, node_id: str | None) -> str | None:
+        """The name shown for a node: its path in the flat listing, else its id."""
+        return self.paths.get(node_id, node_id) if node_id is not None and self.flat else node_id
+
+    def memory(self) -> MemoryCheck:
+        """The training-memory check (of the flat graph, which holds every layer)."""
+        if self.flattened is None:
+            return check_training_memory(self.graph, self.analysis, self.project.training)
+        return check_training_memory(self.flat_graph, self.flat_analysis, self.project.training)
+
+
+def summary_json(analysis: Analysis, graph: Any, memory: MemoryCheck | None = None,
+                 view: _View | None = None) -> dict[str, Any]:
+    """The ``summary --json`` document (``memory``: the training-memory check, when known).
+
+    With blocks (``view``), a block instance is one entry with ``"type": "block"``, its
+    ``"definition"`` and its totals; the flat listing (``--flat``) adds each layer's ``path``.
+    """
     nodes = []
     for node in graph:
         info = analysis.nodes[node.id]
-        nodes.append({
+        entry: dict[str, Any] = {
             "id": node.id,
             "type": node.type_id,
             "output_shape": info.output.to_json() if info.output else None,
             "parameters": info.parameters,
             "flops": info.flops,
-        })
+        }
+        if node.type_id == BLOCK_TYPE:
+            entry["definition"] = node.params["definition"]
+            entry["repeat"] = node.params["repeat"]
+        if view is not None and view.flat:
+            entry["path"] = view.paths.get(node.id, node.id)
+        nodes.append(entry)
+    diagnostics = []
+    for d in analysis.diagnostics:
+        data = d.to_json()
+        data["node"] = view.node_id(d.node) if view is not None else d.node
+        diagnostics.append(data)
     return {
         "valid": analysis.valid,
         "parameters": analysis.parameters,
         "flops": analysis.flops,
         "nodes": nodes,
-        "diagnostics": [d.to_json() for d in analysis.diagnostics] +
+        "diagnostics": diagnostics +
                        ([memory.diagnostic.to_json()] if memory is not None and memory.diagnostic else []),
         **({"memory": memory.to_json()} if memory is not None else {}),
     }
@@ -83,17 +154,21 @@ def summary_json(analysis: Analysis, graph: Any, memory: MemoryCheck | None = No
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print per-node shapes, parameters and FLOPs with totals (exit 0 even when invalid)."""
     project = load_project(args.file)
-    graph = project.graph
-    analysis = analyze(graph)
-    memory = check_training_memory(graph, analysis, project.training)
+    view = _View(project, flat=args.flat)
+    graph, analysis = view.graph, view.analysis
+    memory = view.memory()
     if args.json:
-        print(json.dumps(summary_json(analysis, graph, memory), indent=2))
+        print(json.dumps(summary_json(analysis, graph, memory, view), indent=2))
         return 0
     rows = [("node", "type", "output shape", "parameters", "FLOPs")]
     for node in graph:
         info = analysis.nodes[node.id]
         shape = str(info.output) if info.output else ("-" if not node.layer.has_output else "?")
-        rows.append((node.id, node.layer.title, shape, f"{info.parameters:,}", f"{info.flops:,}"))
+        title = f"Block {node.params['definition']}" if node.type_id == BLOCK_TYPE else node.layer.title
+        if node.type_id == BLOCK_TYPE and node.params["repeat"] > 1:
+            title += f" x{node.params['repeat']}"
+        name = view.node_id(node.id) or node.id
+        rows.append((name, title, shape, f"{info.parameters:,}", f"{info.flops:,}"))
     rows.append(("total", "", "", f"{analysis.parameters:,}", f"{analysis.flops:,}"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for index, row in enumerate(rows):
@@ -105,8 +180,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
     status = "valid" if analysis.valid else f"invalid ({len(analysis.errors)} error(s))"
     print(f"\n{status}; {_human(analysis.flops)} per sample")
     print(memory.line())
-    for diagnostic in analysis.diagnostics + ([memory.diagnostic] if memory.diagnostic else []):
-        print(f"{diagnostic.severity}: {diagnostic.format(graph)}")
+    for diagnostic in analysis.diagnostics:
+        print(f"{diagnostic.severity}: {view.format(diagnostic)}")
+    if memory.diagnostic:
+        print(f"{memory.diagnostic.severity}: {view.format(memory.diagnostic)}")
     return 0
 
 

@@ -7,7 +7,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from engine.block_shapes import analyze_blocks, format_path
 from engine.errors import UserError
+from engine.graph.flat_project import has_blocks
 from engine.graph.fileformat import dumps, load_project, sibling_weights
 from engine.graph.project import Project
 from engine.shapes import analyze
@@ -66,10 +68,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.nproc < 1:
         raise UserError("train: --nproc must be at least 1")
     project, run_dir, base_dir, overrides, resume, weights_file = _prepare(args)
-    analysis = analyze(project.graph)
+    if has_blocks(project):  # problems inside blocks are named by their paths (layer2.1/conv2)
+        result = analyze_blocks(project.graph, project.blocks)
+        analysis, lines = result.flat_analysis, [format_path(d, result.flat) for d in result.flat_analysis.errors]
+    else:
+        analysis = analyze(project.graph)
+        lines = [diagnostic.format(project.graph) for diagnostic in analysis.errors]
     if not analysis.valid:
-        for diagnostic in analysis.errors:
-            print(diagnostic.format(project.graph))
+        for line in lines:
+            print(line)
         raise UserError(f"the graph has {len(analysis.errors)} problem(s); fix them before training")
     from engine.settings import training_config
 

@@ -93,7 +93,9 @@ class ModelInsight:
 
     def __init__(self, run_dir: Path, project: Project, data: PreparedData, task: str) -> None:
         from engine.compile import compile_graph
+        from engine.graph.flat_project import flat_project
 
+        project = flat_project(project)  # blocks are looked into as their layers
         self.run_dir, self.project, self.data, self.task = Path(run_dir), project, data, task
         self.compiled = compile_graph(project.graph)
         self.module: torch.nn.Module = self.compiled.module.eval()

@@ -23,6 +23,7 @@ from engine.compile import GraphInvalidError
 from engine.data import load_dataset, prepare_data
 from engine.data.base import DataError
 from engine.errors import UserError
+from engine.graph.flat_project import flat_project
 from engine.graph.project import Project
 from engine.layers.base import Params
 from engine.training import checkpoint as ckpt
@@ -158,6 +159,8 @@ class Trainer:
         self.stop_note = ""
         #: The CPU thread governor of the epochs now training (``None`` before and after).
         self.threads: ThreadGovernor | None = None
+        #: The project the model is built from: ``options.project`` with its blocks flattened.
+        self.model_project: Project = options.project
 
     @property
     def task(self) -> Task | None:
@@ -222,7 +225,7 @@ class Trainer:
     def _setup(self) -> RunState:
         """Everything before the first step: folder, settings, data, device, task, schedule."""
         options = self.options
-        project = options.project
+        project = self.model_project = flat_project(options.project)  # blocks train as their layers
         checkpoint = self._open_run_dir()
         config = training_config(project.training, options.overrides)
         if not options.resume:
@@ -254,7 +257,7 @@ class Trainer:
         if checkpoint is not None:
             self._restore(checkpoint, state)
         elif self.run_dir is not None:
-            self.run_dir.write_project(project)
+            self.run_dir.write_project(options.project)  # the frozen copy keeps its blocks
         return state
 
     def _restore(self, checkpoint: dict[str, Any], state: RunState) -> None:
@@ -493,7 +496,7 @@ class Trainer:
                 f"lower the learning rate (e.g. {lr / 10:.3g}) or enable gradient clipping")
 
     def _oom_message(self, exc: BaseException) -> str:
-        return out_of_memory_message(exc, self.options.project, self.state, self.batch_size,
+        return out_of_memory_message(exc, self.model_project, self.state, self.batch_size,
                                      self.options.overrides)
 
 

@@ -24,7 +24,7 @@ def write(src: ExportSource, out: Path) -> tuple[list[Path], SelfCheck]:
     """
     project_copy = out.with_suffix(".json")
     save_weights(src.weights, out, metadata={"format": "neural-canvas-weights", "project": project_copy.name})
-    save_project(src.project, project_copy)
+    save_project(src.document or src.project, project_copy)  # blocks stay blocks in the copy
     reloaded = load_source(project_copy, discriminator=src.part == "discriminator")
     inputs = src.sample_inputs()
     check = compare(run_module(src.compiled.module, inputs), run_module(reloaded.compiled.module, inputs),

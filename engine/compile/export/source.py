@@ -24,6 +24,7 @@ from engine.compile.fx_builder import CompiledModel, GraphInvalidError, compile_
 from engine.compile.weights import apply_weights, load_weights, sibling_weights
 from engine.errors import UserError
 from engine.graph.fileformat import load_project
+from engine.graph.flat_project import flat_project
 from engine.graph.gan import gan_parts
 from engine.graph.model import Graph
 from engine.graph.project import Project
@@ -44,6 +45,8 @@ class ExportSource:
         part: ``"generator"`` or ``"discriminator"`` for GANs, else ``None``.
         vocabulary: Token of each id for models fed by a Token Input on a corpus, else ``None``.
         base_dir: The folder the project's dataset paths are relative to.
+        document: The project as saved, with its block definitions (``project`` is its model
+            with blocks flattened into layers, which the exporters compile); ``None``: ``project``.
     """
 
     project: Project
@@ -54,6 +57,7 @@ class ExportSource:
     part: str | None
     vocabulary: list[str] | None
     base_dir: Path
+    document: Project | None = None
 
     @property
     def name(self) -> str:
@@ -96,7 +100,7 @@ def initial_weights(project: Project) -> dict[str, torch.Tensor]:
     seed = seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        module = _compile(project.graph, None).module
+        module = _compile(flat_project(project).graph, None).module
     return {key: value.detach().clone() for key, value in module.state_dict().items()}
 
 
@@ -159,6 +163,7 @@ def load_source(path: str | os.PathLike[str] | Project, discriminator: bool = Fa
         weights_file = sibling_weights(project_path)
         origin = f"weights from {weights_file.name}" if weights_file else "untrained"
         folder = project_path.parent
+    document, project = project, flat_project(project)  # blocks compile as their layers
     outputs, part = _choose_outputs(project.graph, discriminator)
     compiled = _compile(project.graph, outputs)
     if weights_file is not None:
@@ -168,7 +173,7 @@ def load_source(path: str | os.PathLike[str] | Project, discriminator: bool = Fa
     apply_weights(compiled.module, tensors, str(weights_file or project_path))
     compiled.module.eval()
     return ExportSource(project, project_path, compiled, tensors, origin, part, _vocabulary(project, folder),
-                        folder)
+                        folder, document)
 
 
 def _run_base_dir(run: Path) -> Path:
