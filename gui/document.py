@@ -19,6 +19,8 @@ from engine.graph.comments import Comment
 from engine.graph.events import GraphEvent
 from engine.graph.fileformat import load_project, save_project
 from engine.graph.project import Project, new_project_id
+from engine.block_shapes import BlockAnalysis, BlockInference
+from engine.graph.flat_project import has_blocks
 from engine.shapes import Analysis, ShapeInference
 from gui.commands import GraphCommand, MoveStep, comment_steps, set_settings
 
@@ -83,8 +85,11 @@ class Document(QObject):
         self.path = on_disk(Path(path).absolute()) if path is not None else None  # "my.json" from a shell: absolute
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self.clean_changed)
-        self.inference = ShapeInference(project.graph)
-        self.analysis: Analysis = self.inference.analyze()
+        # With blocks, each instance is one node with its output shape and totals (its inside
+        # inferred from what it receives); otherwise the plain incremental inference.
+        self.inference: ShapeInference | BlockInference = (
+            BlockInference(project.graph, project.blocks) if has_blocks(project) else ShapeInference(project.graph))
+        self.analysis: Analysis = self._analyze()
         self.read_only_reason: str | None = None
         self._pending = QTimer(self)
         self._pending.setSingleShot(True)
@@ -158,9 +163,13 @@ class Document(QObject):
     def refresh_analysis(self) -> Analysis:
         """Re-infer what changed now (normally done once per event-loop turn)."""
         self._pending.stop()
-        self.analysis = self.inference.analyze()
+        self.analysis = self._analyze()
         self.analysis_changed.emit(self.analysis)
         return self.analysis
+
+    def _analyze(self) -> Analysis:
+        result = self.inference.analyze()
+        return result.analysis if isinstance(result, BlockAnalysis) else result
 
     # ------------------------------------------------------------------ files
     @classmethod
