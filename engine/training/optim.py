@@ -2,7 +2,8 @@
 
 One :class:`LearningRateSchedule` covers every schedule (constant, step, cosine,
 one-cycle, reduce-on-plateau) with optional linear warm-up, and the hand-set learning rate
-of a paused run. It is a small state machine with a ``state_dict`` so a resumed run
+of a paused run. A parameter group with an ``lr_scale`` (a layer's learning-rate multiplier)
+gets the scheduled rate times that multiplier. It is a small state machine with a ``state_dict`` so a resumed run
 continues on exactly the same curve.
 """
 
@@ -19,12 +20,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from engine.layers.base import Params
 
 
-def make_optimizer(params: Iterable["torch.nn.Parameter"], config: "Params") -> "torch.optim.Optimizer":
-    """Build the optimizer the settings name (SGD, Adam, AdamW, RMSprop), fused where PyTorch can."""
+def make_optimizer(params: Iterable[Any], config: "Params") -> "torch.optim.Optimizer":
+    """Build the optimizer the settings name (SGD, Adam, AdamW, RMSprop), fused where PyTorch can.
+
+    Args:
+        params: Parameters, or parameter groups ``{"params", "lr_scale"}`` (a layer's
+            learning-rate multiplier, :mod:`engine.training.finetune`): each group's rate is
+            the configured one times its ``lr_scale``.
+        config: Training settings.
+    """
     import torch
 
     params = list(params)
     lr, wd = config.lr, config.weight_decay
+    if params and isinstance(params[0], dict):
+        params = [{**group, "lr": lr * group.get("lr_scale", 1.0)} for group in params]
     if config.optimizer == "sgd":
         return fused_optimizer(torch.optim.SGD, params, lr=lr, momentum=config.momentum,
                                nesterov=config.nesterov and config.momentum > 0, weight_decay=wd)
@@ -84,7 +94,7 @@ class LearningRateSchedule:
         if lr != self.current:
             for optimizer in self.optimizers:
                 for group in optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = lr * group.get("lr_scale", 1.0)  # a layer's multiplier (fine-tuning)
             self.current = lr
         return lr
 

@@ -45,17 +45,18 @@ def use_fast_layout(module: "nn.Module", device: "torch.device") -> "nn.Module":
 FUSED_DEVICES = ("cpu", "cuda")
 
 
-def fused_optimizer(optimizer_class: type["torch.optim.Optimizer"], params: list["torch.Tensor"],
+def fused_optimizer(optimizer_class: type["torch.optim.Optimizer"], params: list[Any],
                     **settings: Any) -> "torch.optim.Optimizer":
     """``optimizer_class(params, fused=True, **settings)`` where the fused kernel applies, else the default.
 
-    ``optimizer_class`` is SGD, Adam or AdamW. The fused kernel is used when every parameter
+    ``optimizer_class`` is SGD, Adam or AdamW; ``params`` are tensors or parameter groups. The fused kernel is used when every parameter
     is a floating-point tensor on a CPU or CUDA device; elsewhere (MPS, other accelerators,
     mixed devices) the default ``foreach`` implementation is built. PyTorch itself would
     only refuse an unsupported parameter at the first step.
     """
-    devices = {p.device.type for p in params}
-    fusable = len(devices) == 1 and devices <= set(FUSED_DEVICES) and all(p.is_floating_point() for p in params)
+    tensors = [p for group in params for p in group["params"]] if params and isinstance(params[0], dict) else params
+    devices = {p.device.type for p in tensors}
+    fusable = len(devices) == 1 and devices <= set(FUSED_DEVICES) and all(p.is_floating_point() for p in tensors)
     return optimizer_class(params, fused=True, **settings) if fusable else optimizer_class(params, **settings)
 
 

@@ -19,6 +19,7 @@ from engine.data.base import PreparedData
 from engine.errors import UserError
 from engine.graph.project import Project
 from engine.layers.base import Params, TensorSpec
+from engine.training.finetune import parameter_groups
 from engine.training.optim import make_optimizer
 from engine.training.performance import use_fast_layout
 
@@ -93,9 +94,11 @@ class Task:
             optimizer.step()
 
     def add_optimizer(self, name: str, module: nn.Module) -> None:
-        """Register ``module`` and an optimizer for it under ``name``."""
+        """Register ``module`` and an optimizer for it under ``name``: frozen nodes are left out (their
+        batch norms keep their statistics), nodes with an ``lr_scale`` get their own parameter group."""
         self.modules[name] = module
-        self.optimizers[name] = make_optimizer(module.parameters(), self.config)
+        what = "the model" if name == "model" else f"the {name}"
+        self.optimizers[name] = make_optimizer(parameter_groups(module, self.project.graph, what), self.config)
 
     def eval_batches(self, x: torch.Tensor, y: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         """Validation data in large batches."""
