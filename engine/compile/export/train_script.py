@@ -3,7 +3,8 @@
 Built-in scikit-learn sets (digits, iris, wine, breast_cancer, diabetes) are loaded by code
 in the script; any other dataset is saved beside it as ``data.npz`` (arrays ``x`` and
 ``y``), so the folder trains without Neural Canvas. Settings come from the project's
-validated ``training`` section and are written as literals. Not reproduced: learning-rate
+validated ``training`` section and are written as literals, and so are the nodes' fine-tuning
+options (frozen layers, learning-rate multipliers). Not reproduced: learning-rate
 schedules, early stopping, mixed precision and checkpoints (the app's trainer has them).
 """
 
@@ -85,8 +86,10 @@ def train_source(src: ExportSource, out: Path) -> tuple[str, list[Path]]:
            "Starts from model.safetensors (--fresh: new random weights) and writes trained.safetensors.\n"
            f"Task: {task}, loss {loss}. Data: {note}.")
     settings = {key: config[key] for key in _SETTINGS}
+    frozen, scales = _node_options(src)
     head = (t.HEAD.replace("__DOC__", docstring(doc)).replace("__TASK__", literal(task))
             .replace("__LOSS__", literal(loss)).replace("__SETTINGS__", _dict_literal(settings))
+            .replace("__FROZEN__", literal(frozen)).replace("__LR_SCALES__", _scales_literal(scales))
             .replace("__LOAD__", load))
     if task == "gan":
         noise = next(n for n in src.project.graph if is_noise_input(n))
@@ -100,6 +103,20 @@ def train_source(src: ExportSource, out: Path) -> tuple[str, list[Path]]:
     else:
         body = t.SUPERVISED
     return head + body, files
+
+
+def _node_options(src: ExportSource) -> tuple[list[str], dict[str, float]]:
+    """Submodule names of frozen layers and the learning-rate multipliers of the others (as model.py
+    names them: :func:`~engine.compile.fx_builder.attribute_name` of the node ids)."""
+    from engine.compile.fx_builder import attribute_name
+
+    frozen = [attribute_name(n.id) for n in src.project.graph if not n.trainable]
+    scales = {attribute_name(n.id): float(n.lr_scale) for n in src.project.graph if n.trainable and n.lr_scale != 1.0}
+    return frozen, scales
+
+
+def _scales_literal(scales: dict[str, float]) -> str:
+    return "{" + ", ".join(f"{literal(name)}: {literal(scale)}" for name, scale in scales.items()) + "}"
 
 
 def _dict_literal(values: dict[str, Any]) -> str:

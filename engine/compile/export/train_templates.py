@@ -2,7 +2,8 @@
 
 Markers ``__NAME__`` are replaced by :mod:`engine.compile.export.train_script` with Python
 literals (never raw project text). The pieces are plain PyTorch: data loading, a seeded
-split, standardization with training statistics, the optimizer the project names, and a
+split, standardization with training statistics, the optimizer the project names (frozen
+layers left out, per-layer learning-rate multipliers as parameter groups), and a
 loop that runs under ``torchrun`` with DistributedDataParallel when ``WORLD_SIZE > 1``.
 """
 
@@ -29,6 +30,10 @@ HERE = Path(__file__).resolve().parent
 TASK = __TASK__
 LOSS = __LOSS__
 SETTINGS = __SETTINGS__
+#: Layers the project freezes (their weights and batch-norm statistics stay as loaded).
+FROZEN = __FROZEN__
+#: Learning-rate multipliers of layers (the rest train at SETTINGS["lr"]).
+LR_SCALES = __LR_SCALES__
 
 
 def load_data() -> tuple[np.ndarray, np.ndarray | None]:
@@ -52,9 +57,35 @@ def standardize(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndar
     return ((train - mean) / std).astype(np.float32), ((val - mean) / std).astype(np.float32)
 
 
-def make_optimizer(parameters) -> torch.optim.Optimizer:
-    """The optimizer the project names."""
+def trainable_groups(model: torch.nn.Module) -> list[dict]:
+    """Freeze the FROZEN layers and group the other parameters by their learning-rate multiplier."""
+    children = dict(model.named_children())
+    for name in FROZEN:
+        if name in children:
+            children[name].requires_grad_(False)
+    groups: dict[float, list[torch.nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            groups.setdefault(LR_SCALES.get(name.split(".", 1)[0], 1.0), []).append(parameter)
+    if not groups:
+        raise SystemExit(f"every layer of {type(model).__name__} is frozen: nothing would train")
+    return [{"params": params, "lr_scale": scale} for scale, params in groups.items()]
+
+
+def train_mode(model: torch.nn.Module) -> None:
+    """Training mode, except the batch norms of FROZEN layers: they keep their running statistics."""
+    model.train()
+    children = dict(model.named_children())
+    for name in FROZEN:
+        for module in children[name].modules() if name in children else ():
+            if isinstance(module, torch.nn.modules.batchnorm._NormBase):
+                module.eval()
+
+
+def make_optimizer(groups: list[dict]) -> torch.optim.Optimizer:
+    """The optimizer the project names; each group learns at SETTINGS["lr"] times its lr_scale."""
     s = SETTINGS
+    parameters = [{**group, "lr": s["lr"] * group["lr_scale"]} for group in groups]
     if s["optimizer"] == "sgd":
         return torch.optim.SGD(parameters, lr=s["lr"], momentum=s["momentum"],
                                nesterov=s["nesterov"] and s["momentum"] > 0, weight_decay=s["weight_decay"])
@@ -128,7 +159,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, de
             predicted = (output.squeeze(1) > 0).long() if LOSS == "bce_with_logits" else output.argmax(1)
             correct += float((predicted == yb).sum())
         count += len(xb)
-    model.train()
+    train_mode(model)
     text = f"val loss {total / count:.4f}"
     return text + (f"  val accuracy {correct / count:.4f}" if TASK == "classification" else "")
 
@@ -150,9 +181,12 @@ def main() -> None:
     model = model_file.build_model()
     if not args.fresh:
         model.load_state_dict(load_file(str(HERE / "model.safetensors")))
-    model.to(device).train()
+    SETTINGS["lr"] = args.lr
+    model.to(device)
+    train_mode(model)
+    groups = trainable_groups(model)  # before DistributedDataParallel, which skips frozen parameters
     trained = DistributedDataParallel(model) if distributed else model
-    optimizer = make_optimizer(trained.parameters())
+    optimizer = make_optimizer(groups)
     tensors = [torch.as_tensor(x_train)] + ([] if y_train is None else [torch.as_tensor(y_train)])
     dataset = TensorDataset(*tensors)
     for epoch in range(args.epochs):
@@ -214,11 +248,15 @@ def main() -> None:
     if not args.fresh:
         exported = generator if EXPORTED == "generator" else discriminator
         exported.load_state_dict(load_file(str(HERE / "model.safetensors")))
-    generator.to(device).train()
-    discriminator.to(device).train()
+    SETTINGS["lr"] = args.lr
+    generator.to(device)
+    discriminator.to(device)
+    train_mode(generator)
+    train_mode(discriminator)
+    g_optimizer = make_optimizer(trainable_groups(generator))
+    d_optimizer = make_optimizer(trainable_groups(discriminator))
     g = DistributedDataParallel(generator) if distributed else generator
     d = DistributedDataParallel(discriminator) if distributed else discriminator
-    g_optimizer, d_optimizer = make_optimizer(g.parameters()), make_optimizer(d.parameters())
     dataset = TensorDataset(torch.as_tensor(x_train))
     for epoch in range(args.epochs):
         seen, d_total, g_total = 0, 0.0, 0.0
