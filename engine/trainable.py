@@ -7,6 +7,7 @@ summary, the memory estimate and the app show them without torch.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from engine.graph.model import Graph
@@ -62,3 +63,29 @@ def parameter_split(graph: Graph, analysis: Analysis) -> ParameterSplit:
             frozen += info.parameters
             frozen_nodes.append(node.id)
     return ParameterSplit(trainable, frozen, tuple(frozen_nodes), scaled)
+
+
+def node_parameters(graph: Graph, analysis: Analysis) -> dict[str, tuple[int, int]]:
+    """Node id -> ``(trainable, frozen)`` parameters, for every node of ``graph`` (both 0 for nodes
+    that do not lead to an Output, whose parameters the model does not hold)."""
+    counts = {}
+    for node in graph:
+        info = analysis.nodes.get(node.id)
+        count = info.parameters if info is not None and node.id in analysis.in_model else 0
+        counts[node.id] = (count, 0) if node.trainable else (0, count)
+    return counts
+
+
+def instance_parameters(flat_counts: dict[str, tuple[int, int]], paths: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """Per top-level node, the ``(trainable, frozen)`` parameters of the flat layers under it.
+
+    Args:
+        flat_counts: :func:`node_parameters` of a flattened graph.
+        paths: Flat node id -> path (``layer1.0/conv1``; a top-level node's path is its id).
+    """
+    totals: dict[str, tuple[int, int]] = {}
+    for flat_id, (trainable, frozen) in flat_counts.items():
+        top = re.split(r"[/.]", paths.get(flat_id, flat_id), maxsplit=1)[0]
+        before = totals.get(top, (0, 0))
+        totals[top] = (before[0] + trainable, before[1] + frozen)
+    return totals

@@ -28,7 +28,9 @@ def test_summary_json_reports_lenet_parameters() -> None:
     assert set(data) >= {"valid", "parameters", "flops", "nodes", "diagnostics"}
     conv1 = next(n for n in data["nodes"] if n["id"] == "conv1")
     assert conv1 == {"id": "conv1", "type": "conv2d", "output_shape": ["N", 6, 28, 28], "parameters": 156,
-                     "flops": 2 * 6 * 28 * 28 * 25}
+                     "flops": 2 * 6 * 28 * 28 * 25, "trainable": True, "lr_scale": 1.0, "trainable_parameters": 156,
+                     "frozen_parameters": 0}
+    assert data["trainable_parameters"] == 61_706 and data["frozen_parameters"] == 0
     assert data["flops"] == sum(n["flops"] for n in data["nodes"])
 
 

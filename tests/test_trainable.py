@@ -96,3 +96,21 @@ def test_split_counts_frozen_and_trainable_parameters_and_memory_skips_frozen_gr
     assert after.weights == before.weights
     assert after.gradients == split.trainable * 4 and after.optimizer == 2 * split.trainable * 4
     assert before.gradients == a_plain.parameters * 4
+
+
+def test_summary_shows_trainable_and_frozen_counts_in_text_and_json(tmp_path) -> None:  # noqa: ANN001
+    from tests.test_cli import run
+
+    path = tmp_path / "frozen.json"
+    path.write_text(_frozen_backbone_text())
+    data = json.loads(run("summary", str(path), "--json").stdout)
+    nodes = {n["id"]: n for n in data["nodes"]}
+    assert nodes["conv1"]["trainable"] is False and nodes["conv1"]["frozen_parameters"] == 160
+    assert nodes["conv1"]["trainable_parameters"] == 0
+    assert nodes["fc2"]["lr_scale"] == 10.0 and nodes["fc2"]["trainable_parameters"] == 650
+    assert data["frozen_parameters"] == 160 + 4_640 and data["trainable_parameters"] == 32_832 + 650
+    assert data["memory"]["gradients"] == data["trainable_parameters"] * 4
+    text = run("summary", str(path)).stdout
+    assert "trainable parameters: 33,482; frozen: 4,800" in text
+    assert any(line.startswith("conv1") and "Conv2d (frozen)" in line for line in text.splitlines())
+    assert any(line.startswith("fc2") and "Linear (lr x10)" in line for line in text.splitlines())

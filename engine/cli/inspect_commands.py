@@ -17,6 +17,7 @@ from engine.layers.block import BLOCK_TYPE
 from engine.memory import MemoryCheck, check_training_memory
 from engine.shapes import Analysis, Diagnostic, analyze
 from engine.templates import list_templates
+from engine.trainable import ParameterSplit, instance_parameters, node_parameters, parameter_split
 
 
 def register(commands: Any) -> None:
@@ -119,6 +120,7 @@ def summary_json(analysis: Analysis, graph: Any, memory: MemoryCheck | None = No
     With blocks (``view``), a block instance is one entry with ``"type": "block"``, its
     ``"definition"`` and its totals; the flat listing (``--flat``) adds each layer's ``path``.
     """
+    split, split_nodes = _parameter_counts(view, graph, analysis)
     nodes = []
     for node in graph:
         info = analysis.nodes[node.id]
@@ -128,6 +130,7 @@ def summary_json(analysis: Analysis, graph: Any, memory: MemoryCheck | None = No
             "output_shape": info.output.to_json() if info.output else None,
             "parameters": info.parameters,
             "flops": info.flops,
+            **_training_entry(node, split_nodes),
         }
         if node.type_id == BLOCK_TYPE:
             entry["definition"] = node.params["definition"]
@@ -143,12 +146,30 @@ def summary_json(analysis: Analysis, graph: Any, memory: MemoryCheck | None = No
     return {
         "valid": analysis.valid,
         "parameters": analysis.parameters,
+        "trainable_parameters": split.trainable,
+        "frozen_parameters": split.frozen,
         "flops": analysis.flops,
         "nodes": nodes,
         "diagnostics": diagnostics +
                        ([memory.diagnostic.to_json()] if memory is not None and memory.diagnostic else []),
         **({"memory": memory.to_json()} if memory is not None else {}),
     }
+
+
+def _parameter_counts(view: _View | None, graph: Any,
+                      analysis: Analysis) -> tuple[ParameterSplit, dict[str, tuple[int, int]]]:
+    """Trainable / frozen totals and per listed node ``(trainable, frozen)`` (a block instance: its layers')."""
+    if view is None or view.flattened is None or view.flat:
+        return parameter_split(graph, analysis), node_parameters(graph, analysis)
+    flat_counts = node_parameters(view.flat_graph, view.flat_analysis)
+    return parameter_split(view.flat_graph, view.flat_analysis), instance_parameters(flat_counts, view.paths)
+
+
+def _training_entry(node: Any, counts: dict[str, tuple[int, int]]) -> dict[str, Any]:
+    """A node's fine-tuning fields in ``summary --json``."""
+    trainable, frozen = counts.get(node.id, (0, 0))
+    return {"trainable": node.trainable, "lr_scale": node.lr_scale, "trainable_parameters": trainable,
+            "frozen_parameters": frozen}
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -168,6 +189,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
         if node.type_id == BLOCK_TYPE and node.params["repeat"] > 1:
             title += f" x{node.params['repeat']}"
         name = view.node_id(node.id) or node.id
+        title += "" if node.trainable else " (frozen)"
+        title += f" (lr x{node.lr_scale:g})" if node.trainable and node.lr_scale != 1.0 else ""
         rows.append((name, title, shape, f"{info.parameters:,}", f"{info.flops:,}"))
     rows.append(("total", "", "", f"{analysis.parameters:,}", f"{analysis.flops:,}"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
@@ -179,6 +202,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print("  ".join(cells).rstrip())
     status = "valid" if analysis.valid else f"invalid ({len(analysis.errors)} error(s))"
     print(f"\n{status}; {_human(analysis.flops)} per sample")
+    split, _ = _parameter_counts(view, graph, analysis)
+    print(f"trainable parameters: {split.trainable:,}; frozen: {split.frozen:,}")
     print(memory.line())
     for diagnostic in analysis.diagnostics:
         print(f"{diagnostic.severity}: {view.format(diagnostic)}")
