@@ -10,20 +10,12 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from engine.block_shapes import format_path
 from engine.compile.fx_builder import CompiledModel, GraphInvalidError, compile_graph
 from engine.graph.blocks import BlockDefinition
 from engine.graph.flatten import Flattened, flatten
 from engine.graph.model import Graph
-from engine.shapes import Diagnostic, analyze
-
-
-def format_flat(diagnostic: Diagnostic, flat: Flattened) -> str:
-    """``node <path> (<Title>): <message>`` for a diagnostic of the flat graph."""
-    if diagnostic.node is None:
-        return f"graph: {diagnostic.message}"
-    title = flat.graph.nodes[diagnostic.node].layer.title
-    message = flat.errors.get(diagnostic.node, diagnostic.message)
-    return f"node {flat.paths[diagnostic.node]} ({title}): {message}"
+from engine.shapes import analyze
 
 
 def compile_with_blocks(graph: Graph, definitions: Mapping[str, BlockDefinition],
@@ -47,5 +39,5 @@ def compile_with_blocks(graph: Graph, definitions: Mapping[str, BlockDefinition]
     analysis = analyze(flat.graph)
     if not analysis.valid:
         errors = analysis.errors
-        raise GraphInvalidError(errors, [format_flat(d, flat) for d in errors])
+        raise GraphInvalidError(errors, [format_path(d, flat) for d in errors])
     return compile_graph(flat.graph, analysis, outputs), flat
