@@ -22,8 +22,8 @@ import math
 from typing import Any
 
 from engine.compile.importers.onnx_norms import same_sample_shape
-from engine.compile.importers.onnx_rewrite import (axes_of, canvas_node, read_once, shape_of, source_of,
-                                                   unplace)
+from engine.compile.importers.onnx_rewrite import (axes_of, canvas_node, read_once, reason_of_inputs, shape_of,
+                                                   source_of, unplace)
 
 #: The kind of a sequence unsqueezed to one row, which :mod:`.onnx_windows` also follows.
 UNSQUEEZED = "unsqueezed"
@@ -63,10 +63,7 @@ def follow_reshapes(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
     elif op == "Reshape" and len(node.input) == 2 and not kind:
         return _channel_shuffle(ctx, node)
     else:
-        for name in node.input:
-            if virtual.get(name, ("",))[0] in REASONS:
-                return REASONS[virtual[name][0]]
-        return None
+        return reason_of_inputs(virtual, node, REASONS)
     return ""
 
 

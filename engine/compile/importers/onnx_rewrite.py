@@ -24,6 +24,16 @@ def axes_of(ctx: Any, node: Any, attrs: dict[str, Any]) -> list[int] | None:
     return [int(a) for a in axes] if axes is not None else None
 
 
+def reason_of_inputs(virtual: dict[str, Any], node: Any, reasons: dict[str, str]) -> str | None:
+    """Why ``node`` cannot map when an input is a pattern's value it cannot take (``reasons`` by the
+    value's kind); None when no input is."""
+    for name in node.input:
+        kind = virtual.get(name, ("",))[0]
+        if kind in reasons:
+            return reasons[kind]
+    return None
+
+
 def scalar(ctx: Any, name: str) -> float | None:
     """The value of a one-element constant, else ``None``."""
     array = ctx.consts.get(name)

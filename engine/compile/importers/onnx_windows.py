@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from engine.compile.importers.onnx_reshapes import UNSQUEEZED, pooled_sequence
+from engine.compile.importers.onnx_rewrite import reason_of_inputs
 
 _SPATIAL_FIRST = [2, 3, 0, 1]
 _BATCH_FIRST = [4, 5, 0, 1, 2, 3]
@@ -75,10 +76,7 @@ def follow_windows(ctx: Any, node: Any, attrs: dict[str, Any]) -> str | None:
     elif op == "ReduceMean" and kind == "windows" and len(virtual[source]) == 6:
         return _pool(ctx, node, attrs, virtual[source])
     else:
-        for name in node.input:
-            if virtual.get(name, ("",))[0] in REASONS:
-                return REASONS[virtual[name][0]]
-        return None
+        return reason_of_inputs(virtual, node, REASONS)
     return ""
 
 
