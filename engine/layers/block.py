@@ -16,10 +16,13 @@ that says so.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from engine.layers.base import Inference, LayerType, Params, ShapeError, TensorSpec, register
+from engine.layers.base import EmitContext, Inference, LayerType, Params, ShapeError, TensorSpec, register
 from engine.layers.params import int_param, name_list_param, name_param
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 #: The type id of block instances.
 BLOCK_TYPE = "block"
@@ -59,6 +62,16 @@ class BlockInstance(LayerType):
 
     def output_ports(self, p: Mapping[str, Any]) -> tuple[str, ...]:
         return _names(p.get("outputs"), ("out",))
+
+    def emit(self, ctx: EmitContext, p: Params, args: list["torch.fx.Node"],
+             inputs: list[TensorSpec]) -> "torch.fx.Node":
+        """A call of a submodule named after the instance, standing for its class in exported source
+        (:mod:`engine.compile.export.nested` compiles one level of a graph this way; the stand-in
+        module holds nothing and is never run)."""
+        from torch import nn
+
+        ctx.root.add_module(ctx.name, nn.Module())
+        return ctx.graph.call_module(ctx.name, tuple(args))
 
     def infer(self, p: Params, inputs: list[TensorSpec]) -> Inference:
         raise ShapeError(f"block {p.definition!r} is analysed through its definition: "

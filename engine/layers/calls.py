@@ -139,8 +139,14 @@ def _build(value: Any) -> Any:
     return value.instantiate() if isinstance(value, ModuleCall) else value
 
 
+class SourceName(str):
+    """A name in generated source, written as itself by :func:`literal` (the exporter's own
+    identifiers, e.g. an argument of a block class's ``__init__``; never a project value)."""
+
+
 def literal(value: Any) -> str:
-    """Python source for a plain value: ``None``, bool, int, finite float, str, tuple, list or call.
+    """Python source for a plain value: ``None``, bool, int, finite float, str, tuple, list or call
+    (or a :class:`SourceName`, written as the identifier it is).
 
     Raises:
         ValueError: Any other kind of value, or a float that is not finite.
@@ -153,6 +159,10 @@ def literal(value: Any) -> str:
         if not math.isfinite(value):
             raise ValueError(f"not a finite number: {value!r}")
         return repr(float(value))
+    if isinstance(value, SourceName):
+        if not value.isidentifier():
+            raise ValueError(f"not an identifier: {str(value)!r}")
+        return str(value)
     if isinstance(value, str):
         return repr(str(value))  # repr escapes quotes, backslashes and control characters
     if isinstance(value, ModuleCall):

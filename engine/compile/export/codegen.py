@@ -172,18 +172,43 @@ def class_source(graph: Graph, compiled: CompiledModel, name: str, doc: str) -> 
         The class source and the constructor calls it uses.
     """
     calls = module_calls(graph, compiled)
+    init = [f"self.{attr} = {call.source()}" for attr, call in calls.items()]
+    return model_class_text(compiled, name, doc, init), list(calls.values())
+
+
+def model_class_text(compiled: CompiledModel, name: str, doc: str, init: list[str]) -> str:
+    """The class of a whole model: ``__init__`` runs the statements ``init``; ``forward`` is the
+    compiled module's code, documented with the model's input and output shapes."""
     arguments, body, result = forward_lines(compiled.module)
     shapes = [f"{arg}: {spec} {'token ids' if spec.dtype == 'long' else 'float'}"
               for arg, spec in zip(arguments, compiled.input_specs)]
     outs = ", ".join(str(spec) for spec in compiled.output_specs)
-    lines = [f"class {name}(nn.Module):", docstring(doc, "    "), "",
-             "    def __init__(self) -> None:", "        super().__init__()"]
-    lines += [f"        self.{attr} = {call.source()}" for attr, call in calls.items()]
-    returns = "torch.Tensor" if len(compiled.output_specs) == 1 else "tuple[torch.Tensor, ...]"
-    signature = ", ".join(f"{a}: torch.Tensor" for a in arguments)
     forward_doc = "Run the model on a batch.\n\nArgs:\n" + "\n".join("    " + s for s in shapes)
-    lines += ["", f"    def forward(self, {signature}) -> {returns}:",
-              docstring(f"{forward_doc}\n\nReturns:\n    {outs}", "        ")]
+    return class_text(name, doc, "", init, (arguments, body, result), len(compiled.output_specs),
+                      f"{forward_doc}\n\nReturns:\n    {outs}")
+
+
+def class_text(name: str, doc: str, init_arguments: str, init: list[str],
+               forward: tuple[list[str], list[str], str], outputs: int, forward_doc: str) -> str:
+    """The text of one ``nn.Module`` class.
+
+    Args:
+        name: The class name (an identifier).
+        doc: Free text for the class docstring (escaped here).
+        init_arguments: ``__init__``'s arguments after ``self`` (source, may be empty).
+        init: The statements of ``__init__`` after ``super().__init__()``.
+        forward: :func:`forward_lines` of the class's code.
+        outputs: How many tensors ``forward`` returns (several: a tuple).
+        forward_doc: Free text for ``forward``'s docstring.
+    """
+    arguments, body, result = forward
+    lines = [f"class {name}(nn.Module):", docstring(doc, "    "), "",
+             f"    def __init__(self{', ' + init_arguments if init_arguments else ''}) -> None:",
+             "        super().__init__()"]
+    lines += [f"        {statement}" for statement in init]
+    returns = "torch.Tensor" if outputs == 1 else "tuple[torch.Tensor, ...]"
+    signature = ", ".join(f"{a}: torch.Tensor" for a in arguments)
+    lines += ["", f"    def forward(self, {signature}) -> {returns}:", docstring(forward_doc, "        ")]
     lines += [f"        {statement}" for statement in body]
     lines.append(f"        return {result}")
-    return "\n".join(lines), list(calls.values())
+    return "\n".join(lines)
