@@ -111,6 +111,23 @@ class SetParamStep:
 
 
 @dataclass
+class SetTrainingStep:
+    """Change a node's training option (``trainable`` or ``lr_scale``)."""
+
+    graph: Graph
+    node_id: str
+    name: str
+    old: Any
+    new: Any
+
+    def redo(self) -> None:
+        self.graph.set_training(self.node_id, self.name, self.new)
+
+    def undo(self) -> None:
+        self.graph.set_training(self.node_id, self.name, self.old)
+
+
+@dataclass
 class MoveStep:
     """Move nodes between two sets of positions."""
 
@@ -204,7 +221,7 @@ class GraphCommand(QUndoCommand):
         if not isinstance(other, GraphCommand) or other.merge_key != self.merge_key:
             return False
         mine, theirs = self.steps[-1], other.steps[-1]
-        mergeable = (SetParamStep, SetSettingStep)
+        mergeable = (SetParamStep, SetSettingStep, SetTrainingStep)
         if not (isinstance(mine, mergeable) and type(theirs) is type(mine)) or len(other.steps) > 1:
             return False
         mine.new = theirs.new
@@ -258,6 +275,32 @@ def set_param(graph: Graph, node_id: str, name: str, value: Any) -> GraphCommand
     steps += [RemoveEdgeStep(graph, edge) for edge in graph.outgoing(node_id) if edge.source_port not in outputs]
     steps.append(SetParamStep(graph, node_id, name, node.params[name], new))
     return GraphCommand(f"Set {node_id}.{name}", steps, None if len(steps) > 1 else (node_id, name))
+
+
+def set_training(graph: Graph, node_id: str, name: str, value: Any) -> GraphCommand:
+    """Change a node's ``trainable`` or ``lr_scale`` (repeated edits of one merge, as parameters do).
+
+    Raises:
+        GraphError: An unknown option or a value of the wrong kind or out of bounds.
+    """
+    from engine.graph.model import GraphError, training_option_problem
+
+    problem = training_option_problem(name, value)
+    if problem:
+        raise GraphError(f"{name} {problem}")
+    old = getattr(graph.nodes[node_id], name)
+    return GraphCommand(f"Set {node_id}.{name}", [SetTrainingStep(graph, node_id, name, old, value)], (node_id, name))
+
+
+def freeze(graph: Graph, node_ids: Iterable[str], trainable: bool) -> GraphCommand | None:
+    """Freeze (or unfreeze, ``trainable=True``) several nodes in one step; ``None`` when none changes."""
+    chosen = [graph.nodes[n] for n in dict.fromkeys(node_ids) if n in graph.nodes]
+    steps: list[Step] = [SetTrainingStep(graph, n.id, "trainable", n.trainable, trainable) for n in chosen
+                         if n.layer.role == "layer" and n.trainable != trainable]
+    if not steps:
+        return None
+    verb = "Unfreeze" if trainable else "Freeze"
+    return GraphCommand(f"{verb} {steps[0].node_id}" if len(steps) == 1 else f"{verb} {len(steps)} layers", steps)
 
 
 def move_nodes(graph: Graph, old: dict[str, tuple[float, float]], new: dict[str, tuple[float, float]],

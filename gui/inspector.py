@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.graph.events import GraphEvent, NodeRemoved, ParamChanged
+from engine.graph.events import GraphEvent, NodeRemoved, ParamChanged, TrainingChanged
+from engine.graph.model import GraphError
 from engine.layers.params import ParamKindError
 from engine.shapes import Analysis, Diagnostic
 from gui import commands
@@ -34,6 +35,7 @@ from gui.icons import category_icon, icon
 from gui.observers import DocumentLink
 from gui.param_editors import ParamEditor, make_editor, param_summary
 from gui.style import LIGHT, category_color
+from gui.training_options import TrainingOptions
 
 HINT = "Select a layer to edit it"
 READ_ONLY_PREFIX = "Cannot edit now: "
@@ -75,6 +77,9 @@ class InspectorWidget(QWidget):
         self.document: Document | None = None
         self.node_id: str | None = None
         self.rows: dict[str, _ParamRow] = {}
+        #: The Training section (trainable, learning-rate multiplier) of a layer, else ``None``.
+        self.training: TrainingOptions | None = None
+        self._training_title: QLabel | None = None
         self._pages = QStackedWidget()
         self.hint = QLabel(HINT)
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -121,6 +126,8 @@ class InspectorWidget(QWidget):
                 all(row.editor.can_show(node.params[name]) for name, row in self.rows.items()):
             for name, row in self.rows.items():  # same node again: keep the editors (and the focus)
                 row.editor.set_value(node.params[name])
+            if self.training is not None:
+                self.training.show_node(node)
             return
         self.node_id = node_id
         self._build(node)
@@ -136,6 +143,8 @@ class InspectorWidget(QWidget):
             row.editor.setEnabled(reason is None)
             for widget in (row.editor, *row.editor.findChildren(QWidget)):
                 widget.setToolTip(reason or row.editor.param.doc)
+        if self.training is not None:
+            self.training.set_editable(reason)
 
     # -------------------------------------------------------------- building
     def _build(self, node: Any) -> None:
@@ -160,6 +169,14 @@ class InspectorWidget(QWidget):
             outer.addLayout(grid)
         else:
             outer.addWidget(_subtle("This layer has no parameters."))
+        self.training = self._training_title = None
+        if layer.role == "layer":  # shown once the analysis says the layer has parameters
+            self._training_title, self.training = _section("Training"), TrainingOptions()
+            self.training.show_node(node)
+            self.training.edited.connect(self._edit_training)
+            for widget in (self._training_title, self.training):
+                widget.hide()
+                outer.addWidget(widget)
         outer.addWidget(_section("Result"))
         self._stats = QFormLayout()
         self._stats.setHorizontalSpacing(10)
@@ -237,6 +254,21 @@ class InspectorWidget(QWidget):
         row.editor.set_value(current)
         row.show_problem()
 
+    def _edit_training(self, name: str, value: Any) -> None:
+        """Push a change of the node's ``trainable`` or ``lr_scale``; a refused one restores the editors."""
+        document, node_id = self.document, self.node_id
+        if document is None or node_id is None or self.training is None:
+            return
+        node = document.graph.nodes[node_id]
+        if getattr(node, name) == value:
+            return
+        try:
+            pushed = document.push(commands.set_training(document.graph, node_id, name, value))
+        except GraphError:
+            pushed = False
+        if not pushed:
+            self.training.show_node(node)
+
     def _refused(self, name: str, text: str) -> None:
         row = self.rows.get(name)
         if row is not None:
@@ -256,6 +288,12 @@ class InspectorWidget(QWidget):
             else:  # e.g. undo back to a value only a text editor shows
                 node_id, self.node_id = self.node_id, None
                 self.show_node(node_id)
+        elif isinstance(event, TrainingChanged) and event.node_id == self.node_id and self.training is not None:
+            assert self.document is not None
+            node = self.document.graph.nodes[event.node_id]
+            self.training.show_node(node)
+            self.training.set_editable(self.document.read_only_reason)
+            self._show_training(node, self.document.analysis)
         elif isinstance(event, NodeRemoved) and event.node.id == self.node_id:
             self.show_node(None)
 
@@ -270,13 +308,24 @@ class InspectorWidget(QWidget):
             self._output.setText(str(info.output))
         else:
             self._output.setText("none (marks a model output)" if not node.layer.has_output else "unknown")
-        self._parameters.setText(f"{info.parameters:,}")
+        frozen = " (frozen)" if not node.trainable and info.parameters else ""
+        self._parameters.setText(f"{info.parameters:,}{frozen}")
+        self._show_training(node, analysis)
         self._flops.setText(f"{info.flops:,} per sample")
         for name, row in self.rows.items():
             messages = [d.message.removeprefix(f"{name} ") for d in info.diagnostics if d.field == name]
             row.diagnosed = "; ".join(messages)
             row.show_problem()
         self._show_problems([d for d in info.diagnostics if d.field not in self.rows])
+
+    def _show_training(self, node: Any, analysis: Analysis) -> None:
+        """Show the Training section for a layer with parameters (or one frozen or scaled already)."""
+        if self.training is None or self._training_title is None:
+            return
+        info = analysis.nodes.get(node.id)
+        visible = bool(info is not None and info.parameters) or not node.trainable or node.lr_scale != 1.0
+        self._training_title.setVisible(visible)
+        self.training.setVisible(visible)
 
     def _show_problems(self, diagnostics: list[Diagnostic]) -> None:
         while self._problems.count():

@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
             "export_model": self.export_model_dialog, "export_png": self.export_png, "export_svg": self.export_svg,
             "quit": self.close, "undo": self.undo, "redo": self.redo, "cut": self.cut, "copy": self.copy,
             "paste": self.paste, "duplicate": self.duplicate, "delete": self.delete_selection,
+            "freeze": self.freeze_selection, "unfreeze": lambda: self.freeze_selection(trainable=True),
             "select_all": self.select_all, "add_comment": self.add_comment, "fit": self.fit_all,
             "zoom_in": self.zoom_in, "zoom_out": self.zoom_out, "zoom_reset": self.zoom_reset,
             "theme_light": self.use_light_theme, "theme_dark": self.use_dark_theme,
@@ -213,7 +214,7 @@ class MainWindow(QMainWindow):
         editable = doc is not None and doc.read_only_reason is None
         self.actions["undo"].setEnabled(editable and doc.undo_stack.canUndo())  # type: ignore[union-attr]
         self.actions["redo"].setEnabled(editable and doc.undo_stack.canRedo())  # type: ignore[union-attr]
-        for key in ("cut", "paste", "delete", "duplicate", "layout"):
+        for key in ("cut", "paste", "delete", "duplicate", "layout", "freeze", "unfreeze"):
             self.actions[key].setEnabled(editable)
 
     # ------------------------------------------------------------ training
@@ -411,6 +412,21 @@ class MainWindow(QMainWindow):
         """Copy and paste the selection in one go."""
         if self.copy():
             self.paste()
+
+    def freeze_selection(self, trainable: bool = False) -> None:
+        """Freeze the selected layers (``trainable=True``: unfreeze them) in one undo step."""
+        if self.document is None:
+            return
+        graph, infos = self.document.graph, self.document.analysis.nodes
+        # layers with parameters (freezing a ReLU would mean nothing); unfreezing takes any frozen node
+        chosen = [n for n in self.canvas.selected_node_ids() if n in infos and infos[n].parameters > 0
+                  or trainable and n in graph.nodes and not graph.nodes[n].trainable]
+        command = commands.freeze(graph, chosen, trainable)
+        if command is None:
+            state = "trainable" if trainable else "frozen"
+            self.statusBar().showMessage(f"Select layers that are not {state} yet", 4000)
+            return
+        self.document.push(command)
 
     def delete_selection(self) -> None:
         """Delete the selected nodes and edges."""

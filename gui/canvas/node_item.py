@@ -18,7 +18,8 @@ from engine.graph.model import Node
 from engine.shapes import NodeInfo
 from gui.canvas import labels
 from gui.canvas.node_layout import NodeLayout, layout_for
-from gui.canvas.node_paint import BADGE_RADIUS, FREE, REPLACE, paint_badge, paint_compact_texts, paint_port
+from gui.canvas.node_paint import (BADGE_RADIUS, FREE, REPLACE, paint_badge, paint_compact_texts, paint_frozen_badge,
+                                   paint_port)
 from gui.canvas.paint_kit import HEADER_HEIGHT, LOD_COMPACT, LOD_TEXT, PORT_RADIUS, SNAP, PaintKit
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -111,6 +112,11 @@ class NodeItem(QGraphicsItem):
         self._relayout()
 
     @property
+    def frozen(self) -> bool:
+        """Whether the node is a layer whose parameters training keeps (``trainable`` off)."""
+        return not self.node.trainable and self.node.layer.role == "layer"
+
+    @property
     def has_error(self) -> bool:
         """Whether the analysis reports an error on this node."""
         return self.info is not None and any(d.severity == "error" for d in self.info.diagnostics)
@@ -130,6 +136,10 @@ class NodeItem(QGraphicsItem):
         shape = labels.shape_text(info, self.node.layer.has_output, self.input_shape)
         subtle = (labels.count_text(info.parameters if info else 0) if self.node.layer.role == "layer"
                   else f"model {self.node.layer.role}")
+        if self.frozen:
+            subtle += " · frozen"
+        elif self.node.lr_scale != 1.0 and self.node.layer.role == "layer":
+            subtle += f" · lr ×{self.node.lr_scale:g}"
         rows = [("text", labels.key_params_text(self.node.layer, self.node.params)),
                 ("unknown" if info is None or (info.output is None and self.node.layer.has_output) else "text", shape),
                 ("subtle", subtle if id_in_header else f"{self.node.id} · {subtle}")]
@@ -219,7 +229,8 @@ class NodeItem(QGraphicsItem):
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         kit, layout = self.kit, self.layout
         paths = layout.paths
-        accent, tint = kit.header_brushes(self.node.layer.category)
+        frozen = self.frozen
+        accent, tint = (kit.frozen_brushes if frozen else kit.header_brushes)(self.node.layer.category)
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         outline = self._outline_pen()
         if lod < LOD_COMPACT:
@@ -254,8 +265,11 @@ class NodeItem(QGraphicsItem):
             painter.setPen(outline)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawPath(paths.outline)
-        if self.has_error or self.has_warning:
+        flagged = self.has_error or self.has_warning
+        if flagged:
             paint_badge(painter, kit, layout.width, self.has_error)
+        if frozen:  # left of the problem badge when there is one
+            paint_frozen_badge(painter, kit, layout.width - 4.0 - (2 * BADGE_RADIUS + 3.0 if flagged else 0.0))
 
     def _outline_pen(self):  # noqa: ANN202 - QPen | None
         if self.isSelected():

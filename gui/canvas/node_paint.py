@@ -43,6 +43,19 @@ def paint_badge(painter: QPainter, kit: PaintKit, card_width: float, error: bool
     painter.drawText(box, Qt.AlignmentFlag.AlignCenter, "!")
 
 
+def paint_frozen_badge(painter: QPainter, kit: PaintKit, center_x: float) -> None:
+    """The round snowflake badge on the top edge of a frozen layer's card."""
+    center = QPointF(center_x, -1.0)
+    painter.setPen(kit.port_pen)
+    painter.setBrush(kit.frozen_brush)
+    painter.drawEllipse(center, BADGE_RADIUS, BADGE_RADIUS)
+    painter.setPen(kit.frozen_pen)
+    arm = BADGE_RADIUS - 2.5
+    for dx, dy in ((0.0, 1.0), (0.866, 0.5), (0.866, -0.5)):  # three strokes: six arms
+        painter.drawLine(QPointF(center.x() - dx * arm, center.y() - dy * arm),
+                         QPointF(center.x() + dx * arm, center.y() + dy * arm))
+
+
 #: On-screen point sizes tried for a zoomed-out title, largest first; the first that fits wins.
 COMPACT_TITLE_POINTS = (8.5, 8.0, 7.5, 7.0)
 #: The most lines a zoomed-out title may take.

@@ -111,6 +111,9 @@ class PaintKit:
         self.error_brush = QBrush(self.error)
         self.warning_brush = QBrush(self.warning)
         self.shadow_brush = QBrush(QColor(0, 0, 0, 60 if self.dark else 22))
+        # frozen layers (fine-tuning): an icy badge with a snowflake, and muted header colours
+        self.frozen_brush = QBrush(QColor("#8CC4F0" if self.dark else "#3F86C6"))
+        self.frozen_pen = line(self.body, 1.3)
         # edges
         self.edge_pen = line(self.edge, 1.6)
         self.edge_hover_pen = line(self.selection, 2.2)
@@ -147,6 +150,16 @@ class PaintKit:
             accent = category_color(category)
             tint = blend(self.body, accent, 0.30 if self.dark else 0.16)
             brushes = self._headers[category] = (QBrush(accent), QBrush(tint))
+        return brushes
+
+    def frozen_brushes(self, category: str) -> tuple[QBrush, QBrush]:
+        """The muted accent and header fill of a frozen layer: the category's colour mostly greyed out."""
+        key = f"frozen:{category}"
+        brushes = self._headers.get(key)
+        if brushes is None:
+            accent = blend(category_color(category), self.subtle, 0.7)
+            tint = blend(self.body, self.subtle, 0.22 if self.dark else 0.12)
+            brushes = self._headers[key] = (QBrush(accent), QBrush(tint))
         return brushes
 
     def wrapped(self, title: str, point_size: float, bold: bool, room: float, max_lines: int) -> tuple[str, ...] | None:

@@ -16,7 +16,7 @@ from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from engine.graph.events import (EdgeAdded, EdgeRemoved, GraphEvent, NodeAdded, NodeRemoved, NodesMoved,
-                                 ParamChanged)
+                                 ParamChanged, TrainingChanged)
 from engine.graph.model import Edge, Node
 from engine.shapes import Analysis
 from gui import commands
@@ -156,6 +156,10 @@ class CanvasScene(QGraphicsScene):
             if item is not None:
                 item.refresh_params()
                 self.node_item_moved(item)
+        elif isinstance(event, TrainingChanged):  # frozen look, learning-rate note
+            item = self.nodes.get(event.node_id)
+            if item is not None:
+                item.refresh_params()
 
     def _on_selection_changed(self) -> None:
         if shiboken6.isValid(self.overview):  # not while the scene is being torn down
