@@ -50,7 +50,8 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     bool_param("use_project_weights", True,
                "Start from the weights saved beside the project file (name.safetensors, written by "
                "import or export) where a layer's name and shape still match; off: fresh random weights."),
-    bool_param("deterministic", False, "Use deterministic kernels (slower on GPU, reproducible)."),
+    bool_param("deterministic", False, "Use deterministic kernels (slower on GPU) and a fixed CPU thread count: "
+               "runs and resumes repeat bit for bit even on a busy machine."),
     float_param("validation_fraction", 0.2, "Share of the data held out for validation.", min=0.05, max=0.5),
     bool_param("normalize", True, "Standardize inputs (and regression targets) with training statistics."),
     float_param("input_noise", 0.0, "Denoising autoencoder: std of Gaussian noise added to inputs.",
@@ -62,7 +63,9 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     float_param("temperature", 0.8, "Language model: sampling temperature of generated text.", min=0.05, max=5.0),
     int_param("num_workers", 0, "DataLoader worker processes for large datasets.", min=0, max=64),
     int_param("cpu_threads", 0, "CPU threads for training; 0 = automatic: as many as the cores other programs "
-              "leave free, checked every second (a busy core would otherwise stall every step).", min=0, max=1024),
+              "leave free, checked every second (a busy core would otherwise stall every step; results then "
+              "differ in the last bits from a run on an idle machine, unless deterministic is on).", min=0,
+              max=1024),
 )
 
 _BY_NAME = {p.name: p for p in TRAINING_PARAMS}

@@ -293,7 +293,7 @@ class Trainer:
         snapshot_taken = time.perf_counter()
         if self.options.wait_for_viewer:
             self.control.await_ready(VIEWER_READY_S)
-        clock = _Clock(state.device, config.cpu_threads)  # after the wait: the viewer's start-up is not load
+        clock = _Clock(state.device, config.cpu_threads, config.deterministic)  # after the wait: the viewer's start-up is not load
         clock.last_snapshot = snapshot_taken
         self.threads = clock.threads
         try:
@@ -508,14 +508,17 @@ def _internal_failure(exc: BaseException) -> Failed:
 class _Clock:
     """What spans epochs: the batch-event window, the last snapshot, the CPU thread governor.
 
-    ``cpu_threads`` 0 lets the governor follow the free cores; another value fixes the count.
+    ``cpu_threads`` 0 lets the governor follow the free cores; another value fixes the count. A
+    deterministic run keeps torch's thread count: float sums split over another number of threads
+    round differently (a batch norm's statistics), so a run whose thread count followed the
+    machine's load is not bit-for-bit repeatable.
     """
 
-    def __init__(self, device: torch.device, cpu_threads: int) -> None:
+    def __init__(self, device: torch.device, cpu_threads: int, deterministic: bool = False) -> None:
         self.window = _Window(device)
         self.last_snapshot = 0.0
         self.fixed_from = fixed_threads(cpu_threads) if cpu_threads and device.type == "cpu" else 0
-        self.threads = ThreadGovernor(device.type == "cpu" and not cpu_threads)
+        self.threads = ThreadGovernor(device.type == "cpu" and not cpu_threads and not deterministic)
 
     def restore(self) -> None:
         """Give torch the thread count it had before the run."""

@@ -55,8 +55,11 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize(("model", "stop_after"), [("mlp", "epoch"), ("mlp", "batch"), ("cnn", "batch")])
 def test_stopped_and_resumed_run_ends_with_the_same_weights(tmp_path: Path, model: str, stop_after: str) -> None:
-    # the CNN trains in the channels-last layout with fused Adam: resuming must still be exact
-    project = (mlp_project if model == "mlp" else cnn_project)({"schedule": "cosine", "epochs": 4})
+    # the CNN trains in the channels-last layout with fused Adam: resuming must still be exact.
+    # deterministic keeps the thread count fixed: with automatic threads, another process's load
+    # (other tests running beside this one) changes how float sums are split between threads
+    project = (mlp_project if model == "mlp" else cnn_project)({"schedule": "cosine", "epochs": 4,
+                                                                 "deterministic": True})
     train(project, tmp_path / "full")
     commands: queue.Queue = queue.Queue()
 
@@ -75,6 +78,18 @@ def test_stopped_and_resumed_run_ends_with_the_same_weights(tmp_path: Path, mode
     full, split = _weights(tmp_path / "full"), _weights(tmp_path / "split")
     for key in full:
         assert torch.equal(full[key], split[key]), key
+
+
+def test_a_deterministic_run_keeps_its_thread_count_on_a_busy_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.training import threads
+    from engine.training.trainer import _Clock
+
+    monkeypatch.setattr(threads, "threads_for", lambda foreign, cores, most: 1)  # as if every core were busy
+    cpu = torch.device("cpu")
+    assert not _Clock(cpu, 0, deterministic=True).threads.enabled
+    automatic = _Clock(cpu, 0)
+    assert automatic.threads.enabled == (torch.get_num_threads() > 1)
+    automatic.restore()
 
 
 def test_pause_set_lr_resume_and_stop_take_effect(tmp_path: Path) -> None:
