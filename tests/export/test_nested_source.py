@@ -150,3 +150,24 @@ def test_train_py_trains_the_nested_model(tmp_path: Path) -> None:
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (folder / "trained.safetensors").is_file()
+
+
+def test_train_py_freezes_and_scales_layers_inside_blocks(tmp_path: Path) -> None:
+    project = blocks_project()
+    project.graph.nodes["image"].params["shape"] = [1, 8, 8]  # digits
+    project.blocks["conv_relu"].graph.set_training("conv", "trainable", False)  # every use of the definition
+    project.graph.set_training("fc", "lr_scale", 2.0)
+    _export(project, tmp_path)
+    folder = tmp_path / "out"
+    sys.path.insert(0, str(folder))
+    try:
+        script = import_file(folder / "train.py", "generated_nested_train")
+        model = import_file(folder / "model.py", "model").build_model()
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("model", None)
+    groups = script.trainable_groups(model)
+    convs = [name for name, module in model.named_modules() if isinstance(module, torch.nn.Conv2d)]
+    assert len(convs) == 7 and sorted(script.FROZEN) == sorted(convs)  # c1, s1 x2 (inner x2 each), s2 (x2)
+    assert all(not module.weight.requires_grad for name, module in model.named_modules() if name in convs)
+    assert [(g["lr_scale"], len(g["params"])) for g in groups] == [(2.0, 2)]  # only fc trains, at 2x

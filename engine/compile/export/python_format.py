@@ -103,7 +103,7 @@ def write(src: ExportSource, out: Path) -> tuple[list[Path], SelfCheck]:
     atomic_write_bytes(model_path, model_source(src, nested).encode("utf-8"))
     weights = src.compiled.module.state_dict()
     save_weights(nested.weights(weights) if nested is not None else weights, weights_path)
-    train_text, data_files = train_source(src, out)
+    train_text, data_files = train_source(src, out, nested.names if nested is not None else None)
     atomic_write_bytes(train_path, train_text.encode("utf-8"))
     from safetensors.torch import load_file
 

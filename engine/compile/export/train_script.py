@@ -11,7 +11,7 @@ schedules, early stopping, mixed precision and checkpoints (the app's trainer ha
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -64,12 +64,13 @@ def _data(src: ExportSource, out: Path) -> tuple[str, list[Path], str | None, bo
     return t.LOAD_NPZ, [path], kind, ordered, f"{dataset.name}, saved beside this script as data.npz"
 
 
-def train_source(src: ExportSource, out: Path) -> tuple[str, list[Path]]:
+def train_source(src: ExportSource, out: Path, names: Mapping[str, str] | None = None) -> tuple[str, list[Path]]:
     """The text of ``train.py`` and any data file written into ``out`` for it.
 
     Args:
         src: The export source.
         out: The export folder.
+        names: For model.py's block classes: flat submodule name -> its dotted name there.
 
     Returns:
         The script and the data files it reads.
@@ -86,7 +87,7 @@ def train_source(src: ExportSource, out: Path) -> tuple[str, list[Path]]:
            "Starts from model.safetensors (--fresh: new random weights) and writes trained.safetensors.\n"
            f"Task: {task}, loss {loss}. Data: {note}.")
     settings = {key: config[key] for key in _SETTINGS}
-    frozen, scales = _node_options(src)
+    frozen, scales = _node_options(src, names or {})
     head = (t.HEAD.replace("__DOC__", docstring(doc)).replace("__TASK__", literal(task))
             .replace("__LOSS__", literal(loss)).replace("__SETTINGS__", _dict_literal(settings))
             .replace("__FROZEN__", literal(frozen)).replace("__LR_SCALES__", _scales_literal(scales))
@@ -105,13 +106,18 @@ def train_source(src: ExportSource, out: Path) -> tuple[str, list[Path]]:
     return head + body, files
 
 
-def _node_options(src: ExportSource) -> tuple[list[str], dict[str, float]]:
-    """Submodule names of frozen layers and the learning-rate multipliers of the others (as model.py
-    names them: :func:`~engine.compile.fx_builder.attribute_name` of the node ids)."""
+def _node_options(src: ExportSource, names: Mapping[str, str]) -> tuple[list[str], dict[str, float]]:
+    """Submodule names of frozen layers and the learning-rate multipliers of the others, as model.py
+    names them: :func:`~engine.compile.fx_builder.attribute_name` of the node ids, or for a layer
+    inside a block its dotted path in the block classes (``names``: flat name -> nested name)."""
     from engine.compile.fx_builder import attribute_name
 
-    frozen = [attribute_name(n.id) for n in src.project.graph if not n.trainable]
-    scales = {attribute_name(n.id): float(n.lr_scale) for n in src.project.graph if n.trainable and n.lr_scale != 1.0}
+    def name(node_id: str) -> str:
+        flat = attribute_name(node_id)
+        return names.get(flat, flat)
+
+    frozen = [name(n.id) for n in src.project.graph if not n.trainable]
+    scales = {name(n.id): float(n.lr_scale) for n in src.project.graph if n.trainable and n.lr_scale != 1.0}
     return frozen, scales
 
 

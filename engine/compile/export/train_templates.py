@@ -57,16 +57,25 @@ def standardize(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndar
     return ((train - mean) / std).astype(np.float32), ((val - mean) / std).astype(np.float32)
 
 
+def lr_scale_of(parameter: str) -> float:
+    """The learning-rate multiplier of the layer holding ``parameter`` (``stage.0.conv.weight``: the
+    layer ``stage.0.conv``, inside a block too)."""
+    parts = parameter.split(".")
+    for end in range(len(parts) - 1, 0, -1):
+        layer = ".".join(parts[:end])
+        if layer in LR_SCALES:
+            return LR_SCALES[layer]
+    return 1.0
+
+
 def trainable_groups(model: torch.nn.Module) -> list[dict]:
     """Freeze the FROZEN layers and group the other parameters by their learning-rate multiplier."""
-    children = dict(model.named_children())
     for name in FROZEN:
-        if name in children:
-            children[name].requires_grad_(False)
+        model.get_submodule(name).requires_grad_(False)
     groups: dict[float, list[torch.nn.Parameter]] = {}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
-            groups.setdefault(LR_SCALES.get(name.split(".", 1)[0], 1.0), []).append(parameter)
+            groups.setdefault(lr_scale_of(name), []).append(parameter)
     if not groups:
         raise SystemExit(f"every layer of {type(model).__name__} is frozen: nothing would train")
     return [{"params": params, "lr_scale": scale} for scale, params in groups.items()]
@@ -75,9 +84,8 @@ def trainable_groups(model: torch.nn.Module) -> list[dict]:
 def train_mode(model: torch.nn.Module) -> None:
     """Training mode, except the batch norms of FROZEN layers: they keep their running statistics."""
     model.train()
-    children = dict(model.named_children())
     for name in FROZEN:
-        for module in children[name].modules() if name in children else ():
+        for module in model.get_submodule(name).modules():
             if isinstance(module, torch.nn.modules.batchnorm._NormBase):
                 module.eval()
 
