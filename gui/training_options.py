@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QFormLayout, QWidget
 
 from engine.graph.model import LR_SCALE_MAX, LR_SCALE_MIN, Node
+from gui.wheel_guard import guard_wheel
 
 TRAINABLE_TIP = ("On: training updates this layer's parameters. Off (frozen): they keep what they were loaded "
                  "with, batch-norm statistics too; the optimizer leaves them out.")
@@ -27,7 +28,7 @@ class TrainingOptions(QWidget):
         super().__init__(parent)
         self.trainable = QCheckBox("Trainable")
         self.trainable.setToolTip(TRAINABLE_TIP)
-        self.lr_scale = QDoubleSpinBox()
+        self.lr_scale = guard_wheel(QDoubleSpinBox())  # the inspector scrolls: the wheel only when focused
         self.lr_scale.setRange(LR_SCALE_MIN, LR_SCALE_MAX)
         self.lr_scale.setDecimals(3)
         self.lr_scale.setSingleStep(0.1)

@@ -701,7 +701,7 @@ KNOWN_CORRUPTIONS: dict[str, tuple[str, str | None]] = {
     "deep-keys": ('{"a":' * 100000, "refuse"), "deep-closed-lists": ("[" * 100000 + "]" * 100000, "refuse"),
     "nan": ("NaN", "refuse"), "nan-version": ('{"format": "neural-canvas-project", "version": NaN}', "refuse"),
     "utf8-bom": ("\ufeff" + BASE_TEXT, None), "trailing-garbage": (BASE_TEXT + "x", "refuse"),
-    "version-2": (_edit('"version": 1', '"version": 2'), "refuse"),
+    "version-3": (_edit('"version": 1', '"version": 3'), "refuse"),  # newer than this app reads
     "version-0": (_edit('"version": 1', '"version": 0'), "refuse"),
     "version-float": (_edit('"version": 1', '"version": 1.0'), "refuse"),
     "version-string": (_edit('"version": 1', '"version": "1"'), "refuse"),
