@@ -104,27 +104,21 @@ class SetParamStep:
     new: Any
 
     def redo(self) -> None:
-        self.graph.set_param(self.node_id, self.name, self.new)
+        self._set(self.new)
 
     def undo(self) -> None:
-        self.graph.set_param(self.node_id, self.name, self.old)
+        self._set(self.old)
+
+    def _set(self, value: Any) -> None:
+        self.graph.set_param(self.node_id, self.name, value)
 
 
 @dataclass
-class SetTrainingStep:
+class SetTrainingStep(SetParamStep):
     """Change a node's training option (``trainable`` or ``lr_scale``)."""
 
-    graph: Graph
-    node_id: str
-    name: str
-    old: Any
-    new: Any
-
-    def redo(self) -> None:
-        self.graph.set_training(self.node_id, self.name, self.new)
-
-    def undo(self) -> None:
-        self.graph.set_training(self.node_id, self.name, self.old)
+    def _set(self, value: Any) -> None:
+        self.graph.set_training(self.node_id, self.name, value)
 
 
 @dataclass
