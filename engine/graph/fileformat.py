@@ -38,7 +38,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from engine.fileio import atomic_write_bytes
 from engine.graph.blocks import BlockDefinition, BlockError, BlockLibrary
@@ -78,12 +78,16 @@ def to_json(project: Project) -> dict[str, Any]:
         **({"id": project.id} if project.id else {}),  # files without one round-trip unchanged
         "meta": dict(project.meta),
         "graph": _graph_to_json(project.graph),
-        **({"blocks": {name: {"doc": d.doc, **_graph_to_json(d.graph)} for name, d in project.blocks.items()}}
-           if project.blocks else {}),
+        **({"blocks": blocks_to_json(project.blocks)} if project.blocks else {}),
         "dataset": project.dataset,
         "training": project.training,
         **({"comments": comments_to_json(project.comments)} if project.comments else {}),
     }
+
+
+def blocks_to_json(blocks: Mapping[str, BlockDefinition]) -> dict[str, Any]:
+    """The ``blocks`` section: ``{"<Name>": {"doc", "nodes", "edges"}}`` in the mapping's order."""
+    return {name: {"doc": d.doc, **_graph_to_json(d.graph)} for name, d in blocks.items()}
 
 
 def _graph_to_json(graph: Graph) -> dict[str, Any]:
@@ -141,7 +145,13 @@ def dumps(project: Project) -> str:
 
     Lists of plain values (shapes, positions, kernel sizes) stay on one line for readable diffs.
     """
-    return _format(to_json(project), "") + "\n"
+    return format_json(to_json(project))
+
+
+def format_json(data: Any) -> str:
+    """JSON text of ``data`` as project files are written (two-space indent, lists of plain
+    values on one line, a final newline)."""
+    return _format(data, "") + "\n"
 
 
 def _format(value: Any, indent: str) -> str:
@@ -209,21 +219,36 @@ def loads(text: str, source: str = "<text>") -> Project:
     Raises:
         ProjectFileError: With ``source``, the place in the file and what is wrong.
     """
-    try:
-        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except json.JSONDecodeError as exc:
-        raise ProjectFileError(f"{source}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
-    except ValueError as exc:
-        raise ProjectFileError(f"{source}: {_where(text, _first_bad_number(text))}invalid JSON: {exc}") from None
-    except RecursionError:
-        raise ProjectFileError(f"{source}: {_where(text, _first_too_deep(text))}invalid project file: JSON nested "
-                               f"more than {JSON_DEPTH_SHOWN} levels deep") from None
+    data = parse_json(text, source)
     try:
         return from_json(data)
     except _FieldError as exc:
         raise ProjectFileError(f"{source}: {exc.path}: {exc.message}") from None
     except RecursionError:
         raise ProjectFileError(f"{source}: invalid project file: nested too deeply") from None
+
+
+def parse_json(text: str, source: str = "<text>", what: str = "project file") -> Any:
+    """Parse JSON text as strictly as a project file: no NaN or Infinity, no number too large
+    for a float, nesting within the parser's depth.
+
+    Args:
+        text: The file content.
+        source: File name used in error messages.
+        what: What the file is, in the message about nesting (``invalid project file: ...``).
+
+    Raises:
+        ProjectFileError: With ``source`` and the line and column of the problem.
+    """
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as exc:
+        raise ProjectFileError(f"{source}: line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}") from None
+    except ValueError as exc:
+        raise ProjectFileError(f"{source}: {_where(text, _first_bad_number(text))}invalid JSON: {exc}") from None
+    except RecursionError:
+        raise ProjectFileError(f"{source}: {_where(text, _first_too_deep(text))}invalid {what}: JSON nested "
+                               f"more than {JSON_DEPTH_SHOWN} levels deep") from None
 
 
 #: JSON tokens that matter for locating a problem: strings (skipped whole), the constants JSON
@@ -410,6 +435,21 @@ def _graph_from_json(data: dict[str, Any], where: str = "graph", extra: tuple[st
             raise _FieldError(path, problem)
         graph.add_edge(Edge(*fields, source_port))
     return graph
+
+
+def blocks_from_json(data: Any, source: str = "<text>") -> BlockLibrary:
+    """Validate a ``blocks`` section on its own, exactly as in a project file (a block library file).
+
+    Raises:
+        ProjectFileError: ``<source>: blocks.<Name>.<field>: <problem>`` (a cycle named, an
+            instance of a definition the section does not hold, any field of the wrong kind).
+    """
+    try:
+        return _blocks_from_json(data)
+    except _FieldError as exc:
+        raise ProjectFileError(f"{source}: {exc.path}: {exc.message}") from None
+    except RecursionError:
+        raise ProjectFileError(f"{source}: blocks: nested too deeply") from None
 
 
 def _blocks_from_json(data: Any) -> BlockLibrary:
