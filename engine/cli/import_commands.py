@@ -1,4 +1,8 @@
-"""``import-torch`` and ``import-onnx``: put an existing model on the canvas, with its weights."""
+"""``import-torch`` and ``import-onnx``: put an existing model on the canvas, with its weights.
+
+Both keep the model's module hierarchy as blocks (ResNet-50: Stem, layer1..layer4, Head);
+``--flat`` puts every layer on the top level instead.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +24,18 @@ def register(commands: Any) -> None:
                         "5 for forward(src, tgt)); given once, it is every argument's; SEQ_LEN for token ids")
     p.add_argument("--weights", help="safetensors file of the module's state_dict to load first (e.g. trained)")
     p.add_argument("--out", required=True, help="project file to write; weights go to <stem>.safetensors")
+    p.add_argument("--flat", action="store_true", help=_FLAT_HELP)
     p.set_defaults(handler=cmd_import_torch)
 
     p = commands.add_parser("import-onnx", help="read an ONNX model and save it as a project")
     p.add_argument("file", help="the .onnx file")
     p.add_argument("--out", required=True, help="project file to write; weights go to <stem>.safetensors")
+    p.add_argument("--flat", action="store_true", help=_FLAT_HELP)
     p.set_defaults(handler=cmd_import_onnx)
+
+
+_FLAT_HELP = ("every layer on the top level, named after its module path (default: the module hierarchy "
+              "becomes blocks, identical modules sharing one definition)")
 
 
 def _shape(text: str | None) -> tuple[int, ...] | None:
@@ -50,7 +60,7 @@ def cmd_import_torch(args: argparse.Namespace) -> int:
         raise UserError(f"--args: not JSON: {exc}") from None
     shapes = [_shape(text) for text in args.input_shape or []]
     shape: Any = None if not shapes else shapes[0] if len(shapes) == 1 else shapes
-    result = import_torch_module(args.spec, constructor_args, shape, args.weights)
+    result = import_torch_module(args.spec, constructor_args, shape, args.weights, flat=args.flat)
     for line in save_imported(result.project, result.weights, args.out):
         print(line)
     print(_check_line(result.max_abs_diff))
@@ -68,7 +78,7 @@ def cmd_import_onnx(args: argparse.Namespace) -> int:
     """Read, map, lay out and save; print what was written."""
     from engine.compile.importers import import_onnx, save_imported
 
-    result = import_onnx(args.file)
+    result = import_onnx(args.file, flat=args.flat)
     for line in save_imported(result.project, result.weights, args.out):
         print(line)
     print(_check_line(result.max_abs_diff))

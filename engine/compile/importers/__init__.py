@@ -12,16 +12,24 @@ Both return an :class:`ImportResult`, which unpacks as ``(project, weights)`` an
 carries the import's self-check: the largest absolute difference between the original
 model and the imported graph on the same random batch (refused above 1e-4).
 
+Hierarchy: by default (``flat=True``) every layer lies on the top level, named after its module
+path (``layer1_0_conv1``) with that path as its group. With ``flat=False`` (the CLI's default) the
+module hierarchy becomes blocks (:mod:`engine.compile.importers.hierarchy`): ResNet-50 opens as
+Stem, layer1..layer4 and Head.
+
 What cannot be mapped exactly is listed by name and nothing is imported
 (:class:`~engine.compile.importers.builder.ImportProblem`, a UserError: exit 1).
 
-Weights: ``weights`` is keyed like the compiled graph's state dict (``conv1.weight``).
+Weights: ``weights`` is keyed like the compiled graph's state dict (``conv1.weight``); with blocks,
+like the state dict of the flattened graph (``layer1__bottleneck_0__conv1.weight``), which is what
+training, export and the app compile.
 :func:`save_imported` writes it as ``<stem>.safetensors`` beside the project file, the
 sibling convention of :mod:`engine.compile.weights` that export and the app read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +39,7 @@ import numpy as np
 import torch
 
 from engine.compile.export.selfcheck import RELATIVE, TOLERANCE, compare, run_module
-from engine.compile.fx_builder import compile_graph
+from engine.compile.fx_builder import CompiledModel, compile_graph
 from engine.compile.importers.builder import GraphBuilder, ImportProblem
 from engine.compile.weights import WEIGHTS_SUFFIX, apply_weights, save_weights
 from engine.graph.fileformat import save_project
@@ -63,7 +71,7 @@ class ImportResult:
 
 
 def _finish(builder: GraphBuilder, name: str, description: str, reference: Any,
-            inputs: Sequence[Any]) -> ImportResult:
+            inputs: Sequence[Any], flat: bool = True) -> ImportResult:
     project, weights = builder.finish(name, description)
     types = {node.type_id for node in project.graph}
     project.meta["family"] = next((family for type_id, family in _FAMILIES if type_id in types), "fnn")
@@ -71,6 +79,8 @@ def _finish(builder: GraphBuilder, name: str, description: str, reference: Any,
     if compiled is None:
         compiled = compile_graph(project.graph)
         apply_weights(compiled.module, weights, builder.source)
+    if not flat:
+        project, weights, compiled = _as_blocks(project, weights, builder, compiled)
     compiled.module.eval()
     tensors = [torch.as_tensor(np.asarray(x)) for x in inputs]
     expected = reference(tensors)
@@ -81,6 +91,27 @@ def _finish(builder: GraphBuilder, name: str, description: str, reference: Any,
                             f"{check.diff:.2e} from the original (tolerance {allowed:.1e} for outputs up to "
                             f"{check.largest:.3g})")
     return ImportResult(project, weights, check.diff, builder.source)
+
+
+def _as_blocks(project: Project, weights: dict[str, torch.Tensor], builder: GraphBuilder,
+               compiled: CompiledModel) -> tuple[Project, dict[str, torch.Tensor], CompiledModel]:
+    """The project with its module hierarchy as blocks, its weights keyed by flat id, and its compile."""
+    from engine.compile.block_compile import compile_with_blocks
+    from engine.compile.fx_builder import attribute_name
+    from engine.compile.importers.hierarchy import blocks_from_modules
+
+    blocks = blocks_from_modules(project.graph, builder.module_classes, compiled.analysis)
+    if not blocks.library:
+        return project, weights, compiled
+    renamed = {node_id: attribute_name(flat_id) for flat_id, node_id in blocks.origins.items()}
+    tensors = {}
+    for key, tensor in weights.items():
+        node_id, _, rest = key.partition(".")
+        tensors[f"{renamed[node_id]}.{rest}"] = tensor
+    project = dataclasses.replace(project, graph=blocks.graph, blocks=blocks.library)
+    compiled = compile_with_blocks(project.graph, project.blocks)[0]
+    apply_weights(compiled.module, tensors, builder.source)
+    return project, {key: tensors[key] for key in compiled.module.state_dict()}, compiled
 
 
 def _sample(compiled_specs: Any, seed: int = 0, batch: int = 3) -> list[np.ndarray]:
@@ -96,7 +127,7 @@ def _sample(compiled_specs: Any, seed: int = 0, batch: int = 3) -> list[np.ndarr
 
 def import_torch_module(spec: str, args: Any = None,
                         input_shape: Sequence[int] | Sequence[Sequence[int] | None] | None = None,
-                        weights: str | os.PathLike[str] | None = None) -> ImportResult:
+                        weights: str | os.PathLike[str] | None = None, flat: bool = True) -> ImportResult:
     """Trace ``package.module:Class`` built with ``args`` and map it onto canvas layers.
 
     Args:
@@ -109,6 +140,7 @@ def import_torch_module(spec: str, args: Any = None,
             ids) takes ``(seq_len,)``.
         weights: A safetensors file of the module's ``state_dict()`` to load before tracing
             (e.g. trained weights); the constructor's initial weights when omitted.
+        flat: Every layer on the top level (default); ``False``: the module hierarchy as blocks.
 
     Returns:
         The project (laid out) and its weights; unpacks as ``(project, weights)``.
@@ -142,11 +174,13 @@ def import_torch_module(spec: str, args: Any = None,
     model.eval()
     gm = trace(model, spec)
     builder = GraphBuilder(spec)
+    builder.module_classes = {path: f"{type(m).__module__}.{type(m).__qualname__}"
+                              for path, m in model.named_modules() if path}
     inputs = input_nodes(gm, spec, input_shape)
     sample = _sample(compile_graph_specs(inputs), batch=2)  # shapes (batch not 1) and the self-check
     map_traced(gm, builder, inputs, _static_values(gm, sample, spec))
     reference = (lambda xs: run_module(model, xs))
-    return _finish(builder, cls.__name__, f"Imported from the PyTorch module {spec}.", reference, sample)
+    return _finish(builder, cls.__name__, f"Imported from the PyTorch module {spec}.", reference, sample, flat)
 
 
 def _static_values(gm: Any, sample: list[np.ndarray], spec: str) -> Any:
@@ -173,11 +207,14 @@ def compile_graph_specs(inputs: list[tuple[str, dict[str, Any]]]) -> list[Any]:
     return specs
 
 
-def import_onnx(path: str | os.PathLike[str]) -> ImportResult:
+def import_onnx(path: str | os.PathLike[str], flat: bool = True) -> ImportResult:
     """Read an ONNX model and map its operators onto canvas layers, with its weights.
 
     Args:
         path: The ``.onnx`` file.
+        flat: Every layer on the top level (default); ``False``: the module hierarchy the exporter
+            recorded as blocks (``torch.onnx.export(dynamo=True)``'s name scopes and classes, or
+            the TorchScript exporter's node names such as ``/layer1/layer1.0/conv1/Conv``).
 
     Returns:
         The project (laid out) and its weights; unpacks as ``(project, weights)``.
@@ -192,7 +229,7 @@ def import_onnx(path: str | os.PathLike[str]) -> ImportResult:
     reference = (lambda xs: [np.asarray(a, dtype=np.float64) for a in
                              session.run(None, {n: x.numpy() for n, x in zip(feeds, xs)})])
     return _finish(builder, name, f"Imported from the ONNX file {Path(path).name}.", reference,
-                   _sample(compile_graph_specs(inputs), batch=batch))
+                   _sample(compile_graph_specs(inputs), batch=batch), flat)
 
 
 def save_imported(project: Project, weights: dict[str, torch.Tensor], out: str | os.PathLike[str]) -> list[str]:
@@ -210,7 +247,8 @@ def save_imported(project: Project, weights: dict[str, torch.Tensor], out: str |
     save_weights(weights, weights_path, metadata={"format": "neural-canvas-weights", "project": target.name})
     save_project(project, target)
     count = sum(int(t.numel()) for t in weights.values() if t.is_floating_point())
-    return [f"{target} written ({len(project.graph)} nodes)", f"{weights_path} written ({count:,} values)"]
+    blocks = f", {len(project.blocks)} block definition(s)" if project.blocks else ""
+    return [f"{target} written ({len(project.graph)} nodes{blocks})", f"{weights_path} written ({count:,} values)"]
 
 
 __all__ = ["IMPORT_TOLERANCE", "ImportProblem", "ImportResult", "import_onnx", "import_torch_module",

@@ -58,6 +58,8 @@ class GraphBuilder:
         self.unmapped: dict[str, list[str]] = {}
         #: The compiled graph with the weights, once :meth:`finish` has checked them.
         self.compiled: CompiledModel | None = None
+        #: Module path -> its class (``module.QualName``), where the importer knows it (blocks use it).
+        self.module_classes: dict[str, str] = {}
 
     def add(self, type_id: str, name: str, params: dict[str, Any], inputs: list[Source],
             tensors: dict[str, torch.Tensor] | None = None, group: str = "") -> str:
@@ -160,7 +162,7 @@ class GraphBuilder:
             raise ImportProblem(f"{self.source}: nothing imported: {count} operation(s) of {len(self.unmapped)} "
                                 f"kind(s) have no canvas layer: {self.unmapped_summary()}")
         self._merge_pool_flatten()
-        self.graph.move_nodes(layered_layout(self.graph, max_columns=8))
+        self.graph.move_nodes(layered_layout(self.graph, max_columns=8, direction="auto"))
         try:
             compiled = compile_graph(self.graph)
         except GraphInvalidError as exc:

@@ -38,6 +38,8 @@ class Context:
         self.producers: dict[str, Any] = {}
         #: Time-major values already tried as the entry of a region (self-attention, an unrolled RNN).
         self.attention_entries: set[str] = set()
+        #: Module paths that hold others, from the TorchScript exporter's node names (made when first needed).
+        self._holders: frozenset[str] | None = None
 
     def is_batch(self, size: int) -> bool:
         """Whether ``size`` as a leading dimension means "the batch": -1 or 0 (keep), or the fixed batch."""
@@ -99,9 +101,26 @@ class Context:
         """Add a layer for the ONNX ``node`` fed by canvas ``sources`` (node ids or ``(node id,
         port)``), named and grouped after the module that exported it; the caller maps the outputs."""
         scope = module_scope(node)
+        if scope is None:
+            scope = self._named_scope(node)
+            if scope is not None and not (name_from and "." in name_from and "::" not in name_from):
+                name_from = None  # the module path says more than a tensor name the exporter made up
         name = _name(node, name_from) if name_from or scope is None else scope.name
+        if scope is not None:
+            self.builder.module_classes.update(scope.classes)
         weights = {k: torch.from_numpy(np.array(v)) for k, v in (tensors or {}).items()}
         return self.builder.add(type_id, name, params, sources, weights, group=scope.group if scope else "")
+
+    def _named_scope(self, node: Any) -> ModuleScope | None:
+        """The module scope written into ``node``'s name by the TorchScript exporter, if any."""
+        path = named_scope_path(getattr(node, "name", ""))
+        if path is None:
+            return None
+        if self._holders is None:
+            paths = {named_scope_path(n.name) for n in getattr(self.graph, "node", ())}
+            self._holders = frozenset(".".join(parts[:i]) for p in paths if p
+                                      for parts in [p.split(".")] for i in range(1, len(parts)))
+        return scope_of_path(path, node.name.rsplit("/", 1)[1], path in self._holders)
 
     def rank(self, name: str) -> int:
         return len(self.shapes.get(name, []))
@@ -115,10 +134,13 @@ class ModuleScope:
         name: The module path of the operation (``layer1.0.conv1``, or ``layer1.0.add`` for an
             operation in a module's own ``forward``).
         group: The path of the module that holds it (``layer1.0``); "" at the top.
+        classes: ``(module path, class)`` of the modules around it, outermost first, without the
+            root (``("layer1", "torch.nn.modules.container.Sequential")``), where the file says.
     """
 
     name: str
     group: str
+    classes: tuple[tuple[str, str], ...] = ()
 
 
 #: Longest scope metadata read from a node (a bound against absurd files).
@@ -139,13 +161,41 @@ def module_scope(node: Any) -> ModuleScope | None:
     if len(scopes) < 2:
         return None
     paths, operation = scopes[:-1], scopes[-1]
-    leaf = len(classes) == len(scopes) and len(paths) > 1 and classes[-2].startswith("torch.nn.modules.") \
+    known = len(classes) == len(scopes)
+    leaf = known and len(paths) > 1 and classes[-2].startswith("torch.nn.modules.") \
         and ".container." not in classes[-2]
+    held = paths[:-1] if leaf else paths
+    around = tuple((p, c) for p, c in zip(held, classes) if p) if known else ()
     if leaf:
-        return ModuleScope(paths[-1], paths[-2])
+        return ModuleScope(paths[-1], paths[-2], around)
     base, _, counter = operation.rpartition("_")
     operation = base if base and counter.isdigit() else operation
-    return ModuleScope(f"{paths[-1]}.{operation}" if paths[-1] else operation, paths[-1])
+    return ModuleScope(f"{paths[-1]}.{operation}" if paths[-1] else operation, paths[-1], around)
+
+
+def named_scope_path(name: str) -> str | None:
+    """The module path in a TorchScript exporter's node name: ``/layer1/layer1.0/conv1/Conv`` ->
+    ``layer1.0.conv1`` (each part names a child of the previous one, a Sequential's children as
+    ``layer1.0``, ``downsample.0``); ``None`` for any other name."""
+    if not name.startswith("/") or len(name) > _MAX_SCOPE_TEXT:
+        return None
+    parts = name[1:].split("/")[:-1]
+    if not parts or not all(parts):
+        return None
+    path: list[str] = []
+    for previous, part in zip(["", *parts], parts):
+        path.append(part[len(previous) + 1:] if previous and part.startswith(previous + ".") else part)
+    return ".".join(path)
+
+
+def scope_of_path(path: str, operation: str, holds_modules: bool) -> ModuleScope:
+    """The scope of an operation named in module ``path``: a module that holds others ran it in its own
+    ``forward`` (``layer1.0`` -> ``layer1.0.add``, group ``layer1.0``); else the module is a layer of
+    its own (``layer1.0.conv1``, group ``layer1.0``)."""
+    if holds_modules:
+        base = re.sub(r"_\d+$", "", operation).lower() or "op"
+        return ModuleScope(f"{path}.{base}", path)
+    return ModuleScope(path, path.rpartition(".")[0])
 
 
 def _literal_list(text: str) -> list[str]:
