@@ -144,35 +144,54 @@ class BlockInference:
 
     def _instance_info(self, node_id: str, flat: Flattened, flat_analysis: Analysis, in_model: bool) -> NodeInfo:
         """Totals, outputs and re-attached diagnostics of top-level instance ``node_id``."""
-        infos = flat_analysis.nodes
-        instance = flat.instances[node_id]
-        owned = self._owned.get(node_id, [])
-        node = self.graph.nodes[node_id]
-        unconnected = [port for port in node.input_ports() if self.graph.edge_into(node_id, port) is None]
-        diagnostics: list[Diagnostic] = [
-            Diagnostic(node_id, "error", ShapeInference._unconnected_message("layer", port, node.input_ports()))
-            for port in unconnected]
-        if not in_model:
-            diagnostics.append(_dead_end_warning(node_id))
-        for flat_id in owned if not unconnected else ():
-            path = flat.paths[flat_id]
-            for d in infos[flat_id].diagnostics:
-                if not in_model and d.message == _DEAD_END:
-                    continue
-                message = flat.errors.get(flat_id, d.message)
-                prefix = _chain_context(instance, path, infos) if d.severity == "error" else ""
-                diagnostics.append(Diagnostic(node_id, d.severity, f"{prefix}{path}: {message}"))
-        outputs = [infos[s[0]].output_of(s[1]) if s is not None and s[0] in infos else None
-                   for s in instance.outputs]
-        known = all(spec is not None for spec in outputs) and not unconnected
-        ports = node.output_ports()
-        return NodeInfo(
-            outputs[0] if known and outputs else None,
-            sum(infos[f].parameters for f in owned),
-            sum(infos[f].flops for f in owned),
-            tuple(diagnostics),
-            tuple(zip(ports, outputs)) if known and len(ports) > 1 else (),  # type: ignore[arg-type]
-        )
+        return instance_info(self.graph, node_id, flat.instances[node_id], self._owned.get(node_id, []),
+                             flat, flat_analysis, in_model)
+
+
+def instance_info(graph: Graph, node_id: str, instance: InstanceInfo, owned: list[str], flat: Flattened,
+                  flat_analysis: Analysis, in_model: bool) -> NodeInfo:
+    """What one block instance shows as a node of ``graph`` (the top level or a definition's inside).
+
+    Args:
+        graph: The graph holding the instance node.
+        node_id: The instance's id in ``graph``.
+        instance: Its expansion (:attr:`Flattened.instances` at its path).
+        owned: The flat ids of every layer inside it (all copies, all depths).
+        flat: The flattened top-level graph.
+        flat_analysis: The analysis of ``flat.graph``.
+        in_model: Whether the instance leads to an Output.
+
+    Returns:
+        The instance's output (its last copy's), parameter and FLOP totals, and the diagnostics of
+        its inside, each led by the inner node's path.
+    """
+    infos = flat_analysis.nodes
+    node = graph.nodes[node_id]
+    unconnected = [port for port in node.input_ports() if graph.edge_into(node_id, port) is None]
+    diagnostics: list[Diagnostic] = [
+        Diagnostic(node_id, "error", ShapeInference._unconnected_message("layer", port, node.input_ports()))
+        for port in unconnected]
+    if not in_model:
+        diagnostics.append(_dead_end_warning(node_id))
+    for flat_id in owned if not unconnected else ():
+        path = flat.paths[flat_id]
+        for d in infos[flat_id].diagnostics:
+            if not in_model and d.message == _DEAD_END:
+                continue
+            message = flat.errors.get(flat_id, d.message)
+            prefix = _chain_context(instance, path, infos) if d.severity == "error" else ""
+            diagnostics.append(Diagnostic(node_id, d.severity, f"{prefix}{path}: {message}"))
+    outputs = [infos[s[0]].output_of(s[1]) if s is not None and s[0] in infos else None
+               for s in instance.outputs]
+    known = all(spec is not None for spec in outputs) and not unconnected
+    ports = node.output_ports()
+    return NodeInfo(
+        outputs[0] if known and outputs else None,
+        sum(infos[f].parameters for f in owned),
+        sum(infos[f].flops for f in owned),
+        tuple(diagnostics),
+        tuple(zip(ports, outputs)) if known and len(ports) > 1 else (),  # type: ignore[arg-type]
+    )
 
 
 def _chain_context(instance: InstanceInfo, path: str, infos: dict[str, NodeInfo]) -> str:

@@ -151,6 +151,8 @@ class ShapeInference:
         self._cycle_nodes: set[str] = set()
         self._cycle_paths: dict[str, str] = {}
         self._last: Analysis | None = None
+        # per node, until its parameters change: parameter problems, input ports, output ports
+        self._by_params: dict[str, tuple[list[Diagnostic], tuple[str, ...], tuple[str, ...]]] = {}
         self._unsubscribe = graph.subscribe(self._on_event)
 
     def close(self) -> None:
@@ -165,6 +167,7 @@ class ShapeInference:
             self._structure = None
         elif isinstance(event, NodeRemoved):
             self._infos.pop(event.node.id, None)
+            self._by_params.pop(event.node.id, None)
             self._dirty.discard(event.node.id)
             self._structure = None
         elif isinstance(event, (EdgeAdded, EdgeRemoved)):
@@ -172,6 +175,7 @@ class ShapeInference:
             self._structure = None
         elif isinstance(event, ParamChanged):
             self._dirty.add(event.node_id)
+            self._by_params.pop(event.node_id, None)
 
     # ------------------------------------------------------------ analysis
     def analyze(self) -> Analysis:
@@ -187,10 +191,10 @@ class ShapeInference:
             if old is None or old.output is not None:
                 changed.add(node_id)
             self._infos[node_id] = NodeInfo(None, diagnostics=(self._cycle_diagnostic(node_id),))
+        dirty, incoming = self._dirty, graph.incoming
         for node_id in structure.order:
-            node = graph.nodes[node_id]
-            if node_id in self._dirty or any(e.source in changed for e in graph.incoming(node_id).values()):
-                info = self._infer_node(node)
+            if node_id in dirty or (changed and any(e.source in changed for e in incoming(node_id).values())):
+                info = self._infer_node(graph.nodes[node_id])
                 old = self._infos.get(node_id)
                 if old is None or (old.output, old.port_outputs) != (info.output, info.port_outputs):
                     changed.add(node_id)
@@ -255,10 +259,13 @@ class ShapeInference:
     def _infer_node(self, node: Node) -> NodeInfo:
         """Run one node's rule on its current inputs; never raises."""
         layer = node.layer
-        problems: list[Diagnostic] = []
-        for name, problem in layer.check_params(node.params):
-            problems.append(Diagnostic(node.id, "error", f"{name} {problem}", name))
-        ports = layer.input_ports(node.params)
+        known = self._by_params.get(node.id)
+        if known is None:  # what depends on the parameters alone is found once per change of them
+            known = self._by_params[node.id] = (
+                [Diagnostic(node.id, "error", f"{name} {problem}", name) for name, problem in layer.check_params(node.params)],
+                layer.input_ports(node.params), layer.output_ports(node.params))
+        checked, ports, out_ports = known
+        problems = list(checked)
         incoming = self.graph.incoming(node.id)
         specs: list[TensorSpec] = []
         missing_upstream = False
@@ -273,7 +280,7 @@ class ShapeInference:
                 missing_upstream = True
             else:
                 specs.append(spec)
-        if any(d.severity == "error" for d in problems) or missing_upstream:
+        if problems or missing_upstream:  # every problem so far is an error
             return NodeInfo(None, diagnostics=tuple(problems))
         try:
             inference = layer.infer(Params(node.params), specs)
@@ -290,7 +297,7 @@ class ShapeInference:
             problems.append(Diagnostic(node.id, "error", f"output {output} has a size of zero or less: the "
                                                          "input is too small for these settings"))
             return NodeInfo(None, diagnostics=tuple(problems))
-        ports = layer.output_ports(node.params)
+        ports = out_ports
         port_outputs = tuple(zip(ports, inference.outputs)) if len(ports) > 1 else ()
         if len(ports) > 1 and len(inference.outputs) != len(ports):
             problems.append(Diagnostic(node.id, "error", f"gives {len(inference.outputs)} outputs for its "

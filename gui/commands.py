@@ -268,7 +268,7 @@ def set_param(graph: Graph, node_id: str, name: str, value: Any) -> GraphCommand
                          if port not in ports]
     steps += [RemoveEdgeStep(graph, edge) for edge in graph.outgoing(node_id) if edge.source_port not in outputs]
     steps.append(SetParamStep(graph, node_id, name, node.params[name], new))
-    return GraphCommand(f"Set {node_id}.{name}", steps, None if len(steps) > 1 else (node_id, name))
+    return GraphCommand(f"Set {node_id}.{name}", steps, None if len(steps) > 1 else (id(graph), node_id, name))
 
 
 def set_training(graph: Graph, node_id: str, name: str, value: Any) -> GraphCommand:
@@ -283,7 +283,8 @@ def set_training(graph: Graph, node_id: str, name: str, value: Any) -> GraphComm
     if problem:
         raise GraphError(f"{name} {problem}")
     old = getattr(graph.nodes[node_id], name)
-    return GraphCommand(f"Set {node_id}.{name}", [SetTrainingStep(graph, node_id, name, old, value)], (node_id, name))
+    return GraphCommand(f"Set {node_id}.{name}", [SetTrainingStep(graph, node_id, name, old, value)],
+                        (id(graph), node_id, name))
 
 
 def freeze(graph: Graph, node_ids: Iterable[str], trainable: bool) -> GraphCommand | None:

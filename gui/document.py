@@ -4,6 +4,13 @@ Views observe the document; they never own state. Every change arrives as an eng
 (re-emitted as the ``graph_event`` signal, so items update at once) and, coalesced to one
 per event-loop turn, as a fresh :class:`~engine.shapes.Analysis` (``analysis_changed``),
 so shapes, counts and diagnostics follow every edit without recomputing per event.
+
+A document shows one *level* (:mod:`engine.block_levels`): the top-level graph, or the inside
+of one block instance. ``graph`` and ``analysis`` are those of the level (what the canvas,
+inspector and summary show and edit); ``model_analysis`` is always the whole model's (what
+training, the totals and the Problems panel use). Edits at any level go through the one undo
+stack; an undo that removes the instance a level opened brings the document back up to the
+deepest level that still exists.
 """
 
 from __future__ import annotations
@@ -15,11 +22,16 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
+from engine.block_levels import (Level, LevelView, enclosing_definitions, level_analysis, nesting_problem,
+                                 resolve_level)
 from engine.graph.comments import Comment
 from engine.graph.events import GraphEvent
+from engine.graph.expand_view import ExpandedGraph, expanded_graph
+from engine.graph.gan import gan_networks
+from engine.graph.model import Graph
 from engine.graph.fileformat import load_project, save_project
 from engine.graph.project import Project, new_project_id
-from engine.block_shapes import BlockAnalysis, BlockInference
+from engine.block_shapes import BlockAnalysis, BlockInference, analyze_blocks
 from engine.graph.flat_project import has_blocks
 from engine.shapes import Analysis, ShapeInference
 from gui.commands import GraphCommand, MoveStep, comment_steps, set_settings
@@ -76,6 +88,8 @@ class Document(QObject):
     comments_changed = Signal(str)
     read_only_changed = Signal(object)
     edit_refused = Signal(str)
+    level_changed = Signal(object)
+    blocks_changed = Signal()
 
     def __init__(self, project: Project, path: Path | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -85,22 +99,132 @@ class Document(QObject):
         self.path = on_disk(Path(path).absolute()) if path is not None else None  # "my.json" from a shell: absolute
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self.clean_changed)
-        # With blocks, each instance is one node with its output shape and totals (its inside
-        # inferred from what it receives); otherwise the plain incremental inference.
-        self.inference: ShapeInference | BlockInference = (
-            BlockInference(project.graph, project.blocks) if has_blocks(project) else ShapeInference(project.graph))
-        self.analysis: Analysis = self._analyze()
+        self.undo_stack.indexChanged.connect(lambda _index: self._keep_level())
+        self.inference: ShapeInference | BlockInference = self._new_inference()
+        self.level: Level = ()
+        self.expanded: ExpandedGraph | None = None  # blocks of the level shown opened up, read-only
+        self.view: LevelView = resolve_level(project.graph, project.blocks, ())  # type: ignore[assignment]
+        self._block_result: BlockAnalysis | None = None
+        self._flat_ids: tuple[BlockAnalysis, dict[str, str]] | None = None  # path -> flat id, per result
+        self.model_analysis: Analysis = self._analyze()
+        self.analysis: Analysis = self.model_analysis
         self.read_only_reason: str | None = None
         self._pending = QTimer(self)
         self._pending.setSingleShot(True)
         self._pending.setInterval(0)
         self._pending.timeout.connect(self.refresh_analysis)
-        self._unsubscribe = project.graph.subscribe(self._on_graph_event)
+        self._unsubscribe = project.graph.subscribe(lambda event: self._on_graph_event(project.graph, event))
+        self._definition_unsubscribes: list = []
+        self._watched_revision = -1
+        self._watch_definitions()
 
     @property
-    def graph(self):  # noqa: ANN201 - engine Graph
-        """The project's graph."""
-        return self.project.graph
+    def graph(self) -> Graph:
+        """The graph of the level shown: the project's graph, or the inside of the opened block."""
+        return self.view.graph
+
+    # ----------------------------------------------------------------- levels
+    def enter(self, level: Level) -> bool:
+        """Show ``level`` (``()``: the top); False when it leads nowhere."""
+        view = resolve_level(self.project.graph, self.project.blocks, tuple(level))
+        if view is None:
+            return False
+        self._show(tuple(level), view)
+        return True
+
+    def _show(self, level: Level, view: LevelView) -> None:
+        changed = (level != self.level or view.graph is not self.view.graph or view.titles != self.view.titles
+                   or self.expanded is not None)
+        self.level, self.view, self.expanded = level, view, None
+        if changed:
+            self.analysis = self._level_analysis()
+            self.level_changed.emit(level)
+
+    def _keep_level(self) -> None:
+        """After an edit, undo or redo: step up to the deepest part of the level that still exists
+        (and follow an instance that now uses another definition)."""
+        self._watch_definitions()
+        level = self.level
+        view = resolve_level(self.project.graph, self.project.blocks, level)
+        while view is None:
+            level = level[:-1]
+            view = resolve_level(self.project.graph, self.project.blocks, level)
+        self._show(level, view)
+
+    def nesting_problem(self, names: list[str], extra: dict | None = None) -> str | None:
+        """Why instances of the definitions ``names`` cannot be added at this level (a definition
+        would contain itself), else ``None``; ``extra`` holds definitions about to join the project."""
+        enclosing = enclosing_definitions(self.project.graph, self.project.blocks, self.level)
+        definitions = {**self.project.blocks, **(extra or {})}
+        return next((p for p in (nesting_problem(definitions, n, enclosing) for n in names) if p), None)
+
+    @property
+    def edit_lock(self) -> str | None:
+        """Why the graph shown cannot be edited now (training, expanded blocks), or ``None``."""
+        return self.read_only_reason or self.expanded_reason
+
+    # -------------------------------------------------------------- expanding
+    @property
+    def expanded_reason(self) -> str | None:
+        """Why edits are refused while blocks are expanded (``None`` when none is)."""
+        if self.expanded is None:
+            return None
+        return ("blocks are expanded for viewing: collapse them (E) to edit this graph, "
+                "or open a block (Enter) to edit its inside")
+
+    def set_expanded(self, instance_ids: list[str]) -> None:
+        """Show the level with ``instance_ids`` opened up in place (an empty list: as it is)."""
+        level_view = resolve_level(self.project.graph, self.project.blocks, self.level)
+        if level_view is None:
+            return
+        chosen = [n for n in instance_ids if n in level_view.graph.nodes]
+        self.expanded = expanded_graph(level_view.graph, self.project.blocks, chosen) if chosen else None
+        if self.expanded is not None and not self.expanded.members:
+            self.expanded = None
+        graph = self.expanded.graph if self.expanded is not None else level_view.graph
+        self.view = LevelView(graph, level_view.definition, level_view.scope, level_view.instance_path,
+                              level_view.copy, level_view.titles)
+        self.analysis = self._level_analysis()
+        self.level_changed.emit(self.level)
+
+    def frames(self) -> dict[str, list[str]]:
+        """Named groups of the shown graph's nodes to frame on the canvas: a GAN's two networks,
+        and each expanded block (``layer2 · Bottleneck``)."""
+        frames = gan_networks(self.view.graph)
+        if self.expanded is not None:
+            for instance_id, ids in self.expanded.members.items():
+                node = self.level_graph.nodes.get(instance_id)
+                name = node.params["definition"] if node is not None else "?"
+                repeat = node.params["repeat"] if node is not None else 1
+                frames[f"{instance_id} · {name}{f' ×{repeat}' if repeat > 1 else ''}"] = ids
+        return frames
+
+    @property
+    def level_graph(self) -> Graph:
+        """The editable graph of the level (the same as ``graph`` unless blocks are expanded)."""
+        view = resolve_level(self.project.graph, self.project.blocks, self.level)
+        return view.graph if view is not None else self.view.graph
+
+    def _watch_definitions(self) -> None:
+        """Follow the events of every definition's graph (again whenever the library changed)."""
+        library = self.project.blocks
+        if library.revision == self._watched_revision:
+            return
+        first = self._watched_revision < 0
+        for unsubscribe in self._definition_unsubscribes:
+            unsubscribe()
+        self._definition_unsubscribes = [
+            definition.graph.subscribe(lambda event, g=definition.graph: self._on_graph_event(g, event))
+            for definition in library.values()]
+        self._watched_revision = library.revision
+        if not first and not self._pending.isActive():
+            self._pending.start()
+
+    def library_changed(self) -> None:
+        """A command added or removed block definitions: watch them, re-infer, re-check the level."""
+        self._watch_definitions()
+        self._keep_level()
+        self.blocks_changed.emit()
 
     @property
     def title(self) -> str:
@@ -114,9 +238,11 @@ class Document(QObject):
 
     # ------------------------------------------------------------------ edits
     def push(self, command: QUndoCommand) -> bool:
-        """Apply an edit through the undo stack; refused (False) while training locks the graph."""
-        if self.read_only_reason is not None:
-            self.edit_refused.emit(self.read_only_reason)
+        """Apply an edit through the undo stack; refused (False) while training locks the graph
+        or blocks are expanded for viewing."""
+        reason = self.edit_lock
+        if reason is not None:
+            self.edit_refused.emit(reason)
             return False
         self.undo_stack.push(command)
         return True
@@ -155,21 +281,67 @@ class Document(QObject):
             steps.append(MoveStep(self.project.graph, dict(moves[0]), dict(moves[1])))
         return GraphCommand(text, steps)
 
-    def _on_graph_event(self, event: GraphEvent) -> None:
-        self.graph_event.emit(event)
+    def _on_graph_event(self, graph: Graph, event: GraphEvent) -> None:
+        if graph is self.view.graph:
+            self.graph_event.emit(event)
         if not self._pending.isActive():
             self._pending.start()
 
     def refresh_analysis(self) -> Analysis:
-        """Re-infer what changed now (normally done once per event-loop turn)."""
+        """Re-infer what changed now (normally done once per event-loop turn); returns the level's analysis."""
         self._pending.stop()
-        self.analysis = self._analyze()
+        self._watch_definitions()
+        self.model_analysis = self._analyze()
+        self.analysis = self._level_analysis()
         self.analysis_changed.emit(self.analysis)
         return self.analysis
 
+    def _new_inference(self) -> ShapeInference | BlockInference:
+        """With blocks, each instance is one node with its output shape and totals (its inside
+        inferred from what it receives); otherwise the plain incremental inference."""
+        if has_blocks(self.project):
+            return BlockInference(self.project.graph, self.project.blocks)
+        return ShapeInference(self.project.graph)
+
     def _analyze(self) -> Analysis:
+        if isinstance(self.inference, ShapeInference) == has_blocks(self.project):  # blocks came or went
+            self.inference.close()
+            self.inference = self._new_inference()
         result = self.inference.analyze()
+        self._block_result = result if isinstance(result, BlockAnalysis) else None
         return result.analysis if isinstance(result, BlockAnalysis) else result
+
+    def _level_analysis(self) -> Analysis:
+        if self.expanded is not None:  # the definitions' own Input shapes inside a block
+            return analyze_blocks(self.expanded.graph, self.project.blocks).analysis
+        if not self.level or self._block_result is None:
+            return self.model_analysis
+        return level_analysis(self._block_result, self.view)
+
+    def flat_id(self, node_id: str) -> str | None:
+        """The id a node shown at this level has in the compiled (flattened) model, which Look Inside
+        reads; ``None`` for a block instance or an unknown node."""
+        result = self._block_result
+        if result is None:
+            return node_id if node_id in self.project.graph.nodes else None
+        path = node_id
+        expanded = self.expanded
+        if expanded is not None and node_id in expanded.origin:
+            instance = expanded.origin[node_id]
+            copy, inner = expanded.inner[node_id]
+            node = self.level_graph.nodes.get(instance)
+            repeat = node.params["repeat"] if node is not None else 1
+            path = f"{instance}.{copy}/{inner}" if repeat > 1 else f"{instance}/{inner}"
+        if self.level:
+            path = f"{self.view.scope}/{path}"
+        if self._flat_ids is None or self._flat_ids[0] is not result:
+            self._flat_ids = (result, {p: f for f, p in result.flat.paths.items()})
+        return self._flat_ids[1].get(path)
+
+    @property
+    def block_result(self) -> BlockAnalysis | None:
+        """The last analysis with its flat graph and paths (``None`` for a project without blocks)."""
+        return self._block_result
 
     # ------------------------------------------------------------------ files
     @classmethod
@@ -190,6 +362,8 @@ class Document(QObject):
         self.undo_stack.setClean()
 
     def close(self) -> None:
-        """Stop observing the graph."""
+        """Stop observing the graph and the definitions."""
         self._unsubscribe()
+        for unsubscribe in self._definition_unsubscribes:
+            unsubscribe()
         self.inference.close()

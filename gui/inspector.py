@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -30,6 +30,9 @@ from engine.graph.model import GraphError
 from engine.layers.params import ParamKindError
 from engine.shapes import Analysis, Diagnostic
 from gui import commands
+from engine.layers.block import BLOCK_TYPE
+from gui.canvas.labels import node_title
+from gui.block_inspector import EDITABLE_BLOCK_PARAMS, BlockSection
 from gui.document import Document
 from gui.icons import category_icon, icon
 from gui.observers import DocumentLink
@@ -70,7 +73,16 @@ class InspectorWidget(QWidget):
 
     Connect the canvas' ``selection_changed(list)`` to :meth:`show_nodes`; call
     :meth:`update_read_only` after changing ``document.read_only_reason``.
+
+    Signals:
+        block_open_requested(str): The Open button of a block instance (its id).
+        block_unique_requested(str): The Make Unique button of a block instance (its id).
+        block_rename_requested(str): The Rename button of a block instance (its id).
     """
+
+    block_open_requested = Signal(str)
+    block_unique_requested = Signal(str)
+    block_rename_requested = Signal(str)
 
     def __init__(self, document: Document | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -135,7 +147,7 @@ class InspectorWidget(QWidget):
 
     def update_read_only(self) -> None:
         """Enable or disable the editors after ``document.read_only_reason`` changed."""
-        reason = self.document.read_only_reason if self.document is not None else None
+        reason = self.document.edit_lock if self.document is not None else None
         for row in self.rows.values():
             if reason is None and row.refused.startswith(READ_ONLY_PREFIX):
                 row.refused = ""
@@ -155,12 +167,21 @@ class InspectorWidget(QWidget):
         outer.setSpacing(10)
         outer.addWidget(self._header(node))
         self.rows = {}
-        if layer.params:
+        shown = layer.params
+        if node.type_id == BLOCK_TYPE and self.document is not None:
+            shown = tuple(p for p in layer.params if p.name in EDITABLE_BLOCK_PARAMS)
+            section = BlockSection(node, self.document.project.graph, self.document.project.blocks)
+            section.open_requested.connect(self.block_open_requested)
+            section.make_unique_requested.connect(self.block_unique_requested)
+            section.rename_requested.connect(self.block_rename_requested)
+            outer.addWidget(_section("Block"))
+            outer.addWidget(section)
+        if shown:
             grid = QGridLayout()
             grid.setHorizontalSpacing(10)
             grid.setVerticalSpacing(4)
             grid.setColumnStretch(1, 1)
-            for index, param in enumerate(layer.params):
+            for index, param in enumerate(shown):
                 editor = make_editor(param, node.params[param.name])
                 editor.value_edited.connect(lambda value, name=param.name: self._edit(name, value))
                 editor.problem_changed.connect(lambda text, name=param.name: self._refused(name, text))
@@ -218,7 +239,7 @@ class InspectorWidget(QWidget):
         top.setSpacing(6)
         glyph = QLabel()
         glyph.setPixmap(category_icon(layer.category).pixmap(20, 20))
-        title = QLabel(f"<b>{html.escape(layer.title)}</b>")
+        title = QLabel(f"<b>{html.escape(node_title(layer, node.params))}</b>")
         title.setStyleSheet("font-size: 14pt;")
         title.setWordWrap(True)
         top.addWidget(glyph, 0, Qt.AlignmentFlag.AlignTop)
@@ -250,7 +271,7 @@ class InspectorWidget(QWidget):
         else:
             if document.push(command):
                 return
-            row.refused = f"{READ_ONLY_PREFIX}{document.read_only_reason}"
+            row.refused = f"{READ_ONLY_PREFIX}{document.edit_lock}"
         row.editor.set_value(current)
         row.show_problem()
 
@@ -292,7 +313,7 @@ class InspectorWidget(QWidget):
             assert self.document is not None
             node = self.document.graph.nodes[event.node_id]
             self.training.show_node(node)
-            self.training.set_editable(self.document.read_only_reason)
+            self.training.set_editable(self.document.edit_lock)
             self._show_training(node, self.document.analysis)
         elif isinstance(event, NodeRemoved) and event.node.id == self.node_id:
             self.show_node(None)

@@ -16,6 +16,8 @@ from shiboken6 import isValid
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QUndoView,
                                QWidget)
 
+from engine.graph.blocks import BlockError
+from engine.layers.block import BLOCK_TYPE
 from engine.graph.fileformat import ProjectFileError, load_project
 from engine.graph.gan import is_gan
 from engine.graph.layout import layered_layout
@@ -24,6 +26,10 @@ from engine.shapes import Analysis
 from gui import clipboard, commands
 from gui.actions import ICON_OF_ACTION, build_actions
 from gui.autosave import Autosaver, pending_recoveries
+from gui.block_actions import BlockController, canvas_with_breadcrumb
+from gui.block_commands import LibraryStep
+from gui.block_palette import BlockCatalogue
+from gui.commands import AddNodeStep
 from gui.canvas.view import CanvasView
 from gui.document import Document, display_name
 from gui.gallery import TemplateGallery
@@ -53,7 +59,10 @@ class MainWindow(QMainWindow):
         self.autosaver: Autosaver | None = None
         self.setWindowIcon(icon("app"))
         self.canvas = CanvasView()
-        self.setCentralWidget(self.canvas)
+        self.blocks = BlockController(self)
+        self.block_catalogue = BlockCatalogue()
+        self.canvas.block_catalogue = self.block_catalogue
+        self.setCentralWidget(canvas_with_breadcrumb(self.canvas, self.blocks.breadcrumb))
         self.palette_panel = PaletteWidget()
         self.inspector = InspectorWidget()
         self.problems = ProblemsWidget()
@@ -78,7 +87,9 @@ class MainWindow(QMainWindow):
         self._link = DocumentLink(clean_changed=lambda clean: self._update_title(),
                                   path_changed=lambda path: self._update_title(),
                                   analysis_changed=self._show_totals, read_only_changed=self._on_read_only,
-                                  settings_changed=lambda: self._show_totals(self.document.analysis),
+                                  settings_changed=lambda: self._show_totals(),
+                                  level_changed=self.blocks.on_level_changed,
+                                  blocks_changed=self._show_blocks,
                                   edit_refused=lambda reason: self.statusBar().showMessage(
                                       f"Cannot edit: {reason}", 5000))
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.docks["history"])
@@ -97,8 +108,16 @@ class MainWindow(QMainWindow):
         self.canvas.layer_dropped.connect(self._on_layer_dropped)
         self.canvas.selection_changed.connect(self._on_selection)
         self.canvas.selection_changed.connect(
-            lambda ids: self.training.inside.show_node(ids[0] if len(ids) == 1 else None))
-        self.problems.node_activated.connect(lambda node_id: self.canvas.select_nodes([node_id], center=True))
+            lambda ids: self.training.inside.show_node(
+                self.document.flat_id(ids[0]) if len(ids) == 1 and self.document is not None else None))
+        self.canvas.node_activated.connect(self.blocks.open_node)
+        self.inspector.block_open_requested.connect(self.blocks.open_node)
+        self.inspector.block_rename_requested.connect(self.blocks.rename)
+        self.blocks.library_saved.connect(lambda name: self.block_catalogue.reload() or self._show_blocks())
+        self.inspector.block_unique_requested.connect(
+            lambda node_id: self.canvas.select_nodes([node_id], center=False) or self.blocks.make_unique())
+        self.canvas.selection_changed.connect(lambda ids: self.blocks.refresh_actions())
+        self.problems.node_activated.connect(self._show_model_node)
         self.problems.panel_requested.connect(lambda key: self.docks[key].show() or self.docks[key].raise_())
         self.summary.node_activated.connect(lambda node_id: self.canvas.select_nodes([node_id], center=True))
         self._apply_theme(str(self.settings.value("theme", "light")))
@@ -128,7 +147,12 @@ class MainWindow(QMainWindow):
             "theme_light": self.use_light_theme, "theme_dark": self.use_dark_theme,
             "train": self.start_training, "pause": self.toggle_pause, "stop": self.stop_training,
             "resume_run": self.resume_last_run, "runs_folder": self.open_runs_folder, "layout": self.auto_layout,
+            "layout_right": lambda: self.auto_layout("right"), "layout_down": lambda: self.auto_layout("down"),
             "align_left": self.align_left, "align_top": self.align_top, "align_middle": self.align_middle,
+            "group": self.blocks.group_selection, "ungroup": self.blocks.ungroup_selection,
+            "open_block": self.blocks.open_selected, "level_up": self.blocks.go_up,
+            "expand_block": self.blocks.toggle_expanded, "make_unique": self.blocks.make_unique,
+            "save_block": self.blocks.save_to_library,
         }
 
     # ------------------------------------------------------------ documents
@@ -142,6 +166,7 @@ class MainWindow(QMainWindow):
         self.document = document
         document.setParent(self)
         self.canvas.set_document(document)
+        self.blocks.breadcrumb.show_level((), ())
         self.inspector.set_document(document)
         self.problems.set_document(document)
         self.summary.set_document(document)
@@ -153,7 +178,8 @@ class MainWindow(QMainWindow):
         self.training.set_document(document)
         self.autosaver = Autosaver(document, parent=self)
         self._update_title()
-        self._show_totals(document.analysis)
+        self._show_totals()
+        self._show_blocks()
         self.canvas.request_fit()  # the whole graph, or its start where the whole would be unreadably small
 
     def open_project(self, path: Path, untitled: bool = False) -> bool:
@@ -177,8 +203,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{doc.title}[*] — Neural Canvas")
         self.setWindowModified(doc.dirty)
 
-    def _show_totals(self, analysis: Analysis) -> None:
-        """Parameters, FLOPs and whether the project can train (the Train action says why not)."""
+    def _show_totals(self, _level_analysis: Analysis | None = None) -> None:
+        """The whole model's parameters, FLOPs and whether the project can train (the Train action says why not)."""
+        if self.document is None:
+            return
+        analysis = self.document.model_analysis
         blocker = self.training.blocker() if self.document is not None else ""
         errors = len(analysis.errors) + (len(project_problems(self.document)) if self.document is not None else 0)
         state = "valid" if not errors else "graph valid · cannot train yet" if analysis.valid else \
@@ -186,6 +215,17 @@ class MainWindow(QMainWindow):
         self.totals.setText(f"{analysis.parameters:,} parameters · {analysis.flops:,} FLOPs/sample · {state}")
         self.totals.setToolTip(blocker or ("Ready to train (F5)" if analysis.valid else "See the Problems panel"))
         self.training.update_train_tip(blocker)
+
+    def _show_blocks(self) -> None:
+        """The palette's Blocks: this project's definitions, the personal library's, the built-ins."""
+        if self.document is not None:
+            self.palette_panel.set_blocks(self.block_catalogue.entries(self.document.project.blocks))
+
+    def _show_model_node(self, node_id: str) -> None:
+        """Select a node of the top-level graph (a problem's node), leaving any open block."""
+        if self.document is not None and self.document.level:
+            self.blocks.enter(())
+        self.canvas.select_nodes([node_id], center=True)
 
     def _on_selection(self, node_ids: list[str]) -> None:
         self.inspector.show_nodes(node_ids)
@@ -211,10 +251,11 @@ class MainWindow(QMainWindow):
         doc = self.document
         if doc is not None and not isValid(doc.undo_stack):
             return  # the document is being destroyed (closing window)
-        editable = doc is not None and doc.read_only_reason is None
+        editable = doc is not None and doc.edit_lock is None
         self.actions["undo"].setEnabled(editable and doc.undo_stack.canUndo())  # type: ignore[union-attr]
         self.actions["redo"].setEnabled(editable and doc.undo_stack.canRedo())  # type: ignore[union-attr]
-        for key in ("cut", "paste", "delete", "duplicate", "layout", "freeze", "unfreeze"):
+        for key in ("cut", "paste", "delete", "duplicate", "layout", "layout_right", "layout_down", "freeze",
+                    "unfreeze"):
             self.actions[key].setEnabled(editable)
 
     # ------------------------------------------------------------ training
@@ -386,8 +427,8 @@ class MainWindow(QMainWindow):
 
     def copy(self) -> bool:
         """Copy the selected nodes (and the edges among them) to the clipboard."""
-        return self.document is not None and clipboard.copy_nodes(self.document.graph,
-                                                                  self.canvas.selected_node_ids())
+        return self.document is not None and clipboard.copy_nodes(
+            self.document.graph, self.canvas.selected_node_ids(), self.document.project.blocks)
 
     def cut(self) -> None:
         """Copy, then delete the selection."""
@@ -401,8 +442,17 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("The clipboard holds no layers to paste", 4000)
             return
         try:
-            command, new_ids = clipboard.paste_command(self.document.graph, fragment)
-        except ProjectFileError as exc:
+            command, new_ids = clipboard.paste_command(self.document.graph, fragment,
+                                                       library=self.document.project.blocks,
+                                                       notify=self.document.library_changed)
+            added = {step.definition.name: step.definition for step in command.steps
+                     if isinstance(step, LibraryStep)}
+            names = [step.node.params["definition"] for step in command.steps
+                     if isinstance(step, AddNodeStep) and step.node.type_id == BLOCK_TYPE]
+            problem = self.document.nesting_problem(names, added)
+            if problem:
+                raise BlockError(problem)
+        except (ProjectFileError, BlockError) as exc:
             self.statusBar().showMessage(f"Cannot paste: {exc}", 6000)
             return
         if self.document.push(command):
@@ -480,12 +530,13 @@ class MainWindow(QMainWindow):
         self.settings.setValue("theme", theme.name)
 
     # ------------------------------------------------------------- arrange
-    def auto_layout(self) -> None:
-        """Lay the graph out left to right by topological generation (undoable)."""
+    def auto_layout(self, direction: str = "auto") -> None:
+        """Lay the graph out by topological generation (undoable): ``auto`` flows top to bottom for
+        deep, narrow graphs and left to right otherwise; ``right`` and ``down`` force a direction."""
         doc = self.document
         if doc is None or not len(doc.graph):
             return
-        new = layered_layout(doc.graph)
+        new = layered_layout(doc.graph, direction=direction)  # type: ignore[arg-type]
         old = {node_id: doc.graph.nodes[node_id].position for node_id in new}
         if doc.push(commands.move_nodes(doc.graph, old, new, "Auto layout")):
             self.canvas.fit_all()

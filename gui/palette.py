@@ -13,11 +13,15 @@ from PySide6.QtCore import QMimeData, QPoint, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDrag, QFont, QFontMetrics, QKeyEvent, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from engine.layers import CATEGORIES, LayerType, all_layers
+from engine.layers import CATEGORIES, LayerType, all_layers, get_layer
+from engine.layers.block import BLOCK_TYPE
+from gui.block_palette import WHERE_TITLES, BlockEntry
 from gui.icons import category_icon, icon
 from gui.param_editors import param_summary
 from gui.style import LAYER_MIME, LIGHT, category_color
 
+#: The palette's section of blocks.
+BLOCKS_TITLE = "Blocks"
 #: Item data role holding an entry's type id (categories hold ``None``).
 TYPE_ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -169,6 +173,7 @@ class PaletteWidget(QWidget):
         layout.addWidget(self.tree, 1)
         layout.addWidget(self.empty, 1)
         self._entries: list[tuple[QTreeWidgetItem, str]] = []
+        self._blocks_group: QTreeWidgetItem | None = None
         self._populate()
         self.setFocusProxy(self.search)
 
@@ -193,6 +198,33 @@ class PaletteWidget(QWidget):
         for group in groups.values():
             group.setHidden(group.childCount() == 0)
         self.tree.expandAll()
+
+    def set_blocks(self, entries: list[BlockEntry]) -> None:
+        """Show ``entries`` under "Blocks" (first in the tree), replacing the previous ones."""
+        block_layer = get_layer(BLOCK_TYPE)
+        if self._blocks_group is None:
+            self._blocks_group = QTreeWidgetItem([BLOCKS_TITLE])
+            self.tree.insertTopLevelItem(0, self._blocks_group)
+            self._blocks_group.setIcon(0, category_icon(block_layer.category))
+            bold = QFont(self.font())
+            bold.setBold(True)
+            self._blocks_group.setFont(0, bold)
+            self._blocks_group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            self._blocks_group.setExpanded(True)
+        group = self._blocks_group
+        old = {id(group.child(i)) for i in range(group.childCount())}
+        self._entries = [(item, text) for item, text in self._entries if id(item) not in old]
+        group.takeChildren()
+        for entry in entries:
+            item = QTreeWidgetItem(group, [f"{entry.name}  ·  {WHERE_TITLES[entry.where]}"])
+            item.setData(0, TYPE_ID_ROLE, entry.key)
+            item.setData(0, Qt.ItemDataRole.UserRole + 1, block_layer)
+            item.setToolTip(0, entry.tooltip)
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
+            self._entries.append((item, " ".join((entry.name, "block", entry.where, entry.doc)).lower()))
+        group.setHidden(not entries)
+        if self.search.text():
+            self.set_filter(self.search.text())
 
     # ------------------------------------------------------------------ API
     def set_filter(self, text: str) -> None:

@@ -89,7 +89,7 @@ class ProblemsWidget(QWidget):
         layout.addLayout(top)
         layout.addWidget(self._pages, 1)
         self._link = DocumentLink(analysis_changed=self._on_analysis,
-                                  settings_changed=lambda: self._on_analysis(self.document.analysis))
+                                  settings_changed=lambda: self._on_analysis())
         self.set_document(document)
 
     def set_document(self, document: Document | None) -> None:
@@ -97,7 +97,7 @@ class ProblemsWidget(QWidget):
         self.document = self._link.follow(document)
         self._shown = None
         if document is not None:
-            self._on_analysis(document.analysis)
+            self._on_analysis()
         else:
             self.list.clear()
             self.header.setText("No project")
@@ -112,19 +112,21 @@ class ProblemsWidget(QWidget):
         """The project problems shown (first in the list)."""
         return [p for p in self._shown or () if isinstance(p, ProjectProblem)]
 
-    def _on_analysis(self, analysis: Analysis) -> None:
+    def _on_analysis(self, _level_analysis: Analysis | None = None) -> None:
+        """Show the whole model's problems (inside blocks too, by path), whatever level the canvas shows."""
         if self.document is None:
             return
+        analysis = self.document.model_analysis
         project = project_problems(self.document)
         ordered = sorted(analysis.diagnostics, key=lambda d: d.severity != "error")
         if analysis.valid:  # the training-memory estimate at the configured batch size, against free RAM
-            memory = check_training_memory(self.document.graph, analysis, self.document.project.training,
+            memory = check_training_memory(self.document.project.graph, analysis, self.document.project.training,
                                            allow_torch=False).diagnostic
             ordered += [memory] if memory is not None else []
         if (*project, *ordered) == self._shown:
             return
         self._shown = (*project, *ordered)
-        graph = self.document.graph
+        graph = self.document.project.graph
         self.list.setUpdatesEnabled(False)
         self.list.clear()
         for problem in project:
@@ -150,5 +152,5 @@ class ProblemsWidget(QWidget):
             self.panel_requested.emit(item.data(PANEL_ROLE))
             return
         node_id = item.data(NODE_ROLE)
-        if node_id and self.document is not None and node_id in self.document.graph.nodes:
+        if node_id and self.document is not None and node_id in self.document.project.graph.nodes:
             self.node_activated.emit(node_id)

@@ -8,6 +8,9 @@ written ``_`` (``layer1_0__conv1``); top-level layers keep their ids. An id that
 longer than 64 characters or is already taken gets a short hash or a number at the end, so
 ids are always valid and unique; :attr:`Flattened.paths` maps every flat id to its path.
 
+A frozen instance (``trainable`` off) freezes every layer inside it, and an instance's
+learning-rate multiplier multiplies those of the layers inside it.
+
 Inner Input nodes vanish (their consumers read what feeds the instance's port) and so do
 inner Output nodes (what feeds them leaves the instance's port); copy ``k`` of a repeated
 instance reads copy ``k - 1``'s outputs, in port order. Everything else is a copy of the
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
 from engine.graph.blocks import BlockDefinition, BlockError, port_problem
-from engine.graph.model import Edge, Graph, Node
+from engine.graph.model import LR_SCALE_MAX, Edge, Graph, Node
 from engine.layers.block import BLOCK_TYPE
 
 #: An output: (flat node id, output port), or a virtual one ("<copy path>>in" / ">out", port)
@@ -107,6 +110,7 @@ class _Flattener:
         self.pending: list[tuple[Source, str, str]] = []  # (source, flat target, port)
         self.ids_by_path: dict[str, str] = {}
         self.taken: set[str] = set()
+        self.training: tuple[bool, float] = (True, 1.0)  # of the enclosing instances: all trainable, product
 
     def run(self, graph: Graph) -> Flattened:
         self.taken = set(graph.nodes)  # top-level nodes keep their ids
@@ -134,7 +138,12 @@ class _Flattener:
             elif scope and role == "output":
                 targets[node.id] = lambda port, n=node.id: (f"{scope}>out", n)
             elif node.type_id == BLOCK_TYPE and not self._problem(node, path, stack):
-                first, last = self._instance(node, path, stack)
+                outer = self.training
+                self.training = (outer[0] and node.trainable, outer[1] * node.lr_scale)
+                try:
+                    first, last = self._instance(node, path, stack)
+                finally:
+                    self.training = outer
                 ends[node.id] = lambda port, last=last: (f"{last}>out", port)
                 targets[node.id] = lambda port, first=first: (f"{first}>in", port)
             else:  # a layer, or a stand-in for an instance that cannot be expanded
@@ -197,7 +206,9 @@ class _Flattener:
     def _add(self, node: Node, path: str) -> str:
         """Add a copy of ``node`` under a fresh flat id for ``path``; returns the id."""
         flat_id = path if "/" not in path and "." not in path else self._fresh_id(path)
-        self.result.graph.add_node(node.copy(id=flat_id))
+        trainable, lr_scale = self.training  # a frozen (or scaled) instance freezes (scales) its inside
+        self.result.graph.add_node(node.copy(id=flat_id, trainable=node.trainable and trainable,
+                                             lr_scale=min(node.lr_scale * lr_scale, LR_SCALE_MAX)))
         self.result.paths[flat_id] = path
         self.ids_by_path[path] = flat_id
         return flat_id

@@ -71,3 +71,14 @@ def gan_parts(graph: Graph) -> GanParts:
     order = list(graph.nodes)
     return GanParts(generator_outputs, discriminator_outputs, [n for n in order if n in generator],
                     [n for n in order if n in discriminator and n not in generator])
+
+
+def gan_networks(graph: Graph) -> dict[str, list[str]]:
+    """``{"Generator": ids, "Discriminator": ids}`` for a GAN (a graph with a Noise Input), else ``{}``.
+
+    Each network is every node that leads to its Output (its Output included); a node shared
+    by both counts as the generator's (:func:`engine.graph.gan.gan_parts`).
+    """
+    parts = gan_parts(graph)
+    networks = {"Generator": parts.generator, "Discriminator": parts.discriminator}
+    return {name: ids for name, ids in networks.items() if ids}

@@ -152,7 +152,10 @@ def plan_group(graph: Graph, node_ids: list[str], library: BlockLibrary, name: s
     for edge in inside:
         inner.add_edge(Edge(edge.source, edge.target, edge.target_port, edge.source_port))
 
-    instance = instance_node(instance_id(graph, name, chosen), definition, 1, (left, top))
+    # The instance takes the place of the layer where data enters the group: that spot is free
+    # (the layer leaves), where the selection's top-left corner may hold another node.
+    entry = next((e.target for e in graph.edges if e.target in chosen and e.source not in chosen), selected[0])
+    instance = instance_node(instance_id(graph, name, chosen), definition, 1, graph.nodes[entry].position)
     add_edges = [Edge(source, instance.id, port_id, port) for (source, port), port_id in inputs.items()]
     add_edges += [Edge(instance.id, e.target, e.target_port, outputs[(e.source, e.source_port)])
                   for e in graph.edges if e.source in chosen and e.target not in chosen]
@@ -285,7 +288,7 @@ def plan_ungroup(graph: Graph, instance_id: str, library: BlockLibrary) -> Ungro
 
     Inner nodes keep their ids where ``graph`` has them free, else get fresh ones
     (``conv1`` -> ``conv3``); they sit at the instance's position plus their offset from the
-    definition's top-left layer. Copy ``k`` of a repeated instance reads copy ``k - 1``'s outputs
+    definition's entry layer (the first one an Input port feeds), where grouping put the instance. Copy ``k`` of a repeated instance reads copy ``k - 1``'s outputs
     (as :func:`engine.graph.flatten.flatten` expands it) and sits right of it. Nested instances
     stay instances (one level).
 
@@ -316,9 +319,12 @@ def plan_ungroup(graph: Graph, instance_id: str, library: BlockLibrary) -> Ungro
     inner_graph = definition.graph
     ports = set(definition.inputs) | set(definition.outputs)
     layers = [n for n in inner_graph if n.id not in ports]
-    x0 = min((n.position[0] for n in layers), default=0.0)
-    y0 = min((n.position[1] for n in layers), default=0.0)
-    width = max((n.position[0] for n in layers), default=0.0) - x0 + PORT_SPACING
+    # The layer where data enters sits where the instance was (grouping put the instance there).
+    entry = next((e.target for e in inner_graph.edges if e.source in definition.inputs and e.target not in ports),
+                 layers[0].id if layers else None)
+    x0, y0 = inner_graph.nodes[entry].position if entry is not None else (0.0, 0.0)
+    width = max((n.position[0] for n in layers), default=0.0) - min((n.position[0] for n in layers), default=0.0) \
+        + PORT_SPACING
     taken = set(graph.nodes)
     nodes: list[Node] = []
     add_edges: list[Edge] = []

@@ -123,8 +123,9 @@ class _Conv(LayerType):
             raise ShapeError(f"receives {channels} channels in {x}, which groups={p.groups} does not divide: "
                              f"set groups to a divisor of both {channels} and out_channels {p.out_channels}, "
                              f"e.g. {suggestion}", field="groups")
-        kernel, stride, padding, dilation = (self._size(p, n) for n in ("kernel_size", "stride", "padding",
-                                                                            "dilation"))
+        ndim = self.ndim
+        kernel, stride, padding, dilation = (as_size(p["kernel_size"], ndim), as_size(p["stride"], ndim),
+                                             as_size(p["padding"], ndim), as_size(p["dilation"], ndim))
         if self.transposed:
             out = transposed_out(size, kernel, stride, padding, self._size(p, "output_padding"), dilation)
             taps = math.prod(size)  # flop_counter counts one window per *input* position

@@ -160,7 +160,7 @@ class CommentItem(QGraphicsItem):
         scene: CanvasScene | None = self.scene()  # type: ignore[assignment]
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange and scene is not None \
                 and not scene.applying_model:
-            if scene.document.read_only_reason is not None or self._press is None:
+            if scene.document.edit_lock is not None or self._press is None:
                 return self.pos()
             return QPointF(round(value.x() / SNAP) * SNAP, round(value.y() / SNAP) * SNAP)
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged and scene is not None \
@@ -173,8 +173,8 @@ class CommentItem(QGraphicsItem):
         if scene is None or event.button() != Qt.MouseButton.LeftButton:
             super().mousePressEvent(event)
             return
-        if scene.document.read_only_reason is not None:
-            scene.refused.emit(f"Cannot edit: {scene.document.read_only_reason}")
+        if scene.document.edit_lock is not None:
+            scene.refused.emit(f"Cannot edit: {scene.document.edit_lock}")
             event.accept()
             return
         resizing = self._handle().contains(event.pos())
@@ -227,9 +227,9 @@ class CommentItem(QGraphicsItem):
     def start_editing(self) -> None:
         """Edit the text in place (all of it selected)."""
         scene: CanvasScene | None = self.scene()  # type: ignore[assignment]
-        if scene is None or scene.document.read_only_reason is not None:
+        if scene is None or scene.document.edit_lock is not None:
             if scene is not None:
-                scene.refused.emit(f"Cannot edit: {scene.document.read_only_reason}")
+                scene.refused.emit(f"Cannot edit: {scene.document.edit_lock}")
             return
         self.editing = True
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextEditorInteraction)

@@ -61,8 +61,8 @@ class EditGestures:
         if port is None:
             return False
         event.accept()
-        if document.read_only_reason is not None:
-            self.view.show_message(f"Cannot edit: {document.read_only_reason}", event.position().toPoint())
+        if document.edit_lock is not None:
+            self.view.show_message(f"Cannot edit: {document.edit_lock}", event.position().toPoint())
             return True
         self.start(port)
         self._press_pos = event.position()
@@ -158,8 +158,8 @@ class EditGestures:
         """Open quick-add at ``view_pos``; with ``anchor``, the new node comes connected to it."""
         if self.view.document is None:
             return None
-        if self.view.document.read_only_reason is not None:
-            self.view.show_message(f"Cannot edit: {self.view.document.read_only_reason}", view_pos)
+        if self.view.document.edit_lock is not None:
+            self.view.show_message(f"Cannot edit: {self.view.document.edit_lock}", view_pos)
             return None
         if self.popup is not None:
             self.popup.close()

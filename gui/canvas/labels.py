@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from engine.layers import LayerType
+from engine.layers.block import BLOCK_TYPE
 from engine.shapes import NodeInfo
 from gui.style import status_color
 
@@ -72,6 +73,14 @@ def format_value(value: Any, name: str = "") -> str:
     return str(value)
 
 
+def node_title(layer: LayerType, params: Mapping[str, Any]) -> str:
+    """A card's title: the layer's title, or for a block instance its definition's name (``Bottleneck ×3``)."""
+    if layer.type_id != BLOCK_TYPE:
+        return layer.title
+    repeat = params.get("repeat", 1)
+    return f"{params.get('definition', layer.title)}{f' ×{repeat}' if repeat != 1 else ''}"
+
+
 def key_params_text(layer: LayerType, params: Mapping[str, Any]) -> str:
     """The node's key parameters in one line, e.g. ``16 · 3x3 · s1``.
 
@@ -85,6 +94,8 @@ def key_params_text(layer: LayerType, params: Mapping[str, Any]) -> str:
     Returns:
         The line, or an empty string when the layer has no key parameters to show.
     """
+    if layer.type_id == BLOCK_TYPE:
+        return "block"  # the definition and repeat are its title
     parts = []
     for name in layer.key_params:
         if name not in params or (layer.role == "input" and name == "shape"):
@@ -142,10 +153,11 @@ def compact_shape_text(info: NodeInfo | None, has_output: bool) -> str:
     return "×".join(str(d) for d in info.output.dims)
 
 
-def tooltip_text(node_id: str, layer: LayerType, info: NodeInfo | None, input_shape: str | None = None) -> str:
+def tooltip_text(node_id: str, layer: LayerType, info: NodeInfo | None, input_shape: str | None = None,
+                 title: str | None = None) -> str:
     """Hover text of a node (rich text): identity, what the layer does, output shape, parameters,
     FLOPs, and each diagnostic on its own line."""
-    lines = [f"<b>{_html(layer.title)}</b> <span style='color:gray'>{_html(node_id)}</span>",
+    lines = [f"<b>{_html(title or layer.title)}</b> <span style='color:gray'>{_html(node_id)}</span>",
              _html(layer.doc)]
     facts = []
     if info is not None and info.output is not None:

@@ -1,4 +1,4 @@
-"""Labelled frames around the two networks of a GAN: "Generator" and "Discriminator".
+"""Labelled frames around groups of nodes: a GAN's "Generator" and "Discriminator", expanded blocks.
 
 A GAN's graph holds two networks: what leads from the Noise Input to an Output is the
 generator, what leads from the data Input to the other Output the discriminator (the rule
@@ -13,25 +13,12 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from engine.graph.gan import gan_parts
-from engine.graph.model import Graph
 from gui.canvas.paint_kit import PaintKit
 
 #: Space between the frame and the cards inside it; the top holds the name.
 FRAME_MARGIN, LABEL_SPACE = 22.0, 40.0
 #: The name's size on screen (points), whatever the zoom, within the label space.
 LABEL_POINTS = 10.0
-
-
-def gan_networks(graph: Graph) -> dict[str, list[str]]:
-    """``{"Generator": ids, "Discriminator": ids}`` for a GAN (a graph with a Noise Input), else ``{}``.
-
-    Each network is every node that leads to its Output (its Output included); a node shared
-    by both counts as the generator's (:func:`engine.graph.gan.gan_parts`).
-    """
-    parts = gan_parts(graph)
-    networks = {"Generator": parts.generator, "Discriminator": parts.discriminator}
-    return {name: ids for name, ids in networks.items() if ids}
 
 
 class NetworkFrame(QGraphicsItem):

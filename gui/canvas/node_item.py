@@ -72,6 +72,11 @@ class NodeItem(QGraphicsItem):
         """The id of the node shown."""
         return self.node.id
 
+    @property
+    def title(self) -> str:
+        """The card's title (a block shows its definition's name)."""
+        return labels.node_title(self.node.layer, self.node.params)
+
     def refresh_params(self) -> None:
         """Re-read the node's parameters (key values, number of input ports)."""
         layout = layout_for(self.node.layer, self.node.params)
@@ -85,7 +90,7 @@ class NodeItem(QGraphicsItem):
         if info == self.info and input_shape == self.input_shape:
             return
         self.info, self.input_shape = info, input_shape
-        self.setToolTip(labels.tooltip_text(self.node.id, self.node.layer, info, input_shape))
+        self.setToolTip(labels.tooltip_text(self.node.id, self.node.layer, info, input_shape, self.title))
         self._relayout()
 
     def set_connections(self, inputs: frozenset[str], outputs: frozenset[str]) -> None:
@@ -108,7 +113,7 @@ class NodeItem(QGraphicsItem):
     def set_kit(self, kit: PaintKit) -> None:
         """Repaint with another theme (the tooltip's error and warning lines too)."""
         self.kit = kit
-        self.setToolTip(labels.tooltip_text(self.node.id, self.node.layer, self.info, self.input_shape))
+        self.setToolTip(labels.tooltip_text(self.node.id, self.node.layer, self.info, self.input_shape, self.title))
         self._relayout()
 
     @property
@@ -158,7 +163,7 @@ class NodeItem(QGraphicsItem):
         The title reads in full: beside the id when both fit, alone on the line when only it
         fits, else on two lines in a slightly smaller type.
         """
-        kit, title = self.kit, self.node.layer.title
+        kit, title = self.kit, self.title
         room = width - 2 * _TEXT_LEFT
         node_id = self.node.id
         id_width = kit.id_metrics.horizontalAdvance(node_id)
@@ -258,7 +263,7 @@ class NodeItem(QGraphicsItem):
             self._paint_ports(painter)
         else:
             painter.drawPath(paths.outline)
-            paint_compact_texts(painter, kit, layout.rect, self.node.layer.title,
+            paint_compact_texts(painter, kit, layout.rect, self.title,
                                 labels.compact_shape_text(self.info, self.node.layer.has_output), lod)
             self._paint_ports(painter, min(PORT_RADIUS + 3.0, max(PORT_RADIUS, COMPACT_PORT_PIXELS / lod)))
         if outline is not None:

@@ -26,7 +26,7 @@ from gui.canvas.edge_routes import NodeRects, needs_route, route_area
 from gui.canvas.comment_item import CommentItem
 from gui.canvas.comment_layer import CommentLayer
 from gui.canvas.edge_state import edge_state
-from gui.canvas.network_frames import NetworkFrame, gan_networks
+from gui.canvas.network_frames import NetworkFrame
 from gui.canvas.node_drag import NodeDrag
 from gui.canvas.node_item import NodeItem
 from gui.canvas.overview_item import OverviewItem
@@ -171,9 +171,9 @@ class CanvasScene(QGraphicsScene):
 
     # ----------------------------------------------------------- frames
     def update_frames(self) -> None:
-        """Name the networks of a GAN with a frame around each (none for other graphs)."""
+        """Frame and name the document's groups of nodes: a GAN's networks, expanded blocks."""
         self._frames_timer.stop()
-        networks = gan_networks(self.document.graph)
+        networks = self.document.frames()
         for name in [name for name in self.frames if name not in networks]:
             self.removeItem(self.frames.pop(name))
         for name, node_ids in networks.items():
@@ -322,7 +322,7 @@ class CanvasScene(QGraphicsScene):
 
     def user_moves(self, item: NodeItem) -> bool:
         """The user drags ``item``; False when edits are refused (said once per drag)."""
-        return self.node_drag.note(item.node_id, (item.pos().x(), item.pos().y()), self.document.read_only_reason)
+        return self.node_drag.note(item.node_id, (item.pos().x(), item.pos().y()), self.document.edit_lock)
 
     def begin_node_drag(self) -> None:
         """A press that may start dragging nodes."""
@@ -340,7 +340,7 @@ class CanvasScene(QGraphicsScene):
         """Push an edit made on an item; a refusal (training locks the graph) is announced."""
         if self.document.push(command):
             return True
-        self.refused.emit(f"Cannot edit: {self.document.read_only_reason}")
+        self.refused.emit(f"Cannot edit: {self.document.edit_lock}")
         return False
 
     def nodes_inside(self, item: "CommentItem") -> dict[str, tuple[float, float]]:

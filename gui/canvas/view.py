@@ -15,9 +15,12 @@ from PySide6.QtGui import QCursor, QDragEnterEvent, QDragMoveEvent, QDropEvent, 
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsTextItem, QGraphicsView, QToolTip, QWidget
 
 from engine.graph.comments import Comment, new_comment_id
-from engine.graph.model import Node
+from engine.graph.block_store import plan_merge
+from engine.graph.blocks import BlockError, instance_node
+from engine.graph.model import NODE_ID_PATTERN, Node
 from engine.layers import get_layer
-from gui import commands
+from gui import block_commands, commands
+from gui.block_palette import BlockCatalogue, split_key
 from gui.canvas.edit_gestures import EditGestures
 from gui.canvas.navigation import ZoomableView
 from gui.canvas.paint_kit import LOD_COMPACT, SNAP, PaintKit
@@ -36,7 +39,7 @@ class CanvasView(ZoomableView):
     Signals:
         selection_changed(list): Ids of the selected nodes, in document order.
         status_message(str): A short message for the status bar (refused edits and their reason).
-        node_activated(str): A node was double-clicked.
+        node_activated(str): A node was double-clicked, or Enter pressed with one node selected.
         layer_dropped(str): A layer dragged from the palette was added; the new node's id.
     """
 
@@ -51,6 +54,7 @@ class CanvasView(ZoomableView):
         self._theme: Theme = LIGHT
         self.kit = PaintKit(self._theme)
         self._batch_selection = False
+        self._block_catalogue: BlockCatalogue | None = None
         self.last_message = ""
         self.gestures = EditGestures(self)
         self.setAcceptDrops(True)
@@ -62,6 +66,17 @@ class CanvasView(ZoomableView):
             self.set_document(document)
 
     # ------------------------------------------------------------ document
+    @property
+    def block_catalogue(self) -> BlockCatalogue:
+        """Where palette blocks come from (the window shares its own; read on first use otherwise)."""
+        if self._block_catalogue is None:
+            self._block_catalogue = BlockCatalogue()
+        return self._block_catalogue
+
+    @block_catalogue.setter
+    def block_catalogue(self, catalogue: BlockCatalogue) -> None:
+        self._block_catalogue = catalogue
+
     @property
     def document(self) -> Document | None:
         """The document shown, if any."""
@@ -152,7 +167,7 @@ class CanvasView(ZoomableView):
             return False
         if self._document.push(command):
             return True
-        self.show_message(f"Cannot edit: {self._document.read_only_reason}")
+        self.show_message(f"Cannot edit: {self._document.edit_lock}")
         return False
 
     def add_node_at(self, type_id: str, scene_pos: QPointF | None = None) -> str | None:
@@ -169,6 +184,8 @@ class CanvasView(ZoomableView):
         """
         if self._document is None:
             return None
+        if split_key(type_id) is not None:
+            return self.add_block_at(type_id, scene_pos)
         try:
             layer = get_layer(type_id)
         except KeyError:
@@ -179,6 +196,37 @@ class CanvasView(ZoomableView):
             scene_pos = self.free_spot(self.mapToScene(self.viewport().rect().center()) - QPointF(84.0, 44.0))
         node = Node(graph.new_id(layer.id_prefix or type_id), type_id, {}, _snap(scene_pos))
         if not self.push(commands.add_node(graph, node)):
+            return None
+        self.select_nodes([node.id], center=False)
+        return node.id
+
+    def add_block_at(self, key: str, scene_pos: QPointF | None = None) -> str | None:
+        """Add an instance of the palette's block ``key`` (its definitions join the project, renamed
+        where the project has different ones of the same name); returns the instance's id."""
+        document = self._document
+        found = self.block_catalogue.incoming(key, document.project.blocks) if document is not None else None
+        if document is None or found is None:
+            self.show_message("Cannot add: that block is no longer available")
+            return None
+        incoming, name = found
+        try:
+            plan = plan_merge(document.project.blocks, incoming)
+        except BlockError as exc:
+            self.show_message(f"Cannot add block {name}: {exc}")
+            return None
+        name = plan.renames.get(name, name)
+        definition = next((d for d in plan.added if d.name == name), None) or document.project.blocks[name]
+        problem = document.nesting_problem([name], {d.name: d for d in plan.added})
+        if problem:
+            self.show_message(f"Cannot add: {problem}")
+            return None
+        if scene_pos is None:
+            scene_pos = self.free_spot(self.mapToScene(self.viewport().rect().center()) - QPointF(84.0, 44.0))
+        graph = document.graph
+        node = instance_node(graph.new_id(name.lower() if NODE_ID_PATTERN.match(name.lower()) else "block"),
+                             definition, position=_snap(scene_pos))
+        if not self.push(block_commands.add_instance(graph, document.project.blocks, plan.added, node,
+                                                     document.library_changed)):
             return None
         self.select_nodes([node.id], center=False)
         return node.id
@@ -329,6 +377,8 @@ class CanvasView(ZoomableView):
             self.delete_selection()
         elif key == Qt.Key.Key_Tab:
             self.open_quick_add()
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and len(self.selected_node_ids()) == 1:
+            self.node_activated.emit(self.selected_node_ids()[0])  # a block opens
         elif key == Qt.Key.Key_Escape:
             if not self.gestures.cancel() and self.canvas_scene() is not None:
                 self.scene().clearSelection()

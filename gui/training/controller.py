@@ -131,9 +131,9 @@ class TrainingController(QObject):
         document = self.window.document
         if document is None:
             return "No project is open"
-        analysis = document.analysis
+        analysis = document.model_analysis
         if not analysis.valid:
-            first = analysis.errors[0].format(document.graph) if analysis.errors else "the graph is invalid"
+            first = analysis.errors[0].format(document.project.graph) if analysis.errors else "the graph is invalid"
             return f"The graph has {len(analysis.errors)} problem(s): {first}"
         problems = project_problems(document)
         return problems[0].text if problems else ""
@@ -149,9 +149,10 @@ class TrainingController(QObject):
         window, document = self.window, self.window.document
         if document is None or self.session.active:
             return False
-        analysis = document.refresh_analysis()
+        document.refresh_analysis()
+        analysis = document.model_analysis
         if not analysis.valid:
-            first = analysis.errors[0].format(document.graph) if analysis.errors else "the graph is invalid"
+            first = analysis.errors[0].format(document.project.graph) if analysis.errors else "the graph is invalid"
             QMessageBox.warning(window, "Cannot train yet",
                                 f"The graph has {len(analysis.errors)} problem(s); fix them first.\n\n{first}")
             window.docks["problems"].raise_()

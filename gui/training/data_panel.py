@@ -59,8 +59,8 @@ NO_DATASET = ("No dataset yet: choose a built-in one above, or import your own C
 
 def data_input(document: Document) -> tuple[str, Any] | None:
     """The Input node that receives the data (GANs' noise inputs excluded) and its tensor."""
-    analysis = document.analysis
-    for node in document.graph:
+    analysis = document.model_analysis
+    for node in document.project.graph:
         if node.layer.role == "input" and not is_noise_input(node) and node.id in analysis.in_model:
             info = analysis.nodes.get(node.id)
             return (node.id, info.output) if info is not None and info.output is not None else None

@@ -21,6 +21,7 @@ def _no_blocking_dialogs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setattr(QMessageBox, "critical", lambda *args, **kwargs: answer.Ok)
     monkeypatch.setattr(QMessageBox, "information", lambda *args, **kwargs: answer.Ok)
     monkeypatch.setenv("NEURAL_CANVAS_RECOVERY_DIR", str(tmp_path / "recovery"))
+    monkeypatch.setenv("NEURAL_CANVAS_BLOCKS_DIR", str(tmp_path / "blocks"))
 
 
 @pytest.fixture
