@@ -29,6 +29,7 @@ from engine.graph.flat_project import flat_project
 from engine.graph.layout import CARD_WIDTH, card_height
 from engine.layers.block import BLOCK_TYPE
 from tests.conftest import ROOT
+from tests.export.test_python_source import import_file
 from tests.zoo.resnet import resnet18, resnet50
 
 RESNET50 = "tests.zoo.resnet:resnet50"
@@ -283,3 +284,20 @@ def test_imported_block_project_exports_as_python_with_its_weights(tmp_path: Pat
     assert exported.max_abs_diff <= 1e-4
     source = (tmp_path / "code" / "model.py").read_text()
     assert "class BasicBlock(" in source and "class Layer1(" in source and "class Stem(" in source
+
+
+def test_exported_resnet50_has_one_bottleneck_class_per_shape_of_block(resnet: tuple[nn.Module, ImportResult],
+                                                                       tmp_path: Path) -> None:
+    """Definitions that differ only in sizes (each stage's bottleneck) share a class whose sizes are
+    __init__ arguments, as a hand-written ResNet has one Bottleneck."""
+    _, result = resnet
+    save_imported(result.project, result.weights, tmp_path / "resnet50.json")
+    exported = export_model(tmp_path / "resnet50.json", "python", tmp_path / "code")
+    assert exported.max_abs_diff <= 1e-4
+    source = (tmp_path / "code" / "model.py").read_text()
+    classes = [line.split("(")[0][6:] for line in source.splitlines() if line.startswith("class ")]
+    assert sorted(c for c in classes if c.startswith("Bottleneck")) == ["Bottleneck", "Bottleneck2"]
+    assert "self.layer4 = Layer(" in source and "self.layer1 = Layer(" in source  # layer1 and layer4: 3 blocks each
+    model = import_file(tmp_path / "code" / "model.py", "resnet50_blocks").build_model()
+    used = [type(m).__name__ for m in model.modules()]
+    assert used.count("Bottleneck") == 4 and used.count("Bottleneck2") == 12

@@ -6,7 +6,9 @@ definition's layers from the constructor calls the app compiles (the flat compil
 trains) and one attribute per inner instance; its ``forward`` takes the block's inputs in port
 order and returns its outputs (a tuple when several). An instance with ``repeat`` N is N
 instances in an ``nn.Sequential`` (``Chain``, a small ModuleList, for blocks of several
-ports). The model class uses the instances the same way.
+ports). The model class uses the instances the same way. Definitions that differ only in sizes
+(the bottleneck of each ResNet stage, with its own channel counts) share one class, their
+sizes passed to ``__init__``, as a hand-written ResNet has one ``Bottleneck``.
 
 The code of a class is one level of its graph compiled by the ordinary compiler, with each
 inner instance a call of its submodule (:meth:`engine.layers.block.BlockInstance.emit`) and
@@ -23,6 +25,7 @@ flat source instead (:func:`nested_source` returns ``None``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +59,10 @@ CHAIN = '''class Chain(nn.ModuleList):
 
 class _Flat(Exception):
     """This project exports as the flat source (see the module docstring)."""
+
+
+class _Differs(Exception):
+    """Definitions of one family whose forward code differs: they get a class each."""
 
 
 @dataclass
@@ -122,14 +129,21 @@ class _Writer:
                        for copy, inputs in zip(_copy_paths(info.path, len(info.copy_inputs)), info.copy_inputs)}
         self.taken = set(RESERVED) | {model_class, "Chain"}
         self.classes: dict[str, _Class] = {}
+        self._families: dict[str, tuple[Any, ...]] = {}
         self.texts: list[str] = []
         self.chain = False
 
     def run(self) -> NestedSource:
-        for name in self._order():
-            copies = [c for info in self.flat.instances.values() if info.definition == name
-                      for c in _copy_paths(info.path, len(info.copy_inputs))]
-            self._write(name, copies)
+        order = self._order()
+        for name in order:
+            if name in self.classes:  # written with its family
+                continue
+            family = [m for m in order if m not in self.classes and self._family(m) == self._family(name)]
+            try:
+                self._write(family)
+            except _Differs:  # the same layers, but forward code that differs: one class each
+                for member in family:
+                    self._write([member])
         compiled = self._compile(self.graph, "")
         init = self._init(self.graph, compiled, [""], _Class(""))
         model = model_class_text(compiled, self.model_class, self.model_doc, init)
@@ -162,27 +176,55 @@ class _Writer:
         self.taken.add(candidate)
         return candidate
 
+    def _family(self, name: str) -> tuple[Any, ...]:
+        """What a definition's class depends on apart from sizes: its nodes' ids and types, its
+        wiring, its ports, and the families of the blocks inside it. Definitions of one family (a
+        bottleneck of each stage) become one class whose sizes are ``__init__`` arguments."""
+        found = self._families.get(name)
+        if found is None:
+            definition = self.definitions[name]
+            graph = definition.graph
+            nodes = tuple((n.id, n.type_id, n.layer.role, n.input_ports(), n.output_ports(),
+                           (self._family(n.params["definition"]), n.params["repeat"]) if n.type_id == BLOCK_TYPE
+                           else None) for n in graph)
+            edges = tuple(sorted((e.source, e.source_port, e.target, e.target_port) for e in graph.edges))
+            found = self._families[name] = (nodes, edges, definition.inputs, definition.outputs)
+        return found
+
     # ----------------------------------------------------------------- one definition
-    def _write(self, name: str, copies: list[str]) -> None:
+    def _write(self, family: list[str]) -> None:
+        """One class for the definitions of ``family`` (the same layers and wiring, maybe other sizes)."""
+        name = family[0]
         definition = self.definitions[name]
-        cls = _Class(self._unique(class_name(name, "Block")))
+        copies = [c for info in self.flat.instances.values() if info.definition in family
+                  for c in _copy_paths(info.path, len(info.copy_inputs))]
+        cls = _Class(self._unique(class_name(_family_name(family), "Block")))
         compiled, code, seen = None, None, set()
-        for copy in copies:  # the code must be the same for every copy (shapes may differ)
-            key = tuple(str(self._spec(s)) for s in self.inputs[copy])
-            if key in seen:
+        for info in self.flat.instances.values():  # the code must be the same for every copy (shapes may differ)
+            if info.definition not in family:
                 continue
-            seen.add(key)
-            this = self._compile(definition.graph, copy)
-            this_code = (forward_lines(this.module), [n for n, _ in this.module.named_children()])
-            if code is not None and this_code != code:
-                raise _Flat()
-            compiled, code = compiled or this, this_code
+            for copy in _copy_paths(info.path, len(info.copy_inputs)):
+                key = (info.definition, tuple(str(self._spec(s)) for s in self.inputs[copy]))
+                if key in seen:
+                    continue
+                seen.add(key)
+                this = self._compile(self.definitions[info.definition].graph, copy)
+                this_code = (forward_lines(this.module), [n for n, _ in this.module.named_children()])
+                if code is not None and this_code != code:
+                    if len(family) > 1:
+                        self.taken.discard(cls.name)
+                        raise _Differs()
+                    raise _Flat()
+                compiled, code = compiled or this, this_code
         assert compiled is not None
         init = self._init(definition.graph, compiled, copies, cls)
-        self.classes[name] = cls
+        for member in family:
+            self.classes[member] = cls
         arguments = ", ".join(f"{a}{_annotation(cls.values[copies[0]][a])}" for a in cls.arguments)
         ports = f"{', '.join(definition.inputs)} -> {', '.join(definition.outputs)}"
         doc = definition.doc or f"Block {name}."
+        if len(family) > 1:
+            doc = f"{doc} Also blocks {', '.join(family[1:])}: the same layers with other sizes."
         self.texts.append(class_text(cls.name, doc, arguments, init, forward_lines(compiled.module),
                                      len(definition.outputs), f"Run the block: {ports}."))
 
@@ -308,6 +350,14 @@ class _Writer:
         except nx.NetworkXUnfeasible:
             raise _Flat() from None
         return compile_graph(graph, Analysis(nodes, [], frozenset(in_model), order))
+
+
+def _family_name(family: list[str]) -> str:
+    """The class name of a family: its members' common stem (``Layer1``, ``Layer4`` -> ``Layer``), else the first's."""
+    if len(family) == 1:
+        return family[0]
+    stem = os.path.commonprefix(family).rstrip("0123456789_")
+    return stem if len(stem) >= 3 else family[0]
 
 
 def _copy_paths(path: str, repeat: int) -> list[str]:
