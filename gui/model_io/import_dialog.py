@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QTabWidget,
+    QCheckBox,
     QVBoxLayout,
     QWidget,
 )
@@ -36,20 +37,28 @@ from gui.background import BackgroundCall
 from gui.style import status_color
 
 
-def _import(kind: str, values: dict[str, Any], out: Path) -> tuple[Path, float, int]:
-    """Import, save the project and its weights (in the background); ``(path, difference, layers)``."""
+def _import(kind: str, values: dict[str, Any], out: Path) -> tuple[Path, float, str]:
+    """Import, save the project and its weights (in the background); ``(path, difference, what was made)``."""
     from engine.compile.importers import import_onnx, import_torch_module, save_imported
+    from engine.graph.flatten import flatten
 
+    flat = not values.get("blocks", True)
     if kind == "onnx":
-        result = import_onnx(values["path"])
+        result = import_onnx(values["path"], flat=flat)
     else:
         folder = str(Path(values["file"]).parent)
         if folder not in sys.path:
             sys.path.insert(0, folder)
         result = import_torch_module(f"{Path(values['file']).stem}:{values['class']}", values["args"],
-                                     values["shape"])
+                                     values["shape"], flat=flat)
     save_imported(result.project, result.weights, out)
-    return out, result.max_abs_diff, len(result.project.graph.nodes)
+    project = result.project
+    layers = len(flatten(project.graph, project.blocks).graph) if project.blocks else len(project.graph)
+    made = f"{layers} layers"
+    if project.blocks:
+        made += (f" as {len(project.graph)} top-level nodes and {len(project.blocks)} block definition"
+                 f"{'s' if len(project.blocks) != 1 else ''}")
+    return out, result.max_abs_diff, made
 
 
 def parse_shape(text: str) -> tuple[int, ...] | list[tuple[int, ...]] | None:
@@ -137,6 +146,12 @@ class ImportDialog(QDialog):
         self.out.setPlaceholderText("where the imported project is saved (weights go beside it)")
         save_row = QFormLayout()
         save_row.addRow("Save as", self._with_browse(self.out, self._browse_out))
+        self.blocks = QCheckBox("Keep the module hierarchy as blocks")
+        self.blocks.setChecked(bool(self.remembered.get("blocks", True)))
+        self.blocks.setToolTip("Each sub-module with several layers becomes a block (identical ones share a "
+                               "definition), so a deep network reads like its paper's figure; off: every layer "
+                               "on one level")
+        save_row.addRow("", self.blocks)
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
         self.progress.setTextVisible(False)
@@ -166,7 +181,7 @@ class ImportDialog(QDialog):
     def done(self, result: int) -> None:
         """Close (Import, Cancel, Esc or the title bar) remembering the fields for the next opening."""
         type(self).remembered = {**{name: getattr(self, name).text() for name in self.REMEMBERED},
-                                 "tab": self.tabs.currentIndex()}
+                                 "tab": self.tabs.currentIndex(), "blocks": self.blocks.isChecked()}
         super().done(result)
 
     @staticmethod
@@ -247,7 +262,7 @@ class ImportDialog(QDialog):
             path = Path(self.onnx_file.text().strip())
             if not path.is_file():
                 raise ValueError(f"ONNX file: {path} does not exist.")
-            return "onnx", {"path": path}
+            return "onnx", {"path": path, "blocks": self.blocks.isChecked()}
         file = Path(self.py_file.text().strip())
         if not file.is_file() or file.suffix != ".py":
             raise ValueError(f"Python file: {file} is not a .py file.")
@@ -261,7 +276,8 @@ class ImportDialog(QDialog):
             raise ValueError(f"Arguments: not JSON ({exc}).") from None
         if args is not None and not isinstance(args, (list, dict)):
             raise ValueError("Arguments: a JSON list (positional) or object (keywords).")
-        return "torch", {"file": file, "class": class_name, "args": args, "shape": parse_shape(self.shape.text())}
+        return "torch", {"file": file, "class": class_name, "args": args, "shape": parse_shape(self.shape.text()),
+                         "blocks": self.blocks.isChecked()}
 
     def wait(self, msecs: int = 120_000) -> bool:
         """Block until the import finished and its result is shown (tests)."""
@@ -274,9 +290,9 @@ class ImportDialog(QDialog):
             self.error = error
             self._show_error(error)
             return
-        self.imported, diff, count = result
+        self.imported, diff, made = result
         self.status.setStyleSheet(f"color: {status_color('ok')}")
-        self.status.setText(f"Imported {count} layers; the imported graph matches the original within {diff:.1e}.")
+        self.status.setText(f"Imported {made}; the imported graph matches the original within {diff:.1e}.")
         self.accept()
 
     def _show_error(self, message: str) -> None:

@@ -284,3 +284,51 @@ def test_import_asks_before_replacing_a_project(qtbot, tmp_path: Path, monkeypat
     asked.clear()
     dialog._confirmed = target  # as after Browse's own save dialog asked
     assert dialog.start() and dialog.wait() and not asked
+
+
+NESTED_MODEL = '''
+from torch import nn
+
+
+class Unit(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.fc(x)) + x
+
+
+class Stack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.units = nn.Sequential(Unit(8), Unit(8), Unit(8))
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.units(x))
+'''
+
+
+def test_the_import_dialog_keeps_the_module_hierarchy_as_blocks_unless_unticked(qtbot, window: MainWindow,
+                                                                                tmp_path: Path) -> None:
+    source = tmp_path / "nested_models.py"
+    source.write_text(NESTED_MODEL)
+    for blocks in (True, False):
+        dialog = ImportDialog(tmp_path)
+        qtbot.addWidget(dialog)
+        dialog.py_file.setText(str(source))
+        dialog.class_name.setText("Stack")
+        dialog.args.setText("")
+        dialog.shape.setText("8")
+        dialog.blocks.setChecked(blocks)
+        dialog.out.setText(str(tmp_path / f"stack_{blocks}.json"))
+        assert dialog.start() and dialog.wait() and dialog.error == "", dialog.error
+        assert window.open_project(dialog.imported)
+        doc = window.document
+        instances = [n for n in doc.graph if n.type_id == "block"]
+        assert bool(instances) == blocks and bool(doc.project.blocks) == blocks
+        assert doc.model_analysis.valid and doc.model_analysis.parameters == 3 * (8 * 8 + 8) + 8 * 2 + 2
+        if blocks:
+            assert "as " in dialog.status.text() and "block definition" in dialog.status.text()
