@@ -15,6 +15,9 @@ Rows per graph (median ms; each repeat timed separately):
   middle (alternating two positions), ``document.refresh_analysis()`` and a viewport
   repaint, at 100% centred on that node. Target at 1,000 nodes: < 16 ms.
 
+The block rows (an imported ResNet-50, a definition used 16 times) are described in
+bench/block_rows.py.
+
 Usage::
 
     python bench/canvas_scale.py            # about a minute
@@ -40,6 +43,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from bench._common import (ForeignLoad, describe_machine, format_table, machine_info, quartiles,  # noqa: E402
                            write_results)
+from bench.block_rows import bench_blocks  # noqa: E402
 from bench.shapes_scale import GENERATORS, Row  # noqa: E402
 from engine.graph import Project  # noqa: E402
 from gui import commands  # noqa: E402
@@ -161,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--sizes", default="100,1000,5000", help="node counts (default 100,1000,5000)")
-    parser.add_argument("--graphs", default="dense,conv", help="generated graph kinds (default dense,conv)")
+    parser.add_argument("--graphs", default="dense,conv,blocks",
+                        help="generated graph kinds, and blocks (bench/block_rows.py) (default dense,conv,blocks)")
     parser.add_argument("--json", help="result file (default bench/results/canvas_scale.json)")
     args = parser.parse_args(argv)
     args.open_reps = 3 if args.quick else 5
@@ -183,6 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows: list[Row] = []
     for kind in kinds:
+        if kind == "blocks":
+            block_rows = bench_blocks(app, args)
+            rows.extend(block_rows)
+            for row in block_rows:
+                print(f"  {row.graph}: {row.what}: {row.median_ms:.2f} ms", flush=True)
+            continue
         for size in sizes:
             graph_rows = bench_graph(app, kind, size, args)
             rows.extend(graph_rows)

@@ -14,7 +14,7 @@ naming its node (and parameter, where one is at fault) and saying what to do.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import networkx as nx
 
@@ -22,6 +22,7 @@ from engine.graph.events import (EdgeAdded, EdgeRemoved, GraphEvent, NodeAdded, 
                                  ParamChanged)
 from engine.graph.model import Graph, Node
 from engine.layers import Params, ShapeError, TensorSpec
+from engine.layers.base import Inference
 
 Severity = Literal["error", "warning"]
 
@@ -152,7 +153,10 @@ class ShapeInference:
         self._cycle_paths: dict[str, str] = {}
         self._last: Analysis | None = None
         # per node, until its parameters change: parameter problems, input ports, output ports
-        self._by_params: dict[str, tuple[list[Diagnostic], tuple[str, ...], tuple[str, ...]]] = {}
+        self._by_params: dict[str, tuple[list[Diagnostic], tuple[str, ...], tuple[str, ...], tuple[Any, ...]]] = {}
+        # A layer's rule is a function of its type, parameters and input tensors: copies of one block
+        # definition that receive the same tensors (and undo / redo) reuse a result (bounded).
+        self._results: dict[tuple[Any, ...], Inference | ShapeError] = {}
         self._unsubscribe = graph.subscribe(self._on_event)
 
     def close(self) -> None:
@@ -263,8 +267,9 @@ class ShapeInference:
         if known is None:  # what depends on the parameters alone is found once per change of them
             known = self._by_params[node.id] = (
                 [Diagnostic(node.id, "error", f"{name} {problem}", name) for name, problem in layer.check_params(node.params)],
-                layer.input_ports(node.params), layer.output_ports(node.params))
-        checked, ports, out_ports = known
+                layer.input_ports(node.params), layer.output_ports(node.params),
+                (node.type_id, *((name, _frozen(value)) for name, value in node.params.items())))
+        checked, ports, out_ports, params_key = known
         problems = list(checked)
         incoming = self.graph.incoming(node.id)
         specs: list[TensorSpec] = []
@@ -282,15 +287,29 @@ class ShapeInference:
                 specs.append(spec)
         if problems or missing_upstream:  # every problem so far is an error
             return NodeInfo(None, diagnostics=tuple(problems))
+        key: tuple[Any, ...] | None = (params_key, *specs)
         try:
-            inference = layer.infer(Params(node.params), specs)
-        except ShapeError as exc:
-            problems.append(Diagnostic(node.id, "error", exc.message, exc.field))
-            return NodeInfo(None, diagnostics=tuple(problems))
+            result = self._results.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a value that cannot be a key: no reuse
+            key, result = None, None
+        try:
+            if result is None:
+                try:
+                    result = layer.infer(Params(node.params), specs)
+                except ShapeError as exc:
+                    result = exc
+                if key is not None:
+                    if len(self._results) >= MAX_REMEMBERED:
+                        self._results.clear()
+                    self._results[key] = result
         except Exception as exc:  # noqa: BLE001 - a rule bug must not take the editor down
             problems.append(Diagnostic(node.id, "error", f"cannot infer the output shape ({type(exc).__name__}: "
                                                          f"{exc}); please report this"))
             return NodeInfo(None, diagnostics=tuple(problems))
+        if isinstance(result, ShapeError):
+            problems.append(Diagnostic(node.id, "error", result.message, result.field))
+            return NodeInfo(None, diagnostics=tuple(problems))
+        inference = result
         output = inference.output
         every = inference.outputs or ((output,) if output is not None else ())
         if any(d <= 0 for spec in every for d in spec.dims):
@@ -312,6 +331,15 @@ class ShapeInference:
             return "nothing is connected to this Output: connect the layer whose result the model returns"
         name = "its input" if len(ports) == 1 else f"input {port!r}"
         return f"{name} is not connected: drag a connection from a layer's output to it"
+
+
+#: Most layer results one inference keeps for reuse (then it starts over).
+MAX_REMEMBERED = 50_000
+
+
+def _frozen(value: Any) -> Any:
+    """A parameter value as a hashable key part (lists become tuples)."""
+    return tuple(_frozen(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def _dead_end_warning(node_id: str) -> Diagnostic:

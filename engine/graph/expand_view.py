@@ -17,6 +17,9 @@ from engine.graph.grouping import apply_ungroup, plan_ungroup
 from engine.graph.layout import COLUMN_SPACING, ROW_SPACING
 from engine.graph.model import Graph
 
+#: How far expanded layers sit below the card they replace in a top-to-bottom flow (their frame's name goes there).
+FRAME_ROOM = 48.0
+
 
 @dataclass
 class ExpandedGraph:
@@ -57,6 +60,9 @@ def expanded_graph(graph: Graph, library: BlockLibrary, instance_ids: Iterable[s
         result.members[instance_id] = ids
         result.origin.update(dict.fromkeys(ids, instance_id))
         result.inner.update({new: (i // len(layers), layers[i % len(layers)]) for i, new in enumerate(ids)})
+        if downward:  # room above the expanded layers for their frame's name
+            display.move_nodes({n: (display.nodes[n].position[0], display.nodes[n].position[1] + FRAME_ROOM)
+                                for n in ids})
         _make_room(display, set(ids), anchor, downward)
     return result
 
