@@ -133,3 +133,17 @@ def _down(graph: Graph, generations: list[list[str]], origin: tuple[float, float
                 positions[item] = (origin[0] + (slot[item] + (widest - 1) / 2) * COLUMN_SPACING, y)
         y += max(ROW_SPACING, tallest + ROW_GAP)
     return positions
+
+
+def flows_down(graph: Graph) -> bool:
+    """Whether the graph's layout runs top to bottom: most connections lead down more than across
+    (the canvas then puts ports on the cards' top and bottom edges, as Netron draws)."""
+    nodes = graph.nodes
+    down = across = 0
+    for edge in graph.edges:
+        (sx, sy), (tx, ty) = nodes[edge.source].position, nodes[edge.target].position
+        if ty - sy > abs(tx - sx):
+            down += 1
+        else:
+            across += 1
+    return down > across

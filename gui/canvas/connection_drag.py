@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QGraphicsPathItem
 
 from engine.graph.model import Edge
 from gui.canvas.connect_rules import Plan, PortRef, candidate_ports, plan_for_ports
-from gui.canvas.edge_item import bezier_path
+from gui.canvas.edge_item import bezier_path, vertical_bezier_path
 from gui.canvas.node_item import FREE, REPLACE
 from gui.canvas.scene import CanvasScene
 
@@ -72,7 +72,8 @@ class ConnectionDrag:
         if target is not None and target.port in self.candidates.get(target.node_id, {}):
             scene_pos = self.scene.port_scene_pos(target)
         fixed = self.scene.port_scene_pos(self.anchor)
-        path = bezier_path(fixed, scene_pos) if self.anchor.kind == "out" else bezier_path(scene_pos, fixed)
+        curve = vertical_bezier_path if self.scene.vertical else bezier_path
+        path = curve(fixed, scene_pos) if self.anchor.kind == "out" else curve(scene_pos, fixed)
         self._rubber.setPath(path)
 
     def drop(self, scene_pos: QPointF, tolerance: float = 12.0) -> DropResult:

@@ -28,6 +28,16 @@ def bezier_path(start: QPointF, end: QPointF) -> QPainterPath:
     return path
 
 
+def vertical_bezier_path(start: QPointF, end: QPointF) -> QPainterPath:
+    """A top-to-bottom S curve from an output port on a card's bottom edge to an input port on a
+    top edge (looping around when the target lies above the source)."""
+    dy = end.y() - start.y()
+    reach = max(abs(dy) * 0.5, 30.0) if dy >= 0 else max(80.0, min(abs(dy) * 0.5, 200.0))
+    path = QPainterPath(start)
+    path.cubicTo(QPointF(start.x(), start.y() + reach), QPointF(end.x(), end.y() - reach), end)
+    return path
+
+
 def edge_path(start: QPointF, end: QPointF, lane_y: float | None = None, bend: str | None = None) -> QPainterPath:
     """The drawn path of an edge: an S curve, a bent long edge, or a return route.
 
@@ -97,7 +107,8 @@ class EdgeItem(QGraphicsItem):
         self.hovered = False
         self._start = QPointF()
         self._end = QPointF()
-        self._route: tuple[float | None, str | None] = (None, None)
+        self._route: tuple[float | None, str | None, bool] = (None, None, False)
+        self.vertical = False  # ports on the top and bottom edges: curves leave downwards
         self._path = QPainterPath()
         self._hit: QPainterPath | None = None
         self._label_rect = QRectF()
@@ -113,12 +124,12 @@ class EdgeItem(QGraphicsItem):
         ``lane_y`` is where a return route runs back, ``bend`` how a long edge bends
         (:mod:`gui.canvas.edge_routes`); see :func:`edge_path`.
         """
-        route = (lane_y, bend)
+        route = (lane_y, bend, self.vertical)
         if start == self._start and end == self._end and route == self._route and not self._path.isEmpty():
             return
         self.prepareGeometryChange()
         self._start, self._end, self._route = QPointF(start), QPointF(end), route
-        self._path = edge_path(start, end, lane_y, bend)
+        self._path = vertical_bezier_path(start, end) if self.vertical else edge_path(start, end, lane_y, bend)
         self._hit = None
         self._place_label()
 

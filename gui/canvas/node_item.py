@@ -41,9 +41,10 @@ class NodeItem(QGraphicsItem):
         kit: Pens, brushes and fonts of the current theme.
     """
 
-    def __init__(self, node: Node, kit: PaintKit) -> None:
+    def __init__(self, node: Node, kit: PaintKit, vertical: bool = False) -> None:
         super().__init__()
         self.node = node
+        self.vertical = vertical
         self.kit = kit
         self.info: NodeInfo | None = None
         self.input_shape: str | None = None
@@ -51,7 +52,7 @@ class NodeItem(QGraphicsItem):
         self.connected_outputs: frozenset[str] = frozenset()
         self.highlights: dict[str, str] = {}
         self.output_highlights: frozenset[str] = frozenset()
-        self.layout: NodeLayout = layout_for(node.layer, node.params)
+        self.layout: NodeLayout = layout_for(node.layer, node.params, vertical)
         self._rows: list[tuple[str, str]] = []
         self._title: tuple[str, ...] = ()
         self._title_size = TITLE_POINTS[0]
@@ -77,9 +78,15 @@ class NodeItem(QGraphicsItem):
         """The card's title (a block shows its definition's name)."""
         return labels.node_title(self.node.layer, self.node.params)
 
+    def set_vertical(self, vertical: bool) -> None:
+        """Put the ports on the top and bottom edges (data flowing down) or on the sides."""
+        if vertical != self.vertical:
+            self.vertical = vertical
+            self.refresh_params()
+
     def refresh_params(self) -> None:
         """Re-read the node's parameters (key values, number of input ports)."""
-        layout = layout_for(self.node.layer, self.node.params)
+        layout = layout_for(self.node.layer, self.node.params, self.vertical)
         if layout != self.layout:
             self.prepareGeometryChange()
             self.layout = layout
@@ -184,7 +191,7 @@ class NodeItem(QGraphicsItem):
         return "", False
 
     def _text_left(self) -> float:
-        if len(self.layout.inputs) <= 1:
+        if len(self.layout.inputs) <= 1 or self.vertical:  # port names are written beside side ports only
             return _TEXT_LEFT
         widest = max(self.kit.port_metrics.horizontalAdvance(p) for p in self.layout.inputs)
         return PORT_RADIUS + 6 + widest + 8
@@ -206,8 +213,8 @@ class NodeItem(QGraphicsItem):
             distance = _distance(local, self.layout.output_pos(port))
             if distance <= best_distance:
                 best, best_distance = ("out", port), distance
-        for port, y in zip(self.layout.inputs, self.layout.input_ys):
-            distance = _distance(local, QPointF(0.0, y))
+        for port in self.layout.inputs:
+            distance = _distance(local, self.layout.input_pos(port))
             if distance <= best_distance:
                 best, best_distance = ("in", port), distance
         return best
@@ -309,9 +316,11 @@ class NodeItem(QGraphicsItem):
         top = self.layout.body_center - len(self._rows) * 8.0
         for index, (style, text) in enumerate(self._rows):
             painter.setPen(kit.subtle_pen if style != "text" else kit.text_pen)
-            right = _TEXT_LEFT + (36.0 if len(self.layout.output_ys) > 1 else 0.0)
+            right = _TEXT_LEFT + (36.0 if len(self.layout.output_ys) > 1 and not self.vertical else 0.0)
             row = QRectF(left, top + index * 16.0, width - left - right, 16.0)
             painter.drawText(row, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+        if self.vertical:  # ports along the top and bottom edges: their names are in the tooltip
+            return
         if len(self.layout.inputs) > 1:
             painter.setFont(kit.port_font)
             painter.setPen(kit.subtle_pen)
@@ -326,9 +335,9 @@ class NodeItem(QGraphicsItem):
                                  Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, port)
 
     def _paint_ports(self, painter: QPainter, radius: float = PORT_RADIUS) -> None:
-        for port, y in zip(self.layout.inputs, self.layout.input_ys):
-            paint_port(painter, self.kit, QPointF(0.0, y), port in self.connected_inputs, self.highlights.get(port),
-                       radius)
+        for port in self.layout.inputs:
+            paint_port(painter, self.kit, self.layout.input_pos(port), port in self.connected_inputs,
+                       self.highlights.get(port), radius)
         for port in self.layout.outputs if self.layout.output_ys else ():
             paint_port(painter, self.kit, self.layout.output_pos(port), port in self.connected_outputs,
                        FREE if port in self.output_highlights else None, radius)

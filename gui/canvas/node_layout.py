@@ -43,6 +43,8 @@ class NodeLayout:
         input_ys: The y of each input port.
         outputs: Output port names, top to bottom (none for Output markers).
         output_ys: The y of each output port.
+        vertical: Data flows top to bottom: inputs sit on the top edge and outputs on the bottom
+            one, left to right (the graph is laid out in rows), instead of left and right.
     """
 
     width: float
@@ -51,6 +53,7 @@ class NodeLayout:
     input_ys: tuple[float, ...]
     outputs: tuple[str, ...] = ("out",)
     output_ys: tuple[float, ...] = ()
+    vertical: bool = False
 
     @property
     def output_y(self) -> float | None:
@@ -73,6 +76,8 @@ class NodeLayout:
             index = self.inputs.index(port)
         except ValueError:
             index = 0
+        if self.vertical:
+            return QPointF(_across(self.width, len(self.inputs), index), 0.0)
         y = self.input_ys[index] if self.input_ys else self.body_center
         return QPointF(0.0, y)
 
@@ -80,8 +85,10 @@ class NodeLayout:
         """Item position of output ``port`` (the first port when the name is unknown; the right
         edge's middle when there is none)."""
         if not self.output_ys:
-            return QPointF(self.width, self.body_center)
+            return QPointF(self.width / 2, self.height) if self.vertical else QPointF(self.width, self.body_center)
         index = self.outputs.index(port) if port in self.outputs else 0
+        if self.vertical:
+            return QPointF(_across(self.width, len(self.outputs), index), self.height)
         return QPointF(self.width, self.output_ys[index])
 
     @property
@@ -90,14 +97,21 @@ class NodeLayout:
         return card_paths(self.width, self.height)
 
 
-def layout_for(layer: LayerType, params: Mapping[str, Any]) -> NodeLayout:
-    """The card layout of a node of ``layer`` with ``params`` (defaults fill the gaps)."""
+def layout_for(layer: LayerType, params: Mapping[str, Any], vertical: bool = False) -> NodeLayout:
+    """The card layout of a node of ``layer`` with ``params`` (defaults fill the gaps); ``vertical``
+    puts the ports on the top and bottom edges."""
     values = {**layer.defaults(), **params}
-    return _layout(layer.input_ports(values), layer.output_ports(values))
+    return _layout(layer.input_ports(values), layer.output_ports(values), vertical)
+
+
+def _across(width: float, count: int, index: int) -> float:
+    """The x of port ``index`` of ``count`` spread along a card's top or bottom edge."""
+    spacing = min(PORT_SPACING * 2, (width - 2 * CORNER_RADIUS) / max(count, 1))
+    return width / 2 + (index - (count - 1) / 2) * spacing
 
 
 @lru_cache(maxsize=256)
-def _layout(inputs: tuple[str, ...], outputs: tuple[str, ...]) -> NodeLayout:
+def _layout(inputs: tuple[str, ...], outputs: tuple[str, ...], vertical: bool = False) -> NodeLayout:
     ports = max(len(inputs), len(outputs))
     body = max(2 * BODY_PADDING + BODY_ROWS * ROW_HEIGHT, ports * PORT_SPACING + 2 * BODY_PADDING)
     height = HEADER_HEIGHT + body
@@ -106,7 +120,11 @@ def _layout(inputs: tuple[str, ...], outputs: tuple[str, ...]) -> NodeLayout:
     def spread(count: int) -> tuple[float, ...]:
         return tuple(center + (i - (count - 1) / 2) * PORT_SPACING for i in range(count))
 
-    return NodeLayout(NODE_WIDTH, height, inputs, spread(len(inputs)), outputs, spread(len(outputs)))
+    if vertical:  # the ports are spread along the edges: the card keeps its usual height
+        body = 2 * BODY_PADDING + BODY_ROWS * ROW_HEIGHT
+        height = HEADER_HEIGHT + body
+        center = HEADER_HEIGHT + body / 2
+    return NodeLayout(NODE_WIDTH, height, inputs, spread(len(inputs)), outputs, spread(len(outputs)), vertical)
 
 
 @lru_cache(maxsize=64)

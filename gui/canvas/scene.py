@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene
 
 from engine.graph.events import (EdgeAdded, EdgeRemoved, GraphEvent, NodeAdded, NodeRemoved, NodesMoved,
                                  ParamChanged, TrainingChanged)
+from engine.graph.layout import flows_down
 from engine.graph.model import Edge, Node
 from engine.shapes import Analysis
 from gui import commands
@@ -67,6 +68,7 @@ class CanvasScene(QGraphicsScene):
         self.applying_model = False
         self.node_drag = NodeDrag(self.refused.emit)
         self.overview_mode = False
+        self.vertical = flows_down(document.graph)  # ports on top and bottom when the graph runs downwards
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
         self.overview = OverviewItem(self)
         self.addItem(self.overview)
@@ -110,6 +112,18 @@ class CanvasScene(QGraphicsScene):
         self.setBackgroundBrush(self.kit.canvas)
         self.update()
 
+    def set_vertical(self, vertical: bool) -> None:
+        """Put every card's ports on its top and bottom edges (``True``) or on its sides."""
+        if vertical == self.vertical:
+            return
+        self.vertical = vertical
+        for item in self.nodes.values():
+            item.set_vertical(vertical)
+        for edge_item in self.edges.values():
+            edge_item.vertical = vertical
+        self._route_all(self.edges.values())
+        self.overview.mark_dirty()
+
     # ------------------------------------------------------ level of detail
     def set_overview(self, on: bool) -> None:
         """Far out, paint the whole graph as one batched picture (items still take input)."""
@@ -151,6 +165,8 @@ class CanvasScene(QGraphicsScene):
             self._remove_edge(event.edge)
         elif isinstance(event, NodesMoved):
             self._place({node_id: new for node_id, (_, new) in event.moves.items()})
+            if len(event.moves) > 1 and len(event.moves) * 2 >= len(self.nodes):  # a layout (or its undo)
+                self.set_vertical(flows_down(self.document.graph))
         elif isinstance(event, ParamChanged):
             item = self.nodes.get(event.node_id)
             if item is not None:
@@ -189,7 +205,7 @@ class CanvasScene(QGraphicsScene):
             frame.set_area(cards, node_ids)
 
     def _add_node(self, node: Node) -> None:
-        item = NodeItem(node, self.kit)
+        item = NodeItem(node, self.kit, self.vertical)
         item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, self.overview_mode)
         self.nodes[node.id] = item
         self._edges_at[node.id] = set()
@@ -201,6 +217,7 @@ class CanvasScene(QGraphicsScene):
         if source is None or target is None:
             return
         item = EdgeItem(edge, self.kit)
+        item.vertical = self.vertical
         item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents, self.overview_mode)
         self.edges[edge] = item
         self._edges_at[edge.source].add(item)
@@ -282,7 +299,7 @@ class CanvasScene(QGraphicsScene):
         if source is None or target is None:
             return
         start, end = source.output_scene_pos(edge.source_port), target.input_scene_pos(edge.target_port)
-        if not needs_route(start, end):
+        if self.vertical or not needs_route(start, end):
             self._routed.discard(edge_item)
             edge_item.set_ends(start, end)
             return

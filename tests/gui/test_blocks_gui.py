@@ -228,3 +228,24 @@ def test_rename_a_definition_renames_every_use_in_one_undo_step(window, qtbot) -
     window.blocks.go_up()
     doc.undo()
     assert doc.graph.nodes[block].params["definition"] == old and old in doc.project.blocks
+
+
+def test_a_graph_laid_out_top_to_bottom_gets_ports_on_the_top_and_bottom_edges(window, qtbot) -> None:  # noqa: ANN001
+    doc = window.document
+    scene = window.canvas.canvas_scene()
+    assert not scene.vertical  # the template runs left to right
+    conv = scene.nodes["conv1"]
+    assert conv.input_scene_pos("in").x() == conv.pos().x()  # on the left edge
+    window.actions["layout_down"].trigger()
+    assert scene.vertical
+    conv = scene.nodes["conv1"]
+    assert conv.input_scene_pos("in").y() == conv.pos().y()  # on the top edge
+    assert conv.output_scene_pos().y() == conv.pos().y() + conv.layout.height  # on the bottom edge
+    hit = scene.port_at(conv.input_scene_pos("in"), 4.0)
+    assert hit is not None and (hit.node_id, hit.kind, hit.port) == ("conv1", "in", "in")
+    doc.undo()
+    assert not scene.vertical
+    window.actions["layout"].trigger()  # auto: the CNN template is shallow, left to right
+    window.actions["layout_down"].trigger()
+    window.canvas.set_document(doc)  # reopening keeps what the positions say
+    assert window.canvas.canvas_scene().vertical
