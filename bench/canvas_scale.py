@@ -43,7 +43,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from bench._common import (ForeignLoad, describe_machine, format_table, machine_info, quartiles,  # noqa: E402
                            write_results)
-from bench.block_rows import bench_blocks  # noqa: E402
+from bench.block_rows import bench_blocks, close_view, open_view  # noqa: E402
 from bench.shapes_scale import GENERATORS, Row  # noqa: E402
 from engine.graph import Project  # noqa: E402
 from gui import commands  # noqa: E402
@@ -86,25 +86,12 @@ def bench_graph(app: QApplication, kind: str, n_nodes: int, args: argparse.Names
         project = Project(graph=gen.build())
         gc.collect()
         start = time.perf_counter()
-        document = Document(project)
-        view = CanvasView()
-        view.resize(*VIEW_SIZE)
-        view.set_document(document)
-        view.show()
-        app.processEvents()
-        view.viewport().repaint()
+        view = open_view(app, Document(project))
         open_times.append((time.perf_counter() - start) * 1e3)
         views.append(view)
         # keep the last view; close the others
         if len(views) > 1:
-            old = views.pop(0)
-            old_doc = old.document
-            old.close()
-            old.set_document(None)
-            if old_doc is not None:
-                old_doc.close()
-            old.deleteLater()
-            app.processEvents()
+            close_view(app, views.pop(0))
     rows.append(Row(kind, n, m, "open (Document + view + first paint)", open_times, monitor.stop(),
                     OPEN_TARGET_MS if at_target else None))
 
@@ -153,11 +140,7 @@ def bench_graph(app: QApplication, kind: str, n_nodes: int, args: argparse.Names
     rows.append(Row(kind, n, m, "move 1 node + re-infer + repaint", times, load,
                     FRAME_TARGET_MS if at_target else None))
 
-    view.close()
-    view.set_document(None)
-    document.close()
-    view.deleteLater()
-    app.processEvents()
+    close_view(app, view)
     return rows
 
 

@@ -32,8 +32,8 @@ from typing import Any, Iterable, Iterator, Mapping
 from engine.app_data import app_data_dir
 from engine.fileio import atomic_write_bytes
 from engine.graph.blocks import BlockDefinition, BlockError, BlockLibrary
-from engine.graph.fileformat import (MAX_FILE_BYTES, ProjectFileError, blocks_from_json, blocks_to_json,
-                                     format_json, parse_json)
+from engine.graph.fileformat import (ProjectFileError, blocks_from_json, blocks_to_json, format_json, parse_json,
+                                     read_text_file)
 from engine.graph.model import Edge, Graph
 from engine.layers.block import BLOCK_TYPE
 from engine.layers.params import NAME_PATTERN
@@ -309,23 +309,8 @@ def read_library_file(path: Path) -> LibraryEntry:
 
 
 def _read_text(path: Path) -> str:
-    """The file's text (UTF-8, at most :data:`MAX_FILE_BYTES`), or :class:`ProjectFileError`."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ProjectFileError(f"{path}: file is {size // 2**20} MiB; block files are at most "
-                                   f"{MAX_FILE_BYTES // 2**20} MiB")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ProjectFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ProjectFileError(f"{path}: is a folder, not a block file") from None
-    except OSError as exc:
-        raise ProjectFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProjectFileError(f"{path}: not a text file (invalid UTF-8 at byte {exc.start})") from None
+    """The file's text (UTF-8, at most the project files' size limit), or :class:`ProjectFileError`."""
+    return read_text_file(path, "block file")
 
 
 def _header_problem(data: Any) -> str | None:

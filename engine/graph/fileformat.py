@@ -190,23 +190,31 @@ def load_project(path: str | os.PathLike[str]) -> Project:
         ProjectFileError: The file is missing, unreadable, not JSON, or not a valid project.
     """
     target = Path(path)
+    return loads(read_text_file(target, "project file"), source=str(target))
+
+
+def read_text_file(path: Path, kind: str) -> str:
+    """The UTF-8 text of ``path`` (at most :data:`MAX_FILE_BYTES`), for a ``kind`` ("project file").
+
+    Raises:
+        ProjectFileError: Missing, too big, a folder, unreadable, or not UTF-8 (one line naming the file).
+    """
     try:
-        size = target.stat().st_size
+        size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise ProjectFileError(f"{target}: file is {size // 2**20} MiB; project files are at most "
+            raise ProjectFileError(f"{path}: file is {size // 2**20} MiB; {kind}s are at most "
                                    f"{MAX_FILE_BYTES // 2**20} MiB")
-        data = target.read_bytes()
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise ProjectFileError(f"{target}: no such file") from None
+        raise ProjectFileError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise ProjectFileError(f"{target}: is a folder, not a project file") from None
+        raise ProjectFileError(f"{path}: is a folder, not a {kind}") from None
     except OSError as exc:
-        raise ProjectFileError(f"{target}: cannot read: {exc.strerror or exc}") from None
+        raise ProjectFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ProjectFileError(f"{target}: not a text file (invalid UTF-8 at byte {exc.start})") from None
-    return loads(text, source=str(target))
+        raise ProjectFileError(f"{path}: not a text file (invalid UTF-8 at byte {exc.start})") from None
 
 
 def loads(text: str, source: str = "<text>") -> Project:
@@ -219,13 +227,7 @@ def loads(text: str, source: str = "<text>") -> Project:
     Raises:
         ProjectFileError: With ``source``, the place in the file and what is wrong.
     """
-    data = parse_json(text, source)
-    try:
-        return from_json(data)
-    except _FieldError as exc:
-        raise ProjectFileError(f"{source}: {exc.path}: {exc.message}") from None
-    except RecursionError:
-        raise ProjectFileError(f"{source}: invalid project file: nested too deeply") from None
+    return _validated(from_json, parse_json(text, source), source, "invalid project file")
 
 
 def parse_json(text: str, source: str = "<text>", what: str = "project file") -> Any:
@@ -444,12 +446,17 @@ def blocks_from_json(data: Any, source: str = "<text>") -> BlockLibrary:
         ProjectFileError: ``<source>: blocks.<Name>.<field>: <problem>`` (a cycle named, an
             instance of a definition the section does not hold, any field of the wrong kind).
     """
+    return _validated(_blocks_from_json, data, source, "blocks")
+
+
+def _validated(read: Any, data: Any, source: str, what: str) -> Any:
+    """``read(data)``, its field errors as one-line :class:`ProjectFileError` led by ``source``."""
     try:
-        return _blocks_from_json(data)
+        return read(data)
     except _FieldError as exc:
         raise ProjectFileError(f"{source}: {exc.path}: {exc.message}") from None
     except RecursionError:
-        raise ProjectFileError(f"{source}: blocks: nested too deeply") from None
+        raise ProjectFileError(f"{source}: {what}: nested too deeply") from None
 
 
 def _blocks_from_json(data: Any) -> BlockLibrary:
