@@ -92,6 +92,7 @@ TARGETS: dict[str, Check] = {
     "fnn_spirals": _at_least("val_accuracy", 0.95),
     "fnn_breast_cancer": _at_least("val_accuracy", 0.95),
     "cnn_digits": _at_least("val_accuracy", 0.97),
+    "finetune_digits": _at_least("val_accuracy", 0.95),
     "resnet_digits": _at_least("val_accuracy", 0.97),
     "rnn_digits_rows": _at_least("val_accuracy", 0.90),
     "gru_digits_rows": _at_least("val_accuracy", 0.90),
@@ -107,7 +108,7 @@ TARGETS: dict[str, Check] = {
 
 def run_template(path: Path, device: str, seed: int | None = None) -> dict[str, Any]:
     """Train one template; returns the row's figures."""
-    from engine.graph.fileformat import load_project
+    from engine.graph.fileformat import load_project, sibling_weights
     from engine.training.events import Finished
     from engine.training.trainer import Trainer, TrainOptions
 
@@ -117,7 +118,9 @@ def run_template(path: Path, device: str, seed: int | None = None) -> dict[str, 
     foreign.start()
     started = time.perf_counter()
     overrides = {"device": device, "seed": seed}
-    trainer = Trainer(TrainOptions(project, None, path.parent, overrides), lambda event: None)
+    # as the CLI does: a template with weights beside it (fine-tuning) starts from them
+    options = TrainOptions(project, None, path.parent, overrides, weights_file=sibling_weights(path))
+    trainer = Trainer(options, lambda event: None)
     result = trainer.run()
     wall = time.perf_counter() - started
     load = foreign.stop()

@@ -132,7 +132,7 @@ def test_importing_engine_data_loads_neither_torch_nor_heavy_libraries() -> None
     ({"name": "digitz"}, r"^dataset\.name: unknown dataset 'digitz'; choose one of digits, iris"),
     ({}, r"^dataset\.name: missing"),
     ({"name": "digits", "colour": "red"},
-     r"^dataset\.colour: unknown field for 'digits'; its fields are: name, layout$"),
+     r"^dataset\.colour: unknown field for 'digits'; its fields are: name, layout, classes$"),
     ({"name": "digits", "layout": "grid"}, r"^dataset\.layout: must be one of 'image', 'flat', 'rows'"),
     ({"name": "moons", "samples": "100"}, r"^dataset\.samples: must be a whole number"),
     ({"name": "moons", "samples": True}, r"^dataset\.samples: must be a whole number"),

@@ -22,7 +22,7 @@ import torch
 
 from engine.cli import run_cli
 from engine.compile import compile_graph
-from engine.graph.fileformat import load_project
+from engine.graph.fileformat import load_project, sibling_weights
 from engine.graph.project import Project
 from engine.graph.layout import COLUMN_SPACING, ROW_SPACING
 from engine.shapes import analyze
@@ -93,7 +93,9 @@ def test_template_layout_is_clean(name: str) -> None:
 def _train(name: str) -> tuple[Trainer, Finished, list[Any]]:
     """Train a template as the CLI does (stored settings and seed), on the CPU."""
     events: list[Any] = []
-    trainer = Trainer(TrainOptions(_load(name), None, TEMPLATES_DIR, {"device": "cpu"}), events.append)
+    weights = sibling_weights(TEMPLATES_DIR / f"{name}.json")  # a fine-tuning template's pretrained weights
+    trainer = Trainer(TrainOptions(_load(name), None, TEMPLATES_DIR, {"device": "cpu"}, weights_file=weights),
+                      events.append)
     result = trainer.run()
     assert isinstance(result, Finished) and result.reason == "completed", getattr(result, "message", result)
     return trainer, result, events
@@ -203,6 +205,7 @@ TARGETS: dict[str, Callable[[Trainer, Finished, list[Any]], None]] = {
     "fnn_spirals": _accuracy(0.95, "decision_boundary"),
     "fnn_breast_cancer": _accuracy(0.95, "classification"),
     "cnn_digits": _accuracy(0.97, "classification"),
+    "finetune_digits": _accuracy(0.95, "classification"),  # from its pretrained weights, 5 epochs
     "resnet_digits": _accuracy(0.97, "classification"),
     "rnn_digits_rows": _accuracy(0.90, "classification"),
     "gru_digits_rows": _accuracy(0.90, "classification"),

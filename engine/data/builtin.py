@@ -24,24 +24,38 @@ def load_digits_set(name: str, opts: dict[str, Any]) -> ArrayDataset:
     Args:
         name: ``"digits"``.
         opts: ``layout``: ``image`` -> x ``(n, 1, 8, 8)``; ``flat`` -> ``(n, 64)``;
-            ``rows`` -> ``(n, 8, 8)``, a sequence of 8 rows of 8 pixels.
+            ``rows`` -> ``(n, 8, 8)``, a sequence of 8 rows of 8 pixels. ``classes``: ``None``
+            for all ten digits, else the digits to keep (distinct, 0-9), relabelled 0, 1, ...
+            in the order given (``(5, 6, 7, 8, 9)``: digit 5 is class 0, named ``"5"``).
 
     Returns:
-        1797 samples of 10 classes.
+        1797 samples of 10 classes (fewer with ``classes``, in the original order).
+
+    Raises:
+        DataError: ``classes`` keeps a single digit (classification needs two).
     """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = (np.asarray(bunch.images, dtype=np.float32) / 16.0).astype(np.float32)
+    target = np.asarray(bunch.target, dtype=np.int64)
+    digits = [int(d) for d in opts.get("classes") or bunch.target_names]
+    if len(digits) < 2:
+        raise DataError(f"dataset.classes: keep at least two digits, got {digits}")
+    keep = np.isin(target, digits)
+    relabel = np.full(10, -1, dtype=np.int64)
+    relabel[digits] = np.arange(len(digits))
     layout = opts["layout"]
     shapes = {"image": (-1, 1, 8, 8), "flat": (-1, 64), "rows": (-1, 8, 8)}
-    x = np.ascontiguousarray(images.reshape(shapes[layout]))
+    x = np.ascontiguousarray(images[keep].reshape(shapes[layout]))
     features = [f"pixel {r},{c}" for r in range(8) for c in range(8)] if layout == "flat" else None
+    consecutive = digits == list(range(digits[0], digits[0] + len(digits)))
+    which = f"{digits[0]}-{digits[-1]}" if consecutive else ", ".join(map(str, digits))
     return ArrayDataset(
-        name=name, x=x, y=np.asarray(bunch.target, dtype=np.int64), target_kind="classes",
-        class_names=[str(c) for c in bunch.target_names], feature_names=features,
+        name=name, x=x, y=relabel[target[keep]], target_kind="classes",
+        class_names=[str(d) for d in digits], feature_names=features,
         image_shape=(1, 8, 8),
-        description=f"8x8 handwritten digits 0-9 ({layout} layout), pixels in [0, 1]")
+        description=f"8x8 handwritten digits {which} ({layout} layout), pixels in [0, 1]")
 
 
 def load_sklearn_table(name: str, opts: dict[str, Any]) -> ArrayDataset:

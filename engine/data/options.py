@@ -17,7 +17,7 @@ from typing import Any, Literal
 from engine.data.base import DataError
 
 #: How an option's value is checked.
-OptionKind = Literal["int", "float", "choice", "text", "file", "folder", "size"]
+OptionKind = Literal["int", "float", "choice", "text", "file", "folder", "size", "int_list"]
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,12 @@ class Option:
     Args:
         name: Field name in the project's ``"dataset"`` section.
         kind: ``int``, ``float``, ``choice``, ``text``, ``file`` (an existing file),
-            ``folder`` (an existing folder) or ``size`` (``[height, width]``).
+            ``folder`` (an existing folder), ``size`` (``[height, width]``) or ``int_list``
+            (distinct whole numbers: a JSON list, or text such as ``"5, 6, 7"``).
         default: Value when the field is absent; ``None`` means "not set" (or, with
             ``required``, that the field must be given).
         help: One line for the data panel and the CLI.
-        minimum: Smallest allowed value (``int``, ``float``, each number of ``size``).
+        minimum: Smallest allowed value (``int``, ``float``, each number of ``size`` or ``int_list``).
         maximum: Largest allowed value.
         choices: Allowed values of a ``choice``.
         required: Whether the field must be given.
@@ -77,6 +78,22 @@ def _whole_number(option: Option, value: Any, field: str) -> int:
     return int(value)
 
 
+def _distinct_whole_numbers(option: Option, value: Any, field: str) -> tuple[int, ...]:
+    """An ``int_list``: a list of whole numbers, or the same as text (``"5, 6, 7"``, ``"[5 6 7]"``)."""
+    if isinstance(value, str):
+        words = value.strip().strip("[]()").replace(",", " ").split()
+        if not all(w.lstrip("-").isdigit() for w in words):
+            raise _fail(field, f"must be whole numbers separated by commas, got {value!r}")
+        value = [int(w) for w in words]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _fail(field, f"must be a non-empty list of whole numbers, got {value!r}")
+    numbers = tuple(_whole_number(option, v, field) for v in value)
+    repeated = sorted({n for n in numbers if numbers.count(n) > 1})
+    if repeated:
+        raise _fail(field, f"lists {', '.join(map(str, repeated))} more than once")
+    return numbers
+
+
 def _resolve(value: Any, field: str, base_dir: Path | None) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise _fail(field, f"must be a path as text, got {value!r}")
@@ -96,8 +113,8 @@ def check_value(option: Option, value: Any, base_dir: Path | None) -> Any:
             the working directory when ``None``.
 
     Returns:
-        The value to use: ``int``, ``float``, ``str``, :class:`~pathlib.Path` or
-        ``tuple[int, int]``.
+        The value to use: ``int``, ``float``, ``str``, :class:`~pathlib.Path`,
+        ``tuple[int, int]`` (``size``) or a tuple of ints (``int_list``).
 
     Raises:
         DataError: The value has the wrong kind, is out of bounds, or names a missing path.
@@ -124,6 +141,8 @@ def check_value(option: Option, value: Any, base_dir: Path | None) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) != 2:
             raise _fail(field, f"must be two whole numbers [height, width], got {value!r}")
         return tuple(_whole_number(option, v, field) for v in value)
+    if option.kind == "int_list":
+        return _distinct_whole_numbers(option, value, field)
     path = _resolve(value, field, base_dir)
     if option.kind == "file" and not path.is_file():
         raise _fail(field, f"no such file: {path}")

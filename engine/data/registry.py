@@ -73,7 +73,9 @@ DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (
     _info("digits", "8x8 handwritten digits 0-9 (1797 images, scikit-learn).", "built-in",
           "classification", builtin.load_digits_set,
           Option("layout", "choice", "image", "image: (1, 8, 8); flat: (64,); rows: (8, 8), a sequence "
-                 "of 8 rows of 8 pixels.", choices=("image", "flat", "rows"))),
+                 "of 8 rows of 8 pixels.", choices=("image", "flat", "rows")),
+          Option("classes", "int_list", None, "Keep only these digits, relabelled 0, 1, ... in the order "
+                 "given (e.g. [5, 6, 7, 8, 9]); default all ten.", minimum=0, maximum=9)),
     _info("iris", "Iris flowers: 3 species from 4 measurements (150 rows).", "built-in",
           "classification", builtin.load_sklearn_table),
     _info("wine", "Wines: 3 cultivars from 13 measurements (178 rows).", "built-in",

@@ -168,12 +168,33 @@ def load_source(path: str | os.PathLike[str] | Project, discriminator: bool = Fa
     compiled = _compile(project.graph, outputs)
     if weights_file is not None:
         tensors = load_weights(weights_file)
+        if origin != "trained run":
+            tensors, origin = _where_they_fit(document, tensors, weights_file.name, origin)
     else:
         tensors = dict(weights) if weights is not None else initial_weights(project)
     apply_weights(compiled.module, tensors, str(weights_file or project_path))
     compiled.module.eval()
     return ExportSource(project, project_path, compiled, tensors, origin, part, _vocabulary(project, folder),
                         folder, document)
+
+
+def _where_they_fit(project: Project, tensors: dict[str, torch.Tensor], source: str,
+                    origin: str) -> tuple[dict[str, torch.Tensor], str]:
+    """A project's own weights as a training run starts from them: the seeded initial weights
+    with every tensor of the file whose name and shape still fit (a replaced last layer starts
+    fresh). Weights that fit entirely, or not at all, are returned as they are (the latter then
+    fail to apply, naming the file).
+
+    Returns:
+        The weights and their origin for messages.
+    """
+    initial = initial_weights(project)
+    fit = [key for key, tensor in initial.items()
+           if key in tensors and tuple(tensors[key].shape) == tuple(tensor.shape)]
+    if not fit or len(fit) == len(initial):
+        return tensors, origin
+    merged = {**initial, **{key: tensors[key] for key in fit}}
+    return merged, f"weights from {source} where they fit ({len(fit)} of {len(initial)} tensors, the rest initialized)"
 
 
 def _run_base_dir(run: Path) -> Path:
