@@ -29,7 +29,8 @@ from engine.graph.events import GraphEvent
 from engine.graph.expand_view import ExpandedGraph, expanded_graph
 from engine.graph.gan import gan_networks
 from engine.graph.model import Graph
-from engine.graph.fileformat import load_project, save_project
+from engine.fileio import atomic_write_bytes
+from engine.graph.fileformat import load_project, save_project, sibling_weights
 from engine.graph.project import Project, new_project_id
 from engine.block_shapes import BlockAnalysis, BlockInference, analyze_blocks
 from engine.graph.flat_project import has_blocks
@@ -97,6 +98,8 @@ class Document(QObject):
             project.id = file_project_id(path) if path is not None else new_project_id()
         self.project = project
         self.path = on_disk(Path(path).absolute()) if path is not None else None  # "my.json" from a shell: absolute
+        #: Weights an untitled copy starts from (a template's ``name.safetensors``), kept by its first save.
+        self.weights_origin: Path | None = None
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self.clean_changed)
         self.undo_stack.indexChanged.connect(lambda _index: self._keep_level())
@@ -349,12 +352,28 @@ class Document(QObject):
         """Load ``path`` (raises :class:`~engine.graph.fileformat.ProjectFileError`)."""
         return cls(load_project(path), Path(path), parent)
 
+    def start_weights(self) -> Path | None:
+        """The weights file training starts from: the one beside the project file, or the one an
+        untitled copy came with (a template's); ``None`` when there is none."""
+        if self.path is not None:
+            return sibling_weights(self.path)
+        return self.weights_origin if self.weights_origin is not None and self.weights_origin.is_file() else None
+
     def save(self, path: Path | None = None) -> None:
-        """Save atomically to ``path`` (or the current file) and mark the document clean."""
+        """Save atomically to ``path`` (or the current file) and mark the document clean.
+
+        Saving somewhere new takes the project's weights file along (``name.safetensors`` beside
+        it), unless the target already has one: a saved copy of a template or an imported model
+        still starts from its pretrained weights.
+        """
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ValueError("an untitled document needs a path to save to")
+        weights = self.start_weights()
         save_project(self.project, target)
+        destination = Path(target).with_suffix(".safetensors")
+        if weights is not None and not destination.exists() and weights.resolve() != destination.resolve():
+            atomic_write_bytes(destination, weights.read_bytes())
         target = on_disk(target.absolute())
         if target != self.path:
             self.path = target

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, Q
 
 from engine.graph.blocks import BlockError
 from engine.layers.block import BLOCK_TYPE
-from engine.graph.fileformat import ProjectFileError, load_project
+from engine.graph.fileformat import ProjectFileError, load_project, sibling_weights
 from engine.graph.gan import is_gan
 from engine.graph.layout import layered_layout
 from engine.graph.project import Project
@@ -191,7 +191,10 @@ class MainWindow(QMainWindow):
             return False
         if untitled:  # a copy (a template) is a new project: it gets its own id
             project.id = ""
-        self.set_document(Document(project, None if untitled else Path(path)))
+        document = Document(project, None if untitled else Path(path))
+        if untitled:  # a template's pretrained weights stay its copy's starting point
+            document.weights_origin = sibling_weights(path)
+        self.set_document(document)
         if not untitled:
             self._remember(self.document.path)  # type: ignore[union-attr, arg-type]
         return True

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
-from engine.graph.fileformat import dumps, sibling_weights
+from engine.graph.fileformat import dumps
 from engine.training.events import (
     TERMINAL,
     BatchMetrics,
@@ -214,7 +214,7 @@ class TrainingSession(QObject):
         else:
             run_dir = default_run_dir(Path(run_stem(document) + ".json"), runs_root(document))
         base_dir = document.path.parent if document.path is not None else Path.cwd()
-        weights_file = sibling_weights(document.path) if document.path is not None and resume_dir is None else None
+        weights_file = document.start_weights() if resume_dir is None else None
         self.process = TrainingProcess(dumps(document.project), run_dir, base_dir, resume=resume_dir is not None,
                                        weights_file=weights_file, viewer=True)
         self._ready_said = False

@@ -249,3 +249,4 @@ def test_a_graph_laid_out_top_to_bottom_gets_ports_on_the_top_and_bottom_edges(w
     window.actions["layout_down"].trigger()
     window.canvas.set_document(doc)  # reopening keeps what the positions say
     assert window.canvas.canvas_scene().vertical
+

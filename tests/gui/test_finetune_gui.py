@@ -74,3 +74,16 @@ def test_a_scaled_layer_says_so_on_its_card(window) -> None:  # noqa: ANN001
 
     window.document.push(commands.set_training(window.document.graph, "fc2", "lr_scale", 10.0))
     assert any("lr ×10" in text for _, text in window.canvas.scene().nodes["fc2"]._rows)
+
+
+def test_a_template_copy_keeps_its_pretrained_weights_to_train_and_to_save(window, qtbot, tmp_path) -> None:  # noqa: ANN001
+    from engine.templates import TEMPLATES_DIR
+
+    template = TEMPLATES_DIR / "finetune_digits.json"
+    assert window.open_project(template, untitled=True)
+    doc = window.document
+    assert doc.path is None and doc.start_weights() == template.with_suffix(".safetensors")
+    doc.save(tmp_path / "mine.json")
+    copied = tmp_path / "mine.safetensors"
+    assert copied.read_bytes() == template.with_suffix(".safetensors").read_bytes()
+    assert doc.start_weights() == copied
