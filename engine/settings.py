@@ -53,6 +53,8 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     bool_param("deterministic", False, "Use deterministic kernels (slower on GPU) and a fixed CPU thread count: "
                "runs and resumes repeat bit for bit even on a busy machine."),
     float_param("validation_fraction", 0.2, "Share of the data held out for validation.", min=0.05, max=0.5),
+    float_param("test_fraction", 0.0, "Share of the data held out for testing (python main.py evaluate); never "
+                "used in training, early stopping or the curves. 0 = no test part.", min=0.0, max=0.95),
     bool_param("normalize", True, "Standardize inputs (and regression targets) with training statistics."),
     float_param("input_noise", 0.0, "Denoising autoencoder: std of Gaussian noise added to inputs.",
                 min=0.0, max=10.0),
@@ -128,4 +130,7 @@ def training_config(section: Mapping[str, Any], overrides: Mapping[str, Any] | N
             result[decl.name] = decl.coerce(value)
         except ParamKindError as exc:  # pragma: no cover - check() reports it first
             raise UserError(f"training.{decl.name}: {exc}") from None
+    if result["validation_fraction"] + result["test_fraction"] >= 1.0:
+        raise UserError(f"training.test_fraction: validation_fraction + test_fraction must be below 1, got "
+                        f"{result['validation_fraction']:g} + {result['test_fraction']:g}; lower one of them")
     return Params(result)

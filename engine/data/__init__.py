@@ -15,11 +15,11 @@ from engine.data.base import (
 )
 from engine.data.fit import check_input_fits, describe, vocabulary_size
 from engine.data.options import Option
-from engine.data.prepare import fit_normalization, prepare_data, split_indices
+from engine.data.prepare import apply_split, fit_normalization, prepare_data, split_indices
 from engine.data.registry import DATASETS, DatasetInfo, dataset_names, load_dataset
 
 __all__ = [
     "DATASETS", "ArrayDataset", "DataError", "DatasetInfo", "Normalization", "Option", "PreparedData",
-    "TargetKind", "check_input_fits", "dataset_names", "describe", "fit_normalization", "load_dataset",
-    "prepare_data", "split_indices", "vocabulary_size",
+    "TargetKind", "apply_split", "check_input_fits", "dataset_names", "describe", "fit_normalization",
+    "load_dataset", "prepare_data", "split_indices", "vocabulary_size",
 ]

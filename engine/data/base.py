@@ -9,7 +9,7 @@ training device (small data) or a DataLoader (large data).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -93,6 +93,9 @@ class Normalization:
 class PreparedData:
     """A dataset split for training, normalized with statistics of the training part.
 
+    The test part is held out for evaluation: trainers get :meth:`without_test`, so it never
+    reaches training, early stopping, curves or snapshots.
+
     Args:
         dataset: The source dataset (un-normalized arrays, for views).
         train_x: Training inputs (normalized when real-valued).
@@ -103,6 +106,9 @@ class PreparedData:
         y_normalization: Applied to regression / forecasting targets, or ``None``.
         train_index: Rows of ``dataset`` in the training part.
         val_index: Rows of ``dataset`` in the validation part.
+        test_x: Test inputs (normalized as the others); empty without a test part.
+        test_y: Test targets.
+        test_index: Rows of ``dataset`` in the test part (empty without one).
     """
 
     dataset: ArrayDataset
@@ -114,3 +120,14 @@ class PreparedData:
     y_normalization: Normalization | None
     train_index: np.ndarray
     val_index: np.ndarray
+    test_x: np.ndarray = field(default_factory=lambda: np.zeros((0,), dtype=np.float32))
+    test_y: np.ndarray | None = None
+    test_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def without_test(self) -> PreparedData:
+        """The same parts with the test part emptied (what a trainer may see)."""
+        def empty(array: np.ndarray) -> np.ndarray:  # a copy: a view would keep the rows alive
+            return np.zeros((0, *array.shape[1:]), dtype=array.dtype)
+
+        return replace(self, test_x=empty(self.test_x), test_y=None if self.test_y is None else empty(self.test_y),
+                       test_index=empty(self.test_index))

@@ -31,8 +31,67 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".")
 
 
+#: Subfolders of an image folder that arrives split, and the part each holds (0 train, 1 val, 2 test).
+SPLIT_FOLDERS = {"train": 0, "val": 1, "valid": 1, "validation": 1, "test": 2}
+
+
+def _subfolders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and _visible(p))
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and _visible(p) and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _split_parts(root: Path) -> list[tuple[str, int]] | None:
+    """``(subfolder, part)`` when ``root`` arrives split (``train/`` of class folders, with ``val/``
+    and ``test/`` beside it), else ``None``."""
+    names = _subfolders(root)
+    if "train" not in names or any(name not in SPLIT_FOLDERS for name in names):
+        return None
+    if not _subfolders(root / "train"):  # train/ holding images is a class named "train"
+        return None
+    return sorted(((name, SPLIT_FOLDERS[name]) for name in names), key=lambda item: (item[1], item[0]))
+
+
+def _listing(root: Path) -> tuple[list[str], list[tuple[Path, int, int]]]:
+    """Class names and ``(file, class id, part)`` of every image, in a fixed order."""
+    parts = _split_parts(root)
+    if parts is None:
+        classes = _subfolders(root)
+        if len(classes) < 2:
+            found = f"only '{classes[0]}'" if classes else "none"
+            raise DataError(f"{root.name}: needs one subfolder of images per class and at least 2 classes; "
+                            f"found {found}")
+        files: list[tuple[Path, int, int]] = []
+        for label, cls in enumerate(classes):
+            images = _images(root / cls)
+            if not images:
+                raise DataError(f"{root.name}: class folder '{cls}' holds no images "
+                                f"({', '.join(IMAGE_SUFFIXES)})")
+            files.extend((p, label, 0) for p in images)
+        return classes, files
+    classes = sorted({cls for folder, _ in parts for cls in _subfolders(root / folder)})
+    if len(classes) < 2:
+        raise DataError(f"{root.name}: its train/, val/ and test/ folders need one subfolder of images per class "
+                        f"and at least 2 classes; found {', '.join(repr(c) for c in classes) or 'none'}")
+    files = []
+    for folder, part in parts:
+        for label, cls in enumerate(classes):
+            if (root / folder / cls).is_dir():
+                files.extend((p, label, part) for p in _images(root / folder / cls))
+    for label, cls in enumerate(classes):
+        if not any(f[1] == label for f in files):
+            raise DataError(f"{root.name}: class folder '{cls}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return classes, files
+
+
 def load_image_folder(name: str, opts: dict[str, Any]) -> ArrayDataset:
     """Images in one subfolder per class, decoded with Pillow and resized.
+
+    A folder whose subfolders are ``train/`` (and ``val/`` or ``valid/`` or ``validation/``,
+    ``test/``), each holding the class subfolders, arrives split: the split is kept.
 
     Args:
         name: ``"image_folder"``.
@@ -40,7 +99,8 @@ def load_image_folder(name: str, opts: dict[str, Any]) -> ArrayDataset:
 
     Returns:
         x float32 ``(n, C, H, W)`` in [0, 1]; class names are the sorted subfolder names;
-        ``extras["files"]`` each sample's path relative to the folder.
+        ``extras["files"]`` each sample's path relative to the folder; for a folder that arrives
+        split, ``extras["split"]`` each sample's part (int8: 0 train, 1 validation, 2 test).
 
     Raises:
         DataError: No or a single class subfolder, an empty class, an unreadable image.
@@ -50,24 +110,12 @@ def load_image_folder(name: str, opts: dict[str, Any]) -> ArrayDataset:
     root: Path = opts["path"]
     height, width = opts["size"]
     mode, channels = ("L", 1) if opts["color"] == "grayscale" else ("RGB", 3)
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and _visible(p))
-    if len(classes) < 2:
-        found = f"only '{classes[0]}'" if classes else "none"
-        raise DataError(f"{root.name}: needs one subfolder of images per class and at least 2 classes; "
-                        f"found {found}")
-    files: list[tuple[Path, int]] = []
-    for label, cls in enumerate(classes):
-        images = sorted(p for p in (root / cls).iterdir()
-                        if p.is_file() and _visible(p) and p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            raise DataError(f"{root.name}: class folder '{cls}' holds no images "
-                            f"({', '.join(IMAGE_SUFFIXES)})")
-        files.extend((p, label) for p in images)
+    classes, files = _listing(root)
     if len(files) * channels * height * width * 4 > MAX_IMAGE_BYTES:
         raise DataError(f"{root.name}: {len(files)} images of {channels}x{height}x{width} would need more "
                         f"than {MAX_IMAGE_BYTES // 1024**3} GB; choose a smaller size")
     x = np.empty((len(files), channels, height, width), dtype=np.float32)
-    for i, (path, _) in enumerate(files):
+    for i, (path, _, _) in enumerate(files):
         try:
             with warnings.catch_warnings():
                 # A huge (or corrupt) header is refused before decoding, not just warned about.
@@ -81,12 +129,18 @@ def load_image_folder(name: str, opts: dict[str, Any]) -> ArrayDataset:
             raise DataError(f"{path.relative_to(root)}: not a readable image ({exc})") from None
         array = np.asarray(pixels, dtype=np.float32) / 255.0
         x[i] = array[None] if channels == 1 else array.transpose(2, 0, 1)
+    extras: dict[str, Any] = {"path": str(root), "files": [p.relative_to(root).as_posix() for p, _, _ in files]}
+    description = (f"{root.name}: {len(files)} images of {len(classes)} classes, "
+                   f"{opts['color']} {height}x{width}")
+    if _split_parts(root) is not None:
+        split = np.asarray([part for _, _, part in files], dtype=np.int8)
+        extras["split"] = split
+        counts = np.bincount(split, minlength=3)
+        description += f", arrived split ({counts[0]} train, {counts[1]} val, {counts[2]} test)"
     return ArrayDataset(
-        name=root.name, x=x, y=np.asarray([label for _, label in files], dtype=np.int64),
+        name=root.name, x=x, y=np.asarray([label for _, label, _ in files], dtype=np.int64),
         target_kind="classes", class_names=classes, image_shape=(channels, height, width),
-        description=f"{root.name}: {len(files)} images of {len(classes)} classes, "
-                    f"{opts['color']} {height}x{width}",
-        extras={"path": str(root), "files": [str(p.relative_to(root)) for p, _ in files]})
+        description=description, extras=extras)
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -1,75 +1,19 @@
 """Split a dataset for training and fit normalization on the training part only.
 
-The split is seeded. For classification it is stratified: each class keeps its share
-of the validation part to within one sample (largest-remainder allocation); a class
-with a single sample always goes to the training part. Datasets whose
-``extras["ordered"]`` is true (forecasting windows of one series) keep time order:
-validation is the end of the series. Normalization statistics come from the training
-rows alone, so validation data never leaks into them.
+The split (train / validation / optional test, seeded, stratified for classification, time
+order kept for series, a given split kept) comes from :mod:`engine.data.splits`.
+Normalization statistics come from the training rows alone, so neither validation nor test
+data leaks into them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.data.base import ArrayDataset, DataError, Normalization, PreparedData
+from engine.data.base import ArrayDataset, Normalization, PreparedData
+from engine.data.splits import split_indices, three_way_split
 
-
-def _allocate(counts: np.ndarray, n_val: int, rng: np.random.Generator) -> np.ndarray:
-    """Validation samples per class: within one of the exact share, at least one left to train."""
-    total = counts.sum()
-    exact = n_val * counts / total if total else np.zeros(len(counts))
-    take = np.floor(exact).astype(np.int64)
-    remainder = exact - take
-    spare = n_val - int(take.sum())
-    if spare > 0:
-        # Largest remainders first; ties broken at random (seeded).
-        order = np.lexsort((rng.random(len(counts)), -remainder))
-        take[order[:spare]] += 1
-    return np.minimum(take, np.maximum(counts - 1, 0))
-
-
-def split_indices(dataset: ArrayDataset, validation_fraction: float,
-                  seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Training and validation row indices (each sorted).
-
-    Args:
-        dataset: The dataset.
-        validation_fraction: Share of rows for validation, in ``[0, 1)``.
-        seed: Seed of the shuffle.
-
-    Returns:
-        ``(train_index, val_index)`` as int64 arrays.
-
-    Raises:
-        DataError: Fewer than 2 samples, or a fraction outside ``[0, 1)``.
-    """
-    n = len(dataset)
-    if n < 2:
-        raise DataError(f"The data '{dataset.name}' has {n} sample(s); training needs at least 2")
-    if not 0.0 <= validation_fraction < 1.0:
-        raise DataError(f"validation_fraction: must be at least 0 and below 1, got {validation_fraction!r}")
-    n_val = min(n - 1, round(n * validation_fraction))
-    if validation_fraction > 0:
-        n_val = max(1, n_val)
-    rng = np.random.default_rng(seed)
-    if dataset.extras.get("ordered"):
-        return np.arange(n - n_val, dtype=np.int64), np.arange(n - n_val, n, dtype=np.int64)
-    if dataset.target_kind == "classes" and dataset.y is not None:
-        y = np.asarray(dataset.y).reshape(-1)
-        classes, inverse = np.unique(y, return_inverse=True)
-        members = [np.flatnonzero(inverse == c) for c in range(len(classes))]
-        counts = np.asarray([len(m) for m in members], dtype=np.int64)
-        # Single-sample classes stay in training; the others share the validation rows.
-        shared = np.where(counts >= 2, counts, 0)
-        take = _allocate(shared, n_val, rng)
-        val = [rng.permutation(m)[:k] for m, k in zip(members, take)]
-        val_index = np.sort(np.concatenate(val)).astype(np.int64)
-    else:
-        val_index = np.sort(rng.permutation(n)[:n_val]).astype(np.int64)
-    mask = np.ones(n, dtype=bool)
-    mask[val_index] = False
-    return np.flatnonzero(mask).astype(np.int64), val_index
+__all__ = ["apply_split", "fit_normalization", "prepare_data", "split_indices"]
 
 
 def _stats_axes(x: np.ndarray) -> tuple[int, ...]:
@@ -105,7 +49,7 @@ def fit_normalization(x: np.ndarray) -> Normalization:
 
 
 def prepare_data(dataset: ArrayDataset, validation_fraction: float = 0.2, seed: int = 0,
-                 normalize: bool = True) -> PreparedData:
+                 normalize: bool = True, test_fraction: float = 0.0) -> PreparedData:
     """Split a dataset and normalize it with statistics of the training part.
 
     Args:
@@ -115,35 +59,55 @@ def prepare_data(dataset: ArrayDataset, validation_fraction: float = 0.2, seed: 
         seed: Seed of the split.
         normalize: Standardize real-valued inputs (never int64 token ids) and, for
             ``values`` targets, each target column.
+        test_fraction: Share of rows held out for testing, in ``[0, 1)``; ``0`` (the default)
+            gives an empty test part and the two-way split of earlier versions.
 
     Returns:
         The split arrays (float32 inputs or int64 tokens; targets as in the dataset,
         ``values`` targets normalized), the normalizations and the row indices.
 
     Raises:
-        DataError: Fewer than 2 samples, or a fraction outside ``[0, 1)``.
+        DataError: Fewer than 2 samples, bad fractions, or a class the split would leave
+            without a training or test sample.
     """
-    train_index, val_index = split_indices(dataset, validation_fraction, seed)
+    split = three_way_split(dataset, validation_fraction, seed, test_fraction)
+    return apply_split(dataset, split.train, split.val, split.test, normalize)
+
+
+def apply_split(dataset: ArrayDataset, train_index: np.ndarray, val_index: np.ndarray,
+                test_index: np.ndarray | None = None, normalize: bool = True) -> PreparedData:
+    """Cut a dataset along given row indices and normalize with statistics of the training rows.
+
+    Args:
+        dataset: The whole dataset.
+        train_index: Rows to train on.
+        val_index: Rows of validation.
+        test_index: Held-out rows (``None``: none).
+        normalize: As in :func:`prepare_data`.
+
+    Returns:
+        The prepared parts; the same indices always give the same arrays.
+    """
+    parts = [np.asarray(i, dtype=np.int64) for i in (train_index, val_index,
+                                                      np.zeros(0, np.int64) if test_index is None else test_index)]
     x = dataset.x
     tokens = np.issubdtype(x.dtype, np.integer)
     x_norm: Normalization | None = None
-    if tokens:
-        train_x, val_x = x[train_index].astype(np.int64), x[val_index].astype(np.int64)
-    else:
-        train_x, val_x = x[train_index].astype(np.float32), x[val_index].astype(np.float32)
-        if normalize:
-            x_norm = fit_normalization(train_x)
-            train_x, val_x = x_norm.apply(train_x), x_norm.apply(val_x)
+    xs = [x[i].astype(np.int64 if tokens else np.float32) for i in parts]
+    if not tokens and normalize:
+        x_norm = fit_normalization(xs[0])
+        xs = [x_norm.apply(part) for part in xs]
     y = dataset.y
     y_norm: Normalization | None = None
-    train_y = val_y = None
+    ys: list[np.ndarray | None] = [None, None, None]
     if y is not None:
-        train_y, val_y = y[train_index], y[val_index]
+        ys = [y[i] for i in parts]
         if dataset.target_kind == "values":
-            train_y, val_y = train_y.astype(np.float32), val_y.astype(np.float32)
+            ys = [part.astype(np.float32) for part in ys]
             if normalize:
-                y_norm = fit_normalization(train_y.reshape(len(train_y), -1))
-                train_y, val_y = y_norm.apply(train_y), y_norm.apply(val_y)
-    return PreparedData(dataset=dataset, train_x=train_x, train_y=train_y, val_x=val_x, val_y=val_y,
+                y_norm = fit_normalization(ys[0].reshape(len(ys[0]), -1))
+                ys = [y_norm.apply(part) for part in ys]
+    return PreparedData(dataset=dataset, train_x=xs[0], train_y=ys[0], val_x=xs[1], val_y=ys[1],
                         x_normalization=x_norm, y_normalization=y_norm,
-                        train_index=train_index, val_index=val_index)
+                        train_index=parts[0], val_index=parts[1],
+                        test_x=xs[2], test_y=ys[2], test_index=parts[2])

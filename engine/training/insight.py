@@ -87,6 +87,69 @@ def _distribution(array: np.ndarray, bins: int) -> dict[str, Any]:
             "max": float(array.max())}
 
 
+def weight_files_stamp(run_dir: Path) -> tuple[float, float]:
+    """Modification times of a run's ``checkpoint.pt`` and ``model.safetensors`` (-1 where missing)."""
+    from engine.training.run_dir import CHECKPOINT_FILE, WEIGHTS_FILE
+
+    first, second = (p.stat().st_mtime if p.is_file() else -1.0
+                     for p in (Path(run_dir) / CHECKPOINT_FILE, Path(run_dir) / WEIGHTS_FILE))
+    return first, second
+
+
+def read_newest_weights(run_dir: Path, stamp: tuple[float, float] | None = None
+                        ) -> tuple[dict[str, torch.Tensor], str]:
+    """A run's newest weights, read safely: ``model.safetensors`` when at least as new as
+    ``checkpoint.pt`` (the end of the run), else the checkpoint's models (``weights_only``).
+
+    Args:
+        run_dir: The run folder.
+        stamp: :func:`weight_files_stamp` of the folder, when the caller has it.
+
+    Returns:
+        Every tensor keyed as in the whole graph's compiled module, and a few words on the source
+        (``model.safetensors (end of run)``, ``checkpoint.pt (epoch 3)``).
+
+    Raises:
+        UserError: No weights yet, or a damaged file (named).
+    """
+    from safetensors.torch import load_file
+
+    from engine.training import checkpoint as ckpt
+    from engine.training.run_dir import CHECKPOINT_FILE, WEIGHTS_FILE
+
+    run_dir = Path(run_dir)
+    checkpoint, weights = run_dir / CHECKPOINT_FILE, run_dir / WEIGHTS_FILE
+    times = stamp if stamp is not None else weight_files_stamp(run_dir)
+    if times == (-1.0, -1.0):
+        raise UserError(f"{run_dir}: no weights yet; train the model for at least one epoch")
+    if times[1] >= times[0]:
+        try:
+            return load_file(str(weights)), f"{WEIGHTS_FILE} (end of run)"
+        except Exception as exc:  # noqa: BLE001 - a damaged file is the user's to fix
+            reason = " ".join(str(exc).split())[:200]
+            raise UserError(f"{weights}: not readable weights ({reason})") from None
+    payload = ckpt.load_checkpoint(checkpoint)
+    models = payload.get("models", {})
+    if not isinstance(models, dict) or not all(isinstance(m, dict) for m in models.values()):
+        raise UserError(f"{checkpoint}: not a readable checkpoint (no models)")
+    state = {k: v for model in models.values() for k, v in model.items()}
+    return state, f"{CHECKPOINT_FILE} (epoch {payload.get('epoch', '?')})"
+
+
+def load_run_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], run_dir: Path) -> None:
+    """Load a run's weights into ``module`` (keys it lacks are ignored: another module of the task's).
+
+    Raises:
+        UserError: The weights do not fit the module, or lack some of its tensors.
+    """
+    try:
+        missing = module.load_state_dict(state, strict=False).missing_keys
+    except RuntimeError as exc:
+        raise UserError(f"{run_dir}: the weights do not fit the graph ({' '.join(str(exc).split())[:200]})") from None
+    if missing:
+        raise UserError(f"{run_dir}: the weights lack {', '.join(missing[:3])}: they fit another graph")
+
+
 class ModelInsight:
     """A run's model with its newest weights and its validation data, prepared as the trainer
     prepared it; ``task`` is the task name. Not thread-safe."""
@@ -123,35 +186,17 @@ class ModelInsight:
         config = training_config(project.training, info.get("config") or {})
         base_dir = base_dir or (Path(info["base_dir"]) if info.get("base_dir") else None)
         dataset = load_dataset(project.dataset, base_dir)
-        data = prepare_data(dataset, config.validation_fraction, config.seed, config.normalize)
+        data = prepare_data(dataset, config.validation_fraction, config.seed, config.normalize,
+                            config.test_fraction)
         return cls(run_dir, project, data, resolve_task(config, project, dataset))
 
     def reload(self) -> bool:
         """Load the newest weights if the files changed since the last load; True when loaded."""
-        from safetensors.torch import load_file
-
-        from engine.training import checkpoint as ckpt
-        from engine.training.run_dir import CHECKPOINT_FILE, WEIGHTS_FILE
-
-        checkpoint, weights = self.run_dir / CHECKPOINT_FILE, self.run_dir / WEIGHTS_FILE
-        times = tuple(p.stat().st_mtime if p.is_file() else -1.0 for p in (checkpoint, weights))
+        times = weight_files_stamp(self.run_dir)
         if times == self._stamp:  # unchanged, or still no weights
             return False
-        if times[1] >= times[0]:
-            try:
-                state, source = load_file(str(weights)), f"{WEIGHTS_FILE} (end of run)"
-            except Exception as exc:  # noqa: BLE001 - a damaged file is the user's to fix
-                raise UserError(f"{weights}: not readable weights ({exc})") from None
-        else:
-            payload = ckpt.load_checkpoint(checkpoint)
-            state = {k: v for models in payload.get("models", {}).values() for k, v in models.items()}
-            source = f"{CHECKPOINT_FILE} (epoch {payload.get('epoch', '?')})"
-        try:
-            missing = self.module.load_state_dict(state, strict=False).missing_keys
-        except RuntimeError as exc:
-            raise UserError(f"{self.run_dir}: the weights do not fit the graph ({str(exc)[:200]})") from None
-        if missing:
-            raise UserError(f"{self.run_dir}: the weights lack {', '.join(missing[:3])}: they fit another graph")
+        state, source = read_newest_weights(self.run_dir, times)
+        load_run_weights(self.module, state, self.run_dir)
         self._stamp, self.weights_source = times, source
         self._saliency.clear()
         return True

@@ -38,6 +38,7 @@ from engine.training.out_of_memory import (ModelTooLarge, is_cpu_out_of_memory, 
                                            refuse_impossible_model)
 from engine.training.performance import match_state_layout
 from engine.training.run_dir import RunDirectory, read_run_info
+from engine.training.split_file import SPLIT_FILE, split_summary, write_split
 from engine.training.tasks import Task, make_task, resolve_task
 from engine.training.threads import ThreadGovernor, fixed_threads
 from engine.training.tasks.base import unwrap as _unwrap
@@ -161,6 +162,8 @@ class Trainer:
         self.threads: ThreadGovernor | None = None
         #: The project the model is built from: ``options.project`` with its blocks flattened.
         self.model_project: Project = options.project
+        #: run.json's ``split`` object (part sizes), once the data is split.
+        self.split_info: dict[str, Any] | None = None
 
     @property
     def task(self) -> Task | None:
@@ -232,7 +235,10 @@ class Trainer:
             self.recorded_config = dict(config)
         _seed_everything(config.seed, config.deterministic)
         dataset = load_dataset(project.dataset, options.base_dir)
-        data = prepare_data(dataset, config.validation_fraction, config.seed, config.normalize)
+        split = prepare_data(dataset, config.validation_fraction, config.seed, config.normalize,
+                             config.test_fraction)
+        self.split_info = split_summary(split)
+        data = split.without_test()  # the test part is for evaluation alone
         task_name = resolve_task(config, project, dataset)
         device = select_device(config.device if options.distributed is None or config.device != "auto"
                                else _distributed_device(options.distributed))
@@ -258,6 +264,8 @@ class Trainer:
             self._restore(checkpoint, state)
         elif self.run_dir is not None:
             self.run_dir.write_project(options.project)  # the frozen copy keeps its blocks
+        if self.run_dir is not None and (checkpoint is None or not (self.run_dir.path / SPLIT_FILE).is_file()):
+            write_split(self.run_dir.path, split)  # evaluation rebuilds the same parts from it
         return state
 
     def _restore(self, checkpoint: dict[str, Any], state: RunState) -> None:
@@ -479,6 +487,7 @@ class Trainer:
             "checkpoint_epoch": self.checkpoint_epoch,
             "global_step": self.global_step, "final_metrics": metrics,
             "best": state.best if state is not None else None, "pid": os.getpid(),
+            **({"split": self.split_info} if self.split_info is not None else {}),
             "world_size": self.options.distributed.world_size if self.options.distributed else 1,
             **({"cpu_threads": self.threads.state()} if self.threads is not None and self.threads.enabled else {}),
             "base_dir": str(self.options.base_dir.resolve()) if self.options.base_dir else None,

@@ -99,7 +99,8 @@ class ClassificationTask(SupervisedTask):
     def _decision_grid(self) -> dict[str, Any]:
         """Predicted class and confidence on a grid over the data, with the points (original units)."""
         raw = self.data.dataset.x
-        lo, hi = raw.min(0), raw.max(0)
+        seen = raw[np.concatenate([self.data.train_index, self.data.val_index])]  # never the test rows
+        lo, hi = seen.min(0), seen.max(0)
         pad = (hi - lo) * 0.1 + 1e-6
         xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID, dtype=np.float32)
         ys = np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID, dtype=np.float32)
