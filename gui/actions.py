@@ -110,6 +110,8 @@ MENUS: dict[str, list[ActionSpec | str | None]] = {
         None,
         ActionSpec("resume_run", "&Resume Last Run", "Ctrl+F5",
                    tip="Continue the newest stopped run from its checkpoint"),
+        ActionSpec("evaluate_run", "&Evaluate Last Run…", "Ctrl+Shift+E",
+                   tip="Test metrics, per-class scores, confusion matrix and every test sample of the newest run"),
         ActionSpec("runs_folder", "Open Runs &Folder"),
     ],
     "&Arrange": [

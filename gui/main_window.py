@@ -146,7 +146,7 @@ class MainWindow(QMainWindow):
             "zoom_in": self.zoom_in, "zoom_out": self.zoom_out, "zoom_reset": self.zoom_reset,
             "theme_light": self.use_light_theme, "theme_dark": self.use_dark_theme,
             "train": self.start_training, "pause": self.toggle_pause, "stop": self.stop_training,
-            "resume_run": self.resume_last_run, "runs_folder": self.open_runs_folder, "layout": self.auto_layout,
+            "resume_run": self.resume_last_run, "evaluate_run": lambda: self.training.evaluate(), "runs_folder": self.open_runs_folder, "layout": self.auto_layout,
             "layout_right": lambda: self.auto_layout("right"), "layout_down": lambda: self.auto_layout("down"),
             "align_left": self.align_left, "align_top": self.align_top, "align_middle": self.align_middle,
             "group": self.blocks.group_selection, "ungroup": self.blocks.ungroup_selection,

@@ -18,6 +18,7 @@ from engine.training.events import Failed, RunStarted
 from gui.document import Document
 from gui.project_checks import project_problems
 from gui.training.dashboard import TrainingDashboard
+from gui.training.evaluation_dialog import EvaluationDialog
 from gui.training.data_panel import DataPanel
 from gui.training.inside_panel import InsidePanel
 from gui.training.session import REAP_AFTER_MS, TrainingSession, adopt_runs, earlier_runs, runs_root
@@ -49,6 +50,8 @@ class TrainingController(QObject):
         self.session.checkpoint_written.connect(lambda run_dir: self.inside.refresh())
         self.session.events_received.connect(self._on_events)
         self.dashboard.resume_requested.connect(lambda run_dir: self.resume(Path(run_dir)))
+        self.dashboard.evaluate_requested.connect(lambda run_dir: self.evaluate(Path(run_dir)))
+        self.evaluations: list[EvaluationDialog] = []
         self._update_actions("idle")
 
     def add_docks(self) -> dict[str, QDockWidget]:
@@ -114,6 +117,25 @@ class TrainingController(QObject):
             self.window.statusBar().showMessage(f"{run_dir.name} has no checkpoint to resume from", 6000)
             return False
         return self._start(run_dir)
+
+    def evaluate(self, run_dir: Path | None = None) -> EvaluationDialog | None:
+        """Open the evaluation of ``run_dir`` (default: the newest finished run with weights)."""
+        document = self.window.document
+        if run_dir is None:
+            finished = [r for r in earlier_runs(document) if (r / "model.safetensors").is_file()
+                        or (r / "checkpoint.pt").is_file()] if document is not None else []
+            running = Path(self.session.history.run_dir) if self.session.active and self.session.history else None
+            finished = [r for r in finished if r != running]
+            if not finished:
+                self.window.statusBar().showMessage("No finished run to evaluate yet: train first (F5)", 6000)
+                return None
+            run_dir = finished[-1]
+        dialog = EvaluationDialog(run_dir, self._base_dir(document) if document is not None else None, self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda _=None, d=dialog: d in self.evaluations and self.evaluations.remove(d))
+        self.evaluations.append(dialog)
+        dialog.show()
+        return dialog
 
     def resume_last(self) -> bool:
         """Continue the newest stopped or interrupted run of this project."""

@@ -59,9 +59,11 @@ class TrainingDashboard(QWidget):
 
     Signals:
         resume_requested(str): The person asked to continue a stopped run (its folder).
+        evaluate_requested(str): The person asked to evaluate a run (its folder).
     """
 
     resume_requested = Signal(str)
+    evaluate_requested = Signal(str)
 
     def __init__(self, session: TrainingSession, actions: dict[str, QAction], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -141,6 +143,8 @@ class TrainingDashboard(QWidget):
         self.runs.run_chosen.connect(self._show_run)
         self.runs.resume_requested.connect(
             lambda key: self.resume_requested.emit(self.plots.runs[key].history.run_dir))
+        self.runs.evaluate_requested.connect(
+            lambda key: self.evaluate_requested.emit(self.plots.runs[key].history.run_dir))
         self._on_state("idle")
 
     # -------------------------------------------------------------- document

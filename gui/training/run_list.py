@@ -63,11 +63,13 @@ class RunList(QTreeWidget):
         visibility_changed(str, bool): A run's checkbox changed (run key, shown).
         run_chosen(str): A run was clicked (its key).
         resume_requested(str): "Resume" was chosen in a stopped run's context menu.
+        evaluate_requested(str): "Evaluate" was chosen in a run's context menu.
     """
 
     visibility_changed = Signal(str, bool)
     run_chosen = Signal(str)
     resume_requested = Signal(str)
+    evaluate_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -152,6 +154,12 @@ class RunList(QTreeWidget):
         resume = menu.addAction("Resume this run")
         resume.setEnabled(not history.active and history.state in ("stopped", "interrupted", "failed")
                           and (Path(history.run_dir) / "checkpoint.pt").is_file())
+        evaluate = menu.addAction("Evaluate…")
+        evaluate.setToolTip("Test metrics, per-class scores, confusion matrix and every test sample")
+        evaluate.setEnabled(not history.active and any((Path(history.run_dir) / name).is_file()
+                                                       for name in ("model.safetensors", "checkpoint.pt")))
         chosen = menu.exec(self.viewport().mapToGlobal(pos))
         if chosen is resume:
             self.resume_requested.emit(key)
+        elif chosen is evaluate:
+            self.evaluate_requested.emit(key)
