@@ -36,7 +36,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Schedule", ("schedule", "step_size", "gamma", "warmup_epochs")),
     ("Run", ("epochs", "batch_size", "device", "precision", "seed", "deterministic", "use_project_weights",
              "num_workers")),
-    ("Validation", ("validation_fraction", "normalize", "early_stopping_patience", "early_stopping_metric")),
+    ("Validation and test", ("validation_fraction", "test_fraction", "normalize", "early_stopping_patience",
+                             "early_stopping_metric")),
     ("Task options", ("input_noise", "gan_d_steps", "temperature", "snapshot_seconds")),
 )
 _BY_NAME = {param.name: param for param in TRAINING_PARAMS}

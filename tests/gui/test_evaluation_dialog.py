@@ -65,3 +65,11 @@ def test_the_validation_split_and_a_run_without_a_test_split(qtbot, digits_run: 
     assert missing.wait()
     assert missing.evaluation is None and str(tmp_path / "nothing") in missing.summary.text()
     assert "\n" not in missing.error.strip()
+
+
+def test_the_settings_panel_edits_the_test_fraction(qtbot) -> None:  # noqa: ANN001
+    from gui.training.settings_panel import SettingsPanel
+
+    panel = SettingsPanel()
+    qtbot.addWidget(panel)
+    assert "test_fraction" in panel.editors
