@@ -10,7 +10,8 @@ import sys
 import traceback
 from typing import Callable, NoReturn, Sequence
 
-from engine.cli import export_command, import_commands, inspect_commands, train_command
+from engine.cli import download_command, export_command, import_commands, inspect_commands, train_command
+from engine.cli import evaluate_command
 from engine.errors import UserError
 from engine.graph.fileformat import ProjectFileError
 
@@ -29,13 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     inspect_commands.register(commands)
     train_command.register(commands)
+    evaluate_command.register(commands)
     export_command.register(commands)
     import_commands.register(commands)
+    download_command.register(commands)
     return parser
 
 
 #: Subcommand names, so main.py can tell a subcommand from a project file to open.
-SUBCOMMANDS = ("validate", "summary", "templates", "layers", "train", "export", "import-torch", "import-onnx")
+SUBCOMMANDS = ("validate", "summary", "templates", "layers", "train", "export", "import-torch", "import-onnx",
+               "download", "evaluate")
 
 
 def run_cli(argv: Sequence[str]) -> int:

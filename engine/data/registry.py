@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from engine.data import builtin, images, tabular
 from engine.data.base import ArrayDataset, DataError
+from engine.data.download import default_folder, missing_files, required_files
 from engine.data.options import Option, read_options
 
 Loader = Callable[[str, dict[str, Any]], ArrayDataset]
@@ -54,6 +55,9 @@ _SAMPLES = Option("samples", "int", 1000, "Number of points.", minimum=2, maximu
 _PATH_FILE = Option("path", "file", None, "The file; relative to the project file's folder.", required=True)
 _PATH_FOLDER = Option("path", "folder", None, "The folder; relative to the project file's folder.",
                       required=True)
+_PATH_STANDARD = Option("path", "folder", None, "The folder; relative to the project file's folder. Default: "
+                        "the app's datasets folder, where `python main.py download NAME` and the Data panel's "
+                        "Download button put the files.")
 _PART = Option("part", "choice", "train", "Which files to load.", choices=("train", "test", "both"))
 _LIMIT = Option("limit", "int", None, "Keep only the first this many samples.", minimum=2,
                 maximum=10_000_000)
@@ -61,6 +65,23 @@ _LIMIT = Option("limit", "int", None, "Keep only the first this many samples.", 
 
 def _noise(default: float) -> Option:
     return Option("noise", "float", default, "Standard deviation of the noise.", minimum=0.0, maximum=100.0)
+
+
+def _standard(loader: Loader) -> Loader:
+    """A loader that reads from the default datasets folder when no ``path`` is given."""
+    def load(name: str, opts: dict[str, Any]) -> ArrayDataset:
+        if opts.get("path") is None:
+            folder = default_folder(name)
+            missing = missing_files(name, folder)
+            if missing:
+                partly = len(missing) < len(required_files(name))
+                some = f" (lacks {', '.join(Path(m).name for m in missing)})" if partly else ""
+                raise DataError(f"{name}: its files are not in {folder}{some}; get them with `python main.py "
+                                f"download {name}` or the Data panel's Download button, put them there by hand, "
+                                f"or set dataset.path to a folder that holds them")
+            opts = {**opts, "path": folder}
+        return loader(name, opts)
+    return load
 
 
 def _info(name: str, description: str, group: Group, task: str, loader: Loader,
@@ -127,12 +148,12 @@ DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (
           Option("color", "choice", "grayscale", "Colour mode.", choices=("grayscale", "rgb"))),
     _info("npz", "A NumPy .npz archive with arrays x and, optionally, y.", "file", "any",
           tabular.load_npz, _PATH_FILE),
-    _info("mnist", "MNIST handwritten digits from the standard idx files in a folder.", "file",
-          "classification", images.load_mnist, _PATH_FOLDER, _PART, _LIMIT),
-    _info("fashion_mnist", "Fashion-MNIST clothing images from the standard idx files in a folder.", "file",
-          "classification", images.load_mnist, _PATH_FOLDER, _PART, _LIMIT),
-    _info("cifar10", "CIFAR-10 colour images from the binary version's .bin batches in a folder.", "file",
-          "classification", images.load_cifar10, _PATH_FOLDER, _PART, _LIMIT),
+    _info("mnist", "MNIST handwritten digits from the standard idx files in a folder (downloadable).", "file",
+          "classification", _standard(images.load_mnist), _PATH_STANDARD, _PART, _LIMIT),
+    _info("fashion_mnist", "Fashion-MNIST clothing images from the standard idx files in a folder "
+          "(downloadable).", "file", "classification", _standard(images.load_mnist), _PATH_STANDARD, _PART, _LIMIT),
+    _info("cifar10", "CIFAR-10 colour images from the binary version's .bin batches in a folder (downloadable).",
+          "file", "classification", _standard(images.load_cifar10), _PATH_STANDARD, _PART, _LIMIT),
 )}
 
 

@@ -3,11 +3,15 @@
 Options are generated from the dataset source's declared :class:`~engine.data.options.Option`
 list. Every change is an undoable edit of the project's ``dataset`` section. Loading runs in
 a thread pool (a CSV or an image folder can take a while), so the window never waits; a
-newer request makes an older result stale.
+newer request makes an older result stale. MNIST, Fashion-MNIST and CIFAR-10 whose files are
+missing get a Download button: the download runs in its own thread with a progress bar and a
+Cancel button, and the preview reloads when it is done.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -36,6 +41,13 @@ from PySide6.QtWidgets import (
 
 from engine.data import DATASETS, DataError, check_input_fits, describe, load_dataset
 from engine.data.base import ArrayDataset
+from engine.data.download import SOURCES as DOWNLOADABLE
+from engine.data.download import (
+    Progress,
+    default_folder,
+    download_dataset,
+    missing_files,
+)
 from engine.data.options import Option
 from engine.graph.gan import is_noise_input
 from gui.background import BackgroundCall
@@ -93,6 +105,7 @@ class DataPanel(QWidget):
     """
 
     fit_changed = Signal(str)
+    _download_progressed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -127,6 +140,26 @@ class DataPanel(QWidget):
             button.setToolTip(f"Train on your own data: {DATASETS[name].description}")
             button.clicked.connect(lambda checked=False, n=name, p=pattern: self.import_dialog(n, p))
             imports.addWidget(button)
+        self.downloader = BackgroundCall(self)
+        self.downloader.done.connect(self._on_downloaded)
+        self._download_stop = threading.Event()
+        self._downloading = False
+        self.destroyed.connect(self._download_stop.set)  # a closing window does not wait for the download
+        self._download_progressed.connect(self._show_download_progress)
+        self.download_button = QPushButton("Download")
+        self.download_button.clicked.connect(self.start_download)
+        self.download_progress = QProgressBar()
+        self.download_progress.setTextVisible(True)
+        self.download_cancel = QPushButton("Cancel")
+        self.download_cancel.setToolTip("Stop the download; the next Download continues where it stopped")
+        self.download_cancel.clicked.connect(self.cancel_download)
+        self.download_row = QWidget()
+        download_layout = QHBoxLayout(self.download_row)
+        download_layout.setContentsMargins(0, 0, 0, 0)
+        download_layout.addWidget(self.download_button)
+        download_layout.addWidget(self.download_progress, 1)
+        download_layout.addWidget(self.download_cancel)
+        self.download_row.hide()
         self.summary = QLabel("Loading…")
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
@@ -148,6 +181,7 @@ class DataPanel(QWidget):
         layout.addLayout(self.options_form)
         layout.addLayout(imports)
         layout.addWidget(self.fit_label)
+        layout.addWidget(self.download_row)
         layout.addWidget(self.summary)
         layout.addWidget(self.images)
         layout.addWidget(self.table)
@@ -182,6 +216,7 @@ class DataPanel(QWidget):
         self.description.setText(info.description if info else NO_DATASET if name is None else
                                  f"Unknown dataset {name!r}: choose another one above.")
         self._build_options(info)
+        self._update_download()
         if info is None:  # nothing to load: the description says what to do (once)
             self._reload.stop()
             self.background.cancel()  # a pending load's result is stale now
@@ -358,7 +393,89 @@ class DataPanel(QWidget):
         else:
             self._show_summary(dataset)
             self._show_preview(dataset)
+        self._update_download()
         self._check_fit()
+
+    # -------------------------------------------------------------- download
+    def download_folder(self) -> Path | None:
+        """Where the chosen downloadable dataset's files go (its ``path``, else the default folder)."""
+        name = self.spec.get("name")
+        if name not in DOWNLOADABLE:
+            return None
+        path = self.spec.get("path")
+        if isinstance(path, str) and path.strip():
+            folder = Path(path.strip()).expanduser()
+            return folder if folder.is_absolute() else (self._base_dir() or Path.cwd()) / folder
+        return default_folder(name)
+
+    @property
+    def downloading(self) -> bool:
+        """Whether a download is running (until its result has been shown)."""
+        return self._downloading
+
+    def _update_download(self) -> None:
+        folder = self.download_folder()
+        show = self.downloading or (folder is not None and self.dataset is None
+                                    and bool(missing_files(self.spec["name"], folder)))
+        self.download_row.setVisible(show)
+        if show and not self.downloading:
+            self.download_button.setToolTip(f"Download {self.spec['name']} from "
+                                            f"{DOWNLOADABLE[self.spec['name']].mirrors[0]} into {folder}")
+            self.download_progress.hide()
+            self.download_cancel.hide()
+
+    def start_download(self) -> None:
+        """Download the chosen dataset's files in the background, with progress and Cancel."""
+        folder = self.download_folder()
+        if folder is None or self.downloading:
+            return
+        name = self.spec["name"]
+        stop, emit, last = self._download_stop, self._download_progressed.emit, [0.0]
+        stop.clear()
+
+        def report(progress: Progress) -> None:  # worker thread: at most ~10 updates a second
+            now = time.monotonic()
+            if now - last[0] >= 0.1 or progress.done == progress.total:
+                last[0] = now
+                emit(progress)
+
+        self._downloading = True
+        self.download_button.setEnabled(False)
+        self.download_progress.setRange(0, 0)
+        self.download_progress.setFormat("connecting…")
+        self.download_progress.show()
+        self.download_cancel.setEnabled(True)
+        self.download_cancel.show()
+        self.summary.setText(f"Downloading {_escape(name)} into {_escape(str(folder))}…")
+        self.downloader.start(lambda: download_dataset(name, folder, progress=report, cancelled=stop.is_set))
+
+    def cancel_download(self) -> None:
+        """Stop the running download after its current chunk (its partial file is kept)."""
+        self._download_stop.set()
+        self.download_cancel.setEnabled(False)
+
+    def _show_download_progress(self, progress: Progress) -> None:
+        bar = self.download_progress
+        total = progress.total
+        if total:
+            bar.setRange(0, max(1, total // 1024))  # KiB: a QProgressBar counts in 32-bit ints
+            bar.setValue(min(progress.done, total) // 1024)
+        else:
+            bar.setRange(0, 0)
+        size = f"{_megabytes(progress.done)} of {_megabytes(total)}" if total else _megabytes(progress.done)
+        bar.setFormat(f"{progress.index}/{progress.count} · {size}" if progress.count > 1 else size)
+        bar.setToolTip(progress.file)
+
+    def _on_downloaded(self, ticket: int, folder: Path | None, error: str) -> None:
+        self._downloading = False
+        self.download_button.setEnabled(self.document is None or self.document.read_only_reason is None)
+        self.download_progress.hide()
+        self.download_cancel.hide()
+        if error:
+            self.summary.setText(f"<span style='color:{status_color('error')}'>{_escape(error)}</span>")
+            self._update_download()
+        else:
+            self.reload()
 
     def _show_summary(self, dataset: ArrayDataset) -> None:
         info = describe(dataset)
@@ -484,6 +601,10 @@ def _column_tip(dataset: ArrayDataset, name: str, target: bool) -> str:
                 f"Predicted: the value {name.split('+')[-1]} steps after the window") if target else \
             f"Input: the series value at step {name} of the window (t is the newest)"
     return "What the model predicts" if target else "Input value"
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:.1f} MB"
 
 
 def _escape(text: str) -> str:
