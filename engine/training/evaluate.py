@@ -84,6 +84,7 @@ class Evaluation:
         macro: Classifiers: unweighted means of precision, recall and F1 over the classes.
         confusion: Classifiers: counts, rows the true class, columns the predicted one.
         rows: Every sample (classification, regression, forecasting), in dataset row order.
+        images: For image data, each row's image as the dataset holds it (for thumbnails; not in JSON).
     """
 
     run_dir: Path
@@ -97,6 +98,7 @@ class Evaluation:
     macro: dict[str, float] = field(default_factory=dict)
     confusion: np.ndarray | None = None
     rows: list[SampleRow] = field(default_factory=list)
+    images: np.ndarray | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Everything as plain JSON (non-finite numbers become ``null``).
@@ -298,6 +300,8 @@ def evaluate_run(run_dir: Path, split: Split = "test", base_dir: Path | None = N
     result = Evaluation(run_dir, split, task_name, source, len(rows), metrics)
     files = dataset.extras.get("files")
     names = [str(files[int(i)]) if files is not None else None for i in rows]
+    if dataset.image_shape is not None and task_name in ROW_TASKS:  # thumbnails for the app's sample table
+        result.images = np.asarray(dataset.x)[rows]
     if task_name == "classification":
         _classification(result, task, dataset, x_t, rows, names)
     elif task_name in ("regression", "forecasting"):

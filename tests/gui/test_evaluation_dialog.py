@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from engine.graph.fileformat import load_project
 from engine.training.events import Finished
@@ -37,8 +38,10 @@ def test_the_window_shows_metrics_classes_confusion_and_filterable_samples(qtbot
     assert dialog.classes.rowCount() == 10 and dialog.confusion.rowCount() == 10
     assert sum(int(dialog.confusion.item(r, c).text()) for r in range(10) for c in range(10)) == evaluation.samples
     model = dialog.samples.model()
-    assert model.rowCount() == evaluation.samples and not dialog.samples.isColumnHidden(COLUMNS.index("image")) \
-        or getattr(evaluation, "images", None) is None
+    assert model.rowCount() == evaluation.samples and not dialog.samples.isColumnHidden(COLUMNS.index("image"))
+    assert evaluation.images is not None and evaluation.images.shape == (evaluation.samples, 1, 8, 8)
+    thumbnail = model.index(0, COLUMNS.index("image")).data(Qt.ItemDataRole.DecorationRole)
+    assert thumbnail is not None and not thumbnail.isNull()
     wrong = sum(1 for row in evaluation.rows if row.correct is False)
     dialog.mistakes.setChecked(True)
     assert model.rowCount() == wrong
@@ -46,7 +49,7 @@ def test_the_window_shows_metrics_classes_confusion_and_filterable_samples(qtbot
     dialog.search.setText(evaluation.class_names[3])
     assert 0 < model.rowCount() < evaluation.samples
     dialog.search.clear()
-    dialog.samples.sortByColumn(COLUMNS.index("confidence"), __import__("PySide6.QtCore", fromlist=["Qt"]).Qt.SortOrder.DescendingOrder)
+    dialog.samples.sortByColumn(COLUMNS.index("confidence"), Qt.SortOrder.DescendingOrder)
     first = model.index(0, COLUMNS.index("confidence")).data()
     assert first == f"{max(r.confidence for r in evaluation.rows):.1%}"
     written = dialog.export_csv(tmp_path / "samples.csv")
