@@ -169,7 +169,12 @@ class EvaluationDialog(QDialog):
         sample_column.addWidget(self.samples, 1)
         self.tabs.addTab(sample_page, "Samples")
         self.tabs.addTab(self.classes, "Per class")
-        self.tabs.addTab(self.confusion, "Confusion matrix")
+        confusion_page = QWidget()
+        confusion_column = QVBoxLayout(confusion_page)
+        confusion_column.addWidget(QLabel("Rows: the true class · columns: the predicted class · green: right, "
+                                          "red: wrong (darker: more samples)"))
+        confusion_column.addWidget(self.confusion, 1)
+        self.tabs.addTab(confusion_page, "Confusion matrix")
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.summary)
@@ -214,7 +219,7 @@ class EvaluationDialog(QDialog):
                  if evaluation.macro else "")
         wrong = sum(1 for row in evaluation.rows if row.correct is False)
         mistakes = f" · {wrong} mistake{'s' if wrong != 1 else ''}" if evaluation.per_class else ""
-        self.summary.setText(f"{evaluation.samples} samples ({evaluation.weights}): {metrics}{macro}{mistakes}")
+        self.summary.setText(f"{evaluation.samples} samples, weights {evaluation.weights}: {metrics}{macro}{mistakes}")
         model = SamplesModel(evaluation)
         self.filter.setSourceModel(model)
         self.samples.setModel(self.filter)
@@ -223,6 +228,7 @@ class EvaluationDialog(QDialog):
         header.setStretchLastSection(True)
         self.samples.setColumnHidden(COLUMNS.index("image"), model.images is None)
         self.samples.setColumnHidden(COLUMNS.index("confidence"), not evaluation.per_class)
+        self.samples.setColumnHidden(COLUMNS.index("file"), not any(row.file for row in evaluation.rows))
         self.samples.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.mistakes.setEnabled(bool(evaluation.per_class))
         self.tabs.setTabEnabled(1, bool(evaluation.per_class))
@@ -241,8 +247,8 @@ class EvaluationDialog(QDialog):
         names = evaluation.class_names
         self.confusion.setRowCount(len(names))
         self.confusion.setColumnCount(len(names))
-        self.confusion.setHorizontalHeaderLabels([f"predicted {n}" for n in names])
-        self.confusion.setVerticalHeaderLabels([f"true {n}" for n in names])
+        self.confusion.setHorizontalHeaderLabels(list(names))
+        self.confusion.setVerticalHeaderLabels(list(names))
         top = max(int(matrix.max()), 1)
         for r in range(len(names)):
             for c in range(len(names)):
