@@ -11,7 +11,7 @@ import traceback
 from typing import Callable, NoReturn, Sequence
 
 from engine.cli import download_command, export_command, import_commands, inspect_commands, train_command
-from engine.cli import evaluate_command
+from engine.cli import evaluate_command, predict_command
 from engine.errors import UserError
 from engine.graph.fileformat import ProjectFileError
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect_commands.register(commands)
     train_command.register(commands)
     evaluate_command.register(commands)
+    predict_command.register(commands)
     export_command.register(commands)
     import_commands.register(commands)
     download_command.register(commands)
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Subcommand names, so main.py can tell a subcommand from a project file to open.
 SUBCOMMANDS = ("validate", "summary", "templates", "layers", "train", "export", "import-torch", "import-onnx",
-               "download", "evaluate")
+               "download", "evaluate", "predict")
 
 
 def run_cli(argv: Sequence[str]) -> int:

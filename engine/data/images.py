@@ -87,6 +87,42 @@ def _listing(root: Path) -> tuple[list[str], list[tuple[Path, int, int]]]:
     return classes, files
 
 
+def read_image(path: Path, size: tuple[int, int], channels: int, label: str | None = None) -> np.ndarray:
+    """Decode one image as the image folder source does: converted to grayscale (1 channel) or RGB
+    (3), resized bilinearly, scaled to [0, 1].
+
+    Args:
+        path: The image file.
+        size: ``(height, width)``.
+        channels: 1 or 3.
+        label: How messages name the file (default its name).
+
+    Shape:
+        Returns ``(channels, height, width)``.
+
+    Raises:
+        DataError: Not a readable image, or one too large to decode.
+    """
+    from PIL import Image
+
+    height, width = size
+    name = label or path.name
+    try:
+        with warnings.catch_warnings():
+            # A huge (or corrupt) header is refused before decoding, not just warned about.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                pixels = image.convert("L" if channels == 1 else "RGB").resize((width, height),
+                                                                                Image.Resampling.BILINEAR)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise DataError(f"{name}: image too large ({exc})") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
+        raise DataError(f"{name}: not a readable image ({exc})") from None
+    array = np.asarray(pixels, dtype=np.float32) / 255.0
+    return array[None] if channels == 1 else array.transpose(2, 0, 1)
+
+
 def load_image_folder(name: str, opts: dict[str, Any]) -> ArrayDataset:
     """Images in one subfolder per class, decoded with Pillow and resized.
 
@@ -105,30 +141,16 @@ def load_image_folder(name: str, opts: dict[str, Any]) -> ArrayDataset:
     Raises:
         DataError: No or a single class subfolder, an empty class, an unreadable image.
     """
-    from PIL import Image
-
     root: Path = opts["path"]
     height, width = opts["size"]
-    mode, channels = ("L", 1) if opts["color"] == "grayscale" else ("RGB", 3)
+    channels = 1 if opts["color"] == "grayscale" else 3
     classes, files = _listing(root)
     if len(files) * channels * height * width * 4 > MAX_IMAGE_BYTES:
         raise DataError(f"{root.name}: {len(files)} images of {channels}x{height}x{width} would need more "
                         f"than {MAX_IMAGE_BYTES // 1024**3} GB; choose a smaller size")
     x = np.empty((len(files), channels, height, width), dtype=np.float32)
     for i, (path, _, _) in enumerate(files):
-        try:
-            with warnings.catch_warnings():
-                # A huge (or corrupt) header is refused before decoding, not just warned about.
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(path) as image:
-                    image.load()
-                    pixels = image.convert(mode).resize((width, height), Image.Resampling.BILINEAR)
-        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            raise DataError(f"{path.relative_to(root)}: image too large ({exc})") from None
-        except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
-            raise DataError(f"{path.relative_to(root)}: not a readable image ({exc})") from None
-        array = np.asarray(pixels, dtype=np.float32) / 255.0
-        x[i] = array[None] if channels == 1 else array.transpose(2, 0, 1)
+        x[i] = read_image(path, (height, width), channels, path.relative_to(root).as_posix())
     extras: dict[str, Any] = {"path": str(root), "files": [p.relative_to(root).as_posix() for p, _, _ in files]}
     description = (f"{root.name}: {len(files)} images of {len(classes)} classes, "
                    f"{opts['color']} {height}x{width}")

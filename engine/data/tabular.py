@@ -170,29 +170,70 @@ def load_csv(name: str, opts: dict[str, Any]) -> ArrayDataset:
     y, kind, class_names = _target(columns[target], numbers, target, opts["task"], path)
     features: list[np.ndarray] = []
     feature_names: list[str] = []
+    categories: dict[str, list[str]] = {}
     for column in header:
         if column == target:
             continue
         values = columns[column]
-        if _is_numeric(values):
-            features.append(_numeric(values, numbers, column, path)[:, None])
-            feature_names.append(column)
-            continue
-        _check_present(values, numbers, column, path)
-        categories = sorted(set(values))
-        if len(categories) > MAX_CATEGORIES:
-            raise DataError(f"{path.name}: column '{column}' has {len(categories)} distinct text values; a "
-                            f"categorical column may have at most {MAX_CATEGORIES}: remove or encode it")
-        lookup = {c: i for i, c in enumerate(categories)}
-        codes = np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
-        features.append(np.eye(len(categories))[codes])
-        feature_names.extend(f"{column}={c}" for c in categories)
+        known = None if _is_numeric(values) else sorted(set(values))
+        if known is not None:
+            categories[column] = known
+        block, names = encode_column(values, numbers, column, path, known)
+        features.append(block)
+        feature_names.extend(names)
     x = np.concatenate(features, axis=1).astype(np.float32)
     return ArrayDataset(
         name=path.name, x=x, y=y, target_kind=kind, class_names=class_names,
         feature_names=feature_names,
         description=f"{path.name}: {len(rows)} rows, {x.shape[1]} features, target '{target}'",
-        extras={"path": str(path), "target": target})
+        extras={"path": str(path), "target": target, "columns": [c for c in header if c != target],
+                "categories": categories})
+
+
+def read_csv_table(path: Path, delimiter: str = ",") -> tuple[list[str], list[list[str]], list[int]]:
+    """A CSV file's header, data rows (cells stripped) and each row's spreadsheet row number.
+
+    Raises:
+        DataError: Unreadable, not UTF-8, ragged rows, an unnamed or repeated column, no data rows.
+    """
+    return _read_rows(path, delimiter)
+
+
+def encode_column(values: list[str], rows: list[int], column: str, path: Path,
+                  categories: list[str] | None) -> tuple[np.ndarray, list[str]]:
+    """One feature column as training encodes it: a number per row, or one-hot text categories.
+
+    Args:
+        values: The column's cells.
+        rows: Each cell's spreadsheet row number (for messages).
+        column: The column's name.
+        path: The file (for messages).
+        categories: ``None`` for a numeric column, else the categories in one-hot order (a value
+            outside them is an error naming the row).
+
+    Shape:
+        Returns ``(n, 1)`` for a numeric column, ``(n, len(categories))`` for a categorical one.
+
+    Returns:
+        The float64 block and its feature names (``column`` or ``column=category`` each).
+
+    Raises:
+        DataError: A missing or non-numeric value, too many categories, an unknown category.
+    """
+    if categories is None:
+        return _numeric(values, rows, column, path)[:, None], [column]
+    _check_present(values, rows, column, path)
+    if len(categories) > MAX_CATEGORIES:
+        raise DataError(f"{path.name}: column '{column}' has {len(categories)} distinct text values; a "
+                        f"categorical column may have at most {MAX_CATEGORIES}: remove or encode it")
+    lookup = {c: i for i, c in enumerate(categories)}
+    for i, value in enumerate(values):
+        if value not in lookup:
+            shown = ", ".join(repr(c) for c in categories[:10]) + (", ..." if len(categories) > 10 else "")
+            raise DataError(f"{path.name}: row {rows[i]}, column '{column}': '{value}' is not one of the "
+                            f"categories the model was trained on ({shown})")
+    codes = np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
+    return np.eye(len(categories))[codes], [f"{column}={c}" for c in categories]
 
 
 def _read_members(archive: Any, path: Path) -> dict[str, np.ndarray]:
@@ -228,6 +269,16 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | N
         with archive:
             arrays = _read_members(archive, path)
     return arrays["x"], arrays.get("y"), arrays.get("class_names")
+
+
+def read_npz_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The arrays ``x``, ``y`` and ``class_names`` (``None`` where absent) of an ``.npz`` archive,
+    read without pickle.
+
+    Raises:
+        DataError: Too large, unreadable, no ``x``, or an array of Python objects.
+    """
+    return _read_npz(path)
 
 
 def load_npz(name: str, opts: dict[str, Any]) -> ArrayDataset:

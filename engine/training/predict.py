@@ -1,0 +1,364 @@
+"""Predict with a trained run on new data: image files or folders, CSV tables, ``.npz`` arrays, text.
+
+:func:`open_predictor` opens a run folder the way :mod:`engine.training.evaluate` does: the newest
+weights read safely, the training data loaded and split again from ``split.npz`` so that the
+normalization is the one the model trained with, the flattened project compiled by the engine's
+compiler on the CPU. :meth:`Predictor.predict` reads every input first (so a bad one stops the
+command before anything is computed or written), preprocesses it as training did (images decoded
+and resized like the image folder source, CSV columns found by name and encoded like
+:func:`engine.data.tabular.load_csv`, text through the character vocabulary) and runs the model in
+eval mode in batches. Classifiers give the class, its probability and the top-k; regression and
+forecasting the value(s) in the data's units; autoencoders the reconstruction error; character
+language models the next character.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.data.images import IMAGE_SUFFIXES, read_image
+from engine.errors import UserError
+from engine.training.predict_table import PredictionRow, Predictions, skipped_line
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from engine.data.base import ArrayDataset, PreparedData
+    from engine.training.tasks.base import Task
+
+#: Tasks :func:`open_predictor` accepts.
+PREDICT_TASKS = ("classification", "regression", "forecasting", "autoencoder", "language_model")
+#: Classes (or characters) listed per row unless ``top_k`` says otherwise.
+DEFAULT_TOP_K = 3
+
+
+# ---------------------------------------------------------------------------------------- inputs
+@dataclass
+class _Samples:
+    """Inputs read and preprocessed, not yet normalized."""
+
+    names: list[str] = field(default_factory=list)
+    arrays: list[np.ndarray] = field(default_factory=list)  # one per sample, the training per-sample shape
+    truth: list[Any] = field(default_factory=list)
+    texts: list[tuple[str, np.ndarray]] = field(default_factory=list)  # language models: name, token ids
+    skipped: list[str] = field(default_factory=list)
+
+
+class Predictor:
+    """A run's model with its newest weights and its training preprocessing, ready to predict.
+
+    Args:
+        run_dir: The run folder.
+        task_name: The run's task (one of :data:`PREDICT_TASKS`).
+        task: The task object holding the compiled model with the run's weights (CPU).
+        data: The run's split, for its normalizations.
+        spec: The project's ``dataset`` section (delimiter of CSV inputs).
+        weights: Where the weights came from.
+    """
+
+    def __init__(self, run_dir: Path, task_name: str, task: Task, data: PreparedData, spec: dict[str, Any],
+                 weights: str) -> None:
+        self.run_dir = run_dir
+        self.task_name = task_name
+        self.task = task
+        self.data = data
+        self.dataset: ArrayDataset = data.dataset
+        self.spec = spec
+        self.weights = weights
+
+    # ------------------------------------------------------------------ reading inputs
+    def read_inputs(self, inputs: list[str]) -> _Samples:
+        """Read and preprocess every input (files, folders, text) before any prediction.
+
+        Raises:
+            UserError: A missing file, an input of a kind this model does not read, or bad data (one
+                line naming the file, row, column or character and the fix).
+        """
+        if not inputs:
+            raise UserError("predict: give at least one input (image files or folders, .csv, .npz or .txt files"
+                            f"{', or text' if self.task_name == 'language_model' else ''})")
+        samples = _Samples()
+        for item in inputs:
+            path = Path(item)
+            if path.is_dir():
+                self._folder(path, samples)
+            elif path.is_file():
+                self._file(path, samples)
+            elif self.task_name == "language_model":
+                self._text(_short(item), item, samples)
+            else:
+                raise UserError(f"{item}: no such file or folder; give image files or folders, .csv or .npz files")
+        if not samples.arrays and not samples.texts:
+            raise UserError(f"{', '.join(inputs)}: no input to predict on"
+                            + (f" ({skipped_line(samples.skipped)})" if samples.skipped else ""))
+        return samples
+
+    def _file(self, path: Path, samples: _Samples) -> None:
+        suffix = path.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            self._image(path, str(path), samples)
+        elif suffix == ".csv":
+            self._csv(path, samples)
+        elif suffix == ".npz":
+            self._npz(path, samples)
+        elif suffix == ".txt" and self.task_name == "language_model":
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UserError(f"{path}: not readable UTF-8 text ({exc}); save it as UTF-8") from None
+            self._text(str(path), text, samples)
+        else:
+            kinds = "text or .txt files" if self.task_name == "language_model" else \
+                "image files or folders, .csv or .npz files"
+            raise UserError(f"{path}: '{suffix or path.name}' files are not read; this model predicts on {kinds}")
+
+    def _folder(self, folder: Path, samples: _Samples) -> None:
+        files = sorted(p for p in folder.rglob("*") if p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        for path in files:
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                self._image(path, str(path), samples)
+            else:
+                samples.skipped.append(str(path))
+
+    def _image(self, path: Path, name: str, samples: _Samples) -> None:
+        shape = self.dataset.image_shape
+        if shape is None or len(self.dataset.sample_dims) != 3:
+            raise UserError(f"{path}: this model was trained on {self.dataset.name} samples of shape "
+                            f"{self.dataset.sample_dims}, not images; give .csv or .npz files")
+        channels, height, width = shape
+        if channels not in (1, 3):
+            raise UserError(f"{path}: the model reads {channels}-channel images, which an image file cannot be "
+                            f"converted to; give the samples as an .npz array 'x' of shape (n, {channels}, "
+                            f"{height}, {width})")
+        from engine.data.base import DataError
+
+        try:
+            samples.arrays.append(read_image(path, (height, width), channels, str(path)))
+        except DataError as exc:
+            raise UserError(f"{exc}; remove it or give another file") from None
+        samples.names.append(name)
+        samples.truth.append(None)
+
+    def _csv(self, path: Path, samples: _Samples) -> None:
+        from engine.data.tabular import encode_column, read_csv_table
+
+        extras = self.dataset.extras
+        columns: list[str] = list(extras.get("columns") or self.dataset.feature_names or [])
+        if len(self.dataset.sample_dims) != 1 or not columns:
+            raise UserError(f"{path}: this model was trained on {self.dataset.name} samples of shape "
+                            f"{self.dataset.sample_dims}, not table rows; give "
+                            f"{'image files or folders' if self.dataset.image_shape else '.npz files'}")
+        header, rows, numbers = read_csv_table(path, str(self.spec.get("delimiter") or ","))
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise UserError(f"{path}: no column '{missing[0]}', which the model was trained on; add it (the "
+                            f"training columns: {', '.join(columns)})")
+        categories: dict[str, list[str]] = extras.get("categories") or {}
+        blocks = [encode_column([row[header.index(c)] for row in rows], numbers, c, path, categories.get(c))[0]
+                  for c in columns]
+        x = np.concatenate(blocks, axis=1).astype(np.float32)
+        if x.shape[1:] != self.dataset.sample_dims:
+            raise UserError(f"{path}: its columns give {x.shape[1]} features, the model reads "
+                            f"{self.dataset.sample_dims[0]}; is it the table the model was trained on?")
+        target = extras.get("target")
+        truth = [row[header.index(target)] for row in rows] if target in header else [None] * len(rows)
+        if self.dataset.target_kind == "values":
+            truth = [_number(t) for t in truth]
+        samples.names += [f"{path} row {n}" for n in numbers]
+        samples.arrays += list(x)
+        samples.truth += truth
+
+    def _npz(self, path: Path, samples: _Samples) -> None:
+        from engine.data.tabular import read_npz_arrays
+
+        x, y, _ = read_npz_arrays(path)
+        expected = self.dataset.sample_dims
+        if tuple(x.shape) == expected:  # one sample
+            x = x[None]
+        if tuple(x.shape[1:]) != expected:
+            raise UserError(f"{path}: array 'x' has samples of shape {tuple(x.shape[1:])}, the model expects "
+                            f"{expected}: save x with shape (n, {', '.join(map(str, expected))})")
+        tokens = np.issubdtype(self.dataset.x.dtype, np.integer)
+        if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x) or \
+                (tokens and not np.issubdtype(x.dtype, np.integer)):
+            raise UserError(f"{path}: array 'x' has dtype {x.dtype}; the model reads "
+                            f"{'integer token ids' if tokens else 'real numbers'}")
+        if not tokens and not np.all(np.isfinite(x)):
+            raise UserError(f"{path}: array 'x' contains NaN or infinite values; fix or remove those samples")
+        truth: list[Any] = [None] * len(x)
+        if y is not None and len(y) == len(x):
+            truth = [self._npz_truth(v) for v in y]
+        samples.names += [f"{path}[{i}]" for i in range(len(x))]
+        samples.arrays += list(x.astype(np.int64 if tokens else np.float32))
+        samples.truth += truth
+
+    def _npz_truth(self, value: np.ndarray) -> Any:
+        names = self.dataset.class_names or []
+        if self.task_name == "classification" and np.ndim(value) == 0 and np.issubdtype(value.dtype, np.integer):
+            return names[int(value)] if 0 <= int(value) < len(names) else str(int(value))
+        flat = [float(v) for v in np.ravel(value)]
+        return flat[0] if len(flat) == 1 else flat
+
+    def _text(self, name: str, text: str, samples: _Samples) -> None:
+        vocabulary = self.dataset.vocabulary
+        if self.task_name != "language_model" or not vocabulary:
+            raise UserError(f"{name}: text is read by character language models; this run is "
+                            f"{self.task_name.replace('_', ' ')}")
+        if not text:
+            raise UserError(f"{name}: empty text; give at least one character")
+        index = {ch: i for i, ch in enumerate(vocabulary)}
+        for position, ch in enumerate(text, start=1):
+            if ch not in index:
+                raise UserError(f"{name}: character {ch!r} (position {position}) is not in the model's vocabulary "
+                                f"of {len(vocabulary)} characters; remove or replace it")
+        samples.texts.append((name, np.fromiter((index[ch] for ch in text), dtype=np.int64, count=len(text))))
+
+    # ------------------------------------------------------------------ predicting
+    def predict(self, inputs: list[str], top_k: int = DEFAULT_TOP_K) -> Predictions:
+        """Predict on every input.
+
+        Args:
+            inputs: Image files or folders, ``.csv``, ``.npz`` or ``.txt`` files, or text (language models).
+            top_k: Classes (characters) listed per row for classifiers (language models); at least 1.
+
+        Returns:
+            One row per sample, in input order.
+
+        Raises:
+            UserError: Bad input or ``top_k`` (nothing is computed then).
+        """
+        if top_k < 1:
+            raise UserError(f"--top-k: must be at least 1, got {top_k}")
+        samples = self.read_inputs(inputs)
+        rows: list[PredictionRow] = []
+        if samples.arrays:
+            x = np.stack(samples.arrays)
+            norm = self.data.x_normalization
+            x_model = norm.apply(x) if norm is not None else x
+            output = self._outputs(x_model)
+            rows = self._rows(output, x, samples, top_k)
+        rows += [self._next_character(name, ids, top_k) for name, ids in samples.texts]
+        return Predictions(self.run_dir, self.task_name, self.weights, rows, samples.skipped)
+
+    def _outputs(self, x: np.ndarray) -> torch.Tensor:
+        """The model's outputs for prepared inputs, in eval mode, in batches, without training-time noise."""
+        import torch
+
+        tensor = torch.from_numpy(np.ascontiguousarray(x))
+        tensor = tensor.float() if tensor.is_floating_point() else tensor.long()
+        task: Any = self.task
+        with task.evaluating():
+            return torch.cat([task.model(xb).float() for xb, _ in task.eval_batches(tensor, None)])
+
+    def _rows(self, output: torch.Tensor, raw: np.ndarray, samples: _Samples, top_k: int) -> list[PredictionRow]:
+        names, truth = samples.names, samples.truth
+        if self.task_name == "classification":
+            task: Any = self.task
+            ranked = _ranked(task.probabilities(output), top_k)
+            classes = self.dataset.class_names or [str(i) for i in range(task.num_classes)]
+            return [PredictionRow(n, classes[ids[0]], probs[0], [(classes[i], p) for i, p in zip(ids, probs)], t)
+                    for n, (ids, probs), t in zip(names, ranked, truth)]
+        values = output.detach().cpu().numpy().reshape(len(raw), -1)
+        if self.task_name == "autoencoder":
+            norm = self.data.x_normalization
+            recon = norm.invert(values.reshape(raw.shape)) if norm is not None else values.reshape(raw.shape)
+            errors = ((recon - raw) ** 2).reshape(len(raw), -1).mean(axis=1)
+            return [PredictionRow(n, round(float(e), 8), None, [], t) for n, e, t in zip(names, errors, truth)]
+        norm = self.data.y_normalization
+        values = norm.invert(values) if norm is not None else values
+        return [PredictionRow(n, _value(v), None, [], t) for n, v, t in zip(names, values, truth)]
+
+    def _next_character(self, name: str, ids: np.ndarray, top_k: int) -> PredictionRow:
+        """The likeliest next characters after a text (its last ``seq_len`` characters)."""
+        import torch
+
+        task: Any = self.task
+        window = torch.from_numpy(ids[-task.seq_len:])[None]
+        with task.evaluating():
+            logits = task.model(window)[0, -1].float()
+        (order, probs), = _ranked(torch.softmax(logits, dim=0)[None], top_k)
+        vocabulary = task.vocabulary
+        return PredictionRow(name, vocabulary[order[0]], probs[0], [(vocabulary[i], p) for i, p in zip(order, probs)])
+
+
+def _ranked(probabilities: torch.Tensor, top_k: int) -> list[tuple[list[int], list[float]]]:
+    """Per row, the ``top_k`` likeliest ids and their probabilities, likeliest first."""
+    import torch
+
+    values, ids = torch.topk(probabilities.float(), min(top_k, probabilities.shape[1]), dim=1)
+    return [([int(i) for i in row_ids], [round(float(p), 6) for p in row_values])
+            for row_ids, row_values in zip(ids.tolist(), values.tolist())]
+
+
+def _value(array: np.ndarray) -> Any:
+    items = [float(v) for v in array]
+    return items[0] if len(items) == 1 else items
+
+
+def _number(text: Any) -> Any:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def _short(text: str, limit: int = 40) -> str:
+    flat = " ".join(text.split()) or repr(text)
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+
+
+# ---------------------------------------------------------------------------------------- opening
+def open_predictor(run_dir: Path, base_dir: Path | None = None) -> Predictor:
+    """Open a run folder for prediction: newest weights, the training data's preprocessing, the model.
+
+    Args:
+        run_dir: The run folder ``train`` wrote.
+        base_dir: Folder relative dataset paths resolve against; default the one in ``run.json``.
+
+    Returns:
+        The predictor (model on the CPU, eval mode when predicting).
+
+    Raises:
+        UserError: No such folder, not a run folder, no weights yet, weights that do not fit, the
+            training data gone or changed, or a task that does not predict (GAN).
+    """
+    import torch
+
+    from engine.data import load_dataset
+    from engine.graph.flat_project import flat_project
+    from engine.settings import training_config
+    from engine.training.evaluate import rebuild_split
+    from engine.training.insight import load_run_weights, read_newest_weights
+    from engine.training.run_dir import read_run
+    from engine.training.tasks import make_task, resolve_task
+    from engine.training.tasks.base import unwrap
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run folder; give the folder `train` wrote (see `train --out`)")
+    info, project = read_run(run_dir)
+    config = training_config(project.training, info.get("config") or {})
+    state, source = read_newest_weights(run_dir)
+    base_dir = base_dir or (Path(info["base_dir"]) if info.get("base_dir") else None)
+    dataset = load_dataset(project.dataset, base_dir)
+    data = rebuild_split(run_dir, dataset, config)
+    flat = flat_project(project)
+    task_name = resolve_task(config, flat, dataset)
+    if task_name not in PREDICT_TASKS:
+        raise UserError(f"{run_dir}: a {task_name.replace('_', ' ')} run generates samples rather than predicting "
+                        f"on inputs; predict works on {', '.join(t.replace('_', ' ') for t in PREDICT_TASKS)} runs")
+    task = make_task(task_name, flat, data, config, torch.device("cpu"), None)
+    for module in task.modules.values():
+        load_run_weights(unwrap(module), state, run_dir)
+    return Predictor(run_dir, task_name, task, data, dict(project.dataset), source)
+
+
+def predict_run(run_dir: Path, inputs: list[str], top_k: int = DEFAULT_TOP_K,
+                base_dir: Path | None = None) -> Predictions:
+    """:func:`open_predictor` then :meth:`Predictor.predict`."""
+    return open_predictor(run_dir, base_dir).predict(inputs, top_k)
