@@ -16,6 +16,10 @@ from typing import Any, Literal
 
 from engine.data.base import DataError
 
+#: Fields every source accepts: ``name`` and ``augment`` (training augmentation, validated by
+#: :mod:`engine.training.augment`, not by the source).
+SHARED_FIELDS = ("name", "augment")
+
 #: How an option's value is checked.
 OptionKind = Literal["int", "float", "choice", "text", "file", "folder", "size", "int_list"]
 
@@ -157,7 +161,7 @@ def read_options(dataset: str, spec: dict[str, Any], options: Sequence[Option],
 
     Args:
         dataset: The dataset's name, for messages.
-        spec: The section; ``name`` is ignored.
+        spec: The section; ``name`` and ``augment`` are ignored.
         options: The declarations of the dataset's source.
         base_dir: Folder that relative paths are resolved against.
 
@@ -169,7 +173,7 @@ def read_options(dataset: str, spec: dict[str, Any], options: Sequence[Option],
     """
     known = {o.name: o for o in options}
     for field in spec:
-        if field != "name" and field not in known:
+        if field not in SHARED_FIELDS and field not in known:
             fields = ", ".join(["name", *known]) if known else "name"
             raise _fail(str(field), f"unknown field for '{dataset}'; its fields are: {fields}")
     values: dict[str, Any] = {}

@@ -22,10 +22,11 @@ from engine.fileio import atomic_write_bytes
 CHECKPOINT_VERSION = 1
 
 
-def rng_state(data_generator: torch.Generator) -> dict[str, Any]:
-    """Every random state a run depends on."""
+def rng_state(data_generator: torch.Generator, augment_generator: torch.Generator | None = None) -> dict[str, Any]:
+    """Every random state a run depends on (the augmentation generator's when the run augments)."""
     state = np.random.get_state()
-    return {
+    extra = {"augment": augment_generator.get_state()} if augment_generator is not None else {}
+    return {**extra,
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "numpy": {"keys": torch.from_numpy(state[1].astype(np.int64)), "pos": int(state[2]),
@@ -35,8 +36,9 @@ def rng_state(data_generator: torch.Generator) -> dict[str, Any]:
     }
 
 
-def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator) -> None:
-    """Undo :func:`rng_state`."""
+def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator,
+                      augment_generator: torch.Generator | None = None) -> None:
+    """Undo :func:`rng_state` (an augmentation generator without a saved state keeps its seed)."""
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -46,6 +48,8 @@ def restore_rng_state(state: dict[str, Any], data_generator: torch.Generator) ->
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     data_generator.set_state(state["data"])
+    if augment_generator is not None and "augment" in state:
+        augment_generator.set_state(state["augment"])
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:

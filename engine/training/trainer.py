@@ -27,6 +27,7 @@ from engine.graph.flat_project import flat_project
 from engine.graph.project import Project
 from engine.layers.base import Params
 from engine.training import checkpoint as ckpt
+from engine.training.augment import Augmenter, read_augment, run_augmenter
 from engine.training.batches import BatchSource
 from engine.settings import training_config
 from engine.training.control import Control
@@ -109,6 +110,7 @@ class RunState:
         history: Per-epoch metrics so far.
         best: The best watched validation value so far.
         initial_weights: Where the starting weights came from (one line), else "".
+        augmenter: Augments training batches (``None``: augmentation off).
     """
 
     config: Params
@@ -126,6 +128,7 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] | None = None
     initial_weights: str = ""
+    augmenter: Augmenter | None = None
 
 
 class Trainer:
@@ -235,6 +238,7 @@ class Trainer:
             self.recorded_config = dict(config)
         _seed_everything(config.seed, config.deterministic)
         dataset = load_dataset(project.dataset, options.base_dir)
+        read_augment(project.dataset)  # a bad option stops the run before the split and the model
         split = prepare_data(dataset, config.validation_fraction, config.seed, config.normalize,
                              config.test_fraction)
         self.split_info = split_summary(split)
@@ -258,8 +262,11 @@ class Trainer:
         batches = BatchSource(data, device, config.batch_size, config.seed, rank, world, config.num_workers)
         schedule = LearningRateSchedule(list(task.optimizers.values()), config, batches.steps_per_epoch,
                                         config.epochs)
+        augmenter = run_augmenter(project.dataset, data, task_name, getattr(task, "loss_name", ""), device,
+                                  config.seed, rank)
         state = RunState(config, device, task_name, task, batches, schedule, batches.validation(),
-                         batches.snapshot_data(), len(data.val_x), initial_weights=initial_weights)
+                         batches.snapshot_data(), len(data.val_x), initial_weights=initial_weights,
+                         augmenter=augmenter)
         if checkpoint is not None:
             self._restore(checkpoint, state)
         elif self.run_dir is not None:
@@ -280,7 +287,8 @@ class Trainer:
             task.scaler.load_state_dict(checkpoint["scaler"])
         self.global_step = int(checkpoint["global_step"])
         state.schedule.load_state_dict(checkpoint["schedule"], self.global_step)
-        ckpt.restore_rng_state(checkpoint["rng"], state.batches.generator)
+        ckpt.restore_rng_state(checkpoint["rng"], state.batches.generator,
+                               state.augmenter.generator if state.augmenter is not None else None)
         if checkpoint["permutation"] is not None:
             state.batches.resume_permutation(checkpoint["permutation"])
         state.start_epoch, state.start_batch = int(checkpoint["epoch"]), int(checkpoint["batch"])
@@ -323,7 +331,7 @@ class Trainer:
         """The steps of one epoch; returns the closing event when a stop command ends the run."""
         task, schedule, control, window = state.task, state.schedule, self.control, clock.window
         snapshot_every, steps = state.config.snapshot_seconds, state.batches.steps_per_epoch  # locals: hot loop
-        snap_x, snap_y, threads = *state.snapshot_data, clock.threads
+        snap_x, snap_y, threads, augment = *state.snapshot_data, clock.threads, state.augmenter
         for index, (x, y) in state.batches.epoch(epoch, state.start_batch):
             now = time.perf_counter()
             if now >= threads.due:
@@ -332,6 +340,8 @@ class Trainer:
                 return self._finish("stopped", epoch, index, sums.totals(), sums.seen)
             if schedule.per_step:
                 schedule.apply(self.global_step)
+            if augment is not None:  # training batches only, after a stop could end the epoch here
+                x, y = augment(x, y)
             metrics = task.train_step(x, y)
             count = len(x)
             loss = sums.add(metrics, count)
@@ -447,7 +457,8 @@ class Trainer:
             "optimizers": {name: o.state_dict() for name, o in task.optimizers.items()},
             "schedule": state.schedule.state_dict(),
             "scaler": task.scaler.state_dict() if task.scaler is not None else {},
-            "rng": ckpt.rng_state(state.batches.generator),
+            "rng": ckpt.rng_state(state.batches.generator,
+                                  state.augmenter.generator if state.augmenter is not None else None),
             "history": state.history, "best": state.best, "config": config,
         }
         ckpt.save_checkpoint(self.run_dir.checkpoint_path, payload)

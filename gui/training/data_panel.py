@@ -5,7 +5,9 @@ list. Every change is an undoable edit of the project's ``dataset`` section. Loa
 a thread pool (a CSV or an image folder can take a while), so the window never waits; a
 newer request makes an older result stale. MNIST, Fashion-MNIST and CIFAR-10 whose files are
 missing get a Download button: the download runs in its own thread with a progress bar and a
-Cancel button, and the preview reloads when it is done.
+Cancel button, and the preview reloads when it is done. The Augmentation group
+(:mod:`gui.training.augment_group`) edits ``dataset.augment`` and previews augmented samples
+without reloading the data.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from engine.data.download import (
 from engine.data.options import Option
 from engine.graph.gan import is_noise_input
 from gui.background import BackgroundCall
+from gui.training.augment_group import AugmentGroup
 from gui.document import Document
 from gui.observers import DocumentLink
 from gui.scroll_panel import fill_with_scroll
@@ -173,6 +176,10 @@ class DataPanel(QWidget):
         self.text = QLabel()
         self.text.setWordWrap(True)
         self.text.setStyleSheet("font-family: monospace")
+        self.augment = AugmentGroup()
+        self.augment.edited.connect(self._push_augment)
+        self.augment.hide()
+        self._requested: dict[str, Any] | None = None  # the section (without augment) last loaded
 
         body = QWidget()
         layout = QVBoxLayout(body)
@@ -186,6 +193,7 @@ class DataPanel(QWidget):
         layout.addWidget(self.images)
         layout.addWidget(self.table)
         layout.addWidget(self.text)
+        layout.addWidget(self.augment)
         layout.addStretch(1)
         fill_with_scroll(self, body)
         self._option_widgets: list[QWidget] = []
@@ -221,6 +229,8 @@ class DataPanel(QWidget):
             self._reload.stop()
             self.background.cancel()  # a pending load's result is stale now
             self._show_nothing()
+        elif not self._reload.isActive() and self._requested == _without_augment(self.spec):
+            self.augment.show_for(self.dataset, self.spec.get("augment"))  # the data is the same: no reload
         else:
             self._reload.start()
 
@@ -228,6 +238,7 @@ class DataPanel(QWidget):
         for widget in (self.source, *self._option_widgets, *self.findChildren(QPushButton)):
             widget.setEnabled(reason is None)
             widget.setToolTip(reason or widget.toolTip())
+        self.augment.set_editable(reason)
 
     # --------------------------------------------------------------- options
     def _build_options(self, info: Any) -> None:
@@ -324,6 +335,16 @@ class DataPanel(QWidget):
         if document is not None and not document.push(document.settings_command("dataset", changes, text)):
             self._on_settings()  # refused (training): show the stored values again
 
+    def _push_augment(self, section: dict[str, Any] | None, text: str, name: str) -> None:
+        """One undoable edit of ``dataset.augment``; repeated edits of one option merge, of two do not."""
+        document = self.document
+        if document is None:
+            return
+        command = document.settings_command("dataset", {"augment": section}, text)
+        command.merge_key = (id(document.project.dataset), "augment", name)
+        if not document.push(command):
+            self._on_settings()
+
     def _choose(self, name: str) -> None:
         """Switch to another source (its options start from their defaults)."""
         if name == self.spec.get("name"):
@@ -358,6 +379,7 @@ class DataPanel(QWidget):
         """Load the dataset again in the background (the newest request wins)."""
         self.summary.setText("Loading…")
         spec, base_dir = dict(self.spec), self._base_dir()
+        self._requested = _without_augment(spec)
         self.background.start(lambda: load_dataset(spec, base_dir))
 
     @property
@@ -378,7 +400,7 @@ class DataPanel(QWidget):
     def _show_nothing(self) -> None:
         self.dataset, self.load_error = None, ""
         self.summary.setText("")
-        for widget in (self.images, self.table, self.text):
+        for widget in (self.images, self.table, self.text, self.augment):
             widget.hide()
         self._check_fit()
 
@@ -388,11 +410,12 @@ class DataPanel(QWidget):
         self.dataset, self.load_error = dataset, error
         if dataset is None:
             self.summary.setText(f"<span style='color:{status_color('error')}'>{_escape(error)}</span>")
-            for widget in (self.images, self.table, self.text):
+            for widget in (self.images, self.table, self.text, self.augment):
                 widget.hide()
         else:
             self._show_summary(dataset)
             self._show_preview(dataset)
+            self.augment.show_for(dataset, self.spec.get("augment"))
         self._update_download()
         self._check_fit()
 
@@ -601,6 +624,11 @@ def _column_tip(dataset: ArrayDataset, name: str, target: bool) -> str:
                 f"Predicted: the value {name.split('+')[-1]} steps after the window") if target else \
             f"Input: the series value at step {name} of the window (t is the newest)"
     return "What the model predicts" if target else "Input value"
+
+
+def _without_augment(spec: dict[str, Any]) -> dict[str, Any]:
+    """The section as the data source reads it (augmentation changes no loaded data)."""
+    return {key: value for key, value in spec.items() if key != "augment"}
 
 
 def _megabytes(count: int) -> str:

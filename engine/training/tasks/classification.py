@@ -39,9 +39,11 @@ class ClassificationTask(SupervisedTask):
         self.top_k = self.config.top_k if self.num_classes > self.config.top_k else 0
 
     def compute_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The loss; ``target`` is class ids ``(N,)`` or, after mixup / cutmix, class probabilities ``(N, classes)``."""
+        soft = target.dim() == 2
         if self.loss_name == "bce_with_logits":
-            return self.loss_fn(output.squeeze(1), target.to(output.dtype))
-        return self.loss_fn(output, target)
+            return self.loss_fn(output.squeeze(1), (target[:, 1] if soft else target).to(output.dtype))
+        return self.loss_fn(output, target.to(output.dtype)) if soft else self.loss_fn(output, target)
 
     def predicted_classes(self, output: torch.Tensor) -> torch.Tensor:
         """Class ids from logits."""
