@@ -95,7 +95,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.docks["history"])
         for key in ("problems", "summary", "history"):
             self.tabifyDockWidget(self.docks["training"], self.docks[key])
-        for key in ("data", "settings", "inside"):
+        for key in ("data", "settings", "inside", "try"):
             self.tabifyDockWidget(self.docks["inspector"], self.docks[key])
         self.docks["problems"].raise_()
         self.docks["inspector"].raise_()

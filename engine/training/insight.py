@@ -306,29 +306,43 @@ class ModelInsight:
 
     def _explain(self, index: int) -> tuple[np.ndarray | None, int, float]:
         """Saliency (image inputs only), predicted class and its probability; cached per sample."""
-        import torch
-
         if index in self._saliency:
             return self._saliency[index]
-        inputs = self._inputs(index)
-        x, dims = inputs[0], inputs[0].dim() - 1
-        image = x.is_floating_point() and (dims == 3 or (dims == 2 and self.data.dataset.image_shape is not None))
-        x.requires_grad_(image)
-        with torch.set_grad_enabled(image):
-            out = self.module(*inputs)
-            logits = (out[0] if isinstance(out, tuple) else out).float()[0]
-            if logits.numel() == 1:  # one logit: binary cross-entropy
-                predicted = int(logits[0] > 0)
-                score = logits[0] if predicted else -logits[0]
-                probability = float(torch.sigmoid(score.detach()))
-            else:
-                probabilities = torch.softmax(logits.detach(), 0)
-                predicted = int(probabilities.argmax())
-                probability, score = float(probabilities[predicted]), logits[predicted]
-            magnitude = torch.autograd.grad(score, x)[0][0].abs() if image else None
-        saliency = None if magnitude is None else (magnitude.amax(0) if magnitude.ndim == 3 else magnitude).numpy()
-        self._saliency[index] = (saliency, predicted, probability)
+        self._saliency[index] = explain(self.module, self._inputs(index), self.data.dataset.image_shape is not None)
         return self._saliency[index]
+
+
+def explain(module: torch.nn.Module, inputs: list[torch.Tensor], image_data: bool) -> tuple[np.ndarray | None, int, float]:
+    """A classifier's prediction for one sample and, for image inputs, its saliency.
+
+    Args:
+        module: The model (in eval mode).
+        inputs: One tensor per model input, batch of one, normalized as in training.
+        image_data: Whether the dataset holds images ((C, H, W), or (H, W) for one channel).
+
+    Returns:
+        ``(saliency, predicted class, its probability)``; the saliency is ``|d logit / d input|`` of the
+        predicted class, the maximum over channels, ``(H, W)`` (``None`` for inputs that are not images).
+    """
+    import torch
+
+    x, dims = inputs[0], inputs[0].dim() - 1
+    image = x.is_floating_point() and (dims == 3 or (dims == 2 and image_data))
+    x.requires_grad_(image)
+    with torch.set_grad_enabled(image):
+        out = module(*inputs)
+        logits = (out[0] if isinstance(out, tuple) else out).float()[0]
+        if logits.numel() == 1:  # one logit: binary cross-entropy
+            predicted = int(logits[0] > 0)
+            score = logits[0] if predicted else -logits[0]
+            probability = float(torch.sigmoid(score.detach()))
+        else:
+            probabilities = torch.softmax(logits.detach(), 0)
+            predicted = int(probabilities.argmax())
+            probability, score = float(probabilities[predicted]), logits[predicted]
+        magnitude = torch.autograd.grad(score, x)[0][0].abs() if image else None
+    saliency = None if magnitude is None else (magnitude.amax(0) if magnitude.ndim == 3 else magnitude).numpy()
+    return saliency, predicted, probability
 
 
 def _attention_weights(module: torch.nn.Module, x: torch.Tensor) -> np.ndarray:

@@ -234,7 +234,10 @@ class Predictor:
         """
         if top_k < 1:
             raise UserError(f"--top-k: must be at least 1, got {top_k}")
-        samples = self.read_inputs(inputs)
+        return self.predict_samples(self.read_inputs(inputs), top_k)
+
+    def predict_samples(self, samples: _Samples, top_k: int = DEFAULT_TOP_K) -> Predictions:
+        """Predict on samples already read (:meth:`read_inputs`, or values typed in the app: :meth:`samples_of`)."""
         rows: list[PredictionRow] = []
         if samples.arrays:
             x = np.stack(samples.arrays)
@@ -244,6 +247,30 @@ class Predictor:
             rows = self._rows(output, x, samples, top_k)
         rows += [self._next_character(name, ids, top_k) for name, ids in samples.texts]
         return Predictions(self.run_dir, self.task_name, self.weights, rows, samples.skipped)
+
+    def samples_of(self, names: list[str], arrays: list[np.ndarray]) -> _Samples:
+        """Samples given as arrays of the training per-sample shape, un-normalized (a table row typed in)."""
+        shape = self.dataset.sample_dims
+        for name, array in zip(names, arrays):
+            if tuple(np.shape(array)) != shape:
+                raise UserError(f"{name}: expected a sample of shape {shape}, got {tuple(np.shape(array))}")
+        return _Samples(list(names), [np.asarray(a, dtype=self.dataset.x.dtype) for a in arrays], [None] * len(names))
+
+    def saliency(self, array: np.ndarray) -> np.ndarray | None:
+        """Where one image sample (un-normalized, training shape) drives a classifier's prediction:
+        ``|d logit / d input|`` of the predicted class, max over channels (``None`` for other models)."""
+        import torch
+
+        from engine.training.insight import explain
+
+        if self.task_name != "classification" or self.dataset.image_shape is None:
+            return None
+        norm = self.data.x_normalization
+        x = norm.apply(array[None]) if norm is not None else array[None]
+        task: Any = self.task
+        with task.evaluating():
+            saliency, _, _ = explain(task.model, [torch.from_numpy(np.ascontiguousarray(x)).float()], True)
+        return saliency
 
     def _outputs(self, x: np.ndarray) -> torch.Tensor:
         """The model's outputs for prepared inputs, in eval mode, in batches, without training-time noise."""

@@ -23,6 +23,7 @@ from gui.training.data_panel import DataPanel
 from gui.training.inside_panel import InsidePanel
 from gui.training.session import REAP_AFTER_MS, TrainingSession, adopt_runs, earlier_runs, runs_root
 from gui.training.settings_panel import SettingsPanel
+from gui.training.try_panel import TryPanel
 
 if TYPE_CHECKING:  # pragma: no cover
     from gui.main_window import MainWindow
@@ -43,6 +44,7 @@ class TrainingController(QObject):
         self.data_panel = DataPanel()
         self.settings_panel = SettingsPanel()
         self.inside = InsidePanel()
+        self.try_panel = TryPanel()
         self.failure_box: QMessageBox | None = None
         self.session.state_changed.connect(self._update_actions)
         self.session.run_added.connect(self._on_run_added)
@@ -63,7 +65,9 @@ class TrainingController(QObject):
             "data": window.add_dock("data", "Data", self.data_panel, right),
             "settings": window.add_dock("settings", "Settings", self.settings_panel, right),
             "inside": window.add_dock("inside", "Look Inside", self.inside, right),
+            "try": window.add_dock("try", "Try It", self.try_panel, right),
         }
+        docks["try"].visibilityChanged.connect(lambda seen: seen and self._offer_newest_run())
         # Tabbed docks behind another tab still count as visible in Qt: the panels that do
         # heavy work (torch) follow their dock's visibility instead.
         docks["inside"].visibilityChanged.connect(self.inside.set_seen)
@@ -77,6 +81,9 @@ class TrainingController(QObject):
         self.dashboard.set_document(document)
         runs = earlier_runs(document)
         self.inside.set_run(runs[-1] if runs else None, self._base_dir(document))
+        self.try_panel.set_run(None, None)
+        if self.window.docks.get("try") is not None and self.window.docks["try"].isVisible():
+            self._offer_newest_run()
 
     def adopt_runs(self, old_root: Path) -> list[Path]:
         """After the document's file moved (first save, Save As elsewhere): bring its runs from
@@ -118,14 +125,26 @@ class TrainingController(QObject):
             return False
         return self._start(run_dir)
 
+    def _finished_runs(self) -> list[Path]:
+        """The document's runs that have weights, oldest first, without the one training now."""
+        document = self.window.document
+        if document is None:
+            return []
+        running = Path(self.session.history.run_dir) if self.session.active and self.session.history else None
+        return [r for r in earlier_runs(document) if r != running
+                and ((r / "model.safetensors").is_file() or (r / "checkpoint.pt").is_file())]
+
+    def _offer_newest_run(self) -> None:
+        """Try It uses the newest finished run."""
+        runs = self._finished_runs()
+        document = self.window.document
+        self.try_panel.set_run(runs[-1] if runs else None, self._base_dir(document) if document is not None else None)
+
     def evaluate(self, run_dir: Path | None = None) -> EvaluationDialog | None:
         """Open the evaluation of ``run_dir`` (default: the newest finished run with weights)."""
         document = self.window.document
         if run_dir is None:
-            finished = [r for r in earlier_runs(document) if (r / "model.safetensors").is_file()
-                        or (r / "checkpoint.pt").is_file()] if document is not None else []
-            running = Path(self.session.history.run_dir) if self.session.active and self.session.history else None
-            finished = [r for r in finished if r != running]
+            finished = self._finished_runs()
             if not finished:
                 self.window.statusBar().showMessage("No finished run to evaluate yet: train first (F5)", 6000)
                 return None
@@ -248,6 +267,8 @@ class TrainingController(QObject):
             reason = str(getattr(event, "reason", "completed")).replace("_", " ")
             window.statusBar().showMessage(f"Training {reason}", 8000)
         self.inside.refresh()
+        if window.docks["try"].isVisible():
+            self._offer_newest_run()
         history, document = self.session.history, window.document
         if history is not None and document is not None and history.run_dir:
             # saved elsewhere while it ran: the run joins the others once its process is gone
