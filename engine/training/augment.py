@@ -17,11 +17,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from engine.data.base import ArrayDataset, DataError
-from engine.training import augment_ops as ops
+
+if TYPE_CHECKING:  # pragma: no cover - torch loads with the first batch: the editor opens without it
+    import torch
 
 #: The key of the ``dataset`` section that holds the options.
 AUGMENT_KEY = "augment"
@@ -244,6 +247,8 @@ def augment_batch(x: torch.Tensor, y: torch.Tensor | None, options: AugmentOptio
         The augmented inputs (same shape) and targets: ``(N, classes)`` class probabilities summing
         to one when mixup or cutmix is on, else ``y`` unchanged.
     """
+    from engine.training import augment_ops as ops
+
     if not options.enabled:
         return x, y
     original = x.shape
@@ -289,6 +294,8 @@ class Augmenter:
     def __init__(self, options: AugmentOptions, device: torch.device, seed: int,
                  image_shape: tuple[int, int, int] | None, classes: int = 0,
                  normalization: tuple[np.ndarray, np.ndarray] | None = None, rank: int = 0) -> None:
+        import torch
+
         self.options, self.image_shape, self.classes = options, image_shape, classes
         self.generator = torch.Generator(device=device).manual_seed(augment_seed(seed, rank))
         self.normalization = None
@@ -328,6 +335,8 @@ def preview_augmented(x: np.ndarray, options: AugmentOptions, seed: int = 0,
     Returns:
         Float32 array of ``x``'s shape (``(N, C, H, W)`` when ``image_shape`` is given).
     """
+    import torch
+
     batch = torch.as_tensor(np.asarray(x, dtype=np.float32))
     if image_shape is not None:
         batch = batch.reshape(len(batch), *image_shape)
