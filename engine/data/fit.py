@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from engine.data.base import ArrayDataset, DataError
+from engine.data.streaming import is_lazy
 from engine.layers.base import TensorSpec
 
 
@@ -25,7 +26,7 @@ def vocabulary_size(dataset: ArrayDataset) -> int:
     """
     if dataset.vocabulary is not None:
         return len(dataset.vocabulary)
-    if not np.issubdtype(dataset.x.dtype, np.integer) or dataset.x.size == 0:
+    if is_lazy(dataset.x) or not np.issubdtype(dataset.x.dtype, np.integer) or dataset.x.size == 0:
         return 0
     largest = int(dataset.x.max())
     if dataset.y is not None and dataset.target_kind == "next_tokens" and dataset.y.size:
@@ -46,7 +47,7 @@ def check_input_fits(dataset: ArrayDataset, input_id: str, spec: TensorSpec) -> 
         DataError: A dtype, shape, sequence length or vocabulary mismatch, with the fix.
     """
     dims = dataset.sample_dims
-    tokens = np.issubdtype(dataset.x.dtype, np.integer)
+    tokens = np.issubdtype(dataset.x.dtype, np.integer) and not is_lazy(dataset.x)  # streamed images are uint8
     name = dataset.name
     if spec.dtype == "long":
         if not tokens:
@@ -86,7 +87,7 @@ def describe(dataset: ArrayDataset) -> dict[str, Any]:
         ``None``), ``num_classes``, ``class_counts`` (class name -> count, classification
         only), ``feature_names``, ``vocabulary_size`` (token data), ``image_shape``.
     """
-    tokens = bool(np.issubdtype(dataset.x.dtype, np.integer))
+    tokens = bool(np.issubdtype(dataset.x.dtype, np.integer)) and not is_lazy(dataset.x)
     y = dataset.y
     counts: dict[str, int] | None = None
     if dataset.target_kind == "classes" and y is not None:
@@ -106,4 +107,6 @@ def describe(dataset: ArrayDataset) -> dict[str, Any]:
         "feature_names": list(dataset.feature_names) if dataset.feature_names else None,
         "vocabulary_size": vocabulary_size(dataset) if tokens else None,
         "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
+        "storage": dataset.extras.get("storage"),
+        "skipped": list(dataset.extras.get("skipped") or []),
     }

@@ -89,7 +89,26 @@ def _listing(root: Path) -> tuple[list[str], list[tuple[Path, int, int]]]:
 
 def read_image(path: Path, size: tuple[int, int], channels: int, label: str | None = None) -> np.ndarray:
     """Decode one image as the image folder source does: converted to grayscale (1 channel) or RGB
-    (3), resized bilinearly, scaled to [0, 1].
+    (3), resized bilinearly, scaled to [0, 1] (float32; :func:`decode_image` divided by 255).
+
+    Args:
+        path: The image file.
+        size: ``(height, width)``.
+        channels: 1 or 3.
+        label: How messages name the file (default its name).
+
+    Shape:
+        Returns ``(channels, height, width)``.
+
+    Raises:
+        DataError: Not a readable image, or one too large to decode.
+    """
+    return decode_image(path, size, channels, label).astype(np.float32) / np.float32(255.0)
+
+
+def decode_image(path: Path, size: tuple[int, int], channels: int, label: str | None = None) -> np.ndarray:
+    """Decode one image as uint8 pixels: converted to grayscale (1 channel) or RGB (3), resized
+    bilinearly (the in-memory and the streamed image folder share it).
 
     Args:
         path: The image file.
@@ -119,7 +138,7 @@ def read_image(path: Path, size: tuple[int, int], channels: int, label: str | No
         raise DataError(f"{name}: image too large ({exc})") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error) as exc:
         raise DataError(f"{name}: not a readable image ({exc})") from None
-    array = np.asarray(pixels, dtype=np.float32) / 255.0
+    array = np.asarray(pixels, dtype=np.uint8)
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
 
@@ -131,10 +150,12 @@ def load_image_folder(name: str, opts: dict[str, Any]) -> ArrayDataset:
 
     Args:
         name: ``"image_folder"``.
-        opts: ``path`` (the folder), ``size`` ``(H, W)``, ``color`` (``grayscale``/``rgb``).
+        opts: ``path`` (the folder), ``size`` ``(H, W)``, ``color`` (``grayscale``/``rgb``),
+            ``storage`` (``auto``/``memory``/``stream``, see :mod:`engine.data.streaming`), ``cache``.
 
     Returns:
-        x float32 ``(n, C, H, W)`` in [0, 1]; class names are the sorted subfolder names;
+        x float32 ``(n, C, H, W)`` in [0, 1] (streamed: a lazy uint8 array,
+        :class:`engine.data.streaming.LazyImages`); ``extras["storage"]`` says where and why; class names are the sorted subfolder names;
         ``extras["files"]`` each sample's path relative to the folder; for a folder that arrives
         split, ``extras["split"]`` each sample's part (int8: 0 train, 1 validation, 2 test).
 
@@ -145,13 +166,20 @@ def load_image_folder(name: str, opts: dict[str, Any]) -> ArrayDataset:
     height, width = opts["size"]
     channels = 1 if opts["color"] == "grayscale" else 3
     classes, files = _listing(root)
+    from engine.data import streaming  # psutil and the cache only when an image folder loads
+
+    storage, reason = streaming.choose_storage(opts.get("storage", "auto"), len(files) * channels * height * width)
+    if storage == "stream":
+        return streaming.stream_image_folder(root, classes, files, opts, reason)
     if len(files) * channels * height * width * 4 > MAX_IMAGE_BYTES:
         raise DataError(f"{root.name}: {len(files)} images of {channels}x{height}x{width} would need more "
-                        f"than {MAX_IMAGE_BYTES // 1024**3} GB; choose a smaller size")
+                        f"than {MAX_IMAGE_BYTES // 1024**3} GB; choose a smaller size or set dataset.storage "
+                        f"to 'stream'")
     x = np.empty((len(files), channels, height, width), dtype=np.float32)
     for i, (path, _, _) in enumerate(files):
         x[i] = read_image(path, (height, width), channels, path.relative_to(root).as_posix())
-    extras: dict[str, Any] = {"path": str(root), "files": [p.relative_to(root).as_posix() for p, _, _ in files]}
+    extras: dict[str, Any] = {"path": str(root), "files": [p.relative_to(root).as_posix() for p, _, _ in files],
+                              "storage": reason}
     description = (f"{root.name}: {len(files)} images of {len(classes)} classes, "
                    f"{opts['color']} {height}x{width}")
     if _split_parts(root) is not None:

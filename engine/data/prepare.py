@@ -3,7 +3,10 @@
 The split (train / validation / optional test, seeded, stratified for classification, time
 order kept for series, a given split kept) comes from :mod:`engine.data.splits`.
 Normalization statistics come from the training rows alone, so neither validation nor test
-data leaks into them.
+data leaks into them. A streamed image folder (``x`` a :class:`engine.data.streaming.LazyImages`)
+is never decoded whole: its parts stay lazy row selections (uint8, un-normalized; the trainer
+decodes and normalizes batches on the device) and its normalization is fitted on a fixed-seed
+sample of at most 2048 training images.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import numpy as np
 
 from engine.data.base import ArrayDataset, Normalization, PreparedData
 from engine.data.splits import split_indices, three_way_split
+from engine.data.streaming import fit_sampled_normalization, is_lazy
 
 __all__ = ["apply_split", "fit_normalization", "prepare_data", "split_indices"]
 
@@ -91,12 +95,16 @@ def apply_split(dataset: ArrayDataset, train_index: np.ndarray, val_index: np.nd
     parts = [np.asarray(i, dtype=np.int64) for i in (train_index, val_index,
                                                       np.zeros(0, np.int64) if test_index is None else test_index)]
     x = dataset.x
-    tokens = np.issubdtype(x.dtype, np.integer)
     x_norm: Normalization | None = None
-    xs = [x[i].astype(np.int64 if tokens else np.float32) for i in parts]
-    if not tokens and normalize:
-        x_norm = fit_normalization(xs[0])
-        xs = [x_norm.apply(part) for part in xs]
+    if is_lazy(x):  # streamed images: keep the rows, the trainer decodes and normalizes batches
+        xs = [x.take(i) for i in parts]
+        x_norm = fit_sampled_normalization(xs[0]) if normalize else None
+    else:
+        tokens = np.issubdtype(x.dtype, np.integer)
+        xs = [x[i].astype(np.int64 if tokens else np.float32) for i in parts]
+        if not tokens and normalize:
+            x_norm = fit_normalization(xs[0])
+            xs = [x_norm.apply(part) for part in xs]
     y = dataset.y
     y_norm: Normalization | None = None
     ys: list[np.ndarray | None] = [None, None, None]

@@ -145,7 +145,13 @@ DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (
     _info("image_folder", "Images in one subfolder per class (PNG, JPEG, ...).", "file", "classification",
           images.load_image_folder, _PATH_FOLDER,
           Option("size", "size", (28, 28), "Images are resized to [height, width].", minimum=1, maximum=4096),
-          Option("color", "choice", "grayscale", "Colour mode.", choices=("grayscale", "rgb"))),
+          Option("color", "choice", "grayscale", "Colour mode.", choices=("grayscale", "rgb")),
+          Option("storage", "choice", "auto", "memory: decode every image up front; stream: decode batches "
+                 "from disk while training (uint8, worker processes); auto: stream when the decoded images "
+                 "would exceed the smaller of 1 GiB and a quarter of the free memory.",
+                 choices=("auto", "memory", "stream")),
+          Option("cache", "choice", "on", "Streamed images only: keep decoded, resized images in a cache file "
+                 "under the app's data folder, so later epochs and runs skip decoding.", choices=("on", "off"))),
     _info("npz", "A NumPy .npz archive with arrays x and, optionally, y.", "file", "any",
           tabular.load_npz, _PATH_FILE),
     _info("mnist", "MNIST handwritten digits from the standard idx files in a folder (downloadable).", "file",
