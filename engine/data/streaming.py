@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -34,6 +35,7 @@ import numpy as np
 from engine.data import images
 from engine.data.base import ArrayDataset, DataError, Normalization
 
+log = logging.getLogger(__name__)
 #: The most memory auto storage lets decoded (uint8) images take.
 MAX_BUDGET = 1 << 30
 #: Training images a streamed dataset's normalization is fitted on (a fixed-seed sample).
@@ -218,11 +220,17 @@ class LazyImages:
             self._state = np.memmap(self.cache / "state.u8", dtype=np.uint8, mode="r+", shape=(n,))
 
     def read(self, files: np.ndarray) -> np.ndarray:
-        """Decode rows of :attr:`files` (not of this view); raises DataError on an unreadable one."""
+        """Decode rows of :attr:`files` (not of this view); an image that became unreadable after the
+        scan comes out black, with a warning logged once (views never crash on it)."""
+        files = np.asarray(files, dtype=np.int64).reshape(-1)
         out, bad = self.read_skipping(files)
-        if bad:
-            raise DataError(f"{bad[0]}: not a readable image")
-        return out
+        if not bad:
+            return out
+        _warn_unreadable(bad)
+        full = np.zeros((len(files), self.channels, *self.size), dtype=np.uint8)
+        names = set(bad)
+        full[[self.labels[row] not in names for row in files]] = out
+        return full
 
     def read_skipping(self, files: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """Decode rows of :attr:`files`, leaving out unreadable ones.
@@ -253,6 +261,16 @@ class LazyImages:
         return (out if keep.all() else out[keep]), bad
 
 
+_warned: set[str] = set()
+
+
+def _warn_unreadable(names: list[str]) -> None:
+    new = [name for name in names if name not in _warned]
+    if new:
+        _warned.update(new)
+        log.warning("unreadable image(s) shown black: %s", ", ".join(new))
+
+
 def is_lazy(x: Any) -> bool:
     """Whether ``x`` is a :class:`LazyImages` (decoded per batch, never whole)."""
     return isinstance(x, LazyImages)
@@ -267,7 +285,7 @@ def fit_sampled_normalization(x: LazyImages, samples: int = NORMALIZATION_SAMPLE
     pick = np.sort(np.random.default_rng(0).permutation(n)[:samples]) if n > samples else np.arange(n)
     count, total, squares = 0, np.zeros(x.channels), np.zeros(x.channels)
     for start in range(0, len(pick), 256):
-        batch = x[pick[start:start + 256]].astype(np.float64) / 255.0
+        batch = x.read_skipping(x.rows[pick[start:start + 256]])[0].astype(np.float64) / 255.0
         count += batch.shape[0] * batch.shape[2] * batch.shape[3]
         total += batch.sum(axis=(0, 2, 3))
         squares += (batch ** 2).sum(axis=(0, 2, 3))

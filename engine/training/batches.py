@@ -1,4 +1,6 @@
-"""Training batches: device-resident tensors for small data, a DataLoader for large data.
+"""Training batches: device-resident tensors for small data, a DataLoader for large data, and
+for a streamed image folder a DataLoader whose workers decode the images
+(:mod:`engine.training.streamed`).
 
 Every epoch draws one permutation from a dedicated, seeded generator. In a distributed run
 each rank takes an equal, disjoint share of it (as ``DistributedSampler(drop_last=True)``
@@ -14,11 +16,14 @@ import numpy as np
 import torch
 
 from engine.data.base import PreparedData
+from engine.data.streaming import is_lazy
 
 #: Datasets up to this size (inputs and targets, both splits) live on the training device.
 RESIDENT_BYTES = 1 << 30
 #: Validation samples handed to prediction snapshots.
 SNAPSHOT_SAMPLES = 4096
+#: The same for a streamed image folder (decoded once, at the start).
+STREAMED_SNAPSHOT_SAMPLES = 512
 
 Batch = tuple[torch.Tensor, torch.Tensor | None]
 
@@ -50,11 +55,24 @@ class BatchSource:
         self.rank, self.world = rank, world
         self.num_workers = num_workers
         self.generator = torch.Generator().manual_seed(seed)
+        self.streamed = None
+        if is_lazy(data.train_x):  # a streamed image folder: workers decode batches of row indices
+            from engine.training.streamed import streamed_parts
+
+            self.resident = False
+            self.streamed, self.streamed_val = streamed_parts(data, device, num_workers)
+            self.train_x, self.train_y = self.streamed.x, self.streamed.y
+            self.val_x, self.val_y = self.streamed_val.x, self.streamed_val.y
+            self._count_steps(world, batch_size)
+            return
         arrays = [data.train_x, data.train_y, data.val_x, data.val_y]
         self.resident = sum(a.nbytes for a in arrays if a is not None) <= RESIDENT_BYTES
         target = device if self.resident else torch.device("cpu")
         self.train_x, self.train_y, self.val_x, self.val_y = (
             t.to(target) if t is not None else None for t in map(_tensor, arrays))
+        self._count_steps(world, batch_size)
+
+    def _count_steps(self, world: int, batch_size: int) -> None:
         total = len(self.train_x)
         self.shard = total // world
         if self.shard < 1:
@@ -78,6 +96,11 @@ class BatchSource:
             permutation = torch.randperm(len(self.train_x), generator=self.generator)
         self.current_permutation = permutation
         local = permutation[self.rank::self.world][:self.shard]
+        if self.streamed is not None:
+            rows = local[start_batch * self.batch_size:self.steps_per_epoch * self.batch_size].tolist()
+            batches = [rows[i:i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
+            yield from enumerate(self.streamed.batches(batches), start=start_batch)
+            return
         if self.resident:
             local = local.to(self.device)
             for index in range(start_batch, self.steps_per_epoch):
@@ -101,15 +124,23 @@ class BatchSource:
             yield index, (x, y)
 
     def validation(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """All validation data (tasks move streamed batches to the device themselves)."""
+        """All validation data (tasks move streamed batches to the device themselves; a streamed
+        image folder gives its :class:`~engine.training.streamed.StreamedImages`, whose
+        ``device_batches`` the tasks' ``eval_batches`` read)."""
+        if self.streamed is not None:
+            return self.streamed_val, self.val_y  # type: ignore[return-value]
         return self.val_x, self.val_y
 
     def snapshot_data(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The first validation samples, on the device, for prediction snapshots."""
+        if self.streamed is not None:
+            return self.streamed_val.decode(np.arange(min(STREAMED_SNAPSHOT_SAMPLES, len(self.val_x))))
         x = self.val_x[:SNAPSHOT_SAMPLES].to(self.device)
         return x, None if self.val_y is None else self.val_y[:SNAPSHOT_SAMPLES].to(self.device)
 
     def sample_batch(self, size: int) -> Batch:
         """The first ``size`` training samples on the device (for memory probing)."""
+        if self.streamed is not None:
+            return self.streamed.decode(np.arange(min(size, len(self.train_x))))
         x = self.train_x[:size].to(self.device)
         return x, None if self.train_y is None else self.train_y[:size].to(self.device)

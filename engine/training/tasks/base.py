@@ -101,7 +101,10 @@ class Task:
         self.optimizers[name] = make_optimizer(parameter_groups(module, self.project.graph, what), self.config)
 
     def eval_batches(self, x: torch.Tensor, y: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        """Validation data in large batches."""
+        """Validation data in large batches (a streamed image folder's decoded by its workers)."""
+        if hasattr(x, "device_batches"):
+            yield from x.device_batches()
+            return
         for start in range(0, len(x), EVAL_BATCH):
             xb = x[start:start + EVAL_BATCH].to(self.device, non_blocking=True)
             yield xb, None if y is None else y[start:start + EVAL_BATCH].to(self.device, non_blocking=True)

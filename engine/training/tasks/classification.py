@@ -88,6 +88,7 @@ class ClassificationTask(SupervisedTask):
         count = min(SAMPLES_SHOWN, len(x))
         probabilities = self.probabilities(self.predict(x[:count]))
         raw = dataset.x[self.data.val_index[:count]]
+        raw = raw / np.float32(255) if raw.dtype == np.uint8 else raw  # a streamed image folder's pixels
         samples = []
         for i in range(count):
             top = torch.topk(probabilities[i], min(3, self.num_classes))

@@ -1,0 +1,110 @@
+"""Training on a streamed image folder: worker decoding, device normalization, decreasing loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from engine.data import load_dataset, prepare_data, streaming
+from engine.training.batches import BatchSource
+from engine.training.events import EpochEnd, Finished
+from engine.training.trainer import Trainer, TrainOptions
+from tests.test_streaming import make_image_folder
+from tests.training.helpers import chain_project
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(streaming, "cache_root", lambda: tmp_path / "cache")
+    return make_image_folder(tmp_path / "images", per_class=100, size=8)
+
+
+def _project(folder: Path, storage: str, workers: int, epochs: int = 3):  # noqa: ANN202
+    return chain_project([
+        ("image", "input", {"shape": [3, 8, 8]}),
+        ("conv1", "conv2d", {"out_channels": 4, "kernel_size": [3, 3], "padding": [1, 1]}),
+        ("act1", "relu", {}),
+        ("conv2", "conv2d", {"out_channels": 8, "kernel_size": [3, 3], "padding": [1, 1]}),
+        ("act2", "relu", {}),
+        ("pool", "maxpool2d", {"kernel_size": [2, 2]}),
+        ("flat", "flatten", {}),
+        ("fc", "linear", {"out_features": 3}),
+        ("logits", "output", {}),
+    ], {"name": "image_folder", "path": str(folder), "size": [8, 8], "color": "rgb", "storage": storage},
+        {"batch_size": 32, "epochs": epochs, "lr": 0.01, "seed": 5, "num_workers": workers})
+
+
+def _train(project) -> tuple[object, list]:  # noqa: ANN001
+    events: list = []
+    result = Trainer(TrainOptions(project, None, None, {}, False), events.append, None).run()
+    return result, events
+
+
+def test_stream_storage_trains_and_the_loss_decreases(folder: Path) -> None:
+    result, events = _train(_project(folder, "stream", workers=1))
+    assert isinstance(result, Finished), getattr(result, "message", result)
+    epochs = [e for e in events if isinstance(e, EpochEnd)]
+    assert len(epochs) == 3
+    assert epochs[-1].train["loss"] < epochs[0].train["loss"]
+    assert epochs[-1].val["loss"] < 1.0 and epochs[-1].val["accuracy"] > 0.6
+
+
+def test_streamed_batches_equal_the_in_memory_batches(folder: Path) -> None:
+    (folder / "class0" / "broken.png").unlink()
+    spec = {"name": "image_folder", "path": str(folder), "size": [8, 8], "color": "rgb"}
+    streamed = prepare_data(load_dataset({**spec, "storage": "stream"}), 0.2, seed=1).without_test()
+    memory = prepare_data(load_dataset({**spec, "storage": "memory"}), 0.2, seed=1).without_test()
+    cpu = torch.device("cpu")
+    lazy, eager = BatchSource(streamed, cpu, 16, seed=2, num_workers=1), BatchSource(memory, cpu, 16, seed=2)
+    assert lazy.steps_per_epoch == eager.steps_per_epoch and lazy.train_count == eager.train_count
+    for (i, (xa, ya)), (j, (xb, yb)) in zip(lazy.epoch(0), eager.epoch(0)):
+        assert i == j and torch.equal(ya, yb)
+        # in-memory normalization is fitted on every training image; streamed on the same (few) images here
+        torch.testing.assert_close(xa, xb, atol=1e-4, rtol=1e-4)
+    val_x, val_y = lazy.validation()
+    got = list(val_x.device_batches())
+    torch.testing.assert_close(torch.cat([x for x, _ in got]), eager.val_x, atol=1e-4, rtol=1e-4)
+    assert torch.equal(torch.cat([y for _, y in got]), eager.val_y)
+    snap_x, snap_y = lazy.snapshot_data()
+    torch.testing.assert_close(snap_x, eager.val_x[:len(snap_x)], atol=1e-4, rtol=1e-4)
+    assert np.array_equal(snap_y.numpy(), eager.val_y[:len(snap_y)].numpy())
+
+
+def test_a_file_broken_after_the_scan_is_skipped_in_its_batch(folder: Path, caplog: pytest.LogCaptureFixture) -> None:
+    project = _project(folder, "stream", workers=0, epochs=1)
+    project.dataset["cache"] = "off"
+    data = load_dataset(project.dataset)
+    target = folder / data.extras["files"][10]
+    original = target.read_bytes()
+    import engine.data.registry as registry
+
+    real = registry.DATASETS["image_folder"].loader
+
+    def load_then_break(name: str, opts: dict) -> object:
+        dataset = real(name, opts)
+        target.write_bytes(b"broken after the scan")
+        return dataset
+
+    info = registry.DATASETS["image_folder"]
+    registry.DATASETS["image_folder"] = type(info)(info.name, info.description, info.group, info.task,
+                                                   info.options, load_then_break)
+    try:
+        with caplog.at_level("WARNING"):
+            result, _ = _train(project)
+    finally:
+        registry.DATASETS["image_folder"] = info
+        target.write_bytes(original)
+    assert isinstance(result, Finished), getattr(result, "message", result)
+    assert caplog.text.count(data.extras["files"][10]) == 1
+
+
+def test_default_storage_trains_from_memory(folder: Path) -> None:
+    (folder / "class0" / "broken.png").unlink()
+    project = _project(folder, "auto", workers=0, epochs=1)
+    data = load_dataset(project.dataset)
+    assert not streaming.is_lazy(data.x)
+    result, _ = _train(project)
+    assert isinstance(result, Finished)
