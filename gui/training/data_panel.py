@@ -509,6 +509,7 @@ class DataPanel(QWidget):
             lines.append(f"{info['num_classes']} classes — {counts}")
         if info["vocabulary_size"]:
             lines.append(f"vocabulary of {info['vocabulary_size']} tokens")
+        lines += [_escape(info["description"])] if info.get("storage") or info.get("skipped") else []
         self.summary.setText("<br>".join(lines))
 
     def _show_preview(self, dataset: ArrayDataset) -> None:

@@ -1,0 +1,200 @@
+"""Streamed image folders against a hand-written Dataset + DataLoader loop over the same files.
+
+Generates folders of 64x64 RGB PNGs in 10 classes (20,000 and 100,000 files by default,
+``--quick``: 2,000), then trains the same small CNN one epoch after another with
+
+- the streaming pipeline (``storage: stream``: the image folder source, the split,
+  :class:`engine.training.batches.BatchSource` with decoding workers and the decoded-image cache;
+  epoch 1 decodes and fills the cache, epoch 2 reads the cache);
+- a plain ``torch.utils.data.Dataset`` that opens each PNG with Pillow, with a ``DataLoader``
+  of the same worker count and batch size (it has no cache: epoch 2 decodes again).
+
+It reports training samples/s of each epoch and the peak resident memory of this process
+(psutil, sampled every 20 ms; decoding workers are separate processes and not counted).
+Results go to bench/results/data_pipeline.json.
+
+    python bench/data_pipeline.py --quick
+    python bench/data_pipeline.py --sizes 20000 100000 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench._common import RESULTS_DIR  # noqa: E402
+
+SIZE, CLASSES = 64, 10
+
+
+def make_folder(root: Path, count: int) -> Path:
+    """``count`` PNGs in ``CLASSES`` class folders (made once; reused when present)."""
+    from PIL import Image
+
+    marker = root / f".complete_{count}"
+    if marker.exists():
+        return root
+    rng = np.random.default_rng(0)
+    for c in range(CLASSES):
+        (root / f"class{c}").mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        c = i % CLASSES
+        pixels = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+        pixels[..., c % 3] //= 2 + c // 3  # a learnable colour cue
+        Image.fromarray(pixels).save(root / f"class{c}" / f"{i:06d}.png", compress_level=1)
+    marker.write_text("ok")
+    return root
+
+
+def cnn():  # noqa: ANN201
+    from torch import nn
+
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(32 * 16 * 16, CLASSES))
+
+
+class PeakMemory:
+    """Peak RSS of this process, sampled in a thread."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.process, self.peak, self.running = psutil.Process(), 0, True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.02)
+
+    def stop(self) -> int:
+        self.running = False
+        self.thread.join()
+        return max(self.peak, self.process.memory_info().rss)
+
+
+def _epoch(model, optimizer, batches, device) -> tuple[float, int]:  # noqa: ANN001
+    import torch
+
+    started, seen = time.perf_counter(), 0
+    for x, y in batches:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        seen += len(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return seen / (time.perf_counter() - started), seen
+
+
+def run_streaming(folder: Path, cache: Path, batch: int, workers: int, device) -> dict:  # noqa: ANN001
+    import torch
+
+    from engine.data import load_dataset, prepare_data, streaming
+    from engine.training.batches import BatchSource
+
+    shutil.rmtree(cache, ignore_errors=True)
+    streaming.cache_root = lambda: cache  # type: ignore[assignment]
+    memory = PeakMemory()
+    started = time.perf_counter()
+    data = load_dataset({"name": "image_folder", "path": str(folder), "size": [SIZE, SIZE], "color": "rgb",
+                         "storage": "stream"})
+    prepared = prepare_data(data, 0.0, seed=0).without_test()
+    source = BatchSource(prepared, device, batch, seed=0, num_workers=workers)
+    setup = time.perf_counter() - started
+    torch.manual_seed(0)
+    model = cnn().to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rates = [_epoch(model, optimizer, (b for _, b in source.epoch(e)), device)[0] for e in range(2)]
+    return {"setup_s": setup, "epoch1": rates[0], "epoch2": rates[1], "peak_rss": memory.stop()}
+
+
+class PlainImages:
+    """The hand-written baseline: decode each PNG with Pillow in ``__getitem__``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.files = sorted(folder.glob("class*/*.png"))
+        self.labels = [int(p.parent.name[5:]) for p in self.files]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):  # noqa: ANN204
+        import torch
+        from PIL import Image
+
+        with Image.open(self.files[i]) as image:
+            pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        return torch.from_numpy(pixels.transpose(2, 0, 1).copy()), self.labels[i]
+
+
+def run_plain(folder: Path, batch: int, workers: int, device) -> dict:  # noqa: ANN001
+    import torch
+    from torch.utils.data import DataLoader
+
+    memory = PeakMemory()
+    torch.manual_seed(0)
+    loader = DataLoader(PlainImages(folder), batch_size=batch, shuffle=True, num_workers=workers,
+                        pin_memory=device.type == "cuda", drop_last=True,
+                        generator=torch.Generator().manual_seed(0))
+    model = cnn().to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    rates = [_epoch(model, optimizer, loader, device)[0] for _ in range(2)]
+    return {"epoch1": rates[0], "epoch2": rates[1], "peak_rss": memory.stop()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 files only")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--workers", type=int, default=0, help="0: the streaming pipeline's automatic count")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dir", type=Path, default=None, help="where the PNG folders go (default a temp folder)")
+    args = parser.parse_args()
+    import torch
+
+    from engine.training.streamed import auto_workers
+
+    sizes = [2_000] if args.quick else args.sizes
+    workers = auto_workers(args.workers)
+    device = torch.device(args.device)
+    base = args.dir or Path(tempfile.mkdtemp(prefix="nc_data_pipeline_"))
+    rows = []
+    for count in sizes:
+        started = time.perf_counter()
+        folder = make_folder(base / f"png_{count}", count)
+        made = time.perf_counter() - started
+        plain = run_plain(folder, args.batch, workers, device)
+        stream = run_streaming(folder, base / f"cache_{count}", args.batch, workers, device)
+        rows.append({"files": count, "workers": workers, "device": str(device), "made_s": made,
+                     "plain": plain, "stream": stream})
+        print(f"{count:>7} files, {workers} worker(s), {device}: "
+              f"plain {plain['epoch1']:,.0f} / {plain['epoch2']:,.0f} samples/s, "
+              f"peak RSS {plain['peak_rss'] / 2**20:,.0f} MiB | "
+              f"stream {stream['epoch1']:,.0f} / {stream['epoch2']:,.0f} samples/s (epoch 1 / epoch 2 cached), "
+              f"setup {stream['setup_s']:.1f} s, peak RSS {stream['peak_rss'] / 2**20:,.0f} MiB | "
+              f"ratio stream/plain {stream['epoch1'] / plain['epoch1']:.2f} / {stream['epoch2'] / plain['epoch2']:.2f}",
+              flush=True)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / "data_pipeline.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
