@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog,
                                QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QTableView,
                                QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from engine.errors import UserError
 from engine.training.evaluate import Evaluation, evaluate_run
 from gui.background import BackgroundCall
 from gui.style import status_color
@@ -181,6 +182,13 @@ class EvaluationDialog(QDialog):
         layout.addWidget(self.tabs, 1)
         self.background = BackgroundCall(self)
         self.background.done.connect(self._on_done)
+        self.note = ""
+        if not _has_test_split(self.run_dir):  # trained without one: its validation split is what there is
+            self.split.blockSignals(True)
+            self.split.setCurrentIndex(1)
+            self.split.blockSignals(False)
+            self.note = ("This run held no test split out (test_fraction 0), so its validation split is shown; "
+                         "set test_fraction in Settings and train again for a test split. ")
         self.start()
 
     # ------------------------------------------------------------------ running
@@ -219,7 +227,8 @@ class EvaluationDialog(QDialog):
                  if evaluation.macro else "")
         wrong = sum(1 for row in evaluation.rows if row.correct is False)
         mistakes = f" · {wrong} mistake{'s' if wrong != 1 else ''}" if evaluation.per_class else ""
-        self.summary.setText(f"{evaluation.samples} samples, weights {evaluation.weights}: {metrics}{macro}{mistakes}")
+        self.summary.setText(f"{self.note if evaluation.split == 'val' else ''}{evaluation.samples} samples, weights "
+                             f"{evaluation.weights}: {metrics}{macro}{mistakes}")
         model = SamplesModel(evaluation)
         self.filter.setSourceModel(model)
         self.samples.setModel(self.filter)
@@ -279,6 +288,17 @@ class EvaluationDialog(QDialog):
             self.summary.setText(f"Cannot write {path}: {exc.strerror or exc}")
             return None
         return path
+
+
+def _has_test_split(run_dir: Path) -> bool:
+    """Whether the run recorded a test split (unknown runs say yes: evaluating says what is wrong)."""
+    from engine.training.split_file import read_split
+
+    try:
+        recorded = read_split(run_dir)
+    except UserError:
+        return True
+    return recorded is None or len(recorded.test) > 0
 
 
 def _table(headers: tuple[str, ...]) -> QTableWidget:

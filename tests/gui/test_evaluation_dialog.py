@@ -76,3 +76,14 @@ def test_the_settings_panel_edits_the_test_fraction(qtbot) -> None:  # noqa: ANN
     panel = SettingsPanel()
     qtbot.addWidget(panel)
     assert "test_fraction" in panel.editors
+
+
+def test_a_run_without_a_test_split_shows_its_validation_split_and_says_why(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    project = load_project(ROOT / "templates" / "cnn_digits.json")
+    run = tmp_path / "plain"
+    assert isinstance(Trainer(TrainOptions(project, run, ROOT / "templates", {"epochs": 1, "device": "cpu"}),
+                              lambda event: None).run(), Finished)
+    dialog = EvaluationDialog(run, ROOT / "templates")
+    qtbot.addWidget(dialog)
+    assert dialog.wait() and dialog.evaluation is not None and dialog.evaluation.split == "val"
+    assert "test_fraction" in dialog.summary.text()
