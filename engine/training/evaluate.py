@@ -294,19 +294,30 @@ def evaluate_run(run_dir: Path, split: Split = "test", base_dir: Path | None = N
     task = make_task(task_name, project, data, config, torch.device("cpu"), None)
     _load(task, state, run_dir)
     x, y = (data.test_x, data.test_y) if split == "test" else (data.val_x, data.val_y)
-    x_t, y_t = _as_tensor(x), _as_tensor(y)
+    x_t, y_t = _split_tensor(x, data), _as_tensor(y)
     torch.manual_seed(config.seed)  # tasks that sample (GAN noise) repeat their numbers
     metrics = task.evaluate(x_t, y_t)
     result = Evaluation(run_dir, split, task_name, source, len(rows), metrics)
     files = dataset.extras.get("files")
     names = [str(files[int(i)]) if files is not None else None for i in rows]
     if dataset.image_shape is not None and task_name in ROW_TASKS:  # thumbnails for the app's sample table
-        result.images = np.asarray(dataset.x)[rows]
+        result.images = dataset.x[np.asarray(rows)]  # a streamed folder decodes just these rows
     if task_name == "classification":
         _classification(result, task, dataset, x_t, rows, names)
     elif task_name in ("regression", "forecasting"):
         _values(result, task, data, x_t, rows, names)
     return result
+
+
+def _split_tensor(x: Any, data: PreparedData) -> torch.Tensor | None:
+    """A split's inputs as the model sees them (streamed images decoded and normalized as in training)."""
+    from engine.data.streaming import is_lazy
+
+    if is_lazy(x):
+        from engine.training.streamed import normalized_images
+
+        return normalized_images(x, data.x_normalization)
+    return _as_tensor(x)
 
 
 def _as_tensor(array: np.ndarray | None) -> torch.Tensor | None:

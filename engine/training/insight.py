@@ -297,7 +297,14 @@ class ModelInsight:
         import torch
 
         input_ids = self._probes[",".join(node_ids)][1] if node_ids else self.compiled.input_ids
-        sample = torch.from_numpy(np.ascontiguousarray(self.data.val_x[index:index + 1]))
+        from engine.data.streaming import is_lazy
+
+        if is_lazy(self.data.val_x):  # streamed images: decoded and normalized as training feeds them
+            from engine.training.streamed import normalized_images
+
+            sample = normalized_images(self.data.val_x, self.data.x_normalization, [index])
+        else:
+            sample = torch.from_numpy(np.ascontiguousarray(self.data.val_x[index:index + 1]))
         sample = sample.float() if sample.is_floating_point() else sample.long()
         noise = torch.Generator().manual_seed(index)
         specs = self.compiled.analysis.nodes

@@ -126,6 +126,16 @@ class StreamedImages:
         yield from self.batches([list(range(s, min(n, s + batch_size))) for s in range(0, n, batch_size)])
 
 
+def normalized_images(x: LazyImages, normalization: Normalization | None, positions: list[int] | None = None,
+                      device: torch.device | None = None) -> torch.Tensor:
+    """Images of a streamed part (all, or ``positions``) decoded and normalized as training feeds
+    them, as one tensor (for evaluation and Look Inside: a split that fits memory)."""
+    part = StreamedImages(x, None, normalization, device or torch.device("cpu"), 0)
+    chosen = list(range(len(x))) if positions is None else positions
+    return torch.cat([part.decode(np.asarray(chosen[s:s + 256]))[0] for s in range(0, len(chosen), 256)]) \
+        if chosen else torch.empty(0)
+
+
 def streamed_parts(data: Any, device: torch.device, num_workers: int) -> tuple[StreamedImages, StreamedImages]:
     """The training and validation parts of prepared data whose inputs are lazy."""
     from engine.training.batches import _tensor

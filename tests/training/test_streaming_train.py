@@ -108,3 +108,24 @@ def test_default_storage_trains_from_memory(folder: Path) -> None:
     assert not streaming.is_lazy(data.x)
     result, _ = _train(project)
     assert isinstance(result, Finished)
+
+
+def test_evaluate_and_look_inside_read_a_streamed_run_as_training_fed_it(folder: Path, tmp_path: Path) -> None:
+    """The test split and Look Inside's sample are decoded and normalized as training batches are,
+    so a streamed run evaluates to the same numbers as the same run kept in memory."""
+    from engine.training.evaluate import evaluate_run
+    from engine.training.insight import ModelInsight
+
+    (folder / "class0" / "broken.png").unlink()
+    results = {}
+    for storage in ("stream", "memory"):
+        project = _project(folder, storage, workers=0, epochs=1)
+        project.training["test_fraction"] = 0.2
+        run = tmp_path / storage
+        assert isinstance(Trainer(TrainOptions(project, run, None, {}, False), lambda e: None, None).run(), Finished)
+        evaluation = evaluate_run(run, "test")
+        assert evaluation.images is not None and evaluation.images.shape[1:] == (3, 8, 8)
+        insight = ModelInsight.from_run(run)
+        results[storage] = (evaluation.metrics["accuracy"], insight.node_report("fc", 0).probability)
+    assert results["stream"][0] == pytest.approx(results["memory"][0])
+    assert results["stream"][1] == pytest.approx(results["memory"][1], abs=1e-4)
