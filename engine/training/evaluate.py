@@ -110,7 +110,7 @@ class Evaluation:
         """
         data: dict[str, Any] = {"run": str(self.run_dir), "split": self.split, "task": self.task,
                                 "weights": self.weights, "samples": self.samples,
-                                "metrics": {k: _finite(v) for k, v in self.metrics.items()}}
+                                "metrics": {k: finite_json(v) for k, v in self.metrics.items()}}
         if self.task == "classification":
             data["classes"] = list(self.class_names)
             data["per_class"] = [{"class": s.name, "precision": s.precision, "recall": s.recall, "f1": s.f1,
@@ -118,7 +118,7 @@ class Evaluation:
             data["macro_avg"] = dict(self.macro)
             data["confusion"] = self.confusion.tolist() if self.confusion is not None else []
         classifier = self.task == "classification"
-        data["rows"] = [{"index": r.index, "file": r.file, "true": _finite(r.true), "prediction": _finite(r.prediction),
+        data["rows"] = [{"index": r.index, "file": r.file, "true": finite_json(r.true), "prediction": finite_json(r.prediction),
                          **({"confidence": r.confidence, "correct": r.correct} if classifier else {})}
                         for r in self.rows]
         return data
@@ -131,7 +131,7 @@ class Evaluation:
         classifier = self.task == "classification"
         writer.writerow(["index", "file", "true", "prediction", *(["confidence", "correct"] if classifier else [])])
         for r in self.rows:
-            cells = [r.index, r.file or "", _cell(r.true), _cell(r.prediction)]
+            cells = [r.index, r.file or "", csv_cell(r.true), csv_cell(r.prediction)]
             if classifier:
                 cells += [f"{r.confidence:.6f}" if r.confidence is not None else "", int(bool(r.correct))]
             writer.writerow(cells)
@@ -202,17 +202,19 @@ class Evaluation:
         return lines
 
 
-def _finite(value: Any) -> Any:
+def finite_json(value: Any) -> Any:
+    """``value`` with non-finite floats as ``None`` (strict JSON), lists element by element."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     return value
 
 
-def _cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """A table or CSV cell: 6 significant digits, several values separated by spaces."""
     if isinstance(value, list):
-        return " ".join(_cell(v) for v in value)
+        return " ".join(csv_cell(v) for v in value)
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)

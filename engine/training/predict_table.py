@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from engine.data.images import IMAGE_SUFFIXES
 from engine.errors import UserError
+from engine.training.evaluate import csv_cell, finite_json
 
 
 @dataclass
@@ -61,10 +60,10 @@ class Predictions:
         ``true`` when the input carried a target); non-finite numbers become ``null``."""
         rows = []
         for r in self.rows:
-            row: dict[str, Any] = {"input": r.input, "prediction": _finite(r.prediction), "confidence": r.confidence,
+            row: dict[str, Any] = {"input": r.input, "prediction": finite_json(r.prediction), "confidence": r.confidence,
                                    "top_k": [{"class": name, "probability": p} for name, p in r.top_k]}
             if r.true is not None:
-                row["true"] = _finite(r.true)
+                row["true"] = finite_json(r.true)
             rows.append(row)
         return {"run": str(self.run_dir), "task": self.task, "weights": self.weights,
                 "skipped": list(self.skipped), "rows": rows}
@@ -77,10 +76,10 @@ class Predictions:
         header += ["true"] if truth else []
         table = []
         for r in self.rows:
-            cells = [r.input, _cell(r.prediction), "" if r.confidence is None else f"{r.confidence:.6f}"]
+            cells = [r.input, csv_cell(r.prediction), "" if r.confidence is None else f"{r.confidence:.6f}"]
             ranked = [c for name, p in r.top_k for c in (name, f"{p:.6f}")]
             cells += ranked + [""] * (2 * k - len(ranked))
-            cells += [_cell(r.true) if r.true is not None else ""] if truth else []
+            cells += [csv_cell(r.true) if r.true is not None else ""] if truth else []
             table.append(cells)
         return header, table
 
@@ -116,8 +115,8 @@ class Predictions:
         lines = [(f"{self.run_dir}: {len(self.rows)} predictions, {self.task.replace('_', ' ')}, "
                   f"weights {self.weights}")]
         shown = _visible if self.task == "language_model" else str  # a predicted blank or newline shows
-        cells = [[r.input, shown(_cell(r.prediction)), "" if r.confidence is None else f"{r.confidence:.3f}",
-                  ", ".join(f"{shown(name)} {p:.3f}" for name, p in r.top_k), "" if r.true is None else _cell(r.true)]
+        cells = [[r.input, shown(csv_cell(r.prediction)), "" if r.confidence is None else f"{r.confidence:.3f}",
+                  ", ".join(f"{shown(name)} {p:.3f}" for name, p in r.top_k), "" if r.true is None else csv_cell(r.true)]
                  for r in self.rows]
         header = ["input", what, "confidence", "top-k", "true"]
         used = [i for i in range(len(header)) if i < 2 or any(row[i] for row in cells)]
@@ -136,19 +135,3 @@ def skipped_line(skipped: list[str]) -> str:
 
 def _visible(text: str) -> str:
     return repr(text) if not text.isprintable() or text.isspace() else text
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, list):
-        return " ".join(_cell(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
