@@ -368,8 +368,14 @@ def test_image_folder_problems(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="class folder 'b' holds no images"):
         load_dataset({"name": "image_folder", "path": str(one)})
     (one / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
-    with pytest.raises(DataError, match=r"broken\.png: not a readable image"):
+    with pytest.raises(DataError, match=r"every image of class 'b' is unreadable \(b/broken\.png\)"):
         load_dataset({"name": "image_folder", "path": str(one)})
+    from PIL import Image
+
+    Image.new("L", (4, 4)).save(one / "b" / "fine.png")  # an unreadable file among good ones: skipped, listed once
+    loaded = load_dataset({"name": "image_folder", "path": str(one), "storage": "memory"})
+    assert len(loaded) == 2 and loaded.extras["skipped"] == ["b/broken.png"]
+    assert loaded.description.count("broken.png") == 1 and "1 unreadable image(s) skipped" in loaded.description
 
 
 # --------------------------------------------------------------------------- npz

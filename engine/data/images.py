@@ -176,12 +176,27 @@ def load_image_folder(name: str, opts: dict[str, Any]) -> ArrayDataset:
                         f"than {MAX_IMAGE_BYTES // 1024**3} GB; choose a smaller size or set dataset.storage "
                         f"to 'stream'")
     x = np.empty((len(files), channels, height, width), dtype=np.float32)
+    kept: list[int] = []
+    skipped: list[str] = []
     for i, (path, _, _) in enumerate(files):
-        x[i] = read_image(path, (height, width), channels, path.relative_to(root).as_posix())
+        name = path.relative_to(root).as_posix()
+        try:
+            x[len(kept)] = read_image(path, (height, width), channels, name)
+        except DataError:  # unreadable or damaged: left out and listed once, as a streamed folder does
+            skipped.append(name)
+            continue
+        kept.append(i)
+    if skipped:
+        files = [files[i] for i in kept]
+        x = x[:len(kept)]
+        _refuse_empty_classes(root, classes, files, skipped)
     extras: dict[str, Any] = {"path": str(root), "files": [p.relative_to(root).as_posix() for p, _, _ in files],
                               "storage": reason}
     description = (f"{root.name}: {len(files)} images of {len(classes)} classes, "
                    f"{opts['color']} {height}x{width}")
+    if skipped:
+        extras["skipped"] = skipped
+        description += f"; {len(skipped)} unreadable image(s) skipped: {', '.join(skipped)}"
     if _split_parts(root) is not None:
         split = np.asarray([part for _, _, part in files], dtype=np.int8)
         extras["split"] = split
@@ -191,6 +206,15 @@ def load_image_folder(name: str, opts: dict[str, Any]) -> ArrayDataset:
         name=root.name, x=x, y=np.asarray([label for _, label, _ in files], dtype=np.int64),
         target_kind="classes", class_names=classes, image_shape=(channels, height, width),
         description=description, extras=extras)
+
+
+def _refuse_empty_classes(root: Path, classes: list[str], files: list[tuple[Path, int, int]],
+                          skipped: list[str]) -> None:
+    """One line when leaving out unreadable images empties a class."""
+    for label, cls in enumerate(classes):
+        if not any(f[1] == label for f in files):
+            raise DataError(f"{root.name}: every image of class '{cls}' is unreadable ({', '.join(skipped[:5])}"
+                            f"{' ...' if len(skipped) > 5 else ''}); replace them or remove the class folder")
 
 
 def _read_bytes(path: Path) -> bytes:
