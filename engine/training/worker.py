@@ -34,6 +34,8 @@ STOP_GRACE_SECONDS = 4.0
 #: Exit code of a worker that did not stop within the grace period.
 EXIT_STOP_DEADLINE = 75
 PR_SET_PDEATHSIG = 1
+#: How long a SIGTERM waits to see whether it came from the parent's death (see ``_on_sigterm``).
+PARENT_DEATH_WAIT_S = 0.5
 
 
 class EventSender:
@@ -166,7 +168,11 @@ class ParentGuard:
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         parent = mp.parent_process()
-        if parent is not None and not parent.is_alive():
+        # Linux sends the parent's death signal when the parent *thread* that started this process
+        # exits, which can be a moment before the parent process is gone (its sentinel closed, this
+        # process re-parented): give a dying parent half a second to show before calling it a request.
+        if parent is not None and (os.getppid() != parent.pid or not parent.is_alive() or
+                                   (parent.join(PARENT_DEATH_WAIT_S) or not parent.is_alive())):
             self.parent_gone = True
             self.stop("the app or command that started it ended")
         else:
