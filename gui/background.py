@@ -16,10 +16,19 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRunnable, QThread
 from engine.errors import UserError
 
 
+class _Relay(QObject):
+    """Carries one job's result to its BackgroundCall. The job keeps it alive, so a job that ends after
+    its BackgroundCall was deleted (a closed window) emits into a connection Qt has already removed,
+    never into a half-destroyed object."""
+
+    report = Signal(int, object, str)
+
+
 class _Job(QRunnable):
-    def __init__(self, ticket: int, work: Callable[[], Any], report: Signal) -> None:
+    def __init__(self, ticket: int, work: Callable[[], Any], relay: _Relay) -> None:
         super().__init__()
-        self.ticket, self.work, self.report = ticket, work, report
+        self.ticket, self.work, self.relay = ticket, work, relay
+        self.report = relay.report
 
     def run(self) -> None:
         try:
@@ -30,7 +39,8 @@ class _Job(QRunnable):
             result, error = None, f"{type(exc).__name__}: {exc}"
         try:
             self.report.emit(self.ticket, result, error)
-        except RuntimeError:  # the receiver was deleted meanwhile
+            self.relay.deleteLater()  # on the GUI thread it lives in, after what it carries
+        except RuntimeError:  # deleted meanwhile
             pass
 
 
@@ -52,7 +62,9 @@ class BackgroundCall(QObject):
     def start(self, work: Callable[[], Any]) -> int:
         """Run ``work()`` in the background; returns its ticket."""
         self.ticket += 1
-        self._pool.start(_Job(self.ticket, work, self.done))
+        relay = _Relay()  # lives in this (the GUI) thread: its signal reaches ``done`` queued
+        relay.report.connect(self.done)
+        self._pool.start(_Job(self.ticket, work, relay))
         return self.ticket
 
     def cancel(self) -> None:
