@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from engine.graph.blocks import BlockDefinition, BlockError, BlockLibrary
+from engine.graph.blocks import BlockDefinition, BlockError, BlockLibrary, free_name
 from engine.graph.grouping import GroupPlan, UngroupPlan
 from engine.graph.model import Graph, Node
 from engine.layers.block import BLOCK_TYPE
@@ -70,23 +70,6 @@ def ungroup(graph: Graph, plan: UngroupPlan) -> GraphCommand:
     return GraphCommand(f"Ungroup {plan.instance.id}", steps)
 
 
-def unique_name(library: BlockLibrary, base: str) -> str:
-    """``base`` when free in ``library``, else ``base2``, ``base3``, ..."""
-    if base not in library:
-        return base
-    stem = base.rstrip("0123456789") or base
-    n = 2
-    while f"{stem}{n}" in library:
-        n += 1
-    return f"{stem}{n}"
-
-
-def copy_definition(definition: BlockDefinition, name: str) -> BlockDefinition:
-    """An independent copy of ``definition`` under ``name`` (nodes and edges copied)."""
-    clone = BlockDefinition(name, definition.graph.copy(), definition.doc)
-    return clone
-
-
 @dataclass
 class RenameStep:
     """Give a definition of the library another name (the same object, re-filed under it)."""
@@ -132,7 +115,7 @@ def make_unique(graph: Graph, node_id: str, library: BlockLibrary, notify: Calla
     """Give instance ``node_id`` its own copy of its definition (edits then change it alone)."""
     node = graph.nodes[node_id]
     definition = library[node.params["definition"]]
-    clone = copy_definition(definition, unique_name(library, definition.name))
+    clone = BlockDefinition(free_name(library, definition.name), definition.graph.copy(), definition.doc)
     steps: list[Step] = [LibraryStep(library, clone, True, notify),
                          SetParamStep(graph, node_id, "definition", definition.name, clone.name)]
     return GraphCommand(f"Make {node_id} unique ({clone.name})", steps)

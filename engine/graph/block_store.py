@@ -31,7 +31,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from engine.app_data import app_data_dir
 from engine.fileio import atomic_write_bytes
-from engine.graph.blocks import BlockDefinition, BlockError, BlockLibrary
+from engine.graph.blocks import MAX_NAME, BlockDefinition, BlockError, BlockLibrary, candidate_names
 from engine.graph.fileformat import (ProjectFileError, blocks_from_json, blocks_to_json, format_json, parse_json,
                                      read_text_file)
 from engine.graph.model import Edge, Graph
@@ -44,8 +44,6 @@ FORMAT_NAME = "neural-canvas-block"
 FORMAT_VERSION = 1
 #: Environment variable that overrides :func:`default_library_folder` (tests, portable installs).
 LIBRARY_ENV = "NEURAL_CANVAS_BLOCKS_DIR"
-#: Longest definition name (:data:`engine.layers.params.NAME_PATTERN`).
-MAX_NAME = 64
 _SECTIONS = ("format", "version", "name", "blocks")
 #: File names Windows reserves for devices (a definition may be called ``CON``; its file may not).
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
@@ -158,7 +156,7 @@ def plan_merge(library: Mapping[str, BlockDefinition], incoming: Mapping[str, Bl
     taken: dict[str, BlockDefinition] = dict(library)
     for name, definition in ordered.items():
         candidate = BlockDefinition(name, _renamed_copy(definition.graph, plan.renames), definition.doc)
-        for new_name in _names_for(name):
+        for new_name in candidate_names(name):
             existing = taken.get(new_name)
             if existing is None:
                 candidate.name = new_name
@@ -195,17 +193,6 @@ def merge_definitions(library: BlockLibrary, incoming: Mapping[str, BlockDefinit
     for definition in plan.added:
         library.add(definition)
     return plan.renames
-
-
-def _names_for(name: str) -> Iterator[str]:
-    """``name``, then ``name2``, ``name3``, ... (``name_2`` when it ends in a digit), at most 64 characters."""
-    yield name
-    separator = "_" if name[-1].isdigit() else ""
-    k = 2
-    while True:
-        suffix = f"{separator}{k}"
-        yield name[:MAX_NAME - len(suffix)] + suffix
-        k += 1
 
 
 def _renamed_copy(graph: Graph, renames: Mapping[str, str]) -> Graph:

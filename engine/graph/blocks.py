@@ -134,6 +134,26 @@ class BlockLibrary(Mapping[str, BlockDefinition]):
         return None
 
 
+#: Longest definition name (it names a Python class).
+MAX_NAME = 64
+
+
+def candidate_names(name: str) -> Iterator[str]:
+    """``name``, then ``name2``, ``name3``, ... (``name_2`` when it ends in a digit), at most 64 characters."""
+    yield name
+    separator = "_" if name[-1].isdigit() else ""
+    k = 2
+    while True:
+        suffix = f"{separator}{k}"
+        yield name[:MAX_NAME - len(suffix)] + suffix
+        k += 1
+
+
+def free_name(taken: Mapping[str, Any], name: str) -> str:
+    """The first of :func:`candidate_names` that ``taken`` (a library) does not hold."""
+    return next(candidate for candidate in candidate_names(name) if candidate not in taken)
+
+
 def instance_node(node_id: str, definition: BlockDefinition, repeat: int = 1,
                   position: tuple[float, float] = (0.0, 0.0)) -> Node:
     """A new block instance of ``definition`` (not yet in a graph), its ports copied from it."""

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
-from engine.graph.blocks import BlockDefinition, BlockError, BlockLibrary, instance_node, port_problem
+from engine.graph.blocks import BlockDefinition, BlockError, BlockLibrary, free_name, instance_node, port_problem
 from engine.graph.model import NODE_ID_PATTERN, OUT, Edge, Graph, Node
 from engine.layers.block import BLOCK_TYPE
 
@@ -180,12 +180,8 @@ def apply_group(graph: Graph, library: BlockLibrary | None, plan: GroupPlan) -> 
 
 
 def default_name(library: BlockLibrary, base: str = "Block") -> str:
-    """``base``, else ``base2``, ``base3``, ... : the first name not in ``library``."""
-    name, n = base, 1
-    while name in library:
-        n += 1
-        name = f"{base}{n}"
-    return name
+    """``base``, else ``base2``, ``base3``, ... : the first name not in ``library`` (:func:`free_name`)."""
+    return free_name(library, base)
 
 
 def instance_id(graph: Graph, name: str, avoid: Iterable[str] = ()) -> str:
