@@ -1,47 +1,72 @@
 """Run slow work (loading data, importing torch, exporting) off the GUI thread.
 
-:class:`BackgroundCall` runs one function at a time in its own thread pool and reports
+:class:`BackgroundCall` runs one function at a time on its own worker thread and reports
 ``done(ticket, result, error)`` on the GUI thread: ``error`` is the message of a
 :class:`~engine.errors.UserError` (or of any other exception, prefixed by its type), so a
 failing job never takes the app down. Each call gets a ticket; a view that only wants the
 newest answer compares it with :attr:`BackgroundCall.ticket`.
+
+Lifetimes: a job may outlive the window that started it (a dialog closed while it loads).
+Worker threads therefore never touch a Qt object that a window owns: they hand their result
+to one post box that lives as long as the application, and the post box, on the GUI
+thread, passes it on only to a BackgroundCall that still exists. (Each job carrying its
+own signal object was the earlier design; that object could be destroyed from the worker
+thread and from the GUI thread at once, a segfault about one test run in four.)
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import itertools
+import time
+import weakref
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRunnable, QThreadPool, Signal
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Signal, Slot
 
 from engine.errors import UserError
 
 
-class _Relay(QObject):
-    """Carries one job's result to its BackgroundCall. The job keeps it alive, so a job that ends after
-    its BackgroundCall was deleted (a closed window) emits into a connection Qt has already removed,
-    never into a half-destroyed object."""
+class _PostBox(QObject):
+    """Carries results from worker threads to the GUI thread; created once, never deleted."""
 
-    report = Signal(int, object, str)
+    posted = Signal(int, int, object, str)  # call id, ticket, result, error
 
-
-class _Job(QRunnable):
-    def __init__(self, ticket: int, work: Callable[[], Any], relay: _Relay) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.ticket, self.work, self.relay = ticket, work, relay
-        self.report = relay.report
+        self.receivers: weakref.WeakValueDictionary[int, BackgroundCall] = weakref.WeakValueDictionary()
+        self.posted.connect(self._deliver)  # queued: the box lives on the GUI thread
 
-    def run(self) -> None:
-        try:
-            result, error = self.work(), ""
-        except UserError as exc:
-            result, error = None, str(exc)
-        except Exception as exc:  # noqa: BLE001 - reported to the view, never raised into Qt
-            result, error = None, f"{type(exc).__name__}: {exc}"
-        try:
-            self.report.emit(self.ticket, result, error)
-            self.relay.deleteLater()  # on the GUI thread it lives in, after what it carries
-        except RuntimeError:  # deleted meanwhile
-            pass
+    @Slot(int, int, object, str)
+    def _deliver(self, call_id: int, ticket: int, result: Any, error: str) -> None:
+        receiver = self.receivers.get(call_id)
+        if receiver is not None and shiboken6.isValid(receiver):
+            receiver.done.emit(ticket, result, error)
+
+
+_post_box: _PostBox | None = None
+_call_ids = itertools.count(1)
+
+
+def _box() -> _PostBox:
+    """The application's post box, made on first use (from the GUI thread, where views are built)."""
+    global _post_box
+    if _post_box is None:
+        _post_box = _PostBox()
+    return _post_box
+
+
+def _run(work: Callable[[], Any]) -> tuple[Any, str]:
+    """``work()``'s result and ``""``, or ``None`` and the one-line error it raised."""
+    try:
+        return work(), ""
+    except UserError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - reported to the view, never raised into Qt
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 class BackgroundCall(QObject):
@@ -56,16 +81,24 @@ class BackgroundCall(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ticket = 0
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self._id = next(_call_ids)
+        self._box = _box()
+        self._box.receivers[self._id] = self
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="background")
+        self._pending: list[Future[None]] = []
 
     def start(self, work: Callable[[], Any]) -> int:
         """Run ``work()`` in the background; returns its ticket."""
         self.ticket += 1
-        relay = _Relay()  # lives in this (the GUI) thread: its signal reaches ``done`` queued
-        relay.report.connect(self.done)
-        self._pool.start(_Job(self.ticket, work, relay))
-        return self.ticket
+        ticket, call_id, box = self.ticket, self._id, self._box
+
+        def job() -> None:
+            result, error = _run(work)
+            box.posted.emit(call_id, ticket, result, error)
+
+        self._pending = [future for future in self._pending if not future.done()]
+        self._pending.append(self._executor.submit(job))
+        return ticket
 
     def cancel(self) -> None:
         """Make the results of every job started so far stale (their ``done`` carries an old ticket)."""
@@ -73,10 +106,15 @@ class BackgroundCall(QObject):
 
     def busy(self) -> bool:
         """Whether a job is queued or running."""
-        return self._pool.activeThreadCount() > 0
+        return any(not future.done() for future in self._pending)
 
     def wait(self, msecs: int = 120_000) -> bool:
         """Block until every started job has finished and its ``done`` was delivered (tests, start-up checks)."""
-        finished = self._pool.waitForDone(msecs)
+        deadline = time.monotonic() + msecs / 1000
+        for future in list(self._pending):
+            try:
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                return False
         QCoreApplication.sendPostedEvents(None, QEvent.Type.MetaCall)
-        return finished
+        return True

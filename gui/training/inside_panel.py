@@ -5,9 +5,9 @@ statistics and a histogram of the node's output for a chosen validation sample, 
 feature maps of image-shaped outputs, a saliency map beside the input for image classifiers,
 and per-head attention maps for attention layers.
 
-All torch work runs on one worker thread (a private QThreadPool of one thread, so jobs never
-overlap): opening the run (the first one imports torch, which takes seconds), reloading
-weights and computing reports. Each result carries the request it answers; results of
+All torch work runs on one worker thread (a BackgroundCall, so jobs never overlap): opening
+the run (the first one imports torch, which takes seconds), reloading weights and computing
+reports. Each result carries the request it answers; results of
 superseded requests are dropped, and queued jobs that are already stale do no work.
 """
 
@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from engine.errors import UserError
+from gui.background import BackgroundCall
 from gui.scroll_panel import fill_with_scroll
 from gui.style import LIGHT, Theme
 from gui.training.inside_sections import (
@@ -53,20 +54,14 @@ class _Failure:
         self.message = message
 
 
-class _Signals(QObject):
-    done = Signal(str, int, object)  # kind, token, result or _Failure
+def _job(latest: dict[str, int], kind: str, work: Callable[[], Any]) -> Callable[[], tuple[str, int, Any]]:
+    """``work`` as a background job answering request ``latest[kind]``; it does nothing when a newer
+    request of its kind arrived before it started. Returns (kind, token, result or _Failure)."""
+    token = latest[kind]
 
-
-class _Job(QRunnable):
-    """Runs ``work`` on the pool unless ``latest[kind]`` moved past ``token`` before it started."""
-
-    def __init__(self, signals: _Signals, latest: dict[str, int], kind: str, work: Callable[[], Any]) -> None:
-        super().__init__()
-        self.signals, self.latest, self.kind, self.token, self.work = signals, latest, kind, latest[kind], work
-
-    def run(self) -> None:
-        if self.latest[self.kind] != self.token:
-            return  # superseded while queued
+    def run() -> tuple[str, int, Any]:
+        if latest[kind] != token:
+            return kind, token, None  # superseded while queued
         # One sample is fastest on one thread; more would spin against the training process.
         # A plain import (not sys.modules) waits while another thread is still importing torch.
         import torch
@@ -74,17 +69,16 @@ class _Job(QRunnable):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            result: Any = self.work()
+            result: Any = work()
         except UserError as exc:
             result = _Failure(str(exc))
         except Exception as exc:  # noqa: BLE001 - shown in the panel, never crashes the app
             result = _Failure(f"could not look inside: {type(exc).__name__}: {exc}")
         finally:
             torch.set_num_threads(threads)
-        try:
-            self.signals.done.emit(self.kind, self.token, result)
-        except RuntimeError:  # the panel was closed meanwhile
-            pass
+        return kind, token, result
+
+    return run
 
 
 class InsidePanel(QWidget):
@@ -108,10 +102,8 @@ class InsidePanel(QWidget):
         self._preview: dict[str, Any] = {}
         self._latest = {"load": 0, "report": 0}
         self._reload_after_load = False
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._signals = _Signals(self)
-        self._signals.done.connect(self._on_done)
+        self.background = BackgroundCall(self)
+        self.background.done.connect(self._on_done)
         self._build()
         self.set_theme(theme)
         self._show_state()
@@ -228,15 +220,15 @@ class InsidePanel(QWidget):
 
     def busy(self) -> bool:
         """Whether a job is running."""
-        return self._pool.activeThreadCount() > 0
+        return self.background.busy()
 
     def wait_idle(self, msecs: int = 30_000) -> bool:
         """Block until the worker is idle (for tests and shutdown)."""
-        return self._pool.waitForDone(msecs)
+        return self.background.wait(msecs)
 
     # ---------------------------------------------------------------- jobs
     def _submit(self, kind: str, work: Callable[[], Any]) -> None:
-        self._pool.start(_Job(self._signals, self._latest, kind, work))
+        self.background.start(_job(self._latest, kind, work))
 
     def _request_report(self, always: bool = False) -> None:
         """Compute the report of the selected node and sample (``always``: even with no node,
@@ -257,7 +249,8 @@ class InsidePanel(QWidget):
 
         self._submit("report", work)
 
-    def _on_done(self, kind: str, token: int, result: Any) -> None:
+    def _on_done(self, _ticket: int, answer: tuple[str, int, Any], _error: str) -> None:
+        kind, token, result = answer
         if token != self._latest[kind]:
             return  # an answer to a question nobody asks any more
         if kind == "load":
