@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.data.base import ArrayDataset, DataError
+from engine.data.streaming import is_lazy
 
 if TYPE_CHECKING:  # pragma: no cover - torch loads with the first batch: the editor opens without it
     import torch
@@ -188,7 +187,7 @@ def check_fits(options: AugmentOptions, dataset: ArrayDataset, task: str = "clas
     Raises:
         DataError: e.g. ``dataset.augment.rotation: needs images; iris is a table of 4 features``.
     """
-    real = np.issubdtype(dataset.x.dtype, np.floating)
+    real = _real_valued(dataset)
     what = _what(dataset)
     for name in options.active:
         needs = BY_NAME[name].needs if name not in ("mixup", "cutmix") else "classes"
@@ -209,9 +208,15 @@ def check_fits(options: AugmentOptions, dataset: ArrayDataset, task: str = "clas
 def image_shape_of(dataset: ArrayDataset) -> tuple[int, int, int] | None:
     """The ``(C, H, W)`` the samples can be viewed as (flat layouts included), else ``None``."""
     shape = dataset.image_shape
-    if shape is None or not np.issubdtype(dataset.x.dtype, np.floating):
+    if shape is None or not _real_valued(dataset):
         return None
     return shape if int(np.prod(dataset.sample_dims)) == int(np.prod(shape)) else None
+
+
+def _real_valued(dataset: ArrayDataset) -> bool:
+    """Whether training batches of ``dataset`` hold real values: float arrays, or streamed images
+    (stored as uint8 on disk and in workers, normalized to float on the device before augmentation)."""
+    return np.issubdtype(dataset.x.dtype, np.floating) or is_lazy(dataset.x)
 
 
 def _what(dataset: ArrayDataset) -> str:

@@ -134,3 +134,24 @@ def test_evaluate_and_look_inside_read_a_streamed_run_as_training_fed_it(folder:
         results[storage] = (evaluation.metrics["accuracy"], insight.node_report("fc", 0).probability)
     assert results["stream"][0] == pytest.approx(results["memory"][0])
     assert results["stream"][1] == pytest.approx(results["memory"][1], abs=1e-4)
+
+
+def test_augmentation_applies_to_streamed_images(folder: Path) -> None:
+    """Streamed images are uint8 on disk and float on the device: every image option applies to them,
+    the preview shows them, and a run augments its streamed batches."""
+    from engine.training.augment import check_fits, image_shape_of, preview_augmented, read_augment
+
+    augment = {"crop": "padded", "hflip": True, "rotation": 10, "brightness": 0.2, "erasing": 0.2, "mixup": 0.2}
+    dataset = load_dataset({"name": "image_folder", "path": str(folder), "size": [8, 8], "color": "rgb",
+                            "storage": "stream"})
+    options = read_augment({"augment": augment})
+    check_fits(options, dataset)
+    assert image_shape_of(dataset) == (3, 8, 8)
+    preview = preview_augmented(dataset.x[:6], options, 0, (3, 8, 8))
+    assert preview.shape == (6, 3, 8, 8) and np.isfinite(preview).all()
+    project = _project(folder, "stream", workers=1, epochs=2)
+    project.dataset["augment"] = augment
+    result, events = _train(project)
+    assert isinstance(result, Finished), getattr(result, "message", result)
+    epochs = [e for e in events if isinstance(e, EpochEnd)]
+    assert len(epochs) == 2 and all(np.isfinite(e.train["loss"]) for e in epochs)
