@@ -13,6 +13,7 @@ __DOC__
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 from pathlib import Path
 
@@ -135,6 +136,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--fresh", action="store_true", help="start from new random weights, not model.safetensors")
     parser.add_argument("--out", default=str(HERE / "trained.safetensors"), help="where the trained weights go")
     return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    device, rank, distributed = setup()
+    train(args, device, rank, distributed)
+    if distributed:
+        # Only now, with train()'s DistributedDataParallel wrappers released (and collected: autograd
+        # keeps them in reference cycles), may the process group go; a wrapper that outlives it
+        # aborts the process as it exits ("terminate called without an active exception").
+        gc.collect()
+        dist.barrier()
+        dist.destroy_process_group()
 '''
 
 SUPERVISED = '''
@@ -172,9 +186,8 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor | None, de
     return text + (f"  val accuracy {correct / count:.4f}" if TASK == "classification" else "")
 
 
-def main() -> None:
-    args = parse_args()
-    device, rank, distributed = setup()
+def train(args: argparse.Namespace, device: torch.device, rank: int, distributed: bool) -> None:
+    """Train, report each epoch (rank 0) and write the weights (rank 0)."""
     torch.manual_seed(SETTINGS["seed"])
     x, y = load_data()
     train_index, val_index = split(len(x), SETTINGS["validation_fraction"], SETTINGS["seed"])
@@ -216,9 +229,6 @@ def main() -> None:
     if rank == 0:
         save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, args.out)
         print(f"weights written to {args.out}")
-    if distributed:
-        dist.barrier()
-        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
@@ -242,10 +252,8 @@ def bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
-def main() -> None:
+def train(args: argparse.Namespace, device: torch.device, rank: int, distributed: bool) -> None:
     """Non-saturating GAN losses: D on real vs generated samples, G to fool D."""
-    args = parse_args()
-    device, rank, distributed = setup()
     torch.manual_seed(SETTINGS["seed"])
     x, _ = load_data()
     train_index, val_index = split(len(x), SETTINGS["validation_fraction"], SETTINGS["seed"])
@@ -289,9 +297,6 @@ def main() -> None:
         exported = generator if EXPORTED == "generator" else discriminator
         save_file({k: v.detach().cpu().contiguous() for k, v in exported.state_dict().items()}, args.out)
         print(f"weights written to {args.out}")
-    if distributed:
-        dist.barrier()
-        dist.destroy_process_group()
 
 
 EXPORTED = __EXPORTED__
