@@ -13,7 +13,8 @@ def register(commands: Any) -> None:
     """Add ``predict`` to the sub-parsers."""
     p = commands.add_parser("predict", help="a trained run's predictions on new data (image files or folders, CSV, "
                             ".npz, text for character language models) through the run's own preprocessing")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run folder written by train")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR_OR_EXPORTED_SOURCE",
+                   help="the run folder written by train, or a folder export --format python wrote from a run")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files or folders of images, .csv files (the training columns, any order), .npz "
                         "files (array x), or text / .txt files for a character language model")

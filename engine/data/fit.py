@@ -16,7 +16,8 @@ def _shape(dims: tuple[int, ...]) -> str:
 
 
 def vocabulary_size(dataset: ArrayDataset) -> int:
-    """How many token ids a token dataset needs: its vocabulary, or the largest id + 1.
+    """How many token ids a token dataset needs: its vocabulary, or the largest id + 1 (a dataset
+    described by a run's preprocessing record, with no rows, carries it in ``extras["vocabulary_size"]``).
 
     Args:
         dataset: A dataset of int64 token ids.
@@ -26,6 +27,8 @@ def vocabulary_size(dataset: ArrayDataset) -> int:
     """
     if dataset.vocabulary is not None:
         return len(dataset.vocabulary)
+    if "vocabulary_size" in dataset.extras:
+        return int(dataset.extras["vocabulary_size"])
     if is_lazy(dataset.x) or not np.issubdtype(dataset.x.dtype, np.integer) or dataset.x.size == 0:
         return 0
     largest = int(dataset.x.max())

@@ -1,9 +1,10 @@
 """Predict with a trained run on new data: image files or folders, CSV tables, ``.npz`` arrays, text.
 
-:func:`open_predictor` opens a run folder the way :mod:`engine.training.evaluate` does: the newest
-weights read safely, the training data loaded and split again from ``split.npz`` so that the
-normalization is the one the model trained with, the flattened project compiled by the engine's
-compiler on the CPU. :meth:`Predictor.predict` reads every input first (so a bad one stops the
+:func:`open_predictor` opens a run folder (or a source export of one): the newest weights read
+safely, the preprocessing from the folder's ``preprocessing.json`` (the normalization the model
+trained with and the data's description; runs from before that record load their training data
+and split it again from ``split.npz``), the flattened project compiled by the engine's compiler
+on the CPU. :meth:`Predictor.predict` reads every input first (so a bad one stops the
 command before anything is computed or written), preprocesses it as training did (images decoded
 and resized like the image folder source, CSV columns found by name and encoded like
 :func:`engine.data.tabular.load_csv`, text through the character vocabulary) and runs the model in
@@ -340,42 +341,57 @@ def _short(text: str, limit: int = 40) -> str:
 
 
 # ---------------------------------------------------------------------------------------- opening
-def open_predictor(run_dir: Path, base_dir: Path | None = None) -> Predictor:
-    """Open a run folder for prediction: newest weights, the training data's preprocessing, the model.
+def open_predictor(run_dir: Path, base_dir: Path | None = None, examples: bool = False) -> Predictor:
+    """Open a run folder, or a folder ``export --format python`` wrote from a run, for prediction.
+
+    The preprocessing comes from the folder's ``preprocessing.json`` when it has one (runs and
+    exports since the file exists): the training data is then not read at all. Older runs load
+    their training data and rebuild its split to refit the normalization.
 
     Args:
-        run_dir: The run folder ``train`` wrote.
+        run_dir: The run folder ``train`` wrote, or an exported source folder.
         base_dir: Folder relative dataset paths resolve against; default the one in ``run.json``.
+        examples: Load a table's training rows too when they can be found (the Try It panel fills
+            its feature editors with one); without them the predictor still predicts.
 
     Returns:
         The predictor (model on the CPU, eval mode when predicting).
 
     Raises:
         UserError: No such folder, not a run folder, no weights yet, weights that do not fit, the
-            training data gone or changed, or a task that does not predict (GAN).
+            training data gone or changed (older runs), or a task that does not predict (GAN).
     """
     import torch
 
-    from engine.data import load_dataset
     from engine.graph.flat_project import flat_project
     from engine.settings import training_config
-    from engine.training.evaluate import rebuild_split
+    from engine.training.exported_model import is_exported_source, read_exported
     from engine.training.insight import load_run_weights, read_newest_weights
+    from engine.training.preprocessing_file import read_preprocessing
     from engine.training.run_dir import read_run
     from engine.training.tasks import make_task, resolve_task
     from engine.training.tasks.base import unwrap
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise UserError(f"{run_dir}: no such run folder; give the folder `train` wrote (see `train --out`)")
-    info, project = read_run(run_dir)
-    config = training_config(project.training, info.get("config") or {})
-    state, source = read_newest_weights(run_dir)
-    base_dir = base_dir or (Path(info["base_dir"]) if info.get("base_dir") else None)
-    dataset = load_dataset(project.dataset, base_dir)
-    data = rebuild_split(run_dir, dataset, config)
+        raise UserError(f"{run_dir}: no such run folder; give the folder `train` wrote (see `train --out`) or one "
+                        f"`export --format python` wrote")
+    if is_exported_source(run_dir):
+        project, state, source = read_exported(run_dir)
+        overrides: dict[str, Any] = {}
+        data = read_preprocessing(run_dir)
+        assert data is not None  # is_exported_source checked the file is there
+    else:
+        info, project = read_run(run_dir)
+        overrides = info.get("config") or {}
+        state, source = read_newest_weights(run_dir)
+        base_dir = base_dir or (Path(info["base_dir"]) if info.get("base_dir") else None)
+        data = read_preprocessing(run_dir)
+        if data is None or (examples and len(data.dataset.sample_dims) == 1 and data.dataset.image_shape is None):
+            data = _training_data(run_dir, project, overrides, base_dir, fallback=data)
+    config = training_config(project.training, overrides)
     flat = flat_project(project)
-    task_name = resolve_task(config, flat, dataset)
+    task_name = resolve_task(config, flat, data.dataset)
     if task_name not in PREDICT_TASKS:
         raise UserError(f"{run_dir}: a {task_name.replace('_', ' ')} run generates samples rather than predicting "
                         f"on inputs; predict works on {', '.join(t.replace('_', ' ') for t in PREDICT_TASKS)} runs")
@@ -383,6 +399,23 @@ def open_predictor(run_dir: Path, base_dir: Path | None = None) -> Predictor:
     for module in task.modules.values():
         load_run_weights(unwrap(module), state, run_dir)
     return Predictor(run_dir, task_name, task, data, dict(project.dataset), source)
+
+
+def _training_data(run_dir: Path, project: Any, overrides: dict[str, Any], base_dir: Path | None,
+                   fallback: PreparedData | None) -> PreparedData:
+    """The run's training data split as it trained; ``fallback`` (the recorded preprocessing) when the
+    data cannot be read and there is one, else the reason as a UserError."""
+    from engine.data import load_dataset
+    from engine.settings import training_config
+    from engine.training.evaluate import rebuild_split
+
+    try:
+        dataset = load_dataset(project.dataset, base_dir)
+        return rebuild_split(run_dir, dataset, training_config(project.training, overrides))
+    except UserError:
+        if fallback is None:
+            raise
+        return fallback
 
 
 def predict_run(run_dir: Path, inputs: list[str], top_k: int = DEFAULT_TOP_K,

@@ -39,6 +39,7 @@ from engine.training.out_of_memory import (ModelTooLarge, is_cpu_out_of_memory, 
                                            refuse_impossible_model)
 from engine.training.performance import match_state_layout
 from engine.training.run_dir import RunDirectory, read_run_info
+from engine.training.preprocessing_file import PREPROCESSING_FILE, write_preprocessing
 from engine.training.split_file import SPLIT_FILE, split_summary, write_split
 from engine.training.tasks import Task, make_task, resolve_task
 from engine.training.threads import ThreadGovernor, fixed_threads
@@ -273,6 +274,9 @@ class Trainer:
             self.run_dir.write_project(options.project)  # the frozen copy keeps its blocks
         if self.run_dir is not None and (checkpoint is None or not (self.run_dir.path / SPLIT_FILE).is_file()):
             write_split(self.run_dir.path, split)  # evaluation rebuilds the same parts from it
+        if self.run_dir is not None and (checkpoint is None or
+                                         not (self.run_dir.path / PREPROCESSING_FILE).is_file()):
+            write_preprocessing(self.run_dir.path, split)  # prediction needs neither the data nor a re-split
         return state
 
     def _restore(self, checkpoint: dict[str, Any], state: RunState) -> None:

@@ -109,7 +109,7 @@ class TryPanel(QWidget):
             self._show_inputs()
             return
         self.status.setText(f"Opening {run_dir.name}…")
-        self.background.start(lambda: ("open", open_predictor(run_dir, base_dir)))
+        self.background.start(lambda: ("open", open_predictor(run_dir, base_dir, examples=True)))
 
     def wait(self, msecs: int = 120_000) -> bool:
         """Block until the background work is done and shown (tests)."""
@@ -147,7 +147,8 @@ class TryPanel(QWidget):
         images, table, text = self._images(), self._table(), self.task == "language_model"
         self.open_button.setVisible(images)
         self.prompt.setVisible(text)
-        self.sample_button.setVisible(table)
+        self.sample_button.setVisible(table and predictor is not None and
+                                      len(predictor.data.val_index) + len(predictor.data.train_index) > 0)
         self.predict_button.setVisible(table or text)
         while self.features.rowCount():
             self.features.removeRow(0)
@@ -169,12 +170,18 @@ class TryPanel(QWidget):
                                 f"{what}")
 
     def fill_sample(self, index: int = 0) -> None:
-        """Fill the feature editors with a validation sample's values (in the data's units)."""
+        """Fill the feature editors with a validation sample's values (in the data's units), or the training
+        mean when the training data cannot be read."""
         predictor = self.predictor
         if predictor is None or not self.feature_editors:
             return
         rows = predictor.data.val_index if len(predictor.data.val_index) else predictor.data.train_index
-        values = np.asarray(predictor.dataset.x)[int(rows[index % len(rows)])]
+        if len(rows):
+            values = np.asarray(predictor.dataset.x)[int(rows[index % len(rows)])]
+        else:  # the training data is not at hand (only its preprocessing record): its mean row
+            norm = predictor.data.x_normalization
+            values = np.broadcast_to(norm.mean, predictor.dataset.sample_dims) if norm is not None else \
+                np.zeros(predictor.dataset.sample_dims)
         for editor, value in zip(self.feature_editors, values):
             editor.setValue(float(value))
 

@@ -47,6 +47,7 @@ class ExportSource:
         base_dir: The folder the project's dataset paths are relative to.
         document: The project as saved, with its block definitions (``project`` is its model
             with blocks flattened into layers, which the exporters compile); ``None``: ``project``.
+        run_dir: The run folder when the source is a trained run, else ``None``.
     """
 
     project: Project
@@ -58,6 +59,7 @@ class ExportSource:
     vocabulary: list[str] | None
     base_dir: Path
     document: Project | None = None
+    run_dir: Path | None = None
 
     @property
     def name(self) -> str:
@@ -174,8 +176,9 @@ def load_source(path: str | os.PathLike[str] | Project, discriminator: bool = Fa
         tensors = dict(weights) if weights is not None else initial_weights(project)
     apply_weights(compiled.module, tensors, str(weights_file or project_path))
     compiled.module.eval()
+    run_dir = project_path.parent if origin == "trained run" else None
     return ExportSource(project, project_path, compiled, tensors, origin, part, _vocabulary(project, folder),
-                        folder, document)
+                        folder, document, run_dir)
 
 
 def _where_they_fit(project: Project, tensors: dict[str, torch.Tensor], source: str,
