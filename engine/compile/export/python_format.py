@@ -7,7 +7,8 @@ matching that class's ``state_dict()``; ``train.py`` trains it with plain PyTorc
 :mod:`engine.compile.export.train_script`). GANs get both classes, ``build_generator()`` and
 ``build_discriminator()``; ``build_model()`` returns the exported part. The self-check
 imports the written ``model.py``, loads the written weights and compares outputs. An export of
-a run that records its preprocessing also gets ``project.json`` and ``preprocessing.json``, so
+a trained run also gets the run's ``split.npz`` (``train.py`` then trains on the run's rows)
+and, for a run that records its preprocessing, ``project.json`` and ``preprocessing.json``, so
 ``predict`` reads the folder (:mod:`engine.training.exported_model`).
 """
 
@@ -119,24 +120,32 @@ def write(src: ExportSource, out: Path) -> tuple[list[Path], SelfCheck]:
     model.eval()
     inputs = src.sample_inputs()
     check = compare(run_module(src.compiled.module, inputs), run_module(model, inputs), "python")
-    written = [model_path, weights_path, train_path, *data_files, *_prediction_files(src, out)]
+    written = [model_path, weights_path, train_path, *data_files, *_run_files(src, out)]
     return written + write_vocabulary(src, out / "vocab.json"), check
 
 
-def _prediction_files(src: ExportSource, out: Path) -> list[Path]:
-    """``project.json`` and ``preprocessing.json`` beside the code, so ``predict`` reads the folder without
-    running it (:mod:`engine.training.exported_model`); only for a run that records its preprocessing."""
+def _run_files(src: ExportSource, out: Path) -> list[Path]:
+    """For an export of a trained run: its ``split.npz`` (``train.py`` trains on the run's rows) and, for a
+    run that records its preprocessing, ``project.json`` and ``preprocessing.json``, so ``predict`` reads
+    the folder without running it (:mod:`engine.training.exported_model`)."""
     from engine.graph.fileformat import dumps
     from engine.training.preprocessing_file import PREPROCESSING_FILE
     from engine.training.run_dir import read_run_info
+    from engine.training.split_file import SPLIT_FILE
 
-    record = src.run_dir / PREPROCESSING_FILE if src.run_dir is not None else None
-    if record is None or not record.is_file():
+    if src.run_dir is None:
         return []
+    written = []
+    if (src.run_dir / SPLIT_FILE).is_file():
+        atomic_write_bytes(out / SPLIT_FILE, (src.run_dir / SPLIT_FILE).read_bytes())
+        written.append(out / SPLIT_FILE)
+    record = src.run_dir / PREPROCESSING_FILE
+    if not record.is_file():
+        return written
     overrides = read_run_info(src.run_dir).get("config") or {}
     document = src.document or src.project
     training = {**document.training, **{key: value for key, value in overrides.items() if value is not None}}
     project_path, preprocessing_path = out / "project.json", out / PREPROCESSING_FILE
     atomic_write_bytes(project_path, dumps(replace(document, training=training)).encode("utf-8"))
     atomic_write_bytes(preprocessing_path, record.read_bytes())
-    return [project_path, preprocessing_path]
+    return [*written, project_path, preprocessing_path]

@@ -4,8 +4,10 @@ Built-in scikit-learn sets (digits, iris, wine, breast_cancer, diabetes) are loa
 in the script; any other dataset is saved beside it as ``data.npz`` (arrays ``x`` and
 ``y``), so the folder trains without Neural Canvas. Settings come from the project's
 validated ``training`` section and are written as literals, and so are the nodes' fine-tuning
-options (frozen layers, learning-rate multipliers). Not reproduced: learning-rate
-schedules, early stopping, mixed precision and checkpoints (the app's trainer has them).
+options (frozen layers, learning-rate multipliers). The test split is held out as the app holds
+it out; an export of a trained run copies its ``split.npz``, and the script then trains and
+validates on the run's own rows. Not reproduced: learning-rate schedules, early stopping,
+augmentation, mixed precision and checkpoints (the app's trainer has them).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from engine.layers.calls import literal
 
 SKLEARN_SETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 _SETTINGS = ("epochs", "batch_size", "lr", "optimizer", "momentum", "nesterov", "beta1", "weight_decay", "seed",
-             "validation_fraction", "normalize", "grad_clip", "gan_d_steps")
+             "validation_fraction", "test_fraction", "normalize", "grad_clip", "gan_d_steps")
 _DIGIT_SHAPES = {"image": (-1, 1, 8, 8), "flat": (-1, 64), "rows": (-1, 8, 8)}
 
 

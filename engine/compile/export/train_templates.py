@@ -42,11 +42,19 @@ def load_data() -> tuple[np.ndarray, np.ndarray | None]:
 __LOAD__
 
 
-def split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded training / validation row indices."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = min(n - 1, max(1, round(n * fraction)))
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation row indices. The run's own rows when split.npz (written when a trained
+    run is exported) describes this data; else seeded, with a test_fraction share held out (never
+    trained on or validated with), as Neural Canvas holds out its test split."""
+    record = HERE / "split.npz"
+    if record.is_file():
+        with np.load(record, allow_pickle=False) as parts:
+            if int(parts["rows"]) == n:
+                return parts["train_index"], parts["val_index"]
+    order = np.random.default_rng(SETTINGS["seed"]).permutation(n)
+    n_test = min(n - 2, round(n * SETTINGS["test_fraction"]))
+    n_val = min(n - n_test - 1, max(1, round(n * SETTINGS["validation_fraction"])))
+    return np.sort(order[n_test + n_val:]), np.sort(order[n_test:n_test + n_val])
 
 
 def standardize(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +198,7 @@ def train(args: argparse.Namespace, device: torch.device, rank: int, distributed
     """Train, report each epoch (rank 0) and write the weights (rank 0)."""
     torch.manual_seed(SETTINGS["seed"])
     x, y = load_data()
-    train_index, val_index = split(len(x), SETTINGS["validation_fraction"], SETTINGS["seed"])
+    train_index, val_index = split(len(x))
     x_train, x_val = x[train_index], x[val_index]
     if x.dtype.kind == "f" and SETTINGS["normalize"]:
         x_train, x_val = standardize(x_train, x_val)
@@ -256,7 +264,7 @@ def train(args: argparse.Namespace, device: torch.device, rank: int, distributed
     """Non-saturating GAN losses: D on real vs generated samples, G to fool D."""
     torch.manual_seed(SETTINGS["seed"])
     x, _ = load_data()
-    train_index, val_index = split(len(x), SETTINGS["validation_fraction"], SETTINGS["seed"])
+    train_index, val_index = split(len(x))
     x_train = x[train_index]
     if SETTINGS["normalize"]:
         x_train, _ = standardize(x_train, x[val_index])
