@@ -3,10 +3,10 @@
 The split (train / validation / optional test, seeded, stratified for classification, time
 order kept for series, a given split kept) comes from :mod:`engine.data.splits`.
 Normalization statistics come from the training rows alone, so neither validation nor test
-data leaks into them. A streamed image folder (``x`` a :class:`engine.data.streaming.LazyImages`)
-is never decoded whole: its parts stay lazy row selections (uint8, un-normalized; the trainer
-decodes and normalizes batches on the device) and its normalization is fitted on a fixed-seed
-sample of at most 2048 training images.
+data leaks into them. Streamed data (``x`` a :class:`engine.data.streaming.LazyImages` or a
+:class:`engine.data.lazy_array.LazyArray`) is never read whole: its parts stay lazy row
+selections (as stored, un-normalized; the trainer reads and normalizes batches on the device)
+and its normalization is fitted on a fixed-seed sample of at most 2048 training rows.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def apply_split(dataset: ArrayDataset, train_index: np.ndarray, val_index: np.nd
                                                       np.zeros(0, np.int64) if test_index is None else test_index)]
     x = dataset.x
     x_norm: Normalization | None = None
-    if is_lazy(x):  # streamed images: keep the rows, the trainer decodes and normalizes batches
+    if is_lazy(x):  # streamed data: keep the rows, the trainer reads and normalizes batches
         xs = [x.take(i) for i in parts]
         x_norm = fit_sampled_normalization(xs[0]) if normalize else None
     else:

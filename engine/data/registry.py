@@ -153,7 +153,11 @@ DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (
           Option("cache", "choice", "on", "Streamed images only: keep decoded, resized images in a cache file "
                  "under the app's data folder, so later epochs and runs skip decoding.", choices=("on", "off"))),
     _info("npz", "A NumPy .npz archive with arrays x and, optionally, y.", "file", "any",
-          tabular.load_npz, _PATH_FILE),
+          tabular.load_npz, _PATH_FILE,
+          Option("storage", "choice", "auto", "memory: read x whole; stream: map x from disk and read batches "
+                 "while training (worker processes); auto: stream when x as float32 would exceed the smaller of "
+                 "1 GiB and a quarter of the free memory. Token sequences always load into memory.",
+                 choices=("auto", "memory", "stream"))),
     _info("mnist", "MNIST handwritten digits from the standard idx files in a folder (downloadable).", "file",
           "classification", _standard(images.load_mnist), _PATH_STANDARD, _PART, _LIMIT),
     _info("fashion_mnist", "Fashion-MNIST clothing images from the standard idx files in a folder "

@@ -16,7 +16,8 @@ entry, a changed file list the whole cache. Unreadable images are found when the
 scanned (Pillow open + verify; entries the cache already holds are known good) and left out,
 counted and named in ``extras["skipped"]``. Normalization of a streamed dataset is fitted on a
 fixed-seed sample of at most :data:`NORMALIZATION_SAMPLES` training images
-(:func:`fit_sampled_normalization`). No torch here: the trainer's DataLoader lives in
+(:func:`fit_sampled_normalization`, which fits streamed ``.npz`` arrays too,
+:mod:`engine.data.lazy_array`). No torch here: the trainer's DataLoader lives in
 :mod:`engine.training.streamed`.
 """
 
@@ -59,17 +60,18 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def choose_storage(storage: str, decoded_bytes: int) -> tuple[str, str]:
-    """``("memory" | "stream", reason)`` for an image folder whose images take ``decoded_bytes`` as uint8."""
+def choose_storage(storage: str, decoded_bytes: int, held_as: str = "decoded as uint8") -> tuple[str, str]:
+    """``("memory" | "stream", reason)`` for data that takes ``decoded_bytes`` in memory (``held_as`` says
+    how: images decoded as uint8, arrays as float32)."""
     if storage == "memory":
-        return "memory", f"in memory ({_size(decoded_bytes)} decoded as uint8; storage: memory)"
+        return "memory", f"in memory ({_size(decoded_bytes)} {held_as}; storage: memory)"
     if storage == "stream":
-        return "stream", f"streamed from disk (storage: stream; {_size(decoded_bytes)} decoded as uint8)"
+        return "stream", f"streamed from disk (storage: stream; {_size(decoded_bytes)} {held_as})"
     budget = stream_budget()
     if decoded_bytes > budget:
-        return "stream", (f"streamed from disk ({_size(decoded_bytes)} decoded as uint8 exceeds the "
+        return "stream", (f"streamed from disk ({_size(decoded_bytes)} {held_as} exceeds the "
                           f"{_size(budget)} memory budget; storage: auto)")
-    return "memory", (f"in memory ({_size(decoded_bytes)} decoded as uint8, within the {_size(budget)} "
+    return "memory", (f"in memory ({_size(decoded_bytes)} {held_as}, within the {_size(budget)} "
                       f"memory budget; storage: auto)")
 
 
@@ -172,6 +174,8 @@ class LazyImages:
     """
 
     dtype = np.dtype(np.uint8)
+    #: Units of one stored value: decoded images are uint8, training sees them divided by 255.
+    unit = 255.0
 
     def __init__(self, files: list[str], size: tuple[int, int], channels: int, rows: np.ndarray,
                  cache: Path | None, labels: list[str]) -> None:
@@ -272,27 +276,33 @@ def _warn_unreadable(names: list[str]) -> None:
 
 
 def is_lazy(x: Any) -> bool:
-    """Whether ``x`` is a :class:`LazyImages` (decoded per batch, never whole)."""
-    return isinstance(x, LazyImages)
+    """Whether ``x`` is read per batch, never whole: a :class:`LazyImages` or a
+    :class:`~engine.data.lazy_array.LazyArray`."""
+    from engine.data.lazy_array import LazyArray
+
+    return isinstance(x, (LazyImages, LazyArray))
 
 
-def fit_sampled_normalization(x: LazyImages, samples: int = NORMALIZATION_SAMPLES) -> Normalization:
-    """Per-channel mean and standard deviation (in [0, 1] units) of a fixed-seed sample of ``x``.
+def fit_sampled_normalization(x: Any, samples: int = NORMALIZATION_SAMPLES) -> Normalization:
+    """Mean and standard deviation of a fixed-seed sample of lazy rows ``x``, in training's units
+    (images in [0, 1]): per channel for images, per feature for tables and sequences, as
+    :func:`engine.data.prepare.fit_normalization` fits in-memory data.
 
     The same rows always give the same statistics (seed 0), so evaluation rebuilds them exactly.
     """
     n = len(x)
     pick = np.sort(np.random.default_rng(0).permutation(n)[:samples]) if n > samples else np.arange(n)
-    count, total, squares = 0, np.zeros(x.channels), np.zeros(x.channels)
+    axes = {4: (0, 2, 3), 3: (0, 1)}.get(x.ndim, (0,))
+    count, total, squares = 0, 0.0, 0.0
     for start in range(0, len(pick), 256):
-        batch = x.read_skipping(x.rows[pick[start:start + 256]])[0].astype(np.float64) / 255.0
-        count += batch.shape[0] * batch.shape[2] * batch.shape[3]
-        total += batch.sum(axis=(0, 2, 3))
-        squares += (batch ** 2).sum(axis=(0, 2, 3))
-    mean = total / max(count, 1)
-    std = np.sqrt(np.maximum(squares / max(count, 1) - mean ** 2, 0.0))
+        batch = x.read_skipping(x.rows[pick[start:start + 256]])[0].astype(np.float64) / x.unit
+        count += int(np.prod([batch.shape[a] for a in axes]))
+        total = total + batch.sum(axis=axes, keepdims=True)[0]
+        squares = squares + (batch ** 2).sum(axis=axes, keepdims=True)[0]
+    mean = np.asarray(total, dtype=np.float64) / max(count, 1)
+    std = np.sqrt(np.maximum(np.asarray(squares, dtype=np.float64) / max(count, 1) - mean ** 2, 0.0))
     std = np.where(std < 1e-8, 1.0, std)
-    return Normalization(mean=mean.reshape(-1, 1, 1).astype(np.float32), std=std.reshape(-1, 1, 1).astype(np.float32))
+    return Normalization(mean=mean.astype(np.float32), std=std.astype(np.float32))
 
 
 def _cache_folder(root: Path, size: tuple[int, int], channels: int) -> Path:

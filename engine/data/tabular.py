@@ -236,12 +236,12 @@ def encode_column(values: list[str], rows: list[int], column: str, path: Path,
     return np.eye(len(categories))[codes], [f"{column}={c}" for c in categories]
 
 
-def _read_members(archive: Any, path: Path) -> dict[str, np.ndarray]:
+def _read_members(archive: Any, path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     unreadable = (ValueError, OSError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error)
     if "x" not in archive.files:
         raise DataError(f"{path.name}: no array named 'x'; it holds: {', '.join(archive.files) or 'nothing'}")
     arrays: dict[str, np.ndarray] = {}
-    for key in ("x", "y", "class_names"):
+    for key in keys:
         if key not in archive.files:
             continue
         try:
@@ -256,8 +256,11 @@ def _read_members(archive: Any, path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    _check_size(path, MAX_NPZ_BYTES)
+def _read_npz(path: Path, keys: tuple[str, ...] = ("x", "y", "class_names"), limit: int | None = MAX_NPZ_BYTES
+              ) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` the archive holds (``x`` must be there), read without pickle."""
+    if limit is not None:
+        _check_size(path, limit)
     # The file is opened here (not by np.load) so that it is closed whatever fails.
     with path.open("rb") as handle:
         try:
@@ -267,8 +270,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | N
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise DataError(f"{path.name}: not an .npz archive (save it with numpy.savez)")
         with archive:
-            arrays = _read_members(archive, path)
-    return arrays["x"], arrays.get("y"), arrays.get("class_names")
+            return _read_members(archive, path, keys)
 
 
 def read_npz_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -278,7 +280,8 @@ def read_npz_arrays(path: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarr
     Raises:
         DataError: Too large, unreadable, no ``x``, or an array of Python objects.
     """
-    return _read_npz(path)
+    arrays = _read_npz(path)
+    return arrays["x"], arrays.get("y"), arrays.get("class_names")
 
 
 def load_npz(name: str, opts: dict[str, Any]) -> ArrayDataset:
@@ -288,9 +291,14 @@ def load_npz(name: str, opts: dict[str, Any]) -> ArrayDataset:
     ``class_names`` array or the original values); integer ``y`` shaped like integer ``x``
     are next tokens; float ``y`` are values ``(n, k)``; no ``y`` means no targets.
 
+    ``storage`` picks where ``x`` lives: ``memory`` reads it whole (float32), ``stream`` maps it
+    from disk and training reads batches (:mod:`engine.data.lazy_array`), ``auto`` streams when
+    ``x`` as float32 would exceed the memory budget (:func:`engine.data.streaming.stream_budget`).
+    Token sequences (2-D integer ``x``) always load into memory.
+
     Args:
         name: ``"npz"``.
-        opts: ``path``.
+        opts: ``path``, ``storage``.
 
     Returns:
         The dataset.
@@ -299,19 +307,26 @@ def load_npz(name: str, opts: dict[str, Any]) -> ArrayDataset:
         DataError: Unreadable archive, object arrays, mismatched lengths, non-finite values.
     """
     path: Path = opts["path"]
-    x, y, names = _read_npz(path)
+    x, storage = _streamed_x(path, str(opts.get("storage") or "auto"))
+    if x is None:
+        arrays = _read_npz(path)
+        x = arrays["x"]
+    else:
+        arrays = _read_npz(path, ("y", "class_names"), limit=None)
+    y, names = arrays.get("y"), arrays.get("class_names")
+    lazy = not isinstance(x, np.ndarray)
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) or np.iscomplexobj(x):
         raise DataError(f"{path.name}: array 'x' has dtype {x.dtype}; it must hold real numbers")
     if x.ndim == 0 or len(x) < 1:
         raise DataError(f"{path.name}: array 'x' holds no samples")
     x = x.reshape(-1, 1) if x.ndim == 1 else x
-    integer_x = np.issubdtype(x.dtype, np.integer)
-    if not integer_x and not np.all(np.isfinite(x)):
+    integer_x = np.issubdtype(x.dtype, np.integer) and not lazy
+    if not integer_x and not (x.all_finite() if lazy else np.all(np.isfinite(x))):
         raise DataError(f"{path.name}: array 'x' contains NaN or infinite values")
     image_shape = tuple(int(d) for d in x.shape[1:]) if x.ndim == 4 and x.shape[1] in (1, 3) else None
-    common = {"name": path.name, "image_shape": image_shape, "extras": {"path": str(path)}}
+    common = {"name": path.name, "image_shape": image_shape, "extras": {"path": str(path), "storage": storage}}
     if y is None:
-        return ArrayDataset(x=x.astype(np.float32), y=None, target_kind="none",
+        return ArrayDataset(x=_real(x), y=None, target_kind="none",
                             description=f"{path.name}: {len(x)} samples without targets", **common)
     y_count = len(y) if y.ndim else 0
     if y_count != len(x):
@@ -333,7 +348,7 @@ def load_npz(name: str, opts: dict[str, Any]) -> ArrayDataset:
             class_names = [str(v) for v in names]
         if len(labels) < 2:
             raise DataError(f"{path.name}: 'y' has a single class; classification needs at least 2")
-        return ArrayDataset(x=x.astype(np.float32), y=ids.astype(np.int64).reshape(-1),
+        return ArrayDataset(x=_real(x), y=ids.astype(np.int64).reshape(-1),
                             target_kind="classes", class_names=class_names,
                             description=f"{path.name}: {len(x)} samples of {len(labels)} classes", **common)
     if not np.issubdtype(y.dtype, np.floating):
@@ -342,6 +357,33 @@ def load_npz(name: str, opts: dict[str, Any]) -> ArrayDataset:
         raise DataError(f"{path.name}: float 'y' must have shape (n,) or (n, k); got {y.shape}")
     if not np.all(np.isfinite(y)):
         raise DataError(f"{path.name}: array 'y' contains NaN or infinite values")
-    return ArrayDataset(x=x.astype(np.float32), y=y.reshape(len(y), -1).astype(np.float32),
+    return ArrayDataset(x=_real(x), y=y.reshape(len(y), -1).astype(np.float32),
                         target_kind="values", description=f"{path.name}: {len(x)} samples with values",
                         **common)
+
+
+def _real(x: Any) -> Any:
+    """``x`` as real values: float32 in memory (lazy arrays read as float32 already)."""
+    return x.astype(np.float32) if isinstance(x, np.ndarray) else x
+
+
+def _streamed_x(path: Path, storage: str) -> tuple[Any, str]:
+    """The archive's ``x`` mapped from disk when ``storage`` (and its size) says to stream it, else
+    ``None``; and the line saying where ``x`` lives."""
+    from engine.data import lazy_array, streaming
+
+    try:
+        header = lazy_array.npz_member_header(path, "x")
+    except DataError:
+        header = None
+    if header is None:  # no x, or not a zip archive: the in-memory reader says what the file is
+        return None, ""
+    shape, _, dtype = header
+    tokens = np.issubdtype(dtype, np.integer) and len(shape) == 2
+    size = int(np.prod(shape)) * 4
+    if tokens or len(shape) < 2 or not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        return None, streaming.choose_storage("memory", size, "as float32")[1]
+    where, reason = streaming.choose_storage(storage, size, "as float32")
+    if where == "memory":
+        return None, reason
+    return lazy_array.open_npz_member(path, "x", streaming.cache_root().parent / "arrays"), reason

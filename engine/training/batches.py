@@ -56,7 +56,7 @@ class BatchSource:
         self.num_workers = num_workers
         self.generator = torch.Generator().manual_seed(seed)
         self.streamed = None
-        if is_lazy(data.train_x):  # a streamed image folder: workers decode batches of row indices
+        if is_lazy(data.train_x):  # streamed data: workers read batches of row indices
             from engine.training.streamed import streamed_parts
 
             self.resident = False
@@ -125,7 +125,7 @@ class BatchSource:
 
     def validation(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """All validation data (tasks move streamed batches to the device themselves; a streamed
-        image folder gives its :class:`~engine.training.streamed.StreamedImages`, whose
+        image folder gives its :class:`~engine.training.streamed.StreamedPart`, whose
         ``device_batches`` the tasks' ``eval_batches`` read)."""
         if self.streamed is not None:
             return self.streamed_val, self.val_y  # type: ignore[return-value]

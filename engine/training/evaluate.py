@@ -316,9 +316,9 @@ def _split_tensor(x: Any, data: PreparedData) -> torch.Tensor | None:
     from engine.data.streaming import is_lazy
 
     if is_lazy(x):
-        from engine.training.streamed import normalized_images
+        from engine.training.streamed import normalized_rows
 
-        return normalized_images(x, data.x_normalization)
+        return normalized_rows(x, data.x_normalization)
     return _as_tensor(x)
 
 

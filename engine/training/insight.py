@@ -300,9 +300,9 @@ class ModelInsight:
         from engine.data.streaming import is_lazy
 
         if is_lazy(self.data.val_x):  # streamed images: decoded and normalized as training feeds them
-            from engine.training.streamed import normalized_images
+            from engine.training.streamed import normalized_rows
 
-            sample = normalized_images(self.data.val_x, self.data.x_normalization, [index])
+            sample = normalized_rows(self.data.val_x, self.data.x_normalization, [index])
         else:
             sample = torch.from_numpy(np.ascontiguousarray(self.data.val_x[index:index + 1]))
         sample = sample.float() if sample.is_floating_point() else sample.long()

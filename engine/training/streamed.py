@@ -1,8 +1,9 @@
-"""Batches of a streamed image folder: a DataLoader over row indices, decoding in worker processes.
+"""Batches of streamed data: a DataLoader over row indices, reading in worker processes.
 
-Workers decode uint8 images (:class:`engine.data.streaming.LazyImages`, through its cache); the
+Workers decode uint8 images (:class:`engine.data.streaming.LazyImages`, through its cache) or
+read rows of a memory-mapped array (:class:`engine.data.lazy_array.LazyArray`, float32); the
 training process copies them to the device (pinned memory and non-blocking copies on CUDA) and
-converts them there to float32, scaled to [0, 1] and normalized with the training part's
+converts them there to float32 (images scaled to [0, 1]) normalized with the training part's
 statistics. A file that became unreadable after the scan is left out of its batch and logged
 once, never a traceback mid-epoch. The batch order is the caller's seeded permutation, so runs
 stay reproducible.
@@ -18,7 +19,6 @@ import numpy as np
 import torch
 
 from engine.data.base import Normalization
-from engine.data.streaming import LazyImages
 
 log = logging.getLogger(__name__)
 #: Most decoding workers chosen automatically.
@@ -38,9 +38,9 @@ def auto_workers(setting: int) -> int:
 
 
 class _Rows(torch.utils.data.Dataset):
-    """Index = a list of positions in ``x``; item = ``(uint8 images, targets, unreadable names)``."""
+    """Index = a list of positions in ``x``; item = ``(stored rows, targets, unreadable names)``."""
 
-    def __init__(self, x: LazyImages, y: torch.Tensor | None) -> None:
+    def __init__(self, x: Any, y: torch.Tensor | None) -> None:
         self.x, self.y = x, y
 
     def __len__(self) -> int:
@@ -59,26 +59,27 @@ class _Rows(torch.utils.data.Dataset):
         return torch.from_numpy(images), y, bad
 
 
-class StreamedImages:
-    """A streamed part (training or validation) of a run: lazy images, their targets, and how to
-    turn decoded batches into normalized device tensors.
+class StreamedPart:
+    """A streamed part (training or validation) of a run: lazy rows, their targets, and how to
+    turn read batches into normalized device tensors.
 
     Args:
-        x: The part's lazy images.
+        x: The part's lazy rows (:class:`~engine.data.streaming.LazyImages` or
+            :class:`~engine.data.lazy_array.LazyArray`).
         y: Its targets (CPU tensor) or ``None``.
-        normalization: The training part's statistics in [0, 1] units, or ``None``.
+        normalization: The training part's statistics (images in [0, 1] units), or ``None``.
         device: The training device.
         workers: Decoding worker processes (0: decode in this process).
     """
 
-    def __init__(self, x: LazyImages, y: torch.Tensor | None, normalization: Normalization | None,
+    def __init__(self, x: Any, y: torch.Tensor | None, normalization: Normalization | None,
                  device: torch.device, workers: int) -> None:
         self.x, self.y, self.device, self.workers = x, y, device, workers
         if normalization is None:
-            scale, shift = np.full((x.channels, 1, 1), 1 / 255.0), np.zeros((x.channels, 1, 1))
-        else:
-            std = normalization.std.astype(np.float64).reshape(-1, 1, 1)
-            scale, shift = 1.0 / (255.0 * std), -normalization.mean.astype(np.float64).reshape(-1, 1, 1) / std
+            scale, shift = np.asarray(1.0 / x.unit), np.asarray(0.0)
+        else:  # statistics shaped to broadcast to one sample: (C, 1, 1) images, (F,) tables, (1, F) sequences
+            std = np.asarray(normalization.std, dtype=np.float64)
+            scale, shift = 1.0 / (x.unit * std), -np.asarray(normalization.mean, dtype=np.float64) / std
         self.scale = torch.as_tensor(scale, dtype=torch.float32, device=device)
         self.shift = torch.as_tensor(shift, dtype=torch.float32, device=device)
         self.reported: set[str] = set()
@@ -87,7 +88,7 @@ class StreamedImages:
         return len(self.x)
 
     def to_device(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 ``(N, C, H, W)`` -> normalized float32 on the device."""
+        """Stored rows (uint8 images, float32 arrays) -> normalized float32 on the device."""
         return images.to(self.device, non_blocking=True).float().mul_(self.scale).add_(self.shift)
 
     def decode(self, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -126,21 +127,21 @@ class StreamedImages:
         yield from self.batches([list(range(s, min(n, s + batch_size))) for s in range(0, n, batch_size)])
 
 
-def normalized_images(x: LazyImages, normalization: Normalization | None, positions: list[int] | None = None,
-                      device: torch.device | None = None) -> torch.Tensor:
-    """Images of a streamed part (all, or ``positions``) decoded and normalized as training feeds
+def normalized_rows(x: Any, normalization: Normalization | None, positions: list[int] | None = None,
+                    device: torch.device | None = None) -> torch.Tensor:
+    """Rows of a streamed part (all, or ``positions``) read and normalized as training feeds
     them, as one tensor (for evaluation and Look Inside: a split that fits memory)."""
-    part = StreamedImages(x, None, normalization, device or torch.device("cpu"), 0)
+    part = StreamedPart(x, None, normalization, device or torch.device("cpu"), 0)
     chosen = list(range(len(x))) if positions is None else positions
     return torch.cat([part.decode(np.asarray(chosen[s:s + 256]))[0] for s in range(0, len(chosen), 256)]) \
         if chosen else torch.empty(0)
 
 
-def streamed_parts(data: Any, device: torch.device, num_workers: int) -> tuple[StreamedImages, StreamedImages]:
+def streamed_parts(data: Any, device: torch.device, num_workers: int) -> tuple[StreamedPart, StreamedPart]:
     """The training and validation parts of prepared data whose inputs are lazy."""
     from engine.training.batches import _tensor
 
     workers = auto_workers(num_workers)
     norm = data.x_normalization
-    return (StreamedImages(data.train_x, _tensor(data.train_y), norm, device, workers),
-            StreamedImages(data.val_x, _tensor(data.val_y), norm, device, workers))
+    return (StreamedPart(data.train_x, _tensor(data.train_y), norm, device, workers),
+            StreamedPart(data.val_x, _tensor(data.val_y), norm, device, workers))

@@ -510,6 +510,8 @@ class DataPanel(QWidget):
         if info["vocabulary_size"]:
             lines.append(f"vocabulary of {info['vocabulary_size']} tokens")
         lines += [_escape(info["description"])] if info.get("storage") or info.get("skipped") else []
+        if info.get("storage"):  # where the data lives (memory or streamed from disk) and why
+            lines.append(f"<i>{_escape(str(info['storage'])[:1].upper() + str(info['storage'])[1:])}</i>")
         self.summary.setText("<br>".join(lines))
 
     def _show_preview(self, dataset: ArrayDataset) -> None:
@@ -532,8 +534,9 @@ class DataPanel(QWidget):
             self._fill_table(dataset)
 
     def _fill_table(self, dataset: ArrayDataset) -> None:
-        x = dataset.x.reshape(len(dataset), -1)
-        count, width = min(PREVIEW_ROWS, len(x)), min(x.shape[1], PREVIEW_COLUMNS)
+        count = min(PREVIEW_ROWS, len(dataset))
+        x = np.asarray(dataset.x[:count]).reshape(count, -1)  # the first rows only: x may be streamed from disk
+        width = min(x.shape[1], PREVIEW_COLUMNS)
         names = input_labels(dataset)[:width]
         targets = target_labels(dataset)
         self.table.setColumnCount(width + len(targets))

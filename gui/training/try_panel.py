@@ -177,7 +177,7 @@ class TryPanel(QWidget):
             return
         rows = predictor.data.val_index if len(predictor.data.val_index) else predictor.data.train_index
         if len(rows):
-            values = np.asarray(predictor.dataset.x)[int(rows[index % len(rows)])]
+            values = predictor.dataset.x[int(rows[index % len(rows)])]  # an array, or rows streamed from disk
         else:  # the training data is not at hand (only its preprocessing record): its mean row
             norm = predictor.data.x_normalization
             values = np.broadcast_to(norm.mean, predictor.dataset.sample_dims) if norm is not None else \

@@ -30,3 +30,18 @@ def test_tables_keep_their_feature_names_and_classes_have_one_column() -> None:
     assert input_labels(iris) == list(iris.feature_names) and target_labels(iris) == ["class"]
     digits = load_dataset({"name": "digits"})
     assert input_labels(digits)[:2] == ["x[0,0,0]", "x[0,0,1]"] and len(input_labels(digits)) == 64
+
+
+def test_a_streamed_archive_previews_its_first_rows_and_says_it_streams(qtbot, tmp_path) -> None:  # noqa: ANN001
+    import numpy as np
+
+    x = np.arange(200 * 5, dtype=np.float64).reshape(200, 5)
+    np.savez(tmp_path / "table.npz", x=x, y=np.arange(200) % 2)
+    project = load_project(TEMPLATES_DIR / "fnn_breast_cancer.json")
+    project.dataset = {"name": "npz", "path": str(tmp_path / "table.npz"), "storage": "stream"}
+    panel = DataPanel()
+    qtbot.addWidget(panel)
+    panel.set_document(Document(project))
+    assert panel.wait_loaded()
+    assert "Streamed from disk (storage: stream" in panel.summary.text()
+    assert panel.table.rowCount() > 0 and float(panel.table.item(1, 2).text()) == 7.0

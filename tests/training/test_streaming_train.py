@@ -155,3 +155,14 @@ def test_augmentation_applies_to_streamed_images(folder: Path) -> None:
     assert isinstance(result, Finished), getattr(result, "message", result)
     epochs = [e for e in events if isinstance(e, EpochEnd)]
     assert len(epochs) == 2 and all(np.isfinite(e.train["loss"]) for e in epochs)
+
+
+def test_an_exported_train_script_gets_a_streamed_folder_as_the_memory_loader_gives_it(folder: Path,
+                                                                                       tmp_path: Path) -> None:
+    from engine.compile.export.train_script import write_npz
+
+    spec = {"name": "image_folder", "path": str(folder), "size": [8, 8], "color": "rgb"}
+    streamed, memory = load_dataset({**spec, "storage": "stream"}), load_dataset({**spec, "storage": "memory"})
+    write_npz(tmp_path / "data.npz", {"x": streamed.x}, chunk_bytes=500)
+    with np.load(tmp_path / "data.npz", allow_pickle=False) as archive:
+        np.testing.assert_allclose(archive["x"], memory.x, atol=1e-6)

@@ -58,11 +58,11 @@ def _data(src: ExportSource, out: Path) -> tuple[str, list[Path], str | None, bo
         shape = _DIGIT_SHAPES.get(spec.get("layout", "image"), (-1, 1, 8, 8))
         body = t.LOAD_SKLEARN.replace("__DATASET__", literal(name)).replace("__SHAPE__", literal(shape))
         return body, [], kind, ordered, f"scikit-learn's {name} set"
-    arrays = {"x": np.ascontiguousarray(dataset.x)}
+    arrays: dict[str, Any] = {"x": dataset.x}
     if dataset.y is not None:
         arrays["y"] = np.ascontiguousarray(dataset.y)
     path = out / "data.npz"
-    np.savez_compressed(path, **arrays)
+    write_npz(path, arrays)
     return t.LOAD_NPZ, [path], kind, ordered, f"{dataset.name}, saved beside this script as data.npz"
 
 
@@ -130,3 +130,27 @@ def _scales_literal(scales: dict[str, float]) -> str:
 def _dict_literal(values: dict[str, Any]) -> str:
     items = ",\n".join(f"    {literal(key)}: {literal(value)}" for key, value in values.items())
     return "{\n" + items + ",\n}"
+
+
+def write_npz(path: Path, arrays: dict[str, Any], chunk_bytes: int = 64 << 20) -> None:
+    """Write ``arrays`` as an ``.npz`` that ``numpy.load`` reads; arrays streamed from disk (``len``, ``shape``,
+    ``dtype`` and row slicing, e.g. :class:`~engine.data.lazy_array.LazyArray`) are copied a chunk of rows at a
+    time, never whole in memory; values stored in other units (``unit``: streamed uint8 images) are written
+    as the float32 the in-memory loader gives. Members are compressed like ``numpy.savez_compressed``."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                if isinstance(array, np.ndarray):
+                    np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
+                    continue
+                unit = float(getattr(array, "unit", 1.0))
+                shape, dtype = tuple(array.shape), np.dtype(np.float32 if unit != 1.0 else array.dtype)
+                np.lib.format.write_array_header_2_0(member, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                              "fortran_order": False, "shape": shape})
+                row_bytes = max(1, int(np.prod(shape[1:])) * dtype.itemsize)
+                step = max(1, chunk_bytes // row_bytes)
+                for start in range(0, shape[0], step):
+                    rows = array[start:start + step]
+                    member.write(np.ascontiguousarray(rows / unit if unit != 1.0 else rows, dtype=dtype).tobytes())
