@@ -162,6 +162,21 @@ def open_npz_member(path: Path, member: str, cache_dir: Path) -> LazyArray:
         return LazyArray(copy, handle.tell(), dtype, shape, fortran, np.arange(shape[0]), f"{path.name}: {member}")
 
 
+def open_npy(path: Path, label: str) -> LazyArray:
+    """Map a ``.npy`` file (e.g. an encoded table in the cache).
+
+    Raises:
+        DataError: A damaged header, or an array of Python objects.
+    """
+    path = Path(path)
+    with path.open("rb") as handle:
+        shape, fortran, dtype = _read_header(handle, path, "x")
+        offset = handle.tell()
+    if len(shape) == 0 or path.stat().st_size < offset + int(np.prod(shape)) * dtype.itemsize:
+        raise DataError(f"{path.name}: the array file is shorter than its header says")
+    return LazyArray(path, offset, dtype, shape, fortran, np.arange(shape[0]), label)
+
+
 def _read_header(stream: Any, path: Path, member: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     fmt = np.lib.format
     try:

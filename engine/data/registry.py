@@ -141,7 +141,11 @@ DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (
           Option("target", "text", None, "Target column name; default the last column."),
           Option("task", "choice", None, "Default: classification when the target is text or has at "
                  "most 20 distinct whole numbers, else regression.", choices=("classification", "regression")),
-          Option("delimiter", "choice", ",", "Column separator.", choices=(",", ";", "\t", "|"))),
+          Option("delimiter", "choice", ",", "Column separator.", choices=(",", ";", "\t", "|")),
+          Option("storage", "choice", "auto", "memory: parse the whole table; stream: read it twice as a stream and "
+                 "encode it once into a cached array that training reads in batches; auto: stream when parsing "
+                 "would exceed the smaller of 1 GiB and a quarter of the free memory (about 10x the file).",
+                 choices=("auto", "memory", "stream"))),
     _info("image_folder", "Images in one subfolder per class (PNG, JPEG, ...).", "file", "classification",
           images.load_image_folder, _PATH_FOLDER,
           Option("size", "size", (28, 28), "Images are resized to [height, width].", minimum=1, maximum=4096),

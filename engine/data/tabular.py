@@ -11,21 +11,24 @@ import math
 import zipfile
 import zlib
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from engine.data.base import ArrayDataset, DataError, TargetKind
 
-#: Largest CSV file read.
+#: Largest CSV file read into memory (larger ones stream, engine.data.csv_stream).
 MAX_CSV_BYTES = 512 * 1024 * 1024
+#: Memory a CSV takes while parsed in memory, per byte of file (every cell a Python string).
+CSV_MEMORY_FACTOR = 10
 #: Largest ``.npz`` archive read.
 MAX_NPZ_BYTES = 4 * 1024 * 1024 * 1024
 #: Most distinct values of a categorical (text) feature column.
 MAX_CATEGORIES = 100
 #: A numeric target with at most this many distinct whole numbers means classification.
 MAX_AUTO_CLASSES = 20
-_MISSING = {"", "na", "n/a", "nan", "null", "none", "?", "-"}
+MISSING_VALUES = {"", "na", "n/a", "nan", "null", "none", "?", "-"}
 
 
 def _check_size(path: Path, limit: int) -> None:
@@ -35,45 +38,74 @@ def _check_size(path: Path, limit: int) -> None:
                         f"this app reads")
 
 
-def _read_rows(path: Path, delimiter: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, data rows (cells stripped) and each row's spreadsheet row number."""
-    _check_size(path, MAX_CSV_BYTES)
+def iter_csv_rows(path: Path, delimiter: str) -> Iterator[tuple[list[str], list[str], int]]:
+    """``(header, cells, spreadsheet row number)`` for each data row of a CSV file, read as a stream
+    (cells stripped, blank rows skipped, the header checked before the first row).
+
+    Raises:
+        DataError: Not UTF-8, unreadable, an unnamed or repeated column, a row whose number of values
+            differs from the header's.
+    """
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, delimiter=delimiter)
             header: list[str] | None = None
-            rows: list[list[str]] = []
-            numbers: list[int] = []
             for record in reader:
                 cells = [c.strip() for c in record]
                 if not any(cells):
                     continue
                 if header is None:
-                    header = cells
+                    header = _checked_header(cells, path)
                     continue
                 if len(cells) != len(header):
                     raise DataError(f"{path.name}: row {reader.line_num} has {len(cells)} values but the "
                                     f"header has {len(header)} columns")
-                rows.append(cells)
-                numbers.append(reader.line_num)
+                yield header, cells, reader.line_num
     except UnicodeDecodeError as exc:
         raise DataError(f"{path.name}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
     except csv.Error as exc:
         raise DataError(f"{path.name}: not a readable CSV file ({exc})") from None
-    if header is None:
-        raise DataError(f"{path.name}: the file is empty; it needs a header row and data rows")
+
+
+def _checked_header(header: list[str], path: Path) -> list[str]:
     for i, column in enumerate(header, start=1):
         if not column:
             raise DataError(f"{path.name}: column {i} of the header row has no name")
     duplicates = sorted({c for c in header if header.count(c) > 1})
     if duplicates:
         raise DataError(f"{path.name}: the header repeats the column name(s) {', '.join(map(repr, duplicates))}")
-    if not rows:
+    return header
+
+
+def _read_rows(path: Path, delimiter: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, data rows (cells stripped) and each row's spreadsheet row number."""
+    _check_size(path, MAX_CSV_BYTES)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    for header, cells, number in iter_csv_rows(path, delimiter):
+        rows.append(cells)
+        numbers.append(number)
+    if header is None:
+        header = _header_only(path, delimiter)
+        if header is None:
+            raise DataError(f"{path.name}: the file is empty; it needs a header row and data rows")
         raise DataError(f"{path.name}: no data rows below the header")
     return header, rows, numbers
 
 
-def _number(text: str) -> float | None:
+def _header_only(path: Path, delimiter: str) -> list[str] | None:
+    """The checked header of a file without data rows, or ``None`` for a file without a header."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for record in csv.reader(handle, delimiter=delimiter):
+            cells = [c.strip() for c in record]
+            if any(cells):
+                return _checked_header(cells, path)
+    return None
+
+
+def parse_number(text: str) -> float | None:
+    """The finite number ``text`` spells, else ``None``."""
     try:
         value = float(text)
     except ValueError:
@@ -87,19 +119,19 @@ def _is_numeric(values: list[str]) -> bool:
     Its other values are then reported as errors rather than silently turning the column
     into categories.
     """
-    present = [v for v in values if v.lower() not in _MISSING]
-    return bool(present) and 2 * sum(_number(v) is not None for v in present) >= len(present)
+    present = [v for v in values if v.lower() not in MISSING_VALUES]
+    return bool(present) and 2 * sum(parse_number(v) is not None for v in present) >= len(present)
 
 
 def _numeric(values: list[str], rows: list[int], column: str, path: Path) -> np.ndarray:
     out = np.empty(len(values), dtype=np.float64)
     for i, text in enumerate(values):
-        number = _number(text)
+        number = parse_number(text)
         if number is None:
             where = f"{path.name}: row {rows[i]}, column '{column}'"
             if text == "":
                 raise DataError(f"{where}: empty value; fill it in or remove the row")
-            if text.lower() in _MISSING:
+            if text.lower() in MISSING_VALUES:
                 raise DataError(f"{where}: missing value '{text}'; fill it in or remove the row")
             raise DataError(f"{where}: '{text}' is not a number; fix it or remove the row")
         out[i] = number
@@ -113,13 +145,14 @@ def _check_present(values: list[str], rows: list[int], column: str, path: Path) 
                             f"fill it in or remove the row")
 
 
-def _target(values: list[str], rows: list[int], column: str, task: str | None,
+def csv_target(values: list[str], rows: list[int], column: str, task: str | None,
             path: Path) -> tuple[np.ndarray, TargetKind, list[str] | None]:
-    """Targets, target kind and class names from the target column's text."""
+    """Targets, target kind and class names from the target column's text (``rows``: each value's
+    spreadsheet row number, for messages)."""
     numeric = _is_numeric(values)
     if task == "regression" or (task is None and numeric):
         if not numeric:
-            first = next(v for v in values if _number(v) is None)
+            first = next(v for v in values if parse_number(v) is None)
             raise DataError(f"dataset.task: regression needs a numeric target, but column '{column}' of "
                             f"{path.name} holds text such as '{first}'")
         numbers = _numeric(values, rows, column, path)
@@ -150,7 +183,9 @@ def load_csv(name: str, opts: dict[str, Any]) -> ArrayDataset:
     Args:
         name: ``"csv"``.
         opts: ``path``, ``target``, ``task`` (``None``: classification when the target
-            is text or has at most 20 distinct whole numbers), ``delimiter``.
+            is text or has at most 20 distinct whole numbers), ``delimiter``, ``storage``
+            (``stream``, or ``auto`` for a file whose parsing would exceed the memory budget:
+            :mod:`engine.data.csv_stream`, the same dataset with ``x`` encoded on disk).
 
     Returns:
         x float32 ``(n, features)``; y int64 class ids or float32 ``(n, 1)`` values.
@@ -158,7 +193,15 @@ def load_csv(name: str, opts: dict[str, Any]) -> ArrayDataset:
     Raises:
         DataError: Unreadable file, missing or non-numeric values, unknown target column.
     """
+    from engine.data import streaming
+
     path: Path = opts["path"]
+    where, reason = streaming.choose_storage(str(opts.get("storage") or "auto"),
+                                             path.stat().st_size * CSV_MEMORY_FACTOR, "to parse, estimated")
+    if where == "stream":
+        from engine.data.csv_stream import load_csv_streamed
+
+        return load_csv_streamed(path, opts, reason, streaming.cache_root().parent / "arrays")
     header, rows, numbers = _read_rows(path, opts["delimiter"])
     target = opts["target"] if opts["target"] is not None else header[-1]
     if target not in header:
@@ -167,7 +210,7 @@ def load_csv(name: str, opts: dict[str, Any]) -> ArrayDataset:
     if len(header) < 2:
         raise DataError(f"{path.name}: needs at least one feature column besides the target '{target}'")
     columns = {c: [row[i] for row in rows] for i, c in enumerate(header)}
-    y, kind, class_names = _target(columns[target], numbers, target, opts["task"], path)
+    y, kind, class_names = csv_target(columns[target], numbers, target, opts["task"], path)
     features: list[np.ndarray] = []
     feature_names: list[str] = []
     categories: dict[str, list[str]] = {}
@@ -187,7 +230,7 @@ def load_csv(name: str, opts: dict[str, Any]) -> ArrayDataset:
         feature_names=feature_names,
         description=f"{path.name}: {len(rows)} rows, {x.shape[1]} features, target '{target}'",
         extras={"path": str(path), "target": target, "columns": [c for c in header if c != target],
-                "categories": categories})
+                "categories": categories, "storage": reason})
 
 
 def read_csv_table(path: Path, delimiter: str = ",") -> tuple[list[str], list[list[str]], list[int]]:
