@@ -15,6 +15,12 @@ def _shape(dims: tuple[int, ...]) -> str:
     return "(" + ", ".join(["N", *map(str, dims)]) + ")"
 
 
+def holds_token_ids(dataset: ArrayDataset) -> bool:
+    """Whether the dataset's inputs are integer token ids, as opposed to real values, which include
+    images stored as uint8 (streamed from disk, or described by a run's preprocessing record)."""
+    return bool(np.issubdtype(dataset.x.dtype, np.integer)) and dataset.image_shape is None and not is_lazy(dataset.x)
+
+
 def vocabulary_size(dataset: ArrayDataset) -> int:
     """How many token ids a token dataset needs: its vocabulary, or the largest id + 1 (a dataset
     described by a run's preprocessing record, with no rows, carries it in ``extras["vocabulary_size"]``).
@@ -29,7 +35,7 @@ def vocabulary_size(dataset: ArrayDataset) -> int:
         return len(dataset.vocabulary)
     if "vocabulary_size" in dataset.extras:
         return int(dataset.extras["vocabulary_size"])
-    if is_lazy(dataset.x) or not np.issubdtype(dataset.x.dtype, np.integer) or dataset.x.size == 0:
+    if not holds_token_ids(dataset) or dataset.x.size == 0:
         return 0
     largest = int(dataset.x.max())
     if dataset.y is not None and dataset.target_kind == "next_tokens" and dataset.y.size:
@@ -50,7 +56,7 @@ def check_input_fits(dataset: ArrayDataset, input_id: str, spec: TensorSpec) -> 
         DataError: A dtype, shape, sequence length or vocabulary mismatch, with the fix.
     """
     dims = dataset.sample_dims
-    tokens = np.issubdtype(dataset.x.dtype, np.integer) and not is_lazy(dataset.x)  # streamed images are uint8
+    tokens = holds_token_ids(dataset)
     name = dataset.name
     if spec.dtype == "long":
         if not tokens:
@@ -90,7 +96,7 @@ def describe(dataset: ArrayDataset) -> dict[str, Any]:
         ``None``), ``num_classes``, ``class_counts`` (class name -> count, classification
         only), ``feature_names``, ``vocabulary_size`` (token data), ``image_shape``.
     """
-    tokens = bool(np.issubdtype(dataset.x.dtype, np.integer)) and not is_lazy(dataset.x)
+    tokens = holds_token_ids(dataset)
     y = dataset.y
     counts: dict[str, int] | None = None
     if dataset.target_kind == "classes" and y is not None:

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.data.base import ArrayDataset, DataError
-from engine.data.streaming import is_lazy
 
 if TYPE_CHECKING:  # pragma: no cover - torch loads with the first batch: the editor opens without it
     import torch
@@ -214,9 +213,11 @@ def image_shape_of(dataset: ArrayDataset) -> tuple[int, int, int] | None:
 
 
 def _real_valued(dataset: ArrayDataset) -> bool:
-    """Whether training batches of ``dataset`` hold real values: float arrays, or streamed images
-    (stored as uint8 on disk and in workers, normalized to float on the device before augmentation)."""
-    return np.issubdtype(dataset.x.dtype, np.floating) or is_lazy(dataset.x)
+    """Whether training batches of ``dataset`` hold real values: anything but token ids (streamed images
+    are stored as uint8 and normalized to float on the device before augmentation)."""
+    from engine.data.fit import holds_token_ids
+
+    return not holds_token_ids(dataset)
 
 
 def _what(dataset: ArrayDataset) -> str:

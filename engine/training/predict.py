@@ -184,7 +184,9 @@ class Predictor:
         if tuple(x.shape[1:]) != expected:
             raise UserError(f"{path}: array 'x' has samples of shape {tuple(x.shape[1:])}, the model expects "
                             f"{expected}: save x with shape (n, {', '.join(map(str, expected))})")
-        tokens = np.issubdtype(self.dataset.x.dtype, np.integer)
+        from engine.data.fit import holds_token_ids
+
+        tokens = holds_token_ids(self.dataset)
         if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x) or \
                 (tokens and not np.issubdtype(x.dtype, np.integer)):
             raise UserError(f"{path}: array 'x' has dtype {x.dtype}; the model reads "

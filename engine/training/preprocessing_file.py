@@ -37,11 +37,11 @@ _KINDS = ("classes", "values", "none", "next_tokens")
 
 def preprocessing_record(data: PreparedData) -> dict[str, Any]:
     """The JSON object :func:`write_preprocessing` writes for ``data``."""
-    from engine.data.fit import vocabulary_size
+    from engine.data.fit import holds_token_ids, vocabulary_size
 
     dataset = data.dataset
     y = dataset.y
-    tokens = np.issubdtype(dataset.x.dtype, np.integer) and dataset.x.dtype != np.uint8
+    tokens = holds_token_ids(dataset)
     return {
         "version": PREPROCESSING_VERSION,
         "name": dataset.name,
@@ -187,7 +187,7 @@ class _Reader:
             numbers = inner.get(part, list)
             if len(numbers) != size or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                and math.isfinite(v) for v in numbers):
-                raise self.bad(f"{field}.{part}", f"expected {size} finite numbers")
+                raise self.bad(f"{field}.{part}", f"expected {size} finite number{'s' if size != 1 else ''}")
             arrays.append(np.asarray(numbers, dtype=np.float32).reshape(shape))
         if not (arrays[1] > 0).all():
             raise self.bad(f"{field}.std", "every value must be positive")

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.data.base import ArrayDataset, DataError
+from engine.data.fit import holds_token_ids
 from engine.training.augment import OPTIONS, AugmentOption, AugmentOptions, image_shape_of, preview_augmented, \
     read_augment
 from gui.wheel_guard import guard_wheel_in
@@ -40,7 +41,7 @@ PREVIEW_COLUMNS = 8
 
 def applicable(option: AugmentOption, dataset: ArrayDataset | None) -> bool:
     """Whether ``option`` can be used with ``dataset`` (the editor is shown)."""
-    if dataset is None or not np.issubdtype(dataset.x.dtype, np.floating):
+    if dataset is None or holds_token_ids(dataset):
         return False
     images = image_shape_of(dataset)
     if option.name == "cutmix":

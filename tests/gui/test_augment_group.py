@@ -64,3 +64,19 @@ def test_token_data_has_no_augmentation(qtbot) -> None:  # noqa: ANN001
     template = next(p for p in sorted(TEMPLATES_DIR.glob("*.json")) if "char" in p.stem or "text" in p.stem)
     panel = _panel(qtbot, Document(load_project(template)))
     assert panel.augment.isHidden()
+
+
+def test_a_streamed_image_folder_offers_the_image_options_and_previews_them(qtbot, tmp_path,  # noqa: ANN001
+                                                                             monkeypatch) -> None:  # noqa: ANN001
+    from engine.data import streaming
+    from tests.test_streaming import make_image_folder
+
+    monkeypatch.setattr(streaming, "cache_root", lambda: tmp_path / "cache")
+    folder = make_image_folder(tmp_path / "images", per_class=10, size=8)
+    project = load_project(default_template())
+    project.dataset = {"name": "image_folder", "path": str(folder), "size": [8, 8], "color": "rgb",
+                       "storage": "stream", "augment": {"hflip": True}}
+    panel = _panel(qtbot, Document(project))
+    assert "Streamed from disk" in panel.summary.text()
+    assert {"hflip", "crop", "rotation", "saturation"} <= _shown(panel)  # uint8 storage is still images
+    assert not panel.augment.preview.isHidden()

@@ -166,3 +166,22 @@ def test_an_exported_train_script_gets_a_streamed_folder_as_the_memory_loader_gi
     write_npz(tmp_path / "data.npz", {"x": streamed.x}, chunk_bytes=500)
     with np.load(tmp_path / "data.npz", allow_pickle=False) as archive:
         np.testing.assert_allclose(archive["x"], memory.x, atol=1e-6)
+
+
+def test_a_streamed_image_run_predicts_on_image_arrays(folder: Path, tmp_path: Path) -> None:
+    """Streamed images are stored as uint8, which is not token ids: an .npz of images in training's
+    units ([0, 1]) is predicted on, and equals predicting on the image files."""
+    from engine.training.predict import predict_run
+
+    project = _project(folder, "stream", workers=0, epochs=1)
+    run = tmp_path / "run"
+    result = Trainer(TrainOptions(project, run, None, {}, False), lambda event: None).run()
+    assert isinstance(result, Finished), getattr(result, "message", result)
+    files = sorted((folder / "class1").glob("*.png"))[:3]
+    arrays = load_dataset({"name": "image_folder", "path": str(folder), "size": [8, 8], "color": "rgb",
+                           "storage": "memory"})
+    x = np.stack([arrays.x[arrays.extras["files"].index(f"class1/{f.name}")] for f in files])
+    np.savez(tmp_path / "x.npz", x=x)
+    from_files = predict_run(run, [str(f) for f in files]).rows
+    from_array = predict_run(run, [str(tmp_path / "x.npz")]).rows
+    assert [r.top_k for r in from_array] == [r.top_k for r in from_files]
