@@ -105,6 +105,10 @@ def _worker_main(project_text: str, run_dir: str | None, base_dir: str | None, o
                  death_signal: bool = False, viewer: bool = False) -> None:
     """Entry point of the worker process: build the trainer and stream its events."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle: it sends "stop"
+    # Streamed data is read by DataLoader worker processes, children of this one, and a daemonic process
+    # may not start children. The parent still sees this process as a daemon (it ends with the parent);
+    # the loader's own workers are daemons of this process and end with it.
+    mp.current_process().daemon = False
     from engine.graph.fileformat import loads
     from engine.training.control import Control
     from engine.training.trainer import Trainer, TrainOptions

@@ -91,3 +91,20 @@ def test_event_sender_batches_fast_periodic_events_and_sends_the_rest_at_once() 
     sender.close()
     steps = [m.get("step", m.get("global_step")) for message in out.messages for m in message]
     assert steps == [*range(50), 50, 51]  # nothing lost, nothing reordered
+
+
+def test_a_streamed_dataset_trains_in_the_worker_with_decoding_workers(tmp_path: Path) -> None:
+    """The worker process (a daemon of the app or the CLI) starts the DataLoader worker processes that
+    read streamed data: a daemon may not have children, so this failed in the app and from the CLI."""
+    import numpy as np
+
+    x = np.random.default_rng(0).normal(size=(200, 2)).astype(np.float32)  # savez: mapped in place, no cache
+    np.savez(tmp_path / "t.npz", x=x, y=(x[:, 0] > 0).astype(np.int64))
+    project = mlp_project({"epochs": 2, "num_workers": 1})
+    project.dataset = {"name": "npz", "path": str(tmp_path / "t.npz"), "storage": "stream"}
+    worker = TrainingProcess(dumps(project), tmp_path / "run")
+    worker.start()
+    events = collect(worker, lambda e: isinstance(e, Finished | Failed))
+    worker.join(10)
+    assert isinstance(events[-1], Finished), getattr(events[-1], "message", events[-1])
+    assert sum(isinstance(e, EpochEnd) for e in events) == 2
