@@ -197,7 +197,7 @@ def load_csv(name: str, opts: dict[str, Any]) -> ArrayDataset:
 
     path: Path = opts["path"]
     where, reason = streaming.choose_storage(str(opts.get("storage") or "auto"),
-                                             path.stat().st_size * CSV_MEMORY_FACTOR, "to parse, estimated")
+                                             path.stat().st_size * CSV_MEMORY_FACTOR, "estimated to parse in memory")
     if where == "stream":
         from engine.data.csv_stream import load_csv_streamed
 
