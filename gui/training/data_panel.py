@@ -510,7 +510,7 @@ class DataPanel(QWidget):
         if info["vocabulary_size"]:
             lines.append(f"vocabulary of {info['vocabulary_size']} tokens")
         lines += [_escape(info["description"])] if info.get("storage") or info.get("skipped") else []
-        if info.get("storage"):  # where the data lives (memory or streamed from disk) and why
+        if info.get("storage") and str(info["storage"]) not in info["description"]:  # where the data lives, why
             lines.append(f"<i>{_escape(str(info['storage'])[:1].upper() + str(info['storage'])[1:])}</i>")
         self.summary.setText("<br>".join(lines))
 
