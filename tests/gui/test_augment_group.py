@@ -77,6 +77,6 @@ def test_a_streamed_image_folder_offers_the_image_options_and_previews_them(qtbo
     project.dataset = {"name": "image_folder", "path": str(folder), "size": [8, 8], "color": "rgb",
                        "storage": "stream", "augment": {"hflip": True}}
     panel = _panel(qtbot, Document(project))
-    assert "Streamed from disk" in panel.summary.text()
+    assert "streamed from disk" in panel.summary.text()
     assert {"hflip", "crop", "rotation", "saturation"} <= _shown(panel)  # uint8 storage is still images
     assert not panel.augment.preview.isHidden()
