@@ -59,6 +59,20 @@ class _Rows(torch.utils.data.Dataset):
         return torch.from_numpy(images), y, bad
 
 
+class _EpochBatches(torch.utils.data.Sampler):
+    """The batches (lists of positions) of the epoch being read: set before each pass, so one loader with
+    persistent workers serves every epoch."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 class StreamedPart:
     """A streamed part (training or validation) of a run: lazy rows, their targets, and how to
     turn read batches into normalized device tensors.
@@ -83,6 +97,8 @@ class StreamedPart:
         self.scale = torch.as_tensor(scale, dtype=torch.float32, device=device)
         self.shift = torch.as_tensor(shift, dtype=torch.float32, device=device)
         self.reported: set[str] = set()
+        self._epoch_batches = _EpochBatches()
+        self._loader: Any = None  # made on first use; its worker processes live as long as this part
 
     def __len__(self) -> int:
         return len(self.x)
@@ -104,22 +120,31 @@ class StreamedPart:
             log.warning("skipped unreadable image(s) while training: %s", ", ".join(new))
 
     def batches(self, batches: list[list[int]]) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        """The given batches (lists of positions), decoded by the workers, in order, on the device;
-        a batch whose every image became unreadable is left out."""
-        from torch.utils.data import DataLoader
+        """The given batches (lists of positions), read by the workers, in order, on the device;
+        a batch whose every image became unreadable is left out.
 
+        The worker processes persist from one call to the next: started for every epoch, they cost
+        seconds each time in a process whose children are spawned (the app's training process).
+        """
         if not batches:
             return
-        # a private generator: the loader's worker seeds must not consume the global RNG (dropout)
-        loader = DataLoader(_Rows(self.x, self.y), batch_size=None, sampler=batches,
-                            num_workers=min(self.workers, len(batches)), pin_memory=self.device.type == "cuda",
-                            generator=torch.Generator().manual_seed(len(batches)),
-                            prefetch_factor=4 if self.workers else None)
-        for images, y, bad in loader:
+        self._epoch_batches.batches = batches
+        for images, y, bad in self._reader():
             self._report(bad)
             if len(images) == 0:
                 continue
             yield self.to_device(images), None if y is None else y.to(self.device, non_blocking=True)
+
+    def _reader(self) -> Any:
+        from torch.utils.data import DataLoader
+
+        if self._loader is None:
+            # a private generator: the loader's worker seeds must not consume the global RNG (dropout)
+            self._loader = DataLoader(_Rows(self.x, self.y), batch_size=None, sampler=self._epoch_batches,
+                                      num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                                      generator=torch.Generator().manual_seed(0), persistent_workers=self.workers > 0,
+                                      prefetch_factor=4 if self.workers else None)
+        return self._loader
 
     def device_batches(self, batch_size: int = 256) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         """Every sample in order (validation), in batches of ``batch_size``."""
