@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import queue
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from engine.data import load_dataset, prepare_data
 from engine.data.base import DataError
 from engine.training import augment_ops as ops
 from engine.training.augment import (AugmentOptions, Augmenter, augment_batch, check_fits, preview_augmented,
                                      read_augment)
-from engine.training.events import EpochEnd, Event, Finished
+from engine.training.events import EpochEnd, Finished
 from tests.training.helpers import cnn_project, mlp_project
-from tests.training.test_trainer import train
+from tests.training.test_trainer import assert_stopped_run_resumes_to_the_same_weights, train
 
 
 def _images(n: int = 16, c: int = 3, h: int = 12, w: int = 10, seed: int = 0) -> torch.Tensor:
@@ -226,19 +224,4 @@ def test_a_bad_or_unfitting_option_fails_the_run_with_its_line() -> None:
 def test_a_stopped_and_resumed_augmented_run_ends_with_the_same_weights(tmp_path: Path) -> None:
     project = _augmented_cnn({"crop": "resized", "hflip": True, "rotation": 10, "erasing": 0.3, "cutmix": 1.0},
                              epochs=3)
-    train(project, tmp_path / "full")
-    commands: queue.Queue = queue.Queue()
-
-    def stop_midway(event: Event) -> None:
-        if isinstance(event, EpochEnd) and event.epoch == 1:
-            commands.put(("pause", None))
-            commands.put(("stop", None))
-
-    first, _ = train(project, tmp_path / "split", on_event=stop_midway, commands=commands)
-    assert isinstance(first, Finished) and first.reason == "stopped"
-    resumed, _ = train(project, tmp_path / "split", resume=True)
-    assert isinstance(resumed, Finished) and resumed.reason == "completed"
-    full, split = load_file(str(tmp_path / "full" / "model.safetensors")), \
-        load_file(str(tmp_path / "split" / "model.safetensors"))
-    for key in full:
-        assert torch.equal(full[key], split[key]), key
+    assert_stopped_run_resumes_to_the_same_weights(project, tmp_path)

@@ -3,17 +3,16 @@ per-node learning rates under the schedule, and a stopped run with both resumes 
 
 from __future__ import annotations
 
-import queue
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
 from engine.compile import compile_graph
-from engine.training.events import EpochEnd, Event, Failed, Finished, RunStarted
+from engine.training.events import Event, Failed, Finished, RunStarted
 from engine.training.trainer import Trainer, TrainOptions
 from tests.training.helpers import chain_project
-from tests.training.test_trainer import train
+from tests.training.test_trainer import assert_stopped_run_resumes_to_the_same_weights, train
 
 
 def _project(training: dict | None = None):  # noqa: ANN202
@@ -80,21 +79,7 @@ def test_a_stopped_run_with_frozen_and_scaled_layers_resumes_to_the_same_weights
     # governor changes with the machine's load (two identical runs differ without it, frozen or not)
     project = _project({"epochs": 3, "optimizer": "sgd", "momentum": 0.9, "cpu_threads": 1})
     project.graph.set_training("fc2", "lr_scale", 3.0)
-    train(project, tmp_path / "full")
-    commands: queue.Queue = queue.Queue()
-
-    def stop_midway(event: Event) -> None:
-        if isinstance(event, EpochEnd) and event.epoch == 1:
-            commands.put(("pause", None))
-            commands.put(("stop", None))
-
-    first, _ = train(project, tmp_path / "split", on_event=stop_midway, commands=commands)
-    assert isinstance(first, Finished) and first.reason == "stopped"
-    resumed, events = train(project, tmp_path / "split", resume=True)
-    assert isinstance(resumed, Finished) and resumed.reason == "completed"
-    full, split = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("full", "split"))
-    for key in full:
-        assert torch.equal(full[key], split[key]), key
+    assert_stopped_run_resumes_to_the_same_weights(project, tmp_path)
 
 
 def test_freezing_every_layer_fails_with_a_one_line_message() -> None:

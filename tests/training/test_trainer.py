@@ -30,6 +30,28 @@ def train(project, run_dir: Path | None = None, resume: bool = False, on_event=N
     return result, events
 
 
+def assert_stopped_run_resumes_to_the_same_weights(project, folder: Path) -> list[Event]:  # noqa: ANN001
+    """Train ``project`` whole into ``folder/full``; train it into ``folder/split`` paused after epoch 1 and
+    stopped early in epoch 2, resume it to the end, and check both end with the same weights.
+    Returns the resumed run's events."""
+    train(project, folder / "full")
+    commands: queue.Queue = queue.Queue()
+
+    def stop_midway(event: Event) -> None:
+        if isinstance(event, EpochEnd) and event.epoch == 1:
+            commands.put(("pause", None))
+            commands.put(("stop", None))
+
+    first, _ = train(project, folder / "split", on_event=stop_midway, commands=commands)
+    assert isinstance(first, Finished) and first.reason == "stopped"
+    resumed, events = train(project, folder / "split", resume=True)
+    assert isinstance(resumed, Finished) and resumed.reason == "completed"
+    full, split = _weights(folder / "full"), _weights(folder / "split")
+    for key in full:
+        assert torch.equal(full[key], split[key]), key
+    return events
+
+
 def test_run_writes_the_contract_files(tmp_path: Path) -> None:
     result, events = train(mlp_project(), tmp_path / "run")
     assert isinstance(result, Finished) and result.reason == "completed"
