@@ -77,7 +77,7 @@ def load_csv_streamed(path: Path, opts: dict[str, Any], reason: str, cache_dir: 
     """
     delimiter = opts["delimiter"]
     header, columns, targets, numbers = _first_pass(path, delimiter, opts["target"])
-    target = opts["target"] if opts["target"] is not None else header[-1]
+    target = tabular.target_column(header, opts["target"], path)
     y, kind, class_names = tabular.csv_target(targets, numbers, target, opts["task"], path)
     del targets
     features = [c for c in header if c != target]
@@ -107,13 +107,7 @@ def _first_pass(path: Path, delimiter: str, target: str | None
     for row_header, cells, number in tabular.iter_csv_rows(path, delimiter):
         if header is None:
             header = row_header
-            name = target if target is not None else header[-1]
-            if name not in header:
-                raise DataError(f"dataset.target: no column '{name}' in {path.name}; its columns are: "
-                                f"{', '.join(header)}")
-            if len(header) < 2:
-                raise DataError(f"{path.name}: needs at least one feature column besides the target '{name}'")
-            target_index = header.index(name)
+            target_index = header.index(tabular.target_column(header, target, path))
             columns = {c: _Column() for i, c in enumerate(header) if i != target_index}
         for i, (column, value) in enumerate(zip(header, cells)):
             if i == target_index:

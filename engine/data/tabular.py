@@ -203,12 +203,7 @@ def load_csv(name: str, opts: dict[str, Any]) -> ArrayDataset:
 
         return load_csv_streamed(path, opts, reason, streaming.cache_root().parent / "arrays")
     header, rows, numbers = _read_rows(path, opts["delimiter"])
-    target = opts["target"] if opts["target"] is not None else header[-1]
-    if target not in header:
-        raise DataError(f"dataset.target: no column '{target}' in {path.name}; its columns are: "
-                        f"{', '.join(header)}")
-    if len(header) < 2:
-        raise DataError(f"{path.name}: needs at least one feature column besides the target '{target}'")
+    target = target_column(header, opts["target"], path)
     columns = {c: [row[i] for row in rows] for i, c in enumerate(header)}
     y, kind, class_names = csv_target(columns[target], numbers, target, opts["task"], path)
     features: list[np.ndarray] = []
@@ -231,6 +226,20 @@ def load_csv(name: str, opts: dict[str, Any]) -> ArrayDataset:
         description=f"{path.name}: {len(rows)} rows, {x.shape[1]} features, target '{target}'",
         extras={"path": str(path), "target": target, "columns": [c for c in header if c != target],
                 "categories": categories, "storage": reason})
+
+
+def target_column(header: list[str], target: str | None, path: Path) -> str:
+    """The target column's name: ``target``, or the last column when it is ``None``.
+
+    Raises:
+        DataError: No such column, or no feature column besides it.
+    """
+    name = target if target is not None else header[-1]
+    if name not in header:
+        raise DataError(f"dataset.target: no column '{name}' in {path.name}; its columns are: {', '.join(header)}")
+    if len(header) < 2:
+        raise DataError(f"{path.name}: needs at least one feature column besides the target '{name}'")
+    return name
 
 
 def read_csv_table(path: Path, delimiter: str = ",") -> tuple[list[str], list[list[str]], list[int]]:
