@@ -137,13 +137,13 @@ def _plain(value: Any) -> Any:
 class _Reader:
     """Validated access to the record's fields; every failure names the file and the field."""
 
-    def __init__(self, record: Any, where: str) -> None:
+    def __init__(self, record: Any, where: str, prefix: str = "") -> None:
         if not isinstance(record, dict):
-            raise UserError(f"{where}: not a preprocessing record (expected a JSON object)")
-        self.record, self.where = record, where
+            raise UserError(f"{where}: {prefix.rstrip('.') or 'not a preprocessing record'}: expected a JSON object")
+        self.record, self.where, self.prefix = record, where, prefix
 
     def bad(self, field: str, why: str) -> UserError:
-        return UserError(f"{self.where}: {field}: {why}")
+        return UserError(f"{self.where}: {self.prefix}{field}: {why}")
 
     def get(self, field: str, kind: type, optional: bool = False) -> Any:
         value = self.record.get(field)
@@ -177,18 +177,16 @@ class _Reader:
         value = self.get(field, dict, optional=True)
         if value is None:
             return None
-        inner = _Reader(value, f"{self.where}: {field}")
-        shape = inner.get("shape", list)
-        if not all(isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 1 << 24 for d in shape):
-            raise self.bad(f"{field}.shape", f"expected positive whole numbers, got {shape[:6]}")
+        inner = _Reader(value, self.where, f"{field}.")
+        shape = inner.shape("shape")
         size = math.prod(shape)
         arrays = []
         for part in ("mean", "std"):
             numbers = inner.get(part, list)
             if len(numbers) != size or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                and math.isfinite(v) for v in numbers):
-                raise self.bad(f"{field}.{part}", f"expected {size} finite number{'s' if size != 1 else ''}")
+                raise inner.bad(part, f"expected {size} finite number{'s' if size != 1 else ''}")
             arrays.append(np.asarray(numbers, dtype=np.float32).reshape(shape))
         if not (arrays[1] > 0).all():
-            raise self.bad(f"{field}.std", "every value must be positive")
+            raise inner.bad("std", "every value must be positive")
         return Normalization(mean=arrays[0], std=arrays[1])
