@@ -6,6 +6,9 @@ import os
 import sys
 from pathlib import Path
 
+# fixtures shared by the test modules: postgres_url (a throwaway PostgreSQL server)
+pytest_plugins = ["tests.postgres_server"]
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
