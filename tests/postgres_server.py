@@ -2,9 +2,9 @@
 
 The session-scoped fixture runs ``initdb`` into a temporary directory, starts the server on a free
 port of 127.0.0.1 (trust authentication, fsync off), creates an empty database and yields its URL,
-``postgresql+psycopg2://postgres@127.0.0.1:PORT/neural_canvas_test``. The URL names the psycopg2
-driver (psycopg2-binary is the test extras' driver) because SQLAlchemy 2.1 reads a bare
-``postgresql://`` as psycopg 3. The server is stopped and the directory removed when the session
+``postgresql+psycopg://postgres@127.0.0.1:PORT/neural_canvas_test``. The URL names the psycopg 3
+driver (the test extras' driver) because SQLAlchemy reads a bare ``postgresql://`` as psycopg2
+before version 2.1. The server is stopped and the directory removed when the session
 ends.
 
 The server binaries are looked up on PATH, then under Debian's ``/usr/lib/postgresql/*/bin``
@@ -121,7 +121,7 @@ def postgres_url() -> Iterator[str]:
                         f"server log (last lines):\n{_log_tail(log)}")
         _run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", SUPERUSER,
               DATABASE], root, account)
-        yield f"postgresql+psycopg2://{SUPERUSER}@127.0.0.1:{port}/{DATABASE}"
+        yield f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{port}/{DATABASE}"
     finally:
         if started:
             subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], check=False, cwd=root,

@@ -9,7 +9,7 @@ from sqlalchemy import text
 def test_postgres_server_stores_rows_and_shares_them_between_connections(
     postgres_url: str,
 ) -> None:
-    assert postgres_url.startswith("postgresql+psycopg2://")
+    assert postgres_url.startswith("postgresql+psycopg://")
     engine = sqlalchemy.create_engine(postgres_url)
     try:
         with engine.begin() as connection:

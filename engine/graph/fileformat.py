@@ -81,6 +81,7 @@ def to_json(project: Project) -> dict[str, Any]:
         **({"blocks": blocks_to_json(project.blocks)} if project.blocks else {}),
         "dataset": project.dataset,
         "training": project.training,
+        **({"search": project.search} if project.search else {}),
         **({"comments": comments_to_json(project.comments)} if project.comments else {}),
     }
 
@@ -366,7 +367,7 @@ def from_json(data: Any) -> Project:
     if version > FORMAT_VERSION:
         raise _FieldError("version", f"format version {version} was written by a newer Neural Canvas; this "
                                      f"version reads up to {FORMAT_VERSION}: update the app to open it")
-    known = {"format", "version", "id", "meta", "graph", "blocks", "dataset", "training", "comments"}
+    known = {"format", "version", "id", "meta", "graph", "blocks", "dataset", "training", "search", "comments"}
     for key in data:
         if key not in known:
             raise _FieldError(_key(key), "unknown section")
@@ -377,7 +378,8 @@ def from_json(data: Any) -> Project:
         _expect(value, str, f"meta.{_key(key)}", "a string")
     dataset = _expect(data.get("dataset", {}), dict, "dataset", "an object")
     training = _expect(data.get("training", {}), dict, "training", "an object")
-    for section, value in (("dataset", dataset), ("training", training)):
+    search = _expect(data.get("search", {}), dict, "search", "an object")
+    for section, value in (("dataset", dataset), ("training", training), ("search", search)):
         if _depth(value) > MAX_SETTINGS_DEPTH:
             raise _FieldError(section, f"nested more than {MAX_SETTINGS_DEPTH} levels deep")
     graph = _graph_from_json(_expect(data.get("graph", {}), dict, "graph", "an object"))
@@ -391,7 +393,7 @@ def from_json(data: Any) -> Project:
     except CommentError as exc:
         raise _FieldError(exc.path, exc.message) from None
     return Project(graph=graph, dataset=dataset, training=training, meta=dict(meta),
-                   id=_project_id(data.get("id", "")), comments=comments, blocks=blocks)
+                   id=_project_id(data.get("id", "")), comments=comments, blocks=blocks, search=search)
 
 
 _PROJECT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")

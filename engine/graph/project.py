@@ -31,6 +31,9 @@ class Project:
         comments: Notes and frames on the canvas (not part of the model).
         blocks: The project's block definitions, by name (instances in ``graph`` and inside
             definitions name them). Empty for projects without blocks (saved as format version 1).
+        search: The hyper-parameter and architecture search (schema owned by engine.search):
+            ``space`` (what is searched and over which range), objectives, sampler, pruner,
+            trials. Empty for projects that define no search.
     """
 
     graph: Graph = field(default_factory=Graph)
@@ -40,6 +43,7 @@ class Project:
     id: str = ""
     comments: list[Comment] = field(default_factory=list)
     blocks: BlockLibrary = field(default_factory=BlockLibrary)
+    search: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
