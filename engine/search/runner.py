@@ -25,6 +25,8 @@ import psutil
 from engine.search.trial import TrialContext, TrialRun, TrialUpdate, run_dir_of
 from engine.training.run_lock import is_being_written
 
+#: Seconds to wait for the training process of a search that was killed to stop writing its trial.
+ORPHAN_STOP_S = 15.0
 _COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL,
             optuna.trial.TrialState.RUNNING)
 
@@ -155,6 +157,9 @@ class SearchRunner:
             if attrs.get("host") != host or (isinstance(pid, int) and psutil.pid_exists(pid) and pid != os.getpid()):
                 continue
             run_dir = run_dir_of(self.context.out_dir, self.context.study.study_name, frozen.number)
+            deadline = time.monotonic() + ORPHAN_STOP_S
+            while is_being_written(run_dir) and time.monotonic() < deadline:
+                time.sleep(0.2)  # the training process of a killed search stops after its batch
             if is_being_written(run_dir):
                 continue
             result.append((frozen, (run_dir / "checkpoint.pt").exists()))

@@ -123,8 +123,11 @@ def open_study(storage_url: str, name: str, settings: StudySettings, space: Sear
             exists with another space or other objectives.
     """
     storage = open_storage(storage_url)
+    summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    exists = name in summaries
+    if seed is not None and exists:  # a continued study draws new values, not the first trials' again
+        seed += summaries[name].n_trials
     sampler, pruner = make_sampler(settings, space, seed), make_pruner(settings, epochs)
-    exists = name in {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     if join and not exists:
         raise UserError(f"--join: no study named {name!r} in {shown_url(storage_url)}; start it first without "
                         f"--join (python main.py search FILE --storage URL)")

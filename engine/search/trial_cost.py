@@ -7,6 +7,7 @@ metric (Neural Network Console's "trade-off graph" of error against multiply-add
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from engine.shapes import analyze
 
 #: Forward passes timed for the latency objective (after as many warm-up passes).
 LATENCY_ROUNDS = 30
+#: One measurement at a time: trials measured side by side would slow each other down.
+_MEASURING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,15 @@ def latency_ms(project: Project) -> float:
     model = compiled.module.eval()
     inputs = compiled.example_inputs(batch=1, generator=torch.Generator().manual_seed(0))
     timings = []
-    with torch.inference_mode():
-        for round_ in range(2 * LATENCY_ROUNDS):
-            start = time.perf_counter()
-            model(*inputs)
-            if round_ >= LATENCY_ROUNDS:
-                timings.append(time.perf_counter() - start)
+    with _MEASURING, torch.inference_mode():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for round_ in range(2 * LATENCY_ROUNDS):
+                start = time.perf_counter()
+                model(*inputs)
+                if round_ >= LATENCY_ROUNDS:
+                    timings.append(time.perf_counter() - start)
+        finally:
+            torch.set_num_threads(threads)
     return statistics.median(timings) * 1000.0
