@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,13 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         kwargs["connect_args"] = {"connect_timeout": 10}
     where = _where(url)
     try:
-        return optuna.storages.RDBStorage(_with_installed_driver(url), engine_kwargs=kwargs)
+        try:
+            return optuna.storages.RDBStorage(_with_installed_driver(url), engine_kwargs=kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            # Two workers that start together on an empty database both create Optuna's tables;
+            # the second one's tables then exist: connect again.
+            time.sleep(1.0)
+            return optuna.storages.RDBStorage(_with_installed_driver(url), engine_kwargs=kwargs)
     except ImportError:
         scheme = urlsplit(url).scheme
         raise UserError(f"--storage {shown_url(url)}: the database driver for {scheme} is not installed (for "
