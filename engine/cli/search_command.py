@@ -100,7 +100,7 @@ def _best_row(trial: Any, opened: OpenStudy) -> dict[str, Any]:
     from engine.search.sampling import stored_values
 
     return {"number": trial.number, "params": stored_values(trial.params, opened.space), "values": list(trial.values),
-            "run": trial.user_attrs.get("run", "")}
+            "run": trial.user_attrs.get("run", ""), "baseline": bool(trial.user_attrs.get("baseline"))}
 
 
 def _fmt(value: float) -> str:
@@ -157,7 +157,8 @@ class _Printer:
             if self.best is not None:
                 self.bar.set_postfix_str(f"best {self.metric} {_fmt(self.best)}")
         result = "  ".join(_fmt(v) for v in update.values) if update.values else update.message
-        self.write(f"trial {update.number} {update.state}  {result}  {_params(update.params)}  "
+        own = " (the project as it is)" if update.baseline else ""
+        self.write(f"trial {update.number}{own} {update.state}  {result}  {_params(update.params)}  "
                    f"({update.seconds:.1f} s)")
 
     def close(self) -> None:

@@ -174,7 +174,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                      "values": list(t.values) if t.values is not None else None,
                      "run": t.user_attrs.get("run", ""), "host": t.user_attrs.get("host", ""),
                      "message": t.user_attrs.get("message", ""), "flops": t.user_attrs.get("flops"),
-                     "parameters": t.user_attrs.get("parameters"),
+                     "parameters": t.user_attrs.get("parameters"), "baseline": bool(t.user_attrs.get("baseline")),
                      "seconds": (t.duration.total_seconds() if t.duration else None)})
     return rows
 

@@ -11,8 +11,10 @@ from typing import Any
 
 import optuna
 
+from engine.graph.project import Project
 from engine.search.settings import StudySettings
 from engine.search.space import Dimension, SearchSpace
+from engine.settings import training_config
 
 
 def suggest(trial: optuna.trial.BaseTrial, space: SearchSpace) -> dict[str, Any]:
@@ -41,6 +43,41 @@ def _suggest_one(trial: optuna.trial.BaseTrial, dim: Dimension) -> Any:
 
 def _label(choice: Any) -> Any:
     return "x".join(str(v) for v in choice) if isinstance(choice, list) else choice
+
+
+def baseline_params(project: Project, space: SearchSpace) -> dict[str, Any] | None:
+    """The project's own values of the searched dimensions, as Optuna params (to run the project
+    as it is as the study's first trial, the mark every other trial is compared with); ``None``
+    when one of them lies outside its range or off its step (the project's configuration is then
+    not in the space)."""
+    training = training_config(project.training)
+    params: dict[str, Any] = {}
+    for dim in space.dimensions:
+        parts = dim.target.split(".")
+        if parts[0] == "training":
+            value: Any = training[parts[1]]
+        elif dim.kind == "optional":
+            value = True
+        elif parts[0] == "nodes" and parts[2] == "type":
+            value = project.graph.nodes[parts[1]].type_id
+        elif parts[0] == "nodes":
+            value = project.graph.nodes[parts[1]].params[parts[2]]
+        else:
+            value = project.blocks[parts[1]].graph.nodes[parts[2]].params[parts[3]]
+        value = list(value) if isinstance(value, tuple) else value
+        if not _within(dim, value):
+            return None
+        params[dim.target] = _label(value) if dim.kind == "choice" else value
+    return params
+
+
+def _within(dim: Dimension, value: Any) -> bool:
+    if dim.kind in ("choice", "optional"):
+        return dim.kind == "optional" or value in dim.choices
+    assert dim.low is not None and dim.high is not None
+    if not dim.low <= value <= dim.high:
+        return False
+    return dim.step is None or abs((value - dim.low) / dim.step - round((value - dim.low) / dim.step)) < 1e-9
 
 
 def stored_values(params: dict[str, Any], space: SearchSpace) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from engine.errors import UserError
 from engine.graph.gan import is_gan
 from engine.graph.project import Project
 from engine.search.runner import SearchLimits, usable_cores
+from engine.search.sampling import baseline_params
 from engine.search.settings import StudySettings, study_settings
 from engine.search.space import SearchSpace, parse_space
 from engine.search.study import OpenStudy, default_storage, open_study
@@ -104,6 +105,9 @@ def start_search(request: SearchRequest, report: Callable[[TrialUpdate], None],
     seed = None if request.storage else int(config.seed)  # workers on several machines must not repeat
     opened = open_study(storage, study_name(request.project, request.project_path, settings), settings, space,
                         int(config.epochs), seed, request.join)
+    baseline = baseline_params(request.project, space)
+    if opened.created and baseline is not None and settings.sampler_name != "grid":
+        opened.study.enqueue_trial(baseline, user_attrs={"baseline": True})  # trial 0: the project as it is
     trials = request.trials if request.trials is not None else settings.trials
     if settings.sampler_name == "grid":
         trials = min(trials, _grid_size(space))

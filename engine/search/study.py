@@ -34,6 +34,7 @@ class OpenStudy:
     storage_url: str
     settings: StudySettings
     space: SearchSpace
+    created: bool = False
 
 
 def default_storage(out_dir: Path) -> str:
@@ -147,7 +148,7 @@ def open_study(storage_url: str, name: str, settings: StudySettings, space: Sear
         _check_same(study, name, description)
     else:
         study.set_user_attr("search", description)
-    return OpenStudy(study, storage_url, settings, space)
+    return OpenStudy(study, storage_url, settings, space, created=not exists)
 
 
 def _check_same(study: optuna.Study, name: str, description: dict[str, Any]) -> None:

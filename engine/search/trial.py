@@ -35,7 +35,8 @@ class TrialUpdate:
     """What a trial did, for the progress bar and the Experiments panel.
 
     ``state``: ``running`` (an epoch ended), ``complete``, ``pruned``, ``failed`` or
-    ``interrupted`` (stopped with a checkpoint; the next search resumes it).
+    ``interrupted`` (stopped with a checkpoint; the next search resumes it). ``baseline``: the
+    trial runs the project's own values (a new study's first trial, when they lie in the space).
     """
 
     number: int
@@ -47,6 +48,7 @@ class TrialUpdate:
     values: list[float] | None = None
     message: str = ""
     seconds: float = 0.0
+    baseline: bool = False
 
 
 @dataclass
@@ -203,7 +205,8 @@ class TrialRun:
 
     def _update(self, state: str, seconds: float, message: str = "", values: list[float] | None = None) -> TrialUpdate:
         update = TrialUpdate(self.trial.number, state, self.params, str(self.run_dir), epoch=len(self._metric_values),
-                             values=values, message=message, seconds=seconds)
+                             values=values, message=message, seconds=seconds,
+                             baseline=bool(self.trial.user_attrs.get("baseline")))
         self.context.report(update)
         return update
 

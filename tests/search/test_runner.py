@@ -94,3 +94,21 @@ def test_a_timeout_starts_no_new_trial(tmp_path: Path) -> None:
     context.make_process = FakeTraining
     time.sleep(0.01)
     assert SearchRunner(context, limits).run() == []
+
+
+def test_a_new_study_first_runs_the_project_as_it_is(tmp_path: Path) -> None:
+    path = spirals_search(tmp_path, {"training.lr": {"low": 1e-4, "high": 0.1, "log": True},
+                                     "nodes.fc2.out_features": {"low": 16, "high": 128, "step": 16},
+                                     "nodes.act2.type": {"choices": ["tanh", "relu"]}}, pruner="none")
+    runner, study = _runner(path, trials=2)
+    updates = runner.run()
+    first = study.trials[0]
+    assert first.user_attrs["baseline"] and [u.baseline for u in sorted(updates, key=lambda u: u.number)] == [True, False]
+    assert first.params == {"training.lr": 0.003, "nodes.fc2.out_features": 64, "nodes.act2.type": "relu"}
+
+
+def test_no_baseline_when_the_project_lies_outside_the_space(tmp_path: Path) -> None:
+    path = spirals_search(tmp_path, {"nodes.fc2.out_features": {"low": 8, "high": 32, "step": 8}}, pruner="none")
+    runner, study = _runner(path, trials=1)
+    runner.run()
+    assert "baseline" not in study.trials[0].user_attrs

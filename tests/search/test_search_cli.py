@@ -33,7 +33,7 @@ def test_trials_are_run_folders_and_the_same_command_continues_the_study(tmp_pat
     assert report["directions"] == ["maximize", "minimize", "minimize"]
     assert report["trials"]["complete"] == 2 and report["best"]
     best = report["best"][0]
-    assert set(best) == {"number", "params", "values", "run"} and len(best["values"]) == 3
+    assert set(best) == {"number", "params", "values", "run", "baseline"} and len(best["values"]) == 3
     run = Path(best["run"])
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
     trained = json.loads((run / "project.json").read_text())
