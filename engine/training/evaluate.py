@@ -296,7 +296,7 @@ def evaluate_run(run_dir: Path, split: Split = "test", base_dir: Path | None = N
     task = make_task(task_name, project, data, config, torch.device("cpu"), None)
     _load(task, state, run_dir)
     x, y = (data.test_x, data.test_y) if split == "test" else (data.val_x, data.val_y)
-    x_t, y_t = _split_tensor(x, data), _as_tensor(y)
+    x_t, y_t = split_tensor(x, data), _as_tensor(y)
     torch.manual_seed(config.seed)  # tasks that sample (GAN noise) repeat their numbers
     metrics = task.evaluate(x_t, y_t)
     result = Evaluation(run_dir, split, task_name, source, len(rows), metrics)
@@ -311,15 +311,17 @@ def evaluate_run(run_dir: Path, split: Split = "test", base_dir: Path | None = N
     return result
 
 
-def _split_tensor(x: Any, data: PreparedData) -> torch.Tensor | None:
-    """A split's inputs as the model sees them (streamed images decoded and normalized as in training)."""
+def split_tensor(x: Any, data: PreparedData, first: int | None = None) -> torch.Tensor | None:
+    """A split's inputs (all, or the ``first`` rows) as the model sees them (streamed images
+    decoded and normalized as in training)."""
     from engine.data.streaming import is_lazy
 
+    count = len(x) if x is not None and first is None else min(first or 0, len(x) if x is not None else 0)
     if is_lazy(x):
         from engine.training.streamed import normalized_rows
 
-        return normalized_rows(x, data.x_normalization)
-    return _as_tensor(x)
+        return normalized_rows(x, data.x_normalization, list(range(count)))
+    return _as_tensor(None if x is None else x[:count])
 
 
 def _as_tensor(array: np.ndarray | None) -> torch.Tensor | None:

@@ -34,6 +34,7 @@ from typing import Callable, Mapping
 
 import torch
 
+from engine.compile.export.quantize import MODES as QUANTIZE_MODES, QuantizedReport
 from engine.compile.export.selfcheck import TOLERANCE, ExportError, SelfCheck, require_within
 from engine.compile.export.source import ExportSource, load_source
 from engine.compile.weights import non_finite
@@ -94,6 +95,7 @@ class ExportResult:
     part: str | None = None
     origin: str = ""
     lines: list[str] = field(default_factory=list)
+    quantized: QuantizedReport | None = None
 
 
 def _writer(fmt: str) -> Callable[[ExportSource, Path], tuple[list[Path], SelfCheck]]:
@@ -119,7 +121,8 @@ def resolve_out(fmt: str, out_path: str | os.PathLike[str], name: str) -> Path:
 def export_model(source_path: str | os.PathLike[str] | Project, fmt: str, out_path: str | os.PathLike[str],
                  discriminator: bool = False, tolerance: float = TOLERANCE,
                  weights: Mapping[str, torch.Tensor] | None = None,
-                 base_dir: str | os.PathLike[str] | None = None) -> ExportResult:
+                 base_dir: str | os.PathLike[str] | None = None, quantize: str | None = None,
+                 float_fallback: bool = False) -> ExportResult:
     """Export a project file or run directory and check the result.
 
     Args:
@@ -133,6 +136,10 @@ def export_model(source_path: str | os.PathLike[str] | Project, fmt: str, out_pa
         tolerance: Largest allowed self-check difference.
         weights: For a Project in memory: its weights (state-dict keys); seeded when omitted.
         base_dir: For a Project in memory: the folder its dataset paths are relative to.
+        quantize: ``int8`` or ``fp16`` (ONNX from a trained run only): write the smaller model,
+            checked by its metric on the run's validation split (:mod:`.quantize`).
+        float_fallback: With ``quantize``: when ONNX Runtime cannot quantize the model, write
+            the float model instead of failing (the message says so).
 
     Returns:
         The files written and the self-check figure.
@@ -152,12 +159,22 @@ def export_model(source_path: str | os.PathLike[str] | Project, fmt: str, out_pa
     out = resolve_out(fmt, out_path, "model")
     if fmt != "python" and not out.parent.is_dir():
         raise ExportError(f"{fmt}: cannot write {out}: the folder {out.parent} does not exist")
+    if quantize is not None:
+        from engine.compile.export.quantized_export import export_quantized
+
+        return export_quantized(src, fmt, out, quantize, tolerance, float_fallback)
     paths, check = _writer(fmt)(src, out)
     allowed = require_within(fmt, check, tolerance)
+    lines = self_check_lines(fmt, src, paths, check, allowed)
+    return ExportResult(fmt, paths, check.diff, allowed, "\n".join(lines), src.part, src.origin, lines)
+
+
+def self_check_lines(fmt: str, src: ExportSource, paths: list[Path], check: SelfCheck, allowed: float) -> list[str]:
+    """One ``written`` line per file and the self-check line."""
     what = f" ({src.part})" if src.part else ""
     lines = [f"{fmt}: {path} written{what if index == 0 else ''}" for index, path in enumerate(paths)]
     lines.append(f"{fmt}: self-check max |diff| {check.diff:.1e} (tolerance {_short(allowed)})")
-    return ExportResult(fmt, paths, check.diff, allowed, "\n".join(lines), src.part, src.origin, lines)
+    return lines
 
 
 def _short(value: float) -> str:
@@ -165,4 +182,5 @@ def _short(value: float) -> str:
     return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
-__all__ = ["FORMATS", "FORMAT_INFO", "TOLERANCE", "FormatInfo", "ExportError", "ExportResult", "export_model"]
+__all__ = ["FORMATS", "FORMAT_INFO", "QUANTIZE_MODES", "TOLERANCE", "FormatInfo", "ExportError", "ExportResult",
+           "export_model", "self_check_lines"]

@@ -1,0 +1,94 @@
+"""``export --format onnx --quantize int8|fp16``: smaller models checked by their validation metric."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+
+from engine.compile.export import ExportError, export_model
+from engine.compile.export.quantize import QuantizedReport
+from tests.search.projects import ROOT
+
+
+def _train(template: str, out: Path, epochs: int) -> Path:
+    subprocess.run([sys.executable, "main.py", "train", str(ROOT / "templates" / template), "--epochs", str(epochs),
+                    "--out", str(out), "--quiet"], cwd=ROOT, check=True, capture_output=True, timeout=300)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _train("cnn_digits.json", tmp_path_factory.mktemp("quantize") / "cnn", epochs=6)
+
+
+def test_int8_cnn_is_calibrated_three_times_smaller_and_as_accurate(cnn_run: Path, tmp_path: Path) -> None:
+    result = export_model(cnn_run, "onnx", tmp_path / "cnn8.onnx", quantize="int8")
+    report = result.quantized
+    assert report is not None and report.method == "static" and report.metric == "accuracy"
+    assert report.float_bytes / report.quantized_bytes >= 3.0
+    assert report.float_metric - report.quantized_metric <= 0.5 and report.float_metric > 90
+    model = onnx.load(str(tmp_path / "cnn8.onnx"))
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in model.graph.node}
+    assert "validation accuracy" in result.message and "x smaller" in result.message
+
+
+def test_fp16_halves_the_weights(cnn_run: Path, tmp_path: Path) -> None:
+    report = export_model(cnn_run, "onnx", tmp_path / "cnn16.onnx", quantize="fp16").quantized
+    assert report is not None and report.method == "fp16"
+    assert report.float_bytes / report.quantized_bytes > 1.7
+    assert abs(report.float_metric - report.quantized_metric) <= 0.5
+
+
+def test_a_linear_network_is_quantized_dynamically(tmp_path: Path) -> None:
+    run = _train("fnn_spirals.json", tmp_path / "mlp", epochs=10)
+    report = export_model(run, "onnx", tmp_path / "mlp8.onnx", quantize="int8").quantized
+    assert report is not None and report.method == "dynamic" and report.quantized_bytes < report.float_bytes
+
+
+@pytest.mark.parametrize("source, fmt, message", [
+    ("project", "onnx", "give a trained run folder, not a project file"),
+    ("run", "pt2", "only ONNX models are quantized"),
+])
+def test_what_cannot_be_quantized_says_why(cnn_run: Path, tmp_path: Path, source: str, fmt: str,
+                                           message: str) -> None:
+    path = ROOT / "templates" / "cnn_digits.json" if source == "project" else cnn_run
+    with pytest.raises(ExportError, match=message):
+        export_model(path, fmt, tmp_path / "x", quantize="int8")
+
+
+def test_a_quantizer_failure_falls_back_to_float_only_when_asked(cnn_run: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.compile.export.quantized_export as quantized_export
+
+    def refuse(*args: object, **kwargs: object) -> QuantizedReport:
+        raise ExportError("int8: ONNX Runtime cannot quantize this model (static): unsupported op Foo")
+
+    monkeypatch.setattr(quantized_export, "quantize", refuse)
+    with pytest.raises(ExportError, match="unsupported op Foo; add --float-fallback"):
+        export_model(cnn_run, "onnx", tmp_path / "a.onnx", quantize="int8")
+    result = export_model(cnn_run, "onnx", tmp_path / "b.onnx", quantize="int8", float_fallback=True)
+    assert "the float model was written instead" in result.message and result.quantized is None
+    assert (tmp_path / "b.onnx").exists()
+
+
+def test_an_accuracy_drop_beyond_the_limit_is_reported() -> None:
+    report = QuantizedReport("int8", "static", "accuracy", 97.5, 95.0, 4000, 1000, 0.01, 0.01)
+    assert report.problem() == ("int8: validation accuracy drops 2.50 points (97.50% -> 95.00%), more than the 0.5 "
+                                "allowed")
+    fine = QuantizedReport("int8", "dynamic", "mae", 0.10, 0.104, 4000, 1000, 0.01, 0.01)
+    assert fine.problem() is None
+    worse = QuantizedReport("int8", "dynamic", "mae", 0.10, 0.2, 4000, 1000, 0.01, 0.01)
+    assert "validation mae grows from 0.1 to 0.2" in (worse.problem() or "")
+
+
+def test_the_cli_prints_the_table(cnn_run: Path, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "main.py", "export", str(cnn_run), "--format", "onnx", "--quantize",
+                             "int8", "--out", str(tmp_path / "m.onnx")], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "int8 (static): file size" in result.stdout and "latency, batch 1" in result.stdout
+    assert result.stderr == ""
