@@ -86,6 +86,7 @@ class Document(QObject):
     path_changed = Signal(object)
     clean_changed = Signal(bool)
     settings_changed = Signal()
+    search_changed = Signal()
     comments_changed = Signal(str)
     read_only_changed = Signal(object)
     edit_refused = Signal(str)
@@ -274,6 +275,13 @@ class Document(QObject):
         """An undoable change of the ``dataset`` or ``training`` section (``None`` values reset)."""
         target = self.project.dataset if section == "dataset" else self.project.training
         return set_settings(target, changes, self.settings_changed.emit, text)
+
+    def search_command(self, text: str, fields: dict | None = None, space: dict | None = None) -> QUndoCommand:
+        """An undoable change of the ``search`` section: study ``fields`` and ``space`` targets
+        (``None`` values remove them); views refresh on ``search_changed`` (:func:`gui.search_edit.search_command`)."""
+        from gui.search_edit import search_command
+
+        return search_command(self.project, self.search_changed.emit, text, fields, space)
 
     def comment_command(self, changes: list[tuple[Comment | None, Comment | None]], text: str,
                         moves: tuple[dict, dict] | None = None) -> QUndoCommand:

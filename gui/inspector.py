@@ -36,7 +36,9 @@ from gui.block_inspector import EDITABLE_BLOCK_PARAMS, BlockSection
 from gui.document import Document
 from gui.icons import category_icon, icon
 from gui.observers import DocumentLink
+from gui.inspector_search import NodeSearch
 from gui.param_editors import ParamEditor, make_editor, param_summary
+from gui.search_marks import SearchNote, SearchToggle
 from gui.style import LIGHT, category_color
 from gui.training_options import TrainingOptions
 
@@ -45,7 +47,7 @@ READ_ONLY_PREFIX = "Cannot edit now: "
 
 
 class _ParamRow:
-    """Label, editor and inline problem text of one parameter."""
+    """Label, editor, search toggle, search note and inline problem text of one parameter (three grid rows)."""
 
     def __init__(self, grid: QGridLayout, row: int, editor: ParamEditor) -> None:
         self.editor = editor
@@ -57,9 +59,13 @@ class _ParamRow:
         self.problem.hide()
         self.refused = ""
         self.diagnosed = ""
+        self.toggle: SearchToggle | None = SearchToggle(editor.param.name)
+        self.note = SearchNote()
         grid.addWidget(self.label, row, 0, Qt.AlignmentFlag.AlignVCenter)
         grid.addWidget(editor, row, 1)
-        grid.addWidget(self.problem, row + 1, 1)
+        grid.addWidget(self.toggle, row, 2)
+        grid.addWidget(self.note, row + 1, 1, 1, 2)
+        grid.addWidget(self.problem, row + 2, 1, 1, 2)
 
     def show_problem(self) -> None:
         """Show the refusal of what was typed, else the analysis' diagnostic of this parameter."""
@@ -92,6 +98,8 @@ class InspectorWidget(QWidget):
         #: The Training section (trainable, learning-rate multiplier) of a layer, else ``None``.
         self.training: TrainingOptions | None = None
         self._training_title: QLabel | None = None
+        #: The node's search marks (magnifiers, "Optional in search", "Search layer type").
+        self.search = NodeSearch()
         self._pages = QStackedWidget()
         self.hint = QLabel(HINT)
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -107,7 +115,8 @@ class InspectorWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._pages)
-        self._link = DocumentLink(graph_event=self._on_graph_event, analysis_changed=self._on_analysis)
+        self._link = DocumentLink(graph_event=self._on_graph_event, analysis_changed=self._on_analysis,
+                                  search_changed=lambda: self.search.refresh())
         self.set_document(document)
 
     # ------------------------------------------------------------------ API
@@ -130,6 +139,7 @@ class InspectorWidget(QWidget):
         graph = self.document.graph if self.document is not None else None
         if graph is None or node_id not in graph.nodes:
             self.node_id, self.rows = None, {}
+            self.search.node_id = None
             self.hint.setText(HINT)
             self._pages.setCurrentWidget(self.hint)
             return
@@ -157,6 +167,7 @@ class InspectorWidget(QWidget):
                 widget.setToolTip(reason or row.editor.param.doc)
         if self.training is not None:
             self.training.set_editable(reason)
+        self.search.set_editable(reason)
 
     # -------------------------------------------------------------- building
     def _build(self, node: Any) -> None:
@@ -185,11 +196,15 @@ class InspectorWidget(QWidget):
                 editor = make_editor(param, node.params[param.name])
                 editor.value_edited.connect(lambda value, name=param.name: self._edit(name, value))
                 editor.problem_changed.connect(lambda text, name=param.name: self._refused(name, text))
-                self.rows[param.name] = _ParamRow(grid, 2 * index, editor)
+                self.rows[param.name] = _ParamRow(grid, 3 * index, editor)
             outer.addWidget(_section("Parameters"))
             outer.addLayout(grid)
         else:
             outer.addWidget(_subtle("This layer has no parameters."))
+        search_section = self.search.attach(self.document, node, self.rows)
+        if search_section is not None:
+            outer.addWidget(_section("Search"))
+            outer.addWidget(search_section)
         self.training = self._training_title = None
         if layer.role == "layer":  # shown once the analysis says the layer has parameters
             self._training_title, self.training = _section("Training"), TrainingOptions()

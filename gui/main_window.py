@@ -93,7 +93,7 @@ class MainWindow(QMainWindow):
                                   edit_refused=lambda reason: self.statusBar().showMessage(
                                       f"Cannot edit: {reason}", 5000))
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.docks["history"])
-        for key in ("problems", "summary", "history"):
+        for key in ("search", "problems", "summary", "history"):
             self.tabifyDockWidget(self.docks["training"], self.docks[key])
         for key in ("data", "settings", "inside", "try"):
             self.tabifyDockWidget(self.docks["inspector"], self.docks[key])

@@ -23,6 +23,7 @@ from gui.training.data_panel import DataPanel
 from gui.training.inside_panel import InsidePanel
 from gui.training.session import REAP_AFTER_MS, TrainingSession, adopt_runs, earlier_runs, runs_root
 from gui.training.settings_panel import SettingsPanel
+from gui.training.search_panel import SearchPanel
 from gui.training.try_panel import TryPanel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,6 +46,7 @@ class TrainingController(QObject):
         self.settings_panel = SettingsPanel()
         self.inside = InsidePanel()
         self.try_panel = TryPanel()
+        self.search_panel = SearchPanel()
         self.failure_box: QMessageBox | None = None
         self.session.state_changed.connect(self._update_actions)
         self.session.run_added.connect(self._on_run_added)
@@ -66,6 +68,7 @@ class TrainingController(QObject):
             "settings": window.add_dock("settings", "Settings", self.settings_panel, right),
             "inside": window.add_dock("inside", "Look Inside", self.inside, right),
             "try": window.add_dock("try", "Try It", self.try_panel, right),
+            "search": window.add_dock("search", "Search", self.search_panel, bottom),
         }
         docks["try"].visibilityChanged.connect(lambda seen: seen and self._offer_newest_run())
         # Tabbed docks behind another tab still count as visible in Qt: the panels that do
@@ -82,6 +85,7 @@ class TrainingController(QObject):
         runs = earlier_runs(document)
         self.inside.set_run(runs[-1] if runs else None, self._base_dir(document))
         self.try_panel.set_run(None, None)
+        self.search_panel.set_document(document)
         if self.window.docks.get("try") is not None and self.window.docks["try"].isVisible():
             self._offer_newest_run()
 

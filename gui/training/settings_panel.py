@@ -23,12 +23,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.search.space import NOT_SEARCHABLE
 from engine.settings import TRAINING_PARAMS
 from gui.background import BackgroundCall
 from gui.document import Document
 from gui.observers import DocumentLink
 from gui.param_editors import ParamEditor, make_editor
 from gui.scroll_panel import fill_with_scroll
+from gui.search_edit import SEARCHABLE_KINDS, default_range, entry_problem, space_of
+from gui.search_marks import SearchNote, SearchToggle, mark_label, searched_field
 
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Task", ("task", "loss", "top_k")),
@@ -83,6 +86,9 @@ class SettingsPanel(QWidget):
         self.document: Document | None = None
         self.editors: dict[str, ParamEditor] = {}
         self.labels: dict[str, QLabel] = {}
+        #: The magnifier and range note of each setting a search can vary.
+        self.toggles: dict[str, SearchToggle] = {}
+        self.notes: dict[str, SearchNote] = {}
         self._rows: dict[str, tuple[QFormLayout, int]] = {}
         self.devices = QLabel("Devices: shown when this panel opens.")
         self.devices.setWordWrap(True)
@@ -106,7 +112,11 @@ class SettingsPanel(QWidget):
                 editor.value_edited.connect(lambda value, n=name: self.set_setting(n, value))
                 label = QLabel(name.replace("_", " "))
                 label.setToolTip(param.doc)
-                form.addRow(label, editor)
+                field: QWidget = editor
+                if name not in NOT_SEARCHABLE and param.kind in SEARCHABLE_KINDS:
+                    field, self.toggles[name], self.notes[name] = searched_field(editor, f"training.{name}")
+                    self.toggles[name].clicked.connect(lambda on, n=name: self.mark_searched(n, on))
+                form.addRow(label, field)
                 self.editors[name], self.labels[name] = editor, label
                 self._rows[name] = (form, form.rowCount() - 1)
             if title == "Run":
@@ -114,7 +124,8 @@ class SettingsPanel(QWidget):
             layout.addWidget(box)
         layout.addStretch(1)
         fill_with_scroll(self, body)
-        self._link = DocumentLink(settings_changed=self.refresh, read_only_changed=self._on_read_only)
+        self._link = DocumentLink(settings_changed=self.refresh, read_only_changed=self._on_read_only,
+                                  search_changed=self.show_searched)
 
     def set_document(self, document: Document) -> None:
         """Show and edit ``document``'s training section."""
@@ -139,6 +150,34 @@ class SettingsPanel(QWidget):
         for name, (text, doc) in _PLATEAU_LABELS.items():
             self.labels[name].setText(text if plateau else name.replace("_", " "))
             self.labels[name].setToolTip(doc if plateau else _BY_NAME[name].doc)
+        self.show_searched()
+
+    def show_searched(self) -> None:
+        """Mark the settings the project's search varies (magnifier checked, accent label, range note)."""
+        space = space_of(self.document.project) if self.document is not None else {}
+        for name, toggle in self.toggles.items():
+            spec = space.get(f"training.{name}")
+            toggle.show_range(spec)
+            self.notes[name].show_range(spec)
+            mark_label(self.labels[name], spec is not None)
+
+    def mark_searched(self, name: str, on: bool) -> None:
+        """Search setting ``name`` over its default range (``on``), or stop searching it: one undo step."""
+        doc = self.document
+        if doc is None:
+            return
+        target = f"training.{name}"
+        spec = default_range(_BY_NAME[name], doc.project.training.get(name, _BY_NAME[name].default)) if on else None
+        problem = entry_problem(doc.project, target, spec) if spec is not None else None
+        if problem is None:
+            text = f"Search {target}" if on else f"Stop searching {target}"
+            doc.push(doc.search_command(text, space={target: spec}))
+        else:
+            self.notes[name].setText(problem)
+            self.notes[name].show()
+            self.toggles[name].show_range(None)
+            return
+        self.show_searched()
 
     def set_setting(self, name: str, value: Any) -> None:
         """Store one setting (the default value removes it from the file)."""
@@ -155,6 +194,8 @@ class SettingsPanel(QWidget):
         for name, editor in self.editors.items():
             editor.setEnabled(reason is None)
             editor.setToolTip(reason or _BY_NAME[name].doc)
+        for toggle in self.toggles.values():
+            toggle.setEnabled(reason is None)
 
     def probe_devices(self) -> None:
         """List the devices once, when the panel is first seen (finding them imports torch)."""
