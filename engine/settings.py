@@ -60,6 +60,8 @@ TRAINING_PARAMS: tuple[Param, ...] = (
                 min=0.0, max=10.0),
     int_param("gan_d_steps", 1, "GAN: discriminator steps per generator step.", min=1, max=10),
     int_param("top_k", 3, "Classification: also report top-k accuracy.", min=2, max=100),
+    int_param("gradient_every", 25, "Steps between gradient-health samples (per layer: gradient norm, update size, "
+              "dead ReLU units; warnings for vanishing, exploding and dead). 0 = off.", min=0, max=1_000_000),
     float_param("snapshot_seconds", 2.0, "At most one prediction snapshot per epoch or per this many seconds.",
                 min=0.1, max=3600.0),
     float_param("temperature", 0.8, "Language model: sampling temperature of generated text.", min=0.05, max=5.0),

@@ -73,6 +73,24 @@ class EpochEnd(Event):
 
 
 @dataclass(frozen=True)
+class GradientHealth(Event):
+    """A sample of gradient health (every ``training.gradient_every`` steps).
+
+    ``layers``: per layer with weights, in layer order, ``{"node", "grad_norm", "update_ratio"}``
+    (the step's update size over the weights' size); ``dead``: per ReLU, the share of its units
+    that were 0 for every sample of the batch; ``warnings``: plain-language problems, each
+    ``{"kind": "vanishing" | "exploding" | "dead", "message"}``.
+    """
+
+    kind: ClassVar[str] = "gradients"
+    epoch: int
+    global_step: int
+    layers: list[dict[str, Any]]
+    dead: dict[str, float]
+    warnings: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
 class PredictionSnapshot(Event):
     """What the model predicts now, as a payload a view draws without the model.
 
@@ -144,7 +162,7 @@ class Failed(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (RunStarted, BatchMetrics, EpochEnd, PredictionSnapshot, CheckpointWritten,
+    cls.kind: cls for cls in (RunStarted, BatchMetrics, EpochEnd, GradientHealth, PredictionSnapshot, CheckpointWritten,
                               StateChanged, LearningRateChanged, Finished, Failed)
 }
 TERMINAL = (Finished, Failed)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from engine.training.events import BatchMetrics, EpochEnd, Event, Failed, Finished, RunStarted, StateChanged
+from engine.training.events import (BatchMetrics, EpochEnd, Event, Failed, Finished, GradientHealth, RunStarted,
+                                    StateChanged)
 
 
 class ProgressPrinter:
@@ -15,6 +16,7 @@ class ProgressPrinter:
         self.quiet = quiet
         self.bar: Any = None
         self.epochs = 0
+        self.warned: set[str] = set()
 
     def write(self, text: str) -> None:
         """Print a line without breaking the bar."""
@@ -51,6 +53,11 @@ class ProgressPrinter:
             val = "  ".join(f"val {k} {_fmt(v)}" for k, v in event.val.items())
             self.write(f"epoch {event.epoch}/{self.epochs}  train loss {_fmt(event.train.get('loss', 0))}  {val}  "
                        f"({event.seconds:.1f} s, {event.samples_per_s:,.0f} samples/s)")
+        elif isinstance(event, GradientHealth):
+            for warning in event.warnings:  # each kind of problem once a run
+                if warning["kind"] not in self.warned:
+                    self.warned.add(warning["kind"])
+                    self.write(f"warning (step {event.global_step}): {warning['message']}")
         elif isinstance(event, StateChanged):
             self.write(f"[{event.state}]")
         elif isinstance(event, Finished):

@@ -28,11 +28,12 @@ from engine.graph.project import Project
 from engine.layers.base import Params
 from engine.training import checkpoint as ckpt
 from engine.training.augment import Augmenter, read_augment, run_augmenter
+from engine.training.gradient_health import GradientProbe, gradient_warnings
 from engine.training.batches import BatchSource
 from engine.settings import training_config
 from engine.training.control import Control
 from engine.training.devices import autocast_dtype, device_name, select_device
-from engine.training.events import (BatchMetrics, CheckpointWritten, EpochEnd, Event, Failed, Finished,
+from engine.training.events import (BatchMetrics, CheckpointWritten, EpochEnd, Event, Failed, Finished, GradientHealth,
                                     LearningRateChanged, PredictionSnapshot, RunStarted, StateChanged)
 from engine.training.optim import LearningRateSchedule
 from engine.training.out_of_memory import (ModelTooLarge, is_cpu_out_of_memory, out_of_memory_message,
@@ -112,6 +113,7 @@ class RunState:
         best: The best watched validation value so far.
         initial_weights: Where the starting weights came from (one line), else "".
         augmenter: Augments training batches (``None``: augmentation off).
+        probe: Samples gradient health (``None``: off, or not rank 0).
     """
 
     config: Params
@@ -130,6 +132,7 @@ class RunState:
     best: dict[str, Any] | None = None
     initial_weights: str = ""
     augmenter: Augmenter | None = None
+    probe: GradientProbe | None = None
 
 
 class Trainer:
@@ -268,6 +271,8 @@ class Trainer:
         state = RunState(config, device, task_name, task, batches, schedule, batches.validation(),
                          batches.snapshot_data(), len(data.val_x), initial_weights=initial_weights,
                          augmenter=augmenter)
+        if config.gradient_every and self.rank0:
+            state.probe = GradientProbe(task.modules.values(), project.graph, config.gradient_every)
         if checkpoint is not None:
             self._restore(checkpoint, state)
         elif self.run_dir is not None:
@@ -336,6 +341,7 @@ class Trainer:
         task, schedule, control, window = state.task, state.schedule, self.control, clock.window
         snapshot_every, steps = state.config.snapshot_seconds, state.batches.steps_per_epoch  # locals: hot loop
         snap_x, snap_y, threads, augment = *state.snapshot_data, clock.threads, state.augmenter
+        probe = state.probe
         for index, (x, y) in state.batches.epoch(epoch, state.start_batch):
             now = time.perf_counter()
             if now >= threads.due:
@@ -346,7 +352,12 @@ class Trainer:
                 schedule.apply(self.global_step)
             if augment is not None:  # training batches only, after a stop could end the epoch here
                 x, y = augment(x, y)
+            sampled = probe is not None and probe.due(self.global_step)
+            if sampled:
+                probe.before_step()
             metrics = task.train_step(x, y)
+            if sampled:
+                self._emit_gradients(probe, epoch)
             count = len(x)
             loss = sums.add(metrics, count)
             if loss is not None and not math.isfinite(loss):
@@ -368,6 +379,13 @@ class Trainer:
                 self.emit(BatchMetrics(time.time(), epoch, steps, self.global_step, {"loss": mean},
                                        schedule.current, rate))
         return None
+
+    def _emit_gradients(self, probe: GradientProbe, epoch: int) -> None:
+        layers, dead = probe.after_step()
+        warnings = [{"kind": kind, "message": message} for kind, message in gradient_warnings(layers, dead)]
+        self.emit(GradientHealth(time.time(), epoch, self.global_step + 1,
+                                 [{"node": h.node, "grad_norm": h.grad_norm, "update_ratio": h.update_ratio}
+                                  for h in layers], dead, warnings))
 
     def _end_epoch(self, state: RunState, epoch: int, sums: _Sums, started: float, clock: _Clock) -> Event | None:
         """Validate, record, checkpoint and snapshot after an epoch; returns the closing event
