@@ -11,7 +11,7 @@ import traceback
 from typing import Callable, NoReturn, Sequence
 
 from engine.cli import download_command, export_command, import_commands, inspect_commands, train_command
-from engine.cli import evaluate_command, lr_find_command, predict_command, search_command
+from engine.cli import evaluate_command, lr_find_command, overfit_command, predict_command, search_command
 from engine.errors import UserError
 from engine.graph.fileformat import ProjectFileError
 
@@ -37,12 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     download_command.register(commands)
     search_command.register(commands)
     lr_find_command.register(commands)
+    overfit_command.register(commands)
     return parser
 
 
 #: Subcommand names, so main.py can tell a subcommand from a project file to open.
 SUBCOMMANDS = ("validate", "summary", "templates", "layers", "train", "export", "import-torch", "import-onnx",
-               "download", "evaluate", "predict", "search", "lr-find")
+               "download", "evaluate", "predict", "search", "lr-find", "overfit-batch")
 
 
 def run_cli(argv: Sequence[str]) -> int:

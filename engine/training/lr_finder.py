@@ -16,6 +16,7 @@ import numpy as np
 
 from engine.errors import UserError
 from engine.graph.project import Project
+from engine.training.scratch_task import scratch_task
 
 #: Smoothing of the recorded loss (an exponential moving average, bias-corrected).
 SMOOTHING = 0.98
@@ -65,28 +66,10 @@ def lr_range_test(project: Project, base_dir: Path | None, steps: int = 200, sta
         UserError: Bad arguments, a GAN (two optimizers), or a loss that is not finite from the
             first step (the model or the data is the problem, not the learning rate).
     """
-    import torch
-
-    from engine.data import load_dataset, prepare_data
-    from engine.graph.flat_project import flat_project
-    from engine.settings import training_config
-    from engine.training.batches import BatchSource
-    from engine.training.devices import select_device
-    from engine.training.tasks import make_task, resolve_task
-
     if steps < 10 or not 0 < start < end:
         raise UserError("lr-find: needs at least 10 steps and 0 < --start < --end")
-    project = flat_project(project)
-    config = training_config(project.training, {"device": device_name} if device_name else None)
-    torch.manual_seed(config.seed)
-    dataset = load_dataset(project.dataset, base_dir)
-    data = prepare_data(dataset, config.validation_fraction, config.seed, config.normalize,
-                        config.test_fraction).without_test()
-    task_name = resolve_task(config, project, dataset)
-    if task_name == "gan":
-        raise UserError("lr-find: a GAN trains two networks with two optimizers; the range test tunes one")
-    task = make_task(task_name, project, data, config, select_device(config.device), None)
-    batches = BatchSource(data, task.device, config.batch_size, config.seed)
+    scratch = scratch_task(project, base_dir, device_name, "lr-find")
+    task, batches = scratch.task, scratch.batches
     result = LrRange()
     factor = (end / start) ** (1.0 / (steps - 1))
     average, epoch = 0.0, 0

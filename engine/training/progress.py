@@ -17,6 +17,7 @@ class ProgressPrinter:
         self.bar: Any = None
         self.epochs = 0
         self.warned: set[str] = set()
+        self.history: list[dict[str, Any]] = []
 
     def write(self, text: str) -> None:
         """Print a line without breaking the bar."""
@@ -53,6 +54,7 @@ class ProgressPrinter:
             val = "  ".join(f"val {k} {_fmt(v)}" for k, v in event.val.items())
             self.write(f"epoch {event.epoch}/{self.epochs}  train loss {_fmt(event.train.get('loss', 0))}  {val}  "
                        f"({event.seconds:.1f} s, {event.samples_per_s:,.0f} samples/s)")
+            self._watch_overfitting(event)
         elif isinstance(event, GradientHealth):
             for warning in event.warnings:  # each kind of problem once a run
                 if warning["kind"] not in self.warned:
@@ -71,6 +73,15 @@ class ProgressPrinter:
         elif isinstance(event, Failed):
             self.close()
             print(f"error: {event.message}", file=sys.stderr, flush=True)
+
+    def _watch_overfitting(self, event: EpochEnd) -> None:
+        from engine.training.overfitting import overfitting_advice, overfitting_since
+
+        self.history.append({"epoch": event.epoch, "train": event.train, "val": event.val})
+        since = overfitting_since(self.history)
+        if since is not None and "overfitting" not in self.warned:
+            self.warned.add("overfitting")
+            self.write(f"warning (epoch {event.epoch}): {overfitting_advice(since, 'loss')}")
 
     def close(self) -> None:
         """Remove the bar."""
