@@ -113,6 +113,11 @@ MENUS: dict[str, list[ActionSpec | str | None]] = {
         ActionSpec("evaluate_run", "&Evaluate Last Run…", "Ctrl+Shift+E",
                    tip="Test metrics, per-class scores, confusion matrix and every test sample of the newest run"),
         ActionSpec("runs_folder", "Open Runs &Folder"),
+        None,
+        ActionSpec("run_search", "Run Sear&ch", "Ctrl+Shift+F5",
+                   tip="Run the project's search: one trial run per set of values (Experiments panel)"),
+        ActionSpec("stop_search", "Stop Searc&h",
+                   tip="Stop the search after the running trials' epoch; again: at once (they can be continued)"),
     ],
     "&Arrange": [
         ActionSpec("layout", "&Auto Layout", "Ctrl+L", "layout", True,

@@ -83,6 +83,7 @@ def quit_on_terminate(app: Any, window: Any) -> None:
             window.autosaver.save_now()
             window.autosaver = None  # the recovery file outlives this process
         window.training.shutdown()
+        window.experiments.shutdown()  # a search's trials stop too (the next search continues them)
         app.exit(0)  # not quit(): that closes the window, which would ask about unsaved changes
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -101,5 +102,6 @@ def _finish(code: int, window: object) -> int:
     from shiboken6 import delete
 
     window.training.shutdown()  # type: ignore[attr-defined]
+    window.experiments.shutdown()  # type: ignore[attr-defined]
     delete(window)
     return code

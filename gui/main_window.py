@@ -42,6 +42,7 @@ from gui.project_checks import project_problems
 from gui.style import THEMES, application_palette
 from gui.summary_panel import SummaryWidget
 from gui.training.controller import TrainingController
+from gui.training.experiments import ExperimentsController
 from gui.training.session import runs_root
 from gui.window_files import export_canvas, remember_folder, save_guard, start_folder
 
@@ -84,6 +85,8 @@ class MainWindow(QMainWindow):
             self.actions[key].triggered.connect(lambda checked=False, h=handler: h())
         self.training = TrainingController(self)
         self.training.add_docks()
+        self.experiments = ExperimentsController(self)
+        self.experiments.add_dock()
         self._link = DocumentLink(clean_changed=lambda clean: self._update_title(),
                                   path_changed=lambda path: self._update_title(),
                                   analysis_changed=self._show_totals, read_only_changed=self._on_read_only,
@@ -153,6 +156,7 @@ class MainWindow(QMainWindow):
             "open_block": self.blocks.open_selected, "level_up": self.blocks.go_up,
             "expand_block": self.blocks.toggle_expanded, "make_unique": self.blocks.make_unique,
             "save_block": self.blocks.save_to_library,
+            "run_search": lambda: self.experiments.start(), "stop_search": lambda: self.experiments.stop(),
         }
 
     # ------------------------------------------------------------ documents
@@ -176,6 +180,7 @@ class MainWindow(QMainWindow):
         self.refresh_edit_actions()
         self._link.follow(document)
         self.training.set_document(document)
+        self.experiments.set_document(document)
         self.autosaver = Autosaver(document, parent=self)
         self._update_title()
         self._show_totals()
@@ -524,6 +529,7 @@ class MainWindow(QMainWindow):
         QApplication.setPalette(application_palette(theme))
         self.canvas.set_theme(theme)
         self.training.set_theme(theme)
+        self.experiments.set_theme(theme)
         tint = theme.node_subtle if theme.name == "dark" else None
         for key, action in self.actions.items():
             spec_icon = ICON_OF_ACTION.get(key)
@@ -595,4 +601,5 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window_state", self.saveState())
         if self.autosaver is not None:
             self.autosaver.stop()
+        self.experiments.shutdown()  # its trials stop (a next search continues them)
         event.accept()

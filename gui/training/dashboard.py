@@ -171,6 +171,11 @@ class TrainingDashboard(QWidget):
         elif newest is not None:
             self._show_run(newest)  # the newest run is highlighted: its snapshot, its key on the plots
 
+    def overlay_run(self, run_dir: Path) -> str:
+        """Overlay a run folder that is not one of the project's runs (a search trial): its curves
+        and a row in the run list, until the runs are read again. Returns its key."""
+        return self._add_history(RunHistory.from_run_dir(Path(run_dir)), current=False)
+
     def _add_history(self, history: RunHistory, current: bool) -> str:
         key = self.plots.add_run(history, current=current)
         self.runs.add(key, history, self.plots.runs[key].color)
