@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -45,11 +46,21 @@ SUFFIX = {"onnx": ".onnx", "pt2": ".pt2", "safetensors": ".safetensors", "python
 INTRO = "Every export reloads what it wrote and compares its outputs with the app's."
 
 
-def _export(source: Path | Project, fmt: str, out: Path, discriminator: bool, base_dir: Path | None) -> Any:
+#: The "Precision" choices: (key for ``--quantize``, or None; text).
+PRECISIONS = ((None, "float32 (as trained)"),
+              ("int8", "int8 — about 4x smaller (quantized, checked on the validation split)"),
+              ("fp16", "fp16 — about 2x smaller (half precision, checked on the validation split)"))
+#: What the quantizer's refusal says when the float model could be written instead.
+_FALLBACK_HINT = "; add --float-fallback to write the float model instead"
+
+
+def _export(source: Path | Project, fmt: str, out: Path, discriminator: bool, base_dir: Path | None,
+            quantize: str | None = None, float_fallback: bool = False) -> Any:
     """Run :func:`engine.compile.export.export_model` (in the background: it imports torch)."""
     from engine.compile.export import export_model
 
-    return export_model(source, fmt, out, discriminator=discriminator, base_dir=base_dir)
+    return export_model(source, fmt, out, discriminator=discriminator, base_dir=base_dir, quantize=quantize,
+                        float_fallback=float_fallback)
 
 
 class ExportDialog(QDialog):
@@ -95,6 +106,13 @@ class ExportDialog(QDialog):
         self.format.currentIndexChanged.connect(self._suggest_path)
         self.format.currentIndexChanged.connect(self._reset_status)
         self.source.currentIndexChanged.connect(self._reset_status)
+        self.precision = QComboBox()
+        for key, text in PRECISIONS:
+            self.precision.addItem(text, key)
+        self.precision.currentIndexChanged.connect(self._reset_status)
+        self.format.currentIndexChanged.connect(self._update_precision)
+        self.source.currentIndexChanged.connect(self._update_precision)
+        self.is_gan = is_gan
         self.discriminator = QCheckBox("Export the discriminator instead of the generator")
         self.discriminator.setVisible(is_gan)
         self.out = QLineEdit()
@@ -106,6 +124,7 @@ class ExportDialog(QDialog):
         form = QFormLayout()
         form.addRow("Export", self.source)
         form.addRow("Format", self.format)
+        form.addRow("Precision", self.precision)
         form.addRow("", self.discriminator)
         form.addRow("To", where)
         self.progress = QProgressBar()
@@ -116,7 +135,8 @@ class ExportDialog(QDialog):
         self.status.setWordWrap(True)
         self.report = QPlainTextEdit()
         self.report.setReadOnly(True)
-        self.report.setMaximumHeight(130)
+        self.report.setMaximumHeight(170)
+        self.report.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))  # the quantized table
         self.report.hide()
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.ActionRole)
@@ -130,6 +150,7 @@ class ExportDialog(QDialog):
         layout.addWidget(self.report)
         layout.addWidget(self.buttons)
         self._suggest_path()
+        self._update_precision()
         self.out.textEdited.connect(self._reset_status)
         self.discriminator.toggled.connect(self._reset_status)
 
@@ -138,6 +159,22 @@ class ExportDialog(QDialog):
     def chosen_format(self) -> str:
         """The format key (``onnx``, ``pt2``, ``safetensors``, ``python``)."""
         return str(self.format.currentData())
+
+    @property
+    def chosen_precision(self) -> str | None:
+        """``int8``, ``fp16``, or ``None`` for the float model."""
+        return self.precision.currentData() if self.precision.isEnabled() else None
+
+    def _update_precision(self) -> None:
+        """Smaller models are ONNX files of a trained run (their check needs its validation split)."""
+        why = ("Quantized models are ONNX files: choose ONNX" if self.chosen_format != "onnx" else
+               "Choose a trained run: a quantized model is checked by its accuracy on the run's validation split"
+               if not self.source.currentData() else
+               "A GAN has no validation metric to check a quantized copy by" if self.is_gan else "")
+        self.precision.setEnabled(not why)
+        self.precision.setToolTip(why or "int8: ONNX Runtime's quantization (calibrated on training samples for "
+                                         "convolution networks); fp16: half-precision weights. The dialog reports "
+                                         "file size, validation accuracy and latency, float against quantized.")
 
     def _suggest_path(self) -> None:
         folder = self.folder
@@ -208,9 +245,10 @@ class ExportDialog(QDialog):
         self.status.setText(f"Exporting to {self.chosen_format} and checking the result…")
         self.status.setStyleSheet("")
         self.report.hide()
-        fmt, discriminator = self.chosen_format, self.discriminator.isChecked()
+        fmt, discriminator, precision = self.chosen_format, self.discriminator.isChecked(), self.chosen_precision
         self._target = Path(out_text)
-        self.background.start(lambda: _export(source, fmt, Path(out_text), discriminator, base_dir))
+        self._last = (source, fmt, Path(out_text), discriminator, base_dir, precision)
+        self.background.start(lambda: _export(source, fmt, Path(out_text), discriminator, base_dir, precision))
 
     def wait(self, msecs: int = 120_000) -> bool:
         """Block until the export finished and its result is shown (tests)."""
@@ -221,15 +259,43 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(True)
         self.result, self.error = result, error
         if result is None:
+            if _FALLBACK_HINT in error and self._offer_float(error.replace(_FALLBACK_HINT, "")):
+                return
             self._show_error(error)
             return
         self.exported_to = self._target
-        self.status.setText(f"<b>Exported and checked</b>: largest difference {result.max_abs_diff:.1e} "
-                            f"(tolerance {result.tolerance:.2g}) between the app's model and the reloaded "
-                            f"{result.format} on the same inputs.")
+        quantized = getattr(result, "quantized", None)
+        if quantized is not None:
+            smaller = quantized.float_bytes / max(quantized.quantized_bytes, 1)
+            unit = "%" if quantized.metric == "accuracy" else ""
+            self.status.setText(f"<b>Exported and checked</b>: {quantized.mode} model {smaller:.1f}x smaller; "
+                                f"validation {quantized.metric} {quantized.quantized_metric:.4g}{unit} (float "
+                                f"model: {quantized.float_metric:.4g}{unit}).")
+        else:
+            self.status.setText(f"<b>Exported and checked</b>: largest difference {result.max_abs_diff:.1e} "
+                                f"(tolerance {result.tolerance:.2g}) between the app's model and the reloaded "
+                                f"{result.format} on the same inputs.")
         self.status.setStyleSheet(f"color: {status_color('ok')}")
         self.report.setPlainText(result.message)
+        lines = min(result.message.count("\n") + 1, 9)  # a quantized export's table fits without scrolling
+        self.report.setMaximumHeight(self.report.fontMetrics().lineSpacing() * lines + 16)
+        self.report.setMinimumHeight(self.report.maximumHeight())
         self.report.show()
+        self.adjustSize()
+
+    def _offer_float(self, reason: str) -> bool:
+        """The model cannot be quantized: ask whether to write the float model; True when it starts."""
+        answer = QMessageBox.question(self, "Cannot quantize", f"{reason}.\n\nWrite the float model instead?",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Cancel)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        source, fmt, out, discriminator, base_dir, precision = self._last
+        self.export_button.setEnabled(False)
+        self.progress.show()
+        self.status.setText("Writing the float model…")
+        self.background.start(lambda: _export(source, fmt, out, discriminator, base_dir, precision, True))
+        return True
 
     def _reset_status(self) -> None:
         """A new choice: the previous export's result no longer describes what Export would do."""
@@ -239,6 +305,7 @@ class ExportDialog(QDialog):
         self.status.setText(INTRO)
         self.status.setStyleSheet("")
         self.report.clear()
+        self.report.setMinimumHeight(0)
         self.report.hide()
         self.adjustSize()  # no room left for the report that is gone
 

@@ -332,3 +332,45 @@ def test_the_import_dialog_keeps_the_module_hierarchy_as_blocks_unless_unticked(
         assert doc.model_analysis.valid and doc.model_analysis.parameters == 3 * (8 * 8 + 8) + 8 * 2 + 2
         if blocks:
             assert "as " in dialog.status.text() and "block definition" in dialog.status.text()
+
+
+def test_an_int8_export_of_a_run_reports_size_and_accuracy(qtbot, window: MainWindow, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    path = tmp_path / "mlp.json"
+    project = mlp_project({"epochs": 3})
+    save_project(project, path)
+    Trainer(TrainOptions(loads(dumps(project)), tmp_path / "runs" / "mlp-20260101-000000"), lambda e: None).run()
+    assert window.open_project(path)
+    runs = [c.history for c in window.training.dashboard.plots.runs.values()]
+    dialog = ExportDialog(window.document.project, path, runs, is_gan=False)
+    qtbot.addWidget(dialog)
+    assert dialog.precision.isEnabled()  # ONNX of a trained run
+    dialog.format.setCurrentIndex(1)
+    assert not dialog.precision.isEnabled() and "choose ONNX" in dialog.precision.toolTip()
+    dialog.format.setCurrentIndex(0)
+    dialog.source.setCurrentIndex(0)  # the untrained graph has no validation accuracy to keep
+    assert not dialog.precision.isEnabled() and "trained run" in dialog.precision.toolTip()
+    dialog.source.setCurrentIndex(1)
+    dialog.precision.setCurrentIndex(1)  # int8
+    dialog.start()
+    assert dialog.wait()
+    assert dialog.error == "", dialog.error
+    report = dialog.result.quantized
+    assert report.mode == "int8" and report.quantized_bytes < report.float_bytes
+    assert "int8 model" in dialog.status.text() and "validation accuracy" in dialog.status.text()
+    assert "latency, batch 1" in dialog.report.toPlainText()
+
+    import engine.compile.export.quantized_export as quantized_export
+    from engine.compile.export import ExportError
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ExportError("int8: ONNX Runtime cannot quantize this model (dynamic): unsupported op Foo")
+
+    monkeypatch.setattr(quantized_export, "quantize", refuse)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    dialog.start()
+    assert dialog.wait()
+    qtbot.waitUntil(lambda: not dialog.background.busy() and dialog.result is not None, timeout=60_000)
+    assert "the float model was written instead" in dialog.report.toPlainText()

@@ -69,11 +69,14 @@ class QuantizedReport:
                  f"{self.float_bytes / max(self.quantized_bytes, 1):.2f}x smaller"),
                 (f"validation {self.metric}", f"{self.float_metric:.4g}{unit}", f"{self.quantized_metric:.4g}{unit}",
                  self._change()),
-                ("latency, batch 1", f"{self.float_ms:.4f} ms", f"{self.quantized_ms:.4f} ms",
-                 f"{self.float_ms / max(self.quantized_ms, 1e-12):.2f}x speed")]
+                ("latency, batch 1", f"{self.float_ms:.4f} ms", f"{self.quantized_ms:.4f} ms", self._speed())]
         prefix = f"{self.mode}:" if self.method == self.mode else f"{self.mode} ({self.method}):"
         head = f"{prefix} {'':<20}{'float':>12}{self.mode:>12}"
         return [head] + [f"{prefix} {name:<20}{a:>12}{b:>12}   {note}" for name, a, b, note in rows]
+
+    def _speed(self) -> str:
+        ratio = self.float_ms / max(self.quantized_ms, 1e-12)
+        return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
 
     def _change(self) -> str:
         if self.metric == "accuracy":
