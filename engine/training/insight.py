@@ -1,4 +1,4 @@
-"""Look inside a trained (or training) model: weights, activations, saliency, attention.
+"""Look inside a trained (or training) model: weights, activations, saliency, attributions, attention.
 
 :class:`ModelInsight` opens a run folder, compiles its frozen project, loads the newest weights
 (``model.safetensors`` when newer than ``checkpoint.pt``) and the validation split as the trainer
@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from engine.data.base import PreparedData
     from engine.graph.project import Project
+    from engine.training.attributions import Attribution
 
 WEIGHT_BINS = 40
 ACTIVATION_BINS = 30
@@ -165,6 +166,12 @@ class ModelInsight:
         self.weights_source, self._stamp = "", (-1.0, -1.0)
         self._probes: dict[str, tuple[torch.nn.Module, list[str]]] = {}
         self._saliency: dict[int, tuple[np.ndarray | None, int, float]] = {}
+        from engine.training.attribution_cache import AttributionCache
+        from engine.training.attributions import model_facts
+
+        #: What decides which attribution methods apply (:mod:`engine.training.attributions`).
+        self.attribution_facts = model_facts(self.compiled, project.graph, task, data.dataset.image_shape is not None)
+        self._attributions = AttributionCache()
         if not self.reload():
             raise UserError(f"{self.run_dir}: no weights yet; train the model for at least one epoch")
 
@@ -199,6 +206,7 @@ class ModelInsight:
         load_run_weights(self.module, state, self.run_dir)
         self._stamp, self.weights_source = times, source
         self._saliency.clear()
+        self._attributions.clear()
         return True
 
     def sample_count(self) -> int:
@@ -272,6 +280,27 @@ class ModelInsight:
                                                                         else str(predicted))
         return report
 
+    def attribution(self, index: int, method: str, layer: str | None = None, output: int = 0) -> Attribution:
+        """Captum's attribution of the prediction for validation sample ``index`` (see
+        :func:`engine.training.attributions.attribute`); cached per (weights, sample, method, layer, output).
+
+        Raises:
+            UserError: A bad sample index, or a method, layer or output that does not apply (why).
+        """
+        from engine.training.attributions import attribute, choice
+
+        self.check_index(index)
+        method, layer, output = choice(self.attribution_facts, method, layer, output)
+        dataset = self.data.dataset
+        names = dataset.vocabulary if self.task == "language_model" else dataset.class_names
+        labels = dataset.feature_names if self.attribution_facts.input_kind == "features" else None
+        if self.attribution_facts.input_kind == "tokens" and dataset.vocabulary is not None:
+            labels = [dataset.vocabulary[int(t)] for t in np.ravel(self.data.val_x[index])]
+        return self._attributions.get(
+            (self._stamp, index, method, layer, output),
+            lambda: attribute(self.module, self._inputs(index), self.attribution_facts, method, layer, output,
+                              names, labels))
+
     def _probe(self, node_ids: list[str]) -> torch.nn.Module:
         """A module returning the values of ``node_ids`` (sharing the model's submodules)."""
         from engine.compile import compile_graph
@@ -320,7 +349,7 @@ class ModelInsight:
 
 
 def explain(module: torch.nn.Module, inputs: list[torch.Tensor], image_data: bool) -> tuple[np.ndarray | None, int, float]:
-    """A classifier's prediction for one sample and, for image inputs, its saliency.
+    """A classifier's prediction for one sample and, for image inputs, its saliency (Captum's ``Saliency``).
 
     Args:
         module: The model (in eval mode).
@@ -329,26 +358,30 @@ def explain(module: torch.nn.Module, inputs: list[torch.Tensor], image_data: boo
 
     Returns:
         ``(saliency, predicted class, its probability)``; the saliency is ``|d logit / d input|`` of the
-        predicted class, the maximum over channels, ``(H, W)`` (``None`` for inputs that are not images).
+        predicted class (a single logit: of that logit), the maximum over channels, ``(H, W)`` (``None``
+        for inputs that are not images).
     """
     import torch
 
+    from engine.training.attributions import ModelFacts, attribute
+
     x, dims = inputs[0], inputs[0].dim() - 1
     image = x.is_floating_point() and (dims == 3 or (dims == 2 and image_data))
-    x.requires_grad_(image)
-    with torch.set_grad_enabled(image):
+    with torch.no_grad():
         out = module(*inputs)
         logits = (out[0] if isinstance(out, tuple) else out).float()[0]
-        if logits.numel() == 1:  # one logit: binary cross-entropy
-            predicted = int(logits[0] > 0)
-            score = logits[0] if predicted else -logits[0]
-            probability = float(torch.sigmoid(score.detach()))
-        else:
-            probabilities = torch.softmax(logits.detach(), 0)
-            predicted = int(probabilities.argmax())
-            probability, score = float(probabilities[predicted]), logits[predicted]
-        magnitude = torch.autograd.grad(score, x)[0][0].abs() if image else None
-    saliency = None if magnitude is None else (magnitude.amax(0) if magnitude.ndim == 3 else magnitude).numpy()
+    if logits.numel() == 1:  # one logit: binary cross-entropy
+        predicted = int(logits[0] > 0)
+        probability = float(torch.sigmoid(logits[0] if predicted else -logits[0]))
+    else:
+        probabilities = torch.softmax(logits, 0)
+        predicted = int(probabilities.argmax())
+        probability = float(probabilities[predicted])
+    if not image:
+        return None, predicted, probability
+    facts = ModelFacts("classification", "image", tuple(x.shape[1:]), tuple(logits.shape))
+    with torch.enable_grad():
+        saliency = attribute(module, inputs, facts, "saliency").heat
     return saliency, predicted, probability
 
 

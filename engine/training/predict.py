@@ -23,12 +23,14 @@ import numpy as np
 
 from engine.data.images import IMAGE_SUFFIXES, read_image
 from engine.errors import UserError
+from engine.training.attribution_cache import AttributionCache
 from engine.training.predict_table import PredictionRow, Predictions, skipped_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from engine.data.base import ArrayDataset, PreparedData
+    from engine.training.attributions import Attribution, ModelFacts
     from engine.training.tasks.base import Task
 
 #: Tasks :func:`open_predictor` accepts.
@@ -70,6 +72,8 @@ class Predictor:
         self.dataset: ArrayDataset = data.dataset
         self.spec = spec
         self.weights = weights
+        self._facts: ModelFacts | None = None
+        self._attributions = AttributionCache()
 
     # ------------------------------------------------------------------ reading inputs
     def read_inputs(self, inputs: list[str]) -> _Samples:
@@ -259,21 +263,47 @@ class Predictor:
                 raise UserError(f"{name}: expected a sample of shape {shape}, got {tuple(np.shape(array))}")
         return _Samples(list(names), [np.asarray(a, dtype=self.dataset.x.dtype) for a in arrays], [None] * len(names))
 
-    def saliency(self, array: np.ndarray) -> np.ndarray | None:
-        """Where one image sample (un-normalized, training shape) drives a classifier's prediction:
-        ``|d logit / d input|`` of the predicted class, max over channels (``None`` for other models)."""
+    @property
+    def attribution_facts(self) -> ModelFacts:
+        """What decides which attribution methods apply to this model (:mod:`engine.training.attributions`)."""
+        from engine.training.attributions import model_facts
+
+        task: Any = self.task
+        if self._facts is None:
+            self._facts = model_facts(task.compiled, task.project.graph, self.task_name,
+                                      self.dataset.image_shape is not None)
+        return self._facts
+
+    def attribution(self, sample: np.ndarray, method: str, layer: str | None = None, output: int = 0) -> Attribution:
+        """Captum's attribution of the model's prediction for one sample (un-normalized, the training
+        per-sample shape; a language model's token ids, of which the last window is read); cached per
+        (weights, sample, method, layer, output).
+
+        Raises:
+            UserError: A method, layer or output that does not apply (the reason).
+        """
         import torch
 
-        from engine.training.insight import explain
+        from engine.training.attribution_cache import eval_mode, sample_key, weights_version
+        from engine.training.attributions import attribute, choice
 
-        if self.task_name != "classification" or self.dataset.image_shape is None:
-            return None
+        facts, task = self.attribution_facts, self.task
+        method, layer, output = choice(facts, method, layer, output)
+        tokens = facts.input_kind == "tokens"
+        if self.task_name == "language_model":
+            sample = sample[-getattr(task, "seq_len", len(sample)):]
         norm = self.data.x_normalization
-        x = norm.apply(array[None]) if norm is not None else array[None]
-        task: Any = self.task
-        with task.evaluating():
-            saliency, _, _ = explain(task.model, [torch.from_numpy(np.ascontiguousarray(x)).float()], True)
-        return saliency
+        x = sample[None] if tokens or norm is None else norm.apply(sample[None])
+        tensor = torch.from_numpy(np.ascontiguousarray(x))
+        names = self.dataset.vocabulary if self.task_name == "language_model" else self.dataset.class_names
+        vocabulary = self.dataset.vocabulary
+        labels = [vocabulary[int(t)] for t in sample] if tokens and vocabulary else \
+            (self.dataset.feature_names if facts.input_kind == "features" else None)
+        model: Any = getattr(task, "model")
+        key = (weights_version(model), sample_key(x), method, layer, output)
+        with eval_mode(model):
+            return self._attributions.get(key, lambda: attribute(model, [tensor.long() if tokens else tensor.float()], facts,
+                                                    method, layer, output, names, labels))
 
     def _outputs(self, x: np.ndarray) -> torch.Tensor:
         """The model's outputs for prepared inputs, in eval mode, in batches, without training-time noise."""

@@ -112,6 +112,7 @@ class TrainingController(QObject):
         self.dashboard.plots.set_theme(theme)
         self.dashboard.predictions.set_theme(theme)
         self.inside.set_theme(theme)
+        self.try_panel.set_theme(theme)
 
     @staticmethod
     def _base_dir(document: Document) -> Path:

@@ -2,12 +2,13 @@
 
 For the node selected on the canvas it shows the weight histogram of each parameter tensor,
 statistics and a histogram of the node's output for a chosen validation sample, the first
-feature maps of image-shaped outputs, a saliency map beside the input for image classifiers,
-and per-head attention maps for attention layers.
+feature maps of image-shaped outputs, per-head attention maps for attention layers, and the
+attribution of the model's prediction for the sample by a chosen Captum method (a heat map over
+an image, a bar per feature, a colour per token: :mod:`gui.training.attribution_view`).
 
 All torch work runs on one worker thread (a BackgroundCall, so jobs never overlap): opening
-the run (the first one imports torch, which takes seconds), reloading weights and computing
-reports. Each result carries the request it answers; results of
+the run (the first one imports torch, which takes seconds), reloading weights, computing
+reports and attributions. Each result carries the request it answers; results of
 superseded requests are dropped, and queued jobs that are already stale do no work.
 """
 
@@ -26,11 +27,11 @@ from engine.errors import UserError
 from gui.background import BackgroundCall
 from gui.scroll_panel import fill_with_scroll
 from gui.style import LIGHT, Theme
+from gui.training.attribution_view import AttributionView
 from gui.training.inside_sections import (
     HINT_WEIGHTLESS,
     ActivationSection,
     AttentionSection,
-    SaliencySection,
     SampleChooser,
     WeightsSection,
     escape,
@@ -82,7 +83,7 @@ def _job(latest: dict[str, int], kind: str, work: Callable[[], Any]) -> Callable
 
 
 class InsidePanel(QWidget):
-    """Weights, activations, saliency and attention of the selected node for one sample.
+    """Weights, activations and attention of the selected node, and attributions, for one sample.
 
     Call :meth:`set_run` when a run starts or is opened, :meth:`show_node` when the canvas
     selection changes and :meth:`refresh` when a new checkpoint is written.
@@ -100,7 +101,8 @@ class InsidePanel(QWidget):
         self.report: Any = None  # the NodeReport shown
         self.state = "no_run"  # no_run | loading | no_weights | failed | ready
         self._preview: dict[str, Any] = {}
-        self._latest = {"load": 0, "report": 0}
+        self._latest = {"load": 0, "report": 0, "attribution": 0}
+        self._attribution_key: tuple[Any, ...] | None = None  # what the attribution view shows or computes
         self._reload_after_load = False
         self.background = BackgroundCall(self)
         self.background.done.connect(self._on_done)
@@ -127,14 +129,14 @@ class InsidePanel(QWidget):
         self.activation_text, self.activation_curve = self.activation_box.text, self.activation_box.curve
         self.activation_bars, self.activation_plot = self.activation_box.bars, self.activation_box.plot
         self.feature_labels = self.activation_box.feature_labels
-        self.saliency_box = SaliencySection()
-        self.saliency_image = self.saliency_box.saliency_image
+        self.attribution_box = AttributionView(self.theme)
+        self.attribution_box.requested.connect(self._request_attribution)
         self.attention_box = AttentionSection()
         self.head_combo, self.attention_image = self.attention_box.combo, self.attention_box.image
         content = QWidget()
         column = QVBoxLayout(content)
         for widget in (self.chooser, self.hint, self.title, self.weights_box, self.activation_box,
-                       self.saliency_box, self.attention_box):
+                       self.attribution_box, self.attention_box):
             column.addWidget(widget)
         column.addStretch(1)
         fill_with_scroll(self, content, frameless=True)
@@ -144,6 +146,7 @@ class InsidePanel(QWidget):
         self.theme = theme
         theme_plot(self.weight_plot, theme)
         theme_plot(self.activation_plot, theme)
+        self.attribution_box.set_theme(theme)
         self.hint.setStyleSheet(f"color: {theme.node_subtle};")
 
     # -------------------------------------------------------------- interface
@@ -159,8 +162,9 @@ class InsidePanel(QWidget):
         self._stale = ""
         self.run_dir, self.base_dir = (Path(run_dir) if run_dir is not None else None), base_dir
         self.insight, self.report, self._preview = None, None, {}
-        self._latest["load"] += 1
-        self._latest["report"] += 1
+        self._attribution_key = None
+        for kind in self._latest:
+            self._latest[kind] += 1
         self._reload_after_load = False
         if self.run_dir is None:
             self.state = "no_run"
@@ -255,6 +259,8 @@ class InsidePanel(QWidget):
             return  # an answer to a question nobody asks any more
         if kind == "load":
             self._loaded(result)
+        elif kind == "attribution":
+            self._attributed(result)
         elif isinstance(result, _Failure):
             self.report = None
             self._show_state(result.message)
@@ -270,6 +276,7 @@ class InsidePanel(QWidget):
                 self.set_run(self.run_dir, self.base_dir)
             return
         self.insight, self.state = result, "ready"
+        self.attribution_box.set_facts(result.attribution_facts)
         self.sample_spin.blockSignals(True)
         self.sample_spin.setRange(0, max(0, result.sample_count() - 1))
         self.sample_spin.blockSignals(False)
@@ -298,7 +305,7 @@ class InsidePanel(QWidget):
         self.sample_spin.setEnabled(ready)
         self.preview.setVisible(ready)
         self.sample_text.setVisible(ready)
-        for box in (self.weights_box, self.activation_box, self.saliency_box, self.attention_box):
+        for box in (self.weights_box, self.activation_box, self.attribution_box, self.attention_box):
             box.setVisible(False)
         self.title.setVisible(report is not None)
         if report is not None:
@@ -339,13 +346,39 @@ class InsidePanel(QWidget):
         self.weights_box.show_report(report)
         self.activation_box.setVisible(True)
         self.activation_box.show_stats(report.activation)
-        if report.saliency is not None:
-            self.saliency_box.setVisible(True)
-            self.saliency_box.show_report(report, self._preview)
+        self.attribution_box.setVisible(True)
+        self._request_attribution()
         self._show_sample_text()
         if report.attention is not None:
             self.attention_box.setVisible(True)
             self.attention_box.show_report(report)
+
+
+    # ---------------------------------------------------------- attributions
+    def _request_attribution(self) -> None:
+        """Compute the chosen attribution of the shown sample's prediction unless it is already shown or on
+        its way (a report for another node of the same sample and weights needs no new one)."""
+        insight, report = self.insight, self.report
+        method, layer, output = self.attribution_box.choice()
+        if insight is None or report is None or method is None:
+            return
+        key = (report.sample_index, method, layer, output, insight.weights_source)
+        if key == self._attribution_key:
+            return
+        self._attribution_key = key
+        self._latest["attribution"] += 1
+        self.attribution_box.set_busy(True)
+        index = report.sample_index
+        self._submit("attribution", lambda: insight.attribution(index, method, layer, output))
+
+    def _attributed(self, result: Any) -> None:
+        self.attribution_box.set_busy(False)
+        if isinstance(result, _Failure):
+            self._attribution_key = None  # asking again may work (new weights)
+            self.attribution_box.show_problem(result.message)
+        elif result is not None:
+            same = self._attribution_key is not None and self._attribution_key[0] == self._preview.get("index")
+            self.attribution_box.show_attribution(result, self._preview.get("image") if same else None)
 
 
 def _opener(run_dir: Path, base_dir: Path | None) -> Callable[[], Any]:

@@ -1,5 +1,5 @@
 """The sections of the Look Inside panel, one widget each: the sample chooser, weights,
-activation, saliency and attention.
+activation and attention (attributions: :mod:`gui.training.attribution_view`).
 
 Each section builds its own widgets and draws its part of a node report; the panel
 (:mod:`gui.training.inside_panel`) only decides which sections show and feeds them.
@@ -14,13 +14,13 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from gui.style import Theme
 from gui.wheel_guard import guard_wheel
 
 HINT_WEIGHTLESS = "This layer has no weights."
-#: Side of the sample preview, the saliency pair and the attention map, in pixels (at most).
+#: Side of the sample preview, the input / attribution pair and the attention map, in pixels (at most).
 PREVIEW_SIZE = 72
 PAIR_SIZE = 120
 ATTENTION_SIZE = 240
@@ -240,34 +240,6 @@ class ActivationSection(QWidget):
         self.feature_caption.setVisible(bool(maps))
         self.feature_caption.setText(f"Feature maps: channels 0–{len(maps) - 1} of {channels}, one colour scale "
                                      f"({fmt(value_range[0])} to {fmt(value_range[1])})" if value_range else "")
-
-
-class SaliencySection(QWidget):
-    """The input beside how strongly each of its pixels moves the predicted class's score."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.input_image, self.saliency_image = QLabel(), QLabel()
-        self.text = note()
-        pair_widget = QWidget()
-        pair_widget.setToolTip("Saliency: how strongly each input pixel moves the predicted class's score "
-                               "(|gradient|, brighter = more)")
-        pair = QHBoxLayout(pair_widget)
-        pair.setContentsMargins(0, 0, 0, 0)
-        for label, caption in ((self.input_image, "input"), (self.saliency_image, "saliency")):
-            column = QVBoxLayout()
-            column.addWidget(label, 0, Qt.AlignmentFlag.AlignHCenter)
-            column.addWidget(QLabel(caption), 0, Qt.AlignmentFlag.AlignHCenter)
-            pair.addLayout(column)
-        _column(self, _heading("Saliency"), self.text, pair_widget)
-
-    def show_report(self, report: Any, preview: dict[str, Any]) -> None:
-        """Draw the report's saliency map beside the sample's picture."""
-        self.text.setText(f"Brighter pixels change the score of “{escape(str(report.predicted_name))}” the most.")
-        if "image" in preview:
-            self.input_image.setPixmap(image_pixmap(preview["image"], PAIR_SIZE))
-        self.saliency_image.setPixmap(image_pixmap(report.saliency, PAIR_SIZE, lut("inferno"),
-                                                   (0.0, float(report.saliency.max()))))
 
 
 class AttentionSection(QWidget):

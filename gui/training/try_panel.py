@@ -2,10 +2,11 @@
 
 The panel opens the project's newest finished run (:func:`engine.training.predict.open_predictor`,
 off the GUI thread) and takes what the model reads: image files dropped on it or chosen with
-Open (each shown with its prediction, and for classifiers its top classes and a saliency map of
-where the image drives the prediction), values typed for a table's features (filled from a
-validation sample to start from), or a text prompt for the character language model. Every
-prediction uses the run's own preprocessing (resize, normalization, vocabulary).
+Open (each shown with its prediction, and for classifiers its top classes), values typed for a
+table's features (filled from a validation sample to start from), or a text prompt for the
+character language model. Every prediction uses the run's own preprocessing (resize,
+normalization, vocabulary). The chosen row's prediction is explained by a Captum attribution
+(:mod:`gui.training.attribution_view`), computed in the background like the predictions.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLa
 
 from engine.training.predict import Predictor, open_predictor
 from gui.background import BackgroundCall
-from gui.style import status_color
-from gui.training.inside_sections import image_pixmap, lut
+from gui.scroll_panel import fill_with_scroll
+from gui.style import LIGHT, Theme, status_color
+from gui.training.attribution_view import AttributionView
 
-PREVIEW = 160
+PREVIEW = 128
+#: Height of the list of inputs tried, in pixels at most.
+RESULTS_HEIGHT = 120
 TOP_K = 5
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 
@@ -39,7 +43,7 @@ class TryPanel(QWidget):
 
     predicted = Signal(object)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, theme: Theme = LIGHT, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAcceptDrops(True)
         self.run_dir: Path | None = None
@@ -48,8 +52,11 @@ class TryPanel(QWidget):
         self.error = ""
         self.rows: list[Any] = []
         self._arrays: dict[str, np.ndarray] = {}
+        self._attributed: str | None = None  # the input of the row the attribution explains
         self.background = BackgroundCall(self)
         self.background.done.connect(self._on_done)
+        self._latest: dict[str, int] = {}  # per kind of job (open, predict, attribution): its newest ticket
+        self._kinds: dict[int, str] = {}  # ticket -> kind of job
         self.status = QLabel("Train a model (F5), then try it here on new data.")
         self.status.setWordWrap(True)
         self.open_button = QPushButton("Open Images…")
@@ -65,35 +72,29 @@ class TryPanel(QWidget):
         self.sample_button.clicked.connect(self.fill_sample)
         self.results = QListWidget()
         self.results.currentRowChanged.connect(self._show_row)
-        self.picture = QLabel()
-        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.saliency = QLabel()
-        self.saliency.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.attribution = AttributionView(theme, PREVIEW)
+        self.attribution.requested.connect(self._request_attribution)
+        self.picture, self.saliency = self.attribution.input_image, self.attribution.heat_image
         self.answer = QLabel()
         self.answer.setWordWrap(True)
         self.answer.setTextFormat(Qt.TextFormat.RichText)
-        pictures = QHBoxLayout()
-        for widget, caption in ((self.picture, "input"), (self.saliency, "saliency")):
-            column = QVBoxLayout()
-            column.addWidget(widget)
-            label = QLabel(caption)
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            column.addWidget(label)
-            pictures.addLayout(column)
-            setattr(self, f"_{caption}_caption", label)
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.sample_button)
         buttons.addWidget(self.predict_button)
         buttons.addStretch(1)
-        layout = QVBoxLayout(self)
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.addWidget(self.status)
         layout.addWidget(self.prompt)
         layout.addLayout(self.features)
         layout.addLayout(buttons)
-        layout.addLayout(pictures)
+        layout.addWidget(self.results)  # the inputs; the chosen one's answer and attribution below
         layout.addWidget(self.answer)
-        layout.addWidget(self.results, 1)
+        layout.addWidget(self.attribution)
+        layout.addStretch(1)
+        self.results.setFixedHeight(RESULTS_HEIGHT // 2)
+        fill_with_scroll(self, content, frameless=True)  # a long attribution (many features) scrolls
         self._show_inputs()
 
     # ------------------------------------------------------------------ the run
@@ -104,31 +105,56 @@ class TryPanel(QWidget):
         self.run_dir, self.base_dir, self.predictor = run_dir, base_dir, None
         self.results.clear()
         self.rows = []
+        self.attribution.set_facts(None)
+        self.attribution.setVisible(False)
         if run_dir is None:
             self.status.setText("Train a model (F5), then try it here on new data.")
             self._show_inputs()
             return
         self.status.setText(f"Opening {run_dir.name}…")
-        self.background.start(lambda: ("open", open_predictor(run_dir, base_dir, examples=True)))
+        self._start_job("open", lambda: _opened(open_predictor(run_dir, base_dir, examples=True)))
 
     def wait(self, msecs: int = 120_000) -> bool:
         """Block until the background work is done and shown (tests)."""
         return self.background.wait(msecs)
 
+    def set_theme(self, theme: Theme) -> None:
+        """Recolour the attribution view for ``theme``."""
+        self.attribution.set_theme(theme)
+
+    def _start_job(self, kind: str, work: Any) -> None:
+        """Run ``work`` in the background as the newest job of ``kind`` (opening a run also outdates the
+        predictions and attributions of the one before)."""
+        ticket = self.background.start(work)
+        self._kinds[ticket] = kind
+        self._latest[kind] = ticket
+        if kind == "open":
+            self._latest.pop("predict", None)
+            self._latest.pop("attribution", None)
+
     def _on_done(self, ticket: int, result: Any, error: str) -> None:
-        if ticket != self.background.ticket:
+        kind = self._kinds.pop(ticket, "")
+        if ticket != self._latest.get(kind):
+            return
+        if kind == "attribution":
+            self.attribution.set_busy(False)
+            if result is None:
+                self.attribution.show_problem(error)
+            else:
+                array = self._arrays.get(self._attributed)
+                self.attribution.show_attribution(result, _picture(array) if self._images() else None)
             return
         if result is None:
             self.error = error
             self.status.setText(f"<span style='color:{status_color('error')}'>{html.escape(error)}</span>")
             return
         self.error = ""
-        kind, value = result
         if kind == "open":
-            self.predictor = value
+            self.predictor = result
+            self.attribution.set_facts(result.attribution_facts)
             self._show_inputs()
         else:
-            self._show_predictions(value)
+            self._show_predictions(result)
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -212,6 +238,7 @@ class TryPanel(QWidget):
         def work() -> Any:
             samples = predictor.read_inputs(inputs)
             arrays.update(zip(samples.names, samples.arrays))
+            arrays.update(samples.texts)  # a language model's prompts: their token ids
             return predictor.predict_samples(samples, TOP_K)
 
         self._start(work, arrays)
@@ -219,7 +246,7 @@ class TryPanel(QWidget):
     def _start(self, work: Any, arrays: dict[str, np.ndarray]) -> None:
         self._arrays = arrays
         self.answer.setText("Predicting…")
-        self.background.start(lambda: ("predict", work()))
+        self._start_job("predict", work)
 
     # ------------------------------------------------------------------ results
     def _show_predictions(self, predictions: Any) -> None:
@@ -230,6 +257,8 @@ class TryPanel(QWidget):
             item = QListWidgetItem(f"{Path(str(row.input)).name or row.input}: {row.prediction}{confidence}",
                                    self.results)
             item.setToolTip(str(row.input))
+        rows_height = sum(self.results.sizeHintForRow(i) for i in range(self.results.count()))
+        self.results.setFixedHeight(max(28, min(RESULTS_HEIGHT, rows_height + 2 * self.results.frameWidth() + 4)))
         skipped = [Path(str(name)).name for name in getattr(predictions, "skipped", [])]
         if skipped:
             more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
@@ -241,8 +270,7 @@ class TryPanel(QWidget):
     def _show_row(self, index: int) -> None:
         if not 0 <= index < len(self.rows):
             self.answer.clear()
-            self.picture.clear()
-            self.saliency.clear()
+            self.attribution.setVisible(False)
             return
         row = self.rows[index]
         lines = [f"<b>{html.escape(str(row.prediction))}</b>"
@@ -252,23 +280,18 @@ class TryPanel(QWidget):
         if self.task == "autoencoder":
             lines = [f"reconstruction error <b>{row.prediction:.4g}</b> (mean squared, in the data's units)"]
         self.answer.setText("<br>".join(lines))
-        array = self._arrays.get(row.input)
-        showing = array is not None and self._images()
-        self._input_caption.setVisible(showing)  # type: ignore[attr-defined]
-        self._saliency_caption.setVisible(showing and self.task == "classification")  # type: ignore[attr-defined]
-        if array is not None and self._images():
-            image = array[0] if array.shape[0] == 1 else np.moveaxis(array[:3], 0, -1)
-            self.picture.setPixmap(image_pixmap(image, PREVIEW))
-            saliency = self.predictor.saliency(array) if self.predictor is not None else None
-            if saliency is not None:
-                self.saliency.setPixmap(image_pixmap(saliency, PREVIEW, lut("inferno")))
-                self.saliency.setToolTip("Saliency: where the image drives this prediction "
-                                         "(the size of the predicted class's gradient at each pixel)")
-            else:
-                self.saliency.clear()
-        else:
-            self.picture.clear()
-            self.saliency.clear()
+        self._attributed = row.input
+        self._request_attribution()
+
+    def _request_attribution(self) -> None:
+        """Explain the chosen row's prediction with the chosen method, in the background."""
+        predictor, sample = self.predictor, self._arrays.get(self._attributed)
+        method, layer, output = self.attribution.choice()
+        self.attribution.setVisible(predictor is not None and sample is not None)
+        if predictor is None or sample is None or method is None:
+            return
+        self.attribution.set_busy(True)
+        self._start_job("attribution", lambda: predictor.attribution(sample, method, layer, output))
 
     # ------------------------------------------------------------------ drops
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
@@ -280,3 +303,16 @@ class TryPanel(QWidget):
         if files:
             event.acceptProposedAction()
             self.predict(files)
+
+
+def _opened(predictor: Predictor) -> Predictor:
+    """``predictor`` once its attribution facts are known (worked out off the GUI thread)."""
+    _ = predictor.attribution_facts
+    return predictor
+
+
+def _picture(array: np.ndarray | None) -> np.ndarray | None:
+    """An image sample (C, H, W) as a picture: (H, W) for one channel, else (H, W, 3)."""
+    if array is None or array.ndim != 3:
+        return None
+    return array[0] if array.shape[0] == 1 else np.moveaxis(array[:3], 0, -1)

@@ -78,7 +78,8 @@ def test_weight_histograms_show_every_weight(qtbot: QtBot, panel: InsidePanel, c
     assert panel.weight_curve.getData()[1].sum() == 6
     assert "mean" in panel.weight_text.text()
     assert sum(label.isVisible() for label in panel.feature_labels) == 6  # conv output: feature maps
-    assert panel.saliency_box.isVisible() and panel.saliency_image.pixmap().width() > 0
+    qtbot.waitUntil(lambda: panel.attribution_box.result is not None, timeout=WAIT_MS)
+    assert panel.attribution_box.isVisible() and panel.attribution_box.heat_image.pixmap().width() > 0
     assert "Predicted" in panel.sample_text.text() and "True label" in panel.sample_text.text()
     _show(qtbot, panel, "fc")
     assert panel.weight_curve.getData()[1].sum() == 10 * 384

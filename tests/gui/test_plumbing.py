@@ -14,7 +14,8 @@ from gui.actions import ACTION_KEYS, build_actions
 from gui.document import Document
 from gui.main_window import MainWindow
 from gui.problems import ProblemsWidget
-from gui.training.inside_sections import ActivationSection, AttentionSection, SaliencySection, WeightsSection
+from gui.training.attribution_view import AttributionView
+from gui.training.inside_sections import ActivationSection, AttentionSection, WeightsSection
 from tests.training.helpers import mlp_project
 
 
@@ -64,5 +65,5 @@ def test_the_live_learning_rate_editor_has_the_declared_bounds(window: MainWindo
 def test_look_inside_is_built_of_one_widget_per_section(window: MainWindow) -> None:
     inside = window.training.inside
     assert isinstance(inside.weights_box, WeightsSection) and isinstance(inside.activation_box, ActivationSection)
-    assert isinstance(inside.saliency_box, SaliencySection) and isinstance(inside.attention_box, AttentionSection)
+    assert isinstance(inside.attribution_box, AttributionView) and isinstance(inside.attention_box, AttentionSection)
     assert Document(Project()).project.id

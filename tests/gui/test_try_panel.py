@@ -42,7 +42,7 @@ def _digit_files(folder: Path, count: int = 3) -> list[str]:
     return paths
 
 
-def test_images_get_the_commands_predictions_with_top_classes_and_a_saliency_map(qtbot, digits_run: Path,
+def test_images_get_the_commands_predictions_with_top_classes_and_an_attribution_map(qtbot, digits_run: Path,
                                                                                  tmp_path: Path) -> None:  # noqa: ANN001
     panel = TryPanel()
     qtbot.addWidget(panel)
@@ -58,6 +58,7 @@ def test_images_get_the_commands_predictions_with_top_classes_and_a_saliency_map
         [(r.prediction, round(r.confidence, 6)) for r in expected]
     assert panel.results.count() == 3 and "notes.txt" in panel.status.text()
     panel.results.setCurrentRow(1)
+    assert panel.wait() and panel.attribution.result is not None
     assert panel.picture.pixmap() is not None and not panel.picture.pixmap().isNull()
     assert panel.saliency.pixmap() is not None and not panel.saliency.pixmap().isNull()
     assert str(panel.rows[1].prediction) in panel.answer.text() and "%" in panel.answer.text()
