@@ -129,7 +129,12 @@ class ParallelPlot:
             self.lines[t.number] = line
         for index, axis in enumerate(axes):
             self._draw_axis(index, axis, flipped=axis is objective and direction == "minimize")
-        names = [_elided(a.label) + (" (log)" if a.log else "") for a in axes]
+        # Names alternate between two rows, so each may take two axes' width (pixels / ~7 per character).
+        room = plot.getViewBox().width() or 480.0
+        limit = max(6, int(2 * room / max(len(axes), 1) / 7.0) - 2)
+        names = [("\n" if index % 2 else "") + _elided(a.label + (" (log)" if a.log else ""), limit)
+                 for index, a in enumerate(axes)]
+        plot.getAxis("bottom").setHeight(44)
         plot.getAxis("bottom").setTicks([list(enumerate(names))])
         note(plot, "", self.colors)
         plot.setRange(xRange=(-0.5, len(axes) - 0.5), yRange=(-0.2, 1.2), padding=0)
