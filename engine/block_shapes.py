@@ -24,7 +24,8 @@ from engine.graph.events import GraphEvent, NodesMoved, ParamChanged
 from engine.graph.flatten import Flattened, InstanceInfo, flatten
 from engine.graph.model import Graph
 from engine.layers.block import BLOCK_TYPE
-from engine.shapes import Analysis, Diagnostic, NodeInfo, ShapeInference, _dead_end_warning
+from engine.graph.project import Project
+from engine.shapes import Analysis, Diagnostic, NodeInfo, ShapeInference, _dead_end_warning, analyze
 
 #: The message of the warning on a layer that does not lead to an Output.
 _DEAD_END = _dead_end_warning("").message
@@ -232,3 +233,15 @@ def analyze_blocks(graph: Graph, library: BlockLibrary) -> BlockAnalysis:
         return inference.analyze()
     finally:
         inference.close()
+
+
+def model_analysis(project: Project) -> tuple[Analysis, list[str]]:
+    """The analysis of the project's model (blocks flattened) and one line per error, as
+    ``validate`` prints them (inside blocks named by their paths: ``layer2.1/conv2``)."""
+    from engine.graph.flat_project import has_blocks
+
+    if has_blocks(project):
+        result = analyze_blocks(project.graph, project.blocks)
+        return result.flat_analysis, [format_path(d, result.flat) for d in result.flat_analysis.errors]
+    analysis = analyze(project.graph)
+    return analysis, [diagnostic.format(project.graph) for diagnostic in analysis.errors]

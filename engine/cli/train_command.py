@@ -7,12 +7,10 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from engine.block_shapes import analyze_blocks, format_path
+from engine.block_shapes import model_analysis
 from engine.errors import UserError
-from engine.graph.flat_project import has_blocks
 from engine.graph.fileformat import dumps, load_project, sibling_weights
 from engine.graph.project import Project
-from engine.shapes import analyze
 from engine.training.events import Failed, Finished, exit_code
 from engine.training.progress import ProgressPrinter
 
@@ -68,12 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.nproc < 1:
         raise UserError("train: --nproc must be at least 1")
     project, run_dir, base_dir, overrides, resume, weights_file = _prepare(args)
-    if has_blocks(project):  # problems inside blocks are named by their paths (layer2.1/conv2)
-        result = analyze_blocks(project.graph, project.blocks)
-        analysis, lines = result.flat_analysis, [format_path(d, result.flat) for d in result.flat_analysis.errors]
-    else:
-        analysis = analyze(project.graph)
-        lines = [diagnostic.format(project.graph) for diagnostic in analysis.errors]
+    analysis, lines = model_analysis(project)  # problems inside blocks are named by their paths (layer2.1/conv2)
     if not analysis.valid:
         for line in lines:
             print(line)

@@ -213,12 +213,18 @@ class TrialRun:
 
 def _history(run_dir: Path, metric: str) -> list[float]:
     """The metric's value at each epoch a stopped trial already trained (from its ``metrics.jsonl``)."""
-    values: list[float] = []
+    return [value for _, value in epoch_metric(run_dir / "metrics.jsonl", metric)]
+
+
+def epoch_metric(path: Path, metric: str) -> list[tuple[int, float]]:
+    """``(epoch, value)`` of the validation ``metric`` at each epoch a run's ``metrics.jsonl`` records
+    (finite values only; an unreadable file or line is skipped)."""
+    points: list[tuple[int, float]] = []
     name = metric.removeprefix("val_")
     try:
-        lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
-        return values
+        return points
     for line in lines:
         try:
             event = json.loads(line)
@@ -227,5 +233,5 @@ def _history(run_dir: Path, metric: str) -> list[float]:
         if isinstance(event, dict) and event.get("type") == "epoch" and isinstance(event.get("val"), dict):
             value = event["val"].get(name)
             if isinstance(value, (int, float)) and math.isfinite(value):
-                values.append(float(value))
-    return values
+                points.append((int(event.get("epoch", len(points) + 1)), float(value)))
+    return points

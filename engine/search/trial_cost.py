@@ -11,11 +11,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from engine.block_shapes import analyze_blocks, format_path
+from engine.block_shapes import model_analysis
 from engine.errors import UserError
-from engine.graph.flat_project import flat_project, has_blocks
+from engine.graph.flat_project import flat_project
 from engine.graph.project import Project
-from engine.shapes import analyze
 
 #: Forward passes timed for the latency objective (after as many warm-up passes).
 LATENCY_ROUNDS = 30
@@ -38,12 +37,7 @@ def model_cost(project: Project) -> ModelCost:
         UserError: The graph is invalid; the message lists its first problems (by node, or
             by path inside blocks), as ``validate`` prints them.
     """
-    if has_blocks(project):
-        result = analyze_blocks(project.graph, project.blocks)
-        analysis, lines = result.flat_analysis, [format_path(d, result.flat) for d in result.flat_analysis.errors]
-    else:
-        analysis = analyze(project.graph)
-        lines = [d.format(project.graph) for d in analysis.errors]
+    analysis, lines = model_analysis(project)
     if not analysis.valid:
         more = f" (and {len(lines) - 2} more)" if len(lines) > 2 else ""
         raise UserError(f"the trial's graph is invalid: {'; '.join(lines[:2])}{more}")

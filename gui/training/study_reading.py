@@ -8,7 +8,6 @@ project's searches write (``runs/<name>-search/study.db``) without ever creating
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from pathlib import Path
@@ -19,6 +18,7 @@ import optuna
 from engine.errors import UserError
 from engine.graph.project import Project
 from engine.search.space import SearchSpace
+from engine.search.trial import epoch_metric
 from gui.training.experiment_data import (
     Axis,
     StudyView,
@@ -74,20 +74,7 @@ class CurveCache:
         cached = self._cache.get(run)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        name, points = metric.removeprefix("val_"), []
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError:
-            return []
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and event.get("type") == "epoch" and isinstance(event.get("val"), dict):
-                value = event["val"].get(name)
-                if isinstance(value, (int, float)) and math.isfinite(value):
-                    points.append((int(event.get("epoch", len(points) + 1)), float(value)))
+        points = epoch_metric(path, metric)
         self._cache[run] = (stamp, points)
         return points
 

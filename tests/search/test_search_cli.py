@@ -75,7 +75,7 @@ def test_a_killed_training_process_fails_only_its_trial(tmp_path: Path) -> None:
     finally:
         search.kill()
     assert search.returncode == 0, stderr
-    assert "trial 0 failed  the training process was killed by signal 9" in stdout
+    assert "trial 0 (the project as it is) failed  the training process was killed by signal 9" in stdout
     assert "trial 1 interrupted" in stdout and "0 complete, 0 pruned, 1 failed, 1 to continue" in stdout
 
 
@@ -102,7 +102,7 @@ def test_ctrl_c_stops_after_the_epoch_and_the_same_command_finishes_the_trials(t
         stdout, stderr = search.communicate(timeout=120)
     finally:
         search.kill()
-    assert search.returncode == 0 and "trial 0 interrupted" in stdout, stderr
+    assert search.returncode == 0 and "trial 0 (the project as it is) interrupted" in stdout, stderr
     metrics = out / "MLP-on-spirals" / "trial-0000" / "metrics.jsonl"
     stopped_at = metrics.read_text().count('"type": "epoch"')
     assert 0 < stopped_at < 400
