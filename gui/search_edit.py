@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from gui.document import Document
 
 #: Parameter kinds a click can mark as searched (ranges for numbers, lists for the others).
-SEARCHABLE_KINDS = ("int", "float", "choice", "bool")
+SEARCHABLE_KINDS = ("int", "float", "choice", "bool", "int_tuple")
 #: Layer types offered when a layer's type is searched (those with the same ports as the layer).
 TYPE_CHOICES = ("relu", "gelu", "tanh", "leaky_relu", "silu")
 #: Layer types whose type can be searched: element-wise activations (softmax is not one).
@@ -73,6 +73,8 @@ def default_range(param: Param, value: Any) -> dict[str, Any]:
         return {"choices": list(param.choices)}
     if param.kind == "bool":
         return {"choices": [False, True]}
+    if param.kind == "int_tuple":
+        return {"choices": _tuple_choices(param, value)}
     lo = -math.inf if param.min is None else float(param.min)
     hi = math.inf if param.max is None else float(param.max)
     if param.kind == "int":
@@ -87,6 +89,21 @@ def default_range(param: Param, value: Any) -> dict[str, Any]:
     if high <= low:
         high = min(hi, low + 1.0)
     return {"low": _round(low), "high": _round(high)}
+
+
+def _tuple_choices(param: Param, value: Any) -> list[list[int]]:
+    """A size one step smaller, the value, and one step larger (kernel sizes step by 2, so they
+    stay odd and centred), each element within the bounds."""
+    step = 2 if "kernel" in param.name else 1
+    current = [int(v) for v in value]
+    choices = []
+    for delta in (-step, 0, step):
+        candidate = [v + delta for v in current]
+        if param.check(candidate) is None and candidate not in choices:
+            choices.append(candidate)
+    if len(choices) < 2:  # at a bound on both sides: the user lists the sizes by hand
+        choices.append([v + 1 for v in current])
+    return choices
 
 
 def _int_range(value: int, lo: float, hi: float) -> dict[str, Any]:

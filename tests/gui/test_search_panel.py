@@ -79,6 +79,17 @@ def test_marking_a_parameter_in_the_inspector_is_one_undo_step(qtbot, doc: Docum
     assert doc.project.search == {} and doc.undo_stack.count() == before + 2
 
 
+def test_a_kernel_size_is_searched_over_neighbouring_sizes(qtbot, doc: Document,  # noqa: ANN001
+                                                            panel: SearchPanel) -> None:
+    inspector = _inspector(qtbot, doc, "conv1")
+    row = inspector.rows["kernel_size"]
+    assert row.toggle is not None and row.toggle.isVisibleTo(inspector)
+    row.toggle.click()
+    assert doc.project.search["space"] == {"nodes.conv1.kernel_size": {"choices": [[1, 1], [3, 3], [5, 5]]}}
+    assert [d.kind for d in parse_space(doc.project).dimensions] == ["choice"]
+    assert "3x3" in row.note.text() and panel.table.targets == ["nodes.conv1.kernel_size"]
+
+
 def test_optional_and_layer_type_marks(qtbot, doc: Document) -> None:  # noqa: ANN001
     inspector = _inspector(qtbot, doc, "relu1")
     search = inspector.search
