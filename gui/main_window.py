@@ -157,6 +157,8 @@ class MainWindow(QMainWindow):
             "expand_block": self.blocks.toggle_expanded, "make_unique": self.blocks.make_unique,
             "save_block": self.blocks.save_to_library,
             "run_search": lambda: self.experiments.start(), "stop_search": lambda: self.experiments.stop(),
+            "find_lr": lambda: self.training.find_learning_rate(),
+            "overfit_batch": lambda: self.training.overfit_batch(),
         }
 
     # ------------------------------------------------------------ documents

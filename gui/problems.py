@@ -3,10 +3,14 @@
 Clicking an entry (or pressing Enter on it) emits ``node_activated(node_id)`` so the main
 window can select and show that node; problems of the whole graph name no node and emit
 nothing. Problems of the project outside the graph (no dataset) come first and emit
-``panel_requested(key)`` with the dock where they are fixed.
+``panel_requested(key)`` with the dock where they are fixed. Warnings of the current training
+run (gradient health: vanishing, exploding, dead units) come last, are set by the training
+dashboard (:meth:`ProblemsWidget.set_run_warnings`) and emit ``run_warning_activated(kind)``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QPalette
@@ -32,6 +36,23 @@ from gui.project_checks import ProjectProblem, project_problems
 NODE_ROLE = Qt.ItemDataRole.UserRole
 #: Item data role holding the dock key of a project problem's panel.
 PANEL_ROLE = Qt.ItemDataRole.UserRole + 1
+#: Item data role holding the kind of a run warning (``vanishing``, ``exploding``, ``dead``).
+RUN_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+@dataclass(frozen=True)
+class RunWarning:
+    """A warning of the current training run (not of the graph)."""
+
+    kind: str
+    message: str
+    run: str = ""
+    step: int = 0
+
+    @property
+    def text(self) -> str:
+        """The line shown: the message as a sentence."""
+        return f"Training run · {self.message[:1].upper()}{self.message[1:]}"
 
 
 def count_text(errors: int, warnings: int) -> str:
@@ -55,11 +76,13 @@ class ProblemsWidget(QWidget):
 
     node_activated = Signal(str)
     panel_requested = Signal(str)
+    run_warning_activated = Signal(str)
 
     def __init__(self, document: Document | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document: Document | None = None
         self._shown: tuple[object, ...] | None = None
+        self._run_warnings: tuple[RunWarning, ...] = ()
         self.header_icon = QLabel()
         self.header = QLabel()
         self.header.setStyleSheet("font-weight: 600;")
@@ -96,6 +119,7 @@ class ProblemsWidget(QWidget):
         """Show the problems of ``document`` (``None``: an empty panel)."""
         self.document = self._link.follow(document)
         self._shown = None
+        self._run_warnings = ()
         if document is not None:
             self._on_analysis()
         else:
@@ -112,6 +136,23 @@ class ProblemsWidget(QWidget):
         """The project problems shown (first in the list)."""
         return [p for p in self._shown or () if isinstance(p, ProjectProblem)]
 
+    def run_warnings(self) -> list[RunWarning]:
+        """The training run's warnings shown (last in the list)."""
+        return [w for w in self._shown or () if isinstance(w, RunWarning)]
+
+    def set_run_warnings(self, warnings: list[dict[str, str]], run: str = "", step: int = 0) -> None:
+        """Show the current run's latest gradient warnings (``[]``: none, e.g. a new run started).
+
+        Args:
+            warnings: ``{"kind", "message"}`` each, as a ``GradientHealth`` event carries them.
+            run: The run's name (tooltips).
+            step: The training step of the sample.
+        """
+        shown = tuple(RunWarning(str(w.get("kind", "")), str(w.get("message", "")), run, step) for w in warnings)
+        if shown != self._run_warnings:
+            self._run_warnings = shown
+            self._on_analysis()
+
     def _on_analysis(self, _level_analysis: Analysis | None = None) -> None:
         """Show the whole model's problems (inside blocks too, by path), whatever level the canvas shows."""
         if self.document is None:
@@ -123,9 +164,10 @@ class ProblemsWidget(QWidget):
             memory = check_training_memory(self.document.project.graph, analysis, self.document.project.training,
                                            allow_torch=False).diagnostic
             ordered += [memory] if memory is not None else []
-        if (*project, *ordered) == self._shown:
+        run = self._run_warnings
+        if (*project, *ordered, *run) == self._shown:
             return
-        self._shown = (*project, *ordered)
+        self._shown = (*project, *ordered, *run)
         graph = self.document.project.graph
         self.list.setUpdatesEnabled(False)
         self.list.clear()
@@ -139,15 +181,24 @@ class ProblemsWidget(QWidget):
             item.setData(NODE_ROLE, diagnostic.node)
             item.setToolTip(f"{diagnostic.severity.capitalize()}: {text}"
                             + ("\nClick to select the node." if diagnostic.node else ""))
+        for warning in run:
+            item = QListWidgetItem(icon("warning"), warning.text, self.list)
+            item.setData(RUN_ROLE, warning.kind)
+            where = f" {warning.run}" if warning.run else ""
+            item.setToolTip(f"Warning of the training run{where} (step {warning.step}), not of the graph: "
+                            f"{warning.message}\nClick to see the Gradients tab.")
         self.list.setCurrentRow(-1)
         self.list.clearSelection()
         self.list.setUpdatesEnabled(True)
         errors = len(project) + sum(d.severity == "error" for d in ordered)
-        self.header.setText(count_text(errors, len(ordered) + len(project) - errors))
-        self.header_icon.setPixmap(icon("error" if errors else "warning" if ordered else "ok").pixmap(16, 16))
+        self.header.setText(count_text(errors, len(ordered) + len(project) + len(run) - errors))
+        self.header_icon.setPixmap(icon("error" if errors else "warning" if ordered or run else "ok").pixmap(16, 16))
         self._pages.setCurrentWidget(self.list if self._shown else self.empty)
 
     def _chosen(self, item: QListWidgetItem) -> None:
+        if item.data(RUN_ROLE):
+            self.run_warning_activated.emit(item.data(RUN_ROLE))
+            return
         if item.data(PANEL_ROLE):
             self.panel_requested.emit(item.data(PANEL_ROLE))
             return

@@ -19,6 +19,7 @@ from engine.training.events import (
     Event,
     Failed,
     Finished,
+    GradientHealth,
     LearningRateChanged,
     PredictionSnapshot,
     RunStarted,
@@ -35,6 +36,57 @@ TASK_METRIC = {"classification": "accuracy", "regression": "r2", "forecasting": 
 #: average the steps of their window, so the smoothing is per step, not per event: a fast
 #: run (hundreds of steps per event) is barely smoothed, a slow one over ~20 steps.
 SMOOTHING_PER_STEP = 0.95
+
+
+@dataclass
+class GradientSeries:
+    """The gradient-health samples of a run, as series over the run's epochs (fractional).
+
+    ``layers`` and ``relus`` keep the order the samples name them in (layer order); each series
+    has one value per sample (``nan`` where a sample left the layer out). ``warnings`` are the
+    latest sample's, ``step`` its global step.
+    """
+
+    x: list[float] = field(default_factory=list)
+    layers: list[str] = field(default_factory=list)
+    grad_norm: dict[str, list[float]] = field(default_factory=dict)
+    update_ratio: dict[str, list[float]] = field(default_factory=dict)
+    relus: list[str] = field(default_factory=list)
+    dead: dict[str, list[float]] = field(default_factory=dict)
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    step: int = 0
+    version: int = 0
+
+    def add(self, event: GradientHealth, x: float) -> None:
+        """Fold one sample in at epoch ``x``."""
+        count = len(self.x)
+        self.x.append(x)
+        for layer in event.layers:
+            node = str(layer.get("node", ""))
+            if node not in self.grad_norm:
+                self.layers.append(node)
+                self.grad_norm[node], self.update_ratio[node] = [math.nan] * count, [math.nan] * count
+            self.grad_norm[node].append(_number(layer.get("grad_norm")))
+            self.update_ratio[node].append(_number(layer.get("update_ratio")))
+        for relu, share in event.dead.items():
+            if relu not in self.dead:
+                self.relus.append(relu)
+                self.dead[relu] = [math.nan] * count
+            self.dead[relu].append(_number(share))
+        for store in (self.grad_norm, self.update_ratio, self.dead):
+            for series in store.values():  # a layer missing from this sample
+                if len(series) < count + 1:
+                    series.append(math.nan)
+        self.warnings = [dict(w) for w in event.warnings if isinstance(w, dict)]
+        self.step = event.global_step
+        self.version += 1
+
+
+def _number(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
 
 
 @dataclass
@@ -64,6 +116,7 @@ class RunHistory:
     lr_marks: list[tuple[float, float, float]] = field(default_factory=list)
     final: dict[str, float] = field(default_factory=dict)
     snapshot: PredictionSnapshot | None = None
+    gradients: GradientSeries = field(default_factory=GradientSeries)
     samples_per_s: float = 0.0
     global_step: int = 0
     epoch: int = 0
@@ -89,6 +142,8 @@ class RunHistory:
             self.global_step = event.global_step
         elif isinstance(event, EpochEnd):
             self._add_epoch(event)
+        elif isinstance(event, GradientHealth):
+            self.gradients.add(event, event.global_step / self.steps_per_epoch)
         elif isinstance(event, RunStarted):
             self.run_dir, self.task, self.device = event.run_dir, event.task, event.device
             self.epochs_planned, self.steps_per_epoch = event.epochs, max(1, event.steps_per_epoch)
@@ -125,6 +180,14 @@ class RunHistory:
                 if len(series) < count + 1:
                     series.append(math.nan)
         self.samples_per_s = event.samples_per_s
+
+    def epoch_records(self) -> list[dict]:
+        """Per epoch ``{"epoch", "train", "val"}`` with the finite values (as EpochEnd events carry
+        them; what :func:`~engine.training.overfitting.overfitting_since` reads)."""
+        return [{"epoch": int(epoch),
+                 "train": {k: v[i] for k, v in self.train.items() if i < len(v) and math.isfinite(v[i])},
+                 "val": {k: v[i] for k, v in self.val.items() if i < len(v) and math.isfinite(v[i])}}
+                for i, epoch in enumerate(self.epoch_x)]
 
     def extend(self, events: Iterable[Event]) -> None:
         """Add several events."""

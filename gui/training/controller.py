@@ -18,6 +18,7 @@ from engine.training.events import Failed, RunStarted
 from gui.document import Document
 from gui.project_checks import project_problems
 from gui.training.dashboard import TrainingDashboard
+from gui.training.diagnostic_dialogs import DiagnosticDialog, LrFinderDialog, OverfitBatchDialog
 from gui.training.evaluation_dialog import EvaluationDialog
 from gui.training.data_panel import DataPanel
 from gui.training.inside_panel import InsidePanel
@@ -56,6 +57,9 @@ class TrainingController(QObject):
         self.dashboard.resume_requested.connect(lambda run_dir: self.resume(Path(run_dir)))
         self.dashboard.evaluate_requested.connect(lambda run_dir: self.evaluate(Path(run_dir)))
         self.evaluations: list[EvaluationDialog] = []
+        self.diagnostics: list[DiagnosticDialog] = []
+        self.dashboard.run_warnings_changed.connect(window.problems.set_run_warnings)
+        window.problems.run_warning_activated.connect(lambda kind: self.show_gradients())
         self._update_actions("idle")
 
     def add_docks(self) -> dict[str, QDockWidget]:
@@ -109,7 +113,7 @@ class TrainingController(QObject):
 
     def set_theme(self, theme: object) -> None:
         """Recolour the plots and views for the light or dark theme."""
-        self.dashboard.plots.set_theme(theme)
+        self.dashboard.set_theme(theme)
         self.dashboard.predictions.set_theme(theme)
         self.inside.set_theme(theme)
         self.try_panel.set_theme(theme)
@@ -159,6 +163,34 @@ class TrainingController(QObject):
         dialog.destroyed.connect(lambda _=None, d=dialog: d in self.evaluations and self.evaluations.remove(d))
         self.evaluations.append(dialog)
         dialog.show()
+        return dialog
+
+    def show_gradients(self) -> None:
+        """Show the dashboard's Gradients tab (a run warning in the Problems panel was chosen)."""
+        dock = self.window.docks["training"]
+        dock.show()
+        dock.raise_()
+        self.dashboard.show_gradients()
+
+    def find_learning_rate(self, **options: object) -> LrFinderDialog | None:
+        """Train > Find Learning Rate: the range test on a copy of the project, in a dialog."""
+        return self._diagnostic(LrFinderDialog, options)  # type: ignore[return-value]
+
+    def overfit_batch(self, **options: object) -> OverfitBatchDialog | None:
+        """Train > Overfit One Batch: a copy of the model trained on one batch, in a dialog."""
+        return self._diagnostic(OverfitBatchDialog, options)  # type: ignore[return-value]
+
+    def _diagnostic(self, kind: type[DiagnosticDialog], options: dict) -> DiagnosticDialog | None:
+        document = self.window.document
+        if document is None:
+            return None
+        dialog = kind(document, self._base_dir(document), self.window, **options)
+        dialog.set_theme(getattr(self.window, "theme", None))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.destroyed.connect(lambda _=None, d=dialog: d in self.diagnostics and self.diagnostics.remove(d))
+        self.diagnostics.append(dialog)
+        dialog.show()
+        dialog.start()
         return dialog
 
     def resume_last(self) -> bool:

@@ -1,4 +1,5 @@
-"""The training dashboard: run controls and progress, live curves, predictions, and the run list.
+"""The training dashboard: run controls and progress, live curves and gradient health (tabs),
+predictions, the run list, and the overfitting watch under them.
 
 It draws what a :class:`~gui.training.session.TrainingSession` reports and never touches the
 model. Earlier runs of the project are read from their run folders so they can be overlaid.
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -31,12 +33,16 @@ from engine.training.events import (
     BatchMetrics,
     EpochEnd,
     Failed,
+    GradientHealth,
     LearningRateChanged,
     RunStarted,
 )
 from engine.training.history import RunHistory
 from gui.document import Document
+from gui.icons import icon
 from gui.param_editors import make_editor, param_summary
+from gui.training.gradient_plots import GradientPlots
+from gui.training.overfit_watch import OverfitWatch
 from gui.training.plots import MetricPlots
 from gui.training.predictions import PredictionView
 from gui.training.run_list import METRIC_LABELS, RunList
@@ -60,16 +66,21 @@ class TrainingDashboard(QWidget):
     Signals:
         resume_requested(str): The person asked to continue a stopped run (its folder).
         evaluate_requested(str): The person asked to evaluate a run (its folder).
+        run_warnings_changed(list, str, int): The highlighted run's latest gradient warnings
+            (``{"kind", "message"}`` each; ``[]`` when none), its name and the sample's step.
     """
 
     resume_requested = Signal(str)
     evaluate_requested = Signal(str)
+    run_warnings_changed = Signal(list, str, int)
 
     def __init__(self, session: TrainingSession, actions: dict[str, QAction], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
         self.document: Document | None = None
         self.plots = MetricPlots()
+        self.gradients = GradientPlots()
+        self.overfit = OverfitWatch(self.plots.loss)
         self.predictions = PredictionView()
         self.runs = RunList()
         self.progress = QProgressBar()
@@ -114,8 +125,15 @@ class TrainingDashboard(QWidget):
         bar.addWidget(export_png)
         bar.addWidget(export_csv)
 
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.plots, "Curves")
+        self.tabs.addTab(self.gradients, "Gradients")
+        self.tabs.setTabToolTip(0, "Loss, metric and learning rate of the runs")
+        self.tabs.setTabToolTip(1, "Gradient health of the highlighted run: per layer gradient norm and update "
+                                   "size, dead ReLU units")
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.plots)
+        split.addWidget(self.tabs)
         split.addWidget(self.predictions)
         split.addWidget(self.runs)
         split.setStretchFactor(0, 5)
@@ -127,6 +145,8 @@ class TrainingDashboard(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(bar)
         layout.addWidget(split, 1)
+        layout.addWidget(self.overfit)
+        self._warned: tuple[object, ...] = ()
 
         self._rate_mark: tuple[float, int] | None = None
         self._shown_at = 0.0
@@ -151,6 +171,7 @@ class TrainingDashboard(QWidget):
     def set_document(self, document: Document) -> None:
         """Show ``document``'s earlier runs (read from their folders)."""
         self.document = document
+        self.overfit.set_document(document)
         self.predictions.clear()
         self.reload_runs()
         self._show_lr(document.project.training.get("lr", LR_PARAM.default))
@@ -170,6 +191,7 @@ class TrainingDashboard(QWidget):
             self._add_history(live, current=True)
         elif newest is not None:
             self._show_run(newest)  # the newest run is highlighted: its snapshot, its key on the plots
+        self._follow_current()
 
     def overlay_run(self, run_dir: Path) -> str:
         """Overlay a run folder that is not one of the project's runs (a search trial): its curves
@@ -188,6 +210,7 @@ class TrainingDashboard(QWidget):
             return
         if not self.session.active:
             self.plots.set_current(key)
+            self._follow_current()
         snapshot = curves.history.snapshot
         if snapshot is not None and not self.session.active:
             self.predictions.show_snapshot(snapshot.view, snapshot.payload, snapshot.epoch)
@@ -200,6 +223,7 @@ class TrainingDashboard(QWidget):
         self._steps_per_s = 0.0
         self.predictions.clear()
         self._add_history(history, current=True)
+        self._follow_current()
         self.predictions.set_run_epoch(None)
         # empty until the worker reports its plan: not the busy indicator, whose animation repaints
         # the bar 25 times a second (a few ms each) while the worker starts and trains its first steps
@@ -219,6 +243,11 @@ class TrainingDashboard(QWidget):
                 self._show_lr(event.new)
             elif isinstance(event, (BatchMetrics, EpochEnd)):
                 self._update_rate(event.global_step)
+        kinds = {type(event) for event in events}
+        if EpochEnd in kinds and self.overfit.history is history:
+            self.overfit.check()
+        if GradientHealth in kinds:
+            self._show_warnings()
         now = time.monotonic()
         if now - self._shown_at >= TEXT_UPDATE_S:  # a progress bar repaints at once: a few times a second will do
             self._shown_at = now
@@ -269,6 +298,7 @@ class TrainingDashboard(QWidget):
             self.runs.refresh(history.run_dir or history.name)
         if state == "paused" and history is not None and history.lr:
             self._show_lr(history.lr[-1])  # the rate the run uses now (a schedule moves it), ready to change
+        self.overfit.set_busy(state != "idle")
         self._paused = paused = state == "paused"
         self.lr_editor.setEnabled(paused)
         self.lr_button.setEnabled(paused and not self._lr_problem)
@@ -290,6 +320,36 @@ class TrainingDashboard(QWidget):
                     if not part.startswith(("ETA", "paused")) and not part.endswith("steps/s")]
             self.progress.setFormat(" · ".join([*kept, reason]))
             self.state_label.setText("Finished" if getattr(event, "reason", "") != "stopped" else "Stopped")
+
+    def _follow_current(self) -> None:
+        """The gradients tab, the overfitting watch and the run warnings follow the highlighted run."""
+        history = self.plots.current_history()
+        self.gradients.set_history(history)
+        self.overfit.set_history(history)
+        self._show_warnings(force=True)
+
+    def _show_warnings(self, force: bool = False) -> None:
+        """Tell the highlighted run's latest gradient warnings (the Problems panel lists them)."""
+        history = self.plots.current_history()
+        series = history.gradients if history is not None else None
+        warnings = list(series.warnings) if series is not None else []
+        shown = (id(history), series.step if series is not None else 0, tuple(map(str, warnings)))
+        if shown == self._warned and not force:
+            return
+        self._warned = shown
+        self.tabs.setTabIcon(1, icon("warning") if warnings else QIcon())
+        self.run_warnings_changed.emit(warnings, history.name if history is not None else "",
+                                       series.step if series is not None else 0)
+
+    def show_gradients(self) -> None:
+        """Bring the Gradients tab to the front."""
+        self.tabs.setCurrentWidget(self.gradients)
+
+    def set_theme(self, theme: object) -> None:
+        """Recolour the curves, the gradient plots and the overfitting mark."""
+        self.plots.set_theme(theme)
+        self.gradients.set_theme(theme)
+        self.overfit.set_theme(theme)
 
     # --------------------------------------------------------------- actions
     def apply_learning_rate(self) -> None:

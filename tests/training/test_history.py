@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 
 from engine.graph.fileformat import dumps, loads
-from engine.training.events import (BatchMetrics, EpochEnd, Failed, Finished, LearningRateChanged, RunStarted,
-                                    StateChanged)
+from engine.training.events import (BatchMetrics, EpochEnd, Failed, Finished, GradientHealth, LearningRateChanged,
+                                    RunStarted, StateChanged)
 from engine.training.history import RunHistory, list_runs
 from engine.training.trainer import Trainer, TrainOptions
 from tests.training.helpers import mlp_project
@@ -98,3 +98,26 @@ def test_the_metric_plot_shows_train_and_validation_or_both_gan_losses() -> None
     gan.add(EpochEnd(0.0, 1, 10, {"d_loss": 1.3, "g_loss": 0.7}, {"d_loss": 1.2, "g_loss": 0.8, "loss": 2.0},
                      0.01, 1.0, 1.0))
     assert gan.metric_series() == (("generator", [0.7]), ("discriminator", [1.3]))
+
+
+def test_gradient_samples_align_per_layer_and_keep_the_latest_warnings() -> None:
+    history = RunHistory("x")
+    history.add(_started(steps=10))
+    history.add(GradientHealth(0.0, 0, 1, [{"node": "fc1", "grad_norm": 1e-6, "update_ratio": 1e-5},
+                                           {"node": "fc2", "grad_norm": float("inf"), "update_ratio": 1e-3}],
+                               {"act1": 0.25}, [{"kind": "vanishing", "message": "vanishing gradients: fc1"}]))
+    history.add(GradientHealth(0.0, 0, 26, [{"node": "fc2", "grad_norm": 1.0, "update_ratio": 1e-3}], {}, []))
+    series = history.gradients
+    assert series.x == [0.1, 2.6] and series.layers == ["fc1", "fc2"] and series.relus == ["act1"]
+    assert series.grad_norm["fc1"][0] == 1e-6 and math.isnan(series.grad_norm["fc1"][1])
+    assert series.grad_norm["fc2"] == [float("inf"), 1.0] and math.isnan(series.dead["act1"][1])
+    assert series.warnings == [] and series.step == 26 and series.version == 2
+
+
+def test_epoch_records_are_what_the_overfitting_watch_reads() -> None:
+    history = RunHistory("x")
+    history.add(_started())
+    history.add(EpochEnd(0.0, 1, 10, {"loss": 1.0}, {"loss": 1.1}, 0.01, 1.0, 100.0))
+    history.add(EpochEnd(0.0, 2, 20, {"loss": 0.5}, {"loss": 0.6, "accuracy": 0.9}, 0.01, 1.0, 100.0))
+    assert history.epoch_records() == [{"epoch": 1, "train": {"loss": 1.0}, "val": {"loss": 1.1}},
+                                       {"epoch": 2, "train": {"loss": 0.5}, "val": {"loss": 0.6, "accuracy": 0.9}}]
