@@ -85,6 +85,8 @@ class Evaluation:
         confusion: Classifiers: counts, rows the true class, columns the predicted one.
         rows: Every sample (classification, regression, forecasting), in dataset row order.
         images: For image data, each row's image as the dataset holds it (for thumbnails; not in JSON).
+        inputs: Each row's input as the dataset holds it (images or table rows; for attributions of
+            single samples; not in JSON).
     """
 
     run_dir: Path
@@ -99,6 +101,7 @@ class Evaluation:
     confusion: np.ndarray | None = None
     rows: list[SampleRow] = field(default_factory=list)
     images: np.ndarray | None = None
+    inputs: np.ndarray | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Everything as plain JSON (non-finite numbers become ``null``).
@@ -302,8 +305,9 @@ def evaluate_run(run_dir: Path, split: Split = "test", base_dir: Path | None = N
     result = Evaluation(run_dir, split, task_name, source, len(rows), metrics)
     files = dataset.extras.get("files")
     names = [str(files[int(i)]) if files is not None else None for i in rows]
-    if dataset.image_shape is not None and task_name in ROW_TASKS:  # thumbnails for the app's sample table
-        result.images = dataset.x[np.asarray(rows)]  # a streamed folder decodes just these rows
+    if task_name in ROW_TASKS:  # thumbnails and single-sample attributions in the app's sample table
+        result.inputs = np.asarray(dataset.x[np.asarray(rows)])  # a streamed folder decodes just these rows
+        result.images = result.inputs if dataset.image_shape is not None else None
     if task_name == "classification":
         _classification(result, task, dataset, x_t, rows, names)
     elif task_name in ("regression", "forecasting"):

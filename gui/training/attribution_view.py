@@ -46,6 +46,15 @@ SIZE = (217, 130, 43)
 MAX_BARS = 15
 
 
+def sample_picture(array: np.ndarray | None) -> np.ndarray | None:
+    """An image sample (C, H, W) as a picture: (H, W) for one channel, else (H, W, 3); ``None`` for
+    anything that is not an image."""
+    if array is None or np.ndim(array) != 3:
+        return None
+    array = np.asarray(array)
+    return array[0] if array.shape[0] == 1 else np.moveaxis(array[:3], 0, -1)
+
+
 def _rgb(color: tuple[int, int, int]) -> str:
     return "#{:02X}{:02X}{:02X}".format(*color)
 

@@ -16,13 +16,15 @@ import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout,
-                               QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QTableView,
+                               QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSplitter, QTableView,
                                QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from engine.errors import UserError
 from engine.training.evaluate import Evaluation, evaluate_run
 from gui.background import BackgroundCall
 from gui.style import status_color
+from gui.scroll_panel import fill_with_scroll
+from gui.training.evaluation_attribution import EvaluationAttribution
 from gui.training.inside_sections import image_pixmap
 
 COLUMNS = ("#", "image", "true", "prediction", "confidence", "file")
@@ -124,7 +126,7 @@ class EvaluationDialog(QDialog):
         self.evaluation: Evaluation | None = None
         self.error = ""
         self.setWindowTitle(f"Evaluate {self.run_dir.name}")
-        self.resize(760, 560)
+        self.resize(1040, 600)
         self.split = QComboBox()
         self.split.addItem("Test split (never seen in training)", "test")
         self.split.addItem("Validation split", "val")
@@ -167,7 +169,15 @@ class EvaluationDialog(QDialog):
         sample_page = QWidget()
         sample_column = QVBoxLayout(sample_page)
         sample_column.addLayout(controls)
-        sample_column.addWidget(self.samples, 1)
+        self.attribution = EvaluationAttribution(self.run_dir, base_dir)
+        beside = QSplitter(Qt.Orientation.Horizontal)
+        beside.addWidget(self.samples)
+        pane = QWidget()
+        fill_with_scroll(pane, self.attribution, frameless=True)  # a long attribution (many features) scrolls
+        beside.addWidget(pane)
+        beside.setStretchFactor(0, 3)
+        beside.setStretchFactor(1, 2)
+        sample_column.addWidget(beside, 1)
         self.tabs.addTab(sample_page, "Samples")
         self.tabs.addTab(self.classes, "Per class")
         confusion_page = QWidget()
@@ -232,6 +242,8 @@ class EvaluationDialog(QDialog):
         model = SamplesModel(evaluation)
         self.filter.setSourceModel(model)
         self.samples.setModel(self.filter)
+        self.samples.selectionModel().currentRowChanged.connect(self._explain_row)
+        self.attribution.show_sample(None)
         header = self.samples.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
@@ -247,6 +259,12 @@ class EvaluationDialog(QDialog):
             for c, value in enumerate((scores.name, scores.precision, scores.recall, scores.f1, scores.support)):
                 self.classes.setItem(r, c, _item(value))
         self._show_confusion(evaluation)
+
+    def _explain_row(self, current: QModelIndex, previous: QModelIndex) -> None:
+        """Show the attribution of the sample chosen in the table."""
+        inputs = self.evaluation.inputs if self.evaluation is not None else None
+        row = self.filter.mapToSource(current).row() if current.isValid() else -1
+        self.attribution.show_sample(inputs[row] if inputs is not None and 0 <= row < len(inputs) else None)
 
     def _show_confusion(self, evaluation: Evaluation) -> None:
         self.confusion.clear()

@@ -25,7 +25,7 @@ from engine.training.predict import Predictor, open_predictor
 from gui.background import BackgroundCall
 from gui.scroll_panel import fill_with_scroll
 from gui.style import LIGHT, Theme, status_color
-from gui.training.attribution_view import AttributionView
+from gui.training.attribution_view import AttributionView, sample_picture
 
 PREVIEW = 128
 #: Height of the list of inputs tried, in pixels at most.
@@ -142,7 +142,7 @@ class TryPanel(QWidget):
                 self.attribution.show_problem(error)
             else:
                 array = self._arrays.get(self._attributed)
-                self.attribution.show_attribution(result, _picture(array) if self._images() else None)
+                self.attribution.show_attribution(result, sample_picture(array) if self._images() else None)
             return
         if result is None:
             self.error = error
@@ -311,8 +311,3 @@ def _opened(predictor: Predictor) -> Predictor:
     return predictor
 
 
-def _picture(array: np.ndarray | None) -> np.ndarray | None:
-    """An image sample (C, H, W) as a picture: (H, W) for one channel, else (H, W, 3)."""
-    if array is None or array.ndim != 3:
-        return None
-    return array[0] if array.shape[0] == 1 else np.moveaxis(array[:3], 0, -1)

@@ -87,3 +87,22 @@ def test_a_run_without_a_test_split_shows_its_validation_split_and_says_why(qtbo
     qtbot.addWidget(dialog)
     assert dialog.wait() and dialog.evaluation is not None and dialog.evaluation.split == "val"
     assert "test_fraction" in dialog.summary.text()
+
+
+def test_choosing_a_sample_explains_its_prediction(qtbot, digits_run: Path) -> None:  # noqa: ANN001
+    import numpy as np
+
+    dialog = EvaluationDialog(digits_run, ROOT / "templates")
+    qtbot.addWidget(dialog)
+    assert dialog.wait()
+    pane = dialog.attribution
+    assert pane.hint.isVisibleTo(dialog) and not pane.view.isVisibleTo(dialog)
+    dialog.samples.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # the table's order is not the data's
+    dialog.samples.setCurrentIndex(dialog.samples.model().index(0, 0))
+    qtbot.waitUntil(lambda: pane.predictor is not None and not pane.background.busy(), timeout=60_000)
+    evaluation = dialog.evaluation
+    last = int(np.argmax([row.index for row in evaluation.rows]))
+    assert pane.sample is evaluation.inputs[last] or np.array_equal(pane.sample, evaluation.inputs[last])
+    assert pane.view.isVisibleTo(dialog) and pane.view.method() is not None
+    qtbot.waitUntil(lambda: "explaining" in pane.view.title.text(), timeout=60_000)
+    assert pane.view.heat_image.pixmap() is not None and not pane.view.heat_image.pixmap().isNull()
