@@ -14,14 +14,13 @@ CPU latency at batch 1 (one thread), reported as one table. A classifier that lo
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 
+from engine.compile.export.onnx_measure import measure_apart
 from engine.compile.export.run_samples import RunSamples
 from engine.compile.export.selfcheck import ExportError
 from engine.errors import first_line
@@ -33,7 +32,6 @@ MAX_ACCURACY_DROP = 0.5
 MAX_ERROR_GROWTH = 0.05
 #: Batch-1 forward passes timed per model (after as many warm-up passes).
 LATENCY_ROUNDS = 200
-_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -112,10 +110,12 @@ def quantize(float_path: Path, out: Path, mode: str, convolutional: bool, sample
     except Exception as exc:  # noqa: BLE001 - the quantizer raises many kinds
         raise ExportError(f"{mode}: ONNX Runtime cannot quantize this model ({method}): {first_line(exc)}") from None
     metric = _metric_name(samples)
-    results = []
-    for path in (float_path, out):
-        session = _session(path, mode)
-        results.append((_metric(session, input_name, samples, metric), _latency(session, input_name, samples)))
+    try:
+        results = measure_apart([float_path, out], input_name, samples.val_x, samples.val_y, metric, LATENCY_ROUNDS,
+                                float_path.parent)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own types, or the child's crash
+        out.unlink(missing_ok=True)  # a model ONNX Runtime cannot run is no export
+        raise ExportError(f"{mode}: the {mode} model cannot be checked: {first_line(exc)}") from None
     return QuantizedReport(mode, method, metric, results[0][0], results[1][0], float_path.stat().st_size,
                            out.stat().st_size, results[0][1], results[1][1])
 
@@ -158,47 +158,7 @@ class _Calibration:
         return self._batches
 
 
-def _session(path: Path, mode: str) -> Any:
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    try:
-        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
-        raise ExportError(f"{mode}: ONNX Runtime cannot run {path.name}: {first_line(exc)}") from None
-
-
 def _metric_name(samples: RunSamples) -> str:
     if samples.task == "classification":
         return "accuracy"
     return "mae" if samples.val_y is not None and samples.task != "autoencoder" else "mse"
-
-
-def _outputs(session: Any, input_name: str, x: np.ndarray) -> np.ndarray:
-    parts = [session.run(None, {input_name: x[i:i + _BATCH]})[0] for i in range(0, len(x), _BATCH)]
-    return np.concatenate(parts).astype(np.float64)
-
-
-def _metric(session: Any, input_name: str, samples: RunSamples, metric: str) -> float:
-    out = _outputs(session, input_name, samples.val_x)
-    if metric == "accuracy":
-        assert samples.val_y is not None
-        classes = out.argmax(axis=1) if out.ndim == 2 else out.argmax(axis=-1)
-        return float((classes == samples.val_y).mean() * 100.0)
-    if metric == "mae":
-        assert samples.val_y is not None
-        return float(np.abs(out.reshape(samples.val_y.shape) - samples.val_y).mean())
-    return float(((out.reshape(samples.val_x.shape) - samples.val_x) ** 2).mean())
-
-
-def _latency(session: Any, input_name: str, samples: RunSamples) -> float:
-    x = samples.val_x[:1]
-    timings = []
-    for round_ in range(2 * LATENCY_ROUNDS):
-        start = time.perf_counter()
-        session.run(None, {input_name: x})
-        if round_ >= LATENCY_ROUNDS:
-            timings.append(time.perf_counter() - start)
-    return statistics.median(timings) * 1000.0

@@ -1,0 +1,97 @@
+"""Measuring ONNX models with ONNX Runtime in a separate process: the task's metric on the
+validation split and the median batch-1 latency.
+
+A converted model can crash ONNX Runtime itself (a segmentation fault while it builds the
+session: seen with fp16 recurrent networks), which would take the app or the command with it.
+In a child process such a crash is only a failed check that the export reports. This module
+imports numpy and ONNX Runtime only, so the child starts in a second, not with torch.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_BATCH = 256
+
+
+def measure(paths: list[str], input_name: str, x_file: str, y_file: str | None, metric: str,
+            rounds: int) -> list[tuple[float, float]]:
+    """``(metric, median latency in ms)`` of each model, one thread each, on the saved arrays.
+
+    Args:
+        paths: The ``.onnx`` files.
+        input_name: The models' input.
+        x_file: ``.npy`` of the validation inputs (memory-mapped).
+        y_file: ``.npy`` of the targets, or ``None`` (autoencoders).
+        metric: ``accuracy`` (in %), ``mae`` or ``mse`` (reconstruction).
+        rounds: Timed batch-1 runs (after as many warm-up runs).
+    """
+    x = np.load(x_file, mmap_mode="r")
+    y = None if y_file is None else np.load(y_file, mmap_mode="r")
+    results = []
+    for path in paths:
+        session = _session(path)
+        results.append((_metric(session, input_name, x, y, metric), _latency(session, input_name, x, rounds)))
+    return results
+
+
+def _session(path: str) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def _metric(session: Any, input_name: str, x: np.ndarray, y: np.ndarray | None, metric: str) -> float:
+    out = np.concatenate([session.run(None, {input_name: np.ascontiguousarray(x[i:i + _BATCH])})[0]
+                          for i in range(0, len(x), _BATCH)]).astype(np.float64)
+    if metric == "accuracy":
+        assert y is not None
+        return float((out.argmax(axis=-1) == np.asarray(y)).mean() * 100.0)
+    if metric == "mae":
+        assert y is not None
+        return float(np.abs(out.reshape(y.shape) - y).mean())
+    return float(((out.reshape(x.shape) - x) ** 2).mean())
+
+
+def _latency(session: Any, input_name: str, x: np.ndarray, rounds: int) -> float:
+    one = np.ascontiguousarray(x[:1])
+    timings = []
+    for round_ in range(2 * rounds):
+        start = time.perf_counter()
+        session.run(None, {input_name: one})
+        if round_ >= rounds:
+            timings.append(time.perf_counter() - start)
+    return statistics.median(timings) * 1000.0
+
+
+def measure_apart(paths: list[Path], input_name: str, x: np.ndarray, y: np.ndarray | None, metric: str,
+                  rounds: int, folder: Path) -> list[tuple[float, float]]:
+    """:func:`measure` in a spawned child process, the arrays passed as files in ``folder``.
+
+    Raises:
+        RuntimeError: ONNX Runtime crashed the child (the message says so).
+        Exception: What the child raised (ONNX Runtime refusing a model).
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    x_file, y_file = folder / "measure_x.npy", folder / "measure_y.npy"
+    np.save(x_file, np.ascontiguousarray(x))
+    if y is not None:
+        np.save(y_file, np.ascontiguousarray(y))
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        job = pool.submit(measure, [str(p) for p in paths], input_name, str(x_file),
+                          None if y is None else str(y_file), metric, rounds)
+        try:
+            return job.result()
+        except BrokenProcessPool:
+            raise RuntimeError("ONNX Runtime crashed while loading or running the model") from None
