@@ -28,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import describe_machine, format_table, machine_info, write_results  # noqa: E402
+from engine.errors import UserError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +82,13 @@ def main() -> int:
         for template in templates:
             run = train(template, Path(tmp))
             for mode in modes:
-                r = measure(run, mode, Path(tmp), args.rounds)
+                try:
+                    r = measure(run, mode, Path(tmp), args.rounds)
+                except UserError as exc:  # reported, as the export reports it
+                    results[f"{template.stem}/{mode}"] = {"error": str(exc)}
+                    rows.append([template.stem, mode, "", "", "", "", "", "", "", "", str(exc)[:60]])
+                    print(rows[-1], flush=True)
+                    continue
                 results[f"{template.stem}/{mode}"] = r
                 rows.append([template.stem, f"{mode} {r['method']}", f"{r['float_kib']:,.1f}",
                              f"{r['quantized_kib']:,.1f}", f"{r['size_ratio']:.2f}x", f"{r['float_accuracy']:.2f}",
