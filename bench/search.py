@@ -188,7 +188,8 @@ def quality(args: argparse.Namespace, scratch: Path, quiet: QuietBudget) -> dict
                                 objectives=objectives, pruner="none")
         out = scratch / f"quality-{len(objectives)}"
         report = search(project, out, args.quality_trials, args.quality_workers, quiet)
-        done = [t for t in study_trials(out) if t.state.name == "COMPLETE"]
+        # trial 0 trains the template itself (the study's baseline): it is the mark, not a find
+        done = [t for t in study_trials(out) if t.state.name == "COMPLETE" and not t.user_attrs.get("baseline")]
         rows = [{"number": t.number, "val_accuracy": t.values[0], "flops": int(t.user_attrs["flops"]),
                  "params": t.params} for t in done]
         good = [r for r in rows if r["val_accuracy"] >= template_accuracy and r["flops"] <= template_flops]
@@ -240,7 +241,7 @@ def print_quality(q: dict[str, Any]) -> None:
     rows = []
     for s in q["searches"]:
         b, top = s["best_qualifying"], s["most_accurate"]
-        rows.append([s["search"], f"{s['qualifying']} of {s['trials']['complete']}",
+        rows.append([s["search"], f"{s['qualifying']} of {len(s['all'])}",
                      f"#{b['number']} {b['val_accuracy']:.4f} at {b['flops']:,} FLOPs ({b['flops'] / t['flops']:.0%}): "
                      f"{_params(b['params'])}" if b else "none",
                      f"#{top['number']} {top['val_accuracy']:.4f} at {top['flops']:,}", f"{s['seconds']:.0f}",

@@ -105,17 +105,22 @@ def make_sampler(settings: StudySettings, space: SearchSpace, seed: int | None) 
     if name == "grid":
         grid = {d.target: [_label(v) for v in d.grid_values()] for d in space.dimensions}
         return optuna.samplers.GridSampler(grid, seed=seed)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+    if name == "nsga2":  # Optuna's default generation of 50 would leave a 30-trial study random
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=min(50, max(8, settings.trials // 3)))
     with warnings.catch_warnings():  # multivariate TPE (it models how the values interact) is "experimental"
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
 
 
 def make_pruner(settings: StudySettings, epochs: int) -> optuna.pruners.BasePruner:
-    """The study's pruner: median (after 4 finished trials and 1 epoch) or Hyperband over the epochs."""
+    """The study's pruner: median, or Hyperband over the epochs.
+
+    The median pruner judges a trial from a third of its epochs on, once 5 trials have finished:
+    earlier, slow starters that end best are cut (on the CNN template, judging from epoch 1 cut
+    a trial at 0.82 that would have reached 0.99, and the pruned search ended below the full one).
+    """
     if not settings.prunes:
         return optuna.pruners.NopPruner()
     if settings.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 3))
-    return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, epochs // 9), max_resource=max(epochs, 3))
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(1, epochs // 3))

@@ -112,8 +112,8 @@ def start_search(request: SearchRequest, report: Callable[[TrialUpdate], None],
     if settings.sampler_name == "grid":
         trials = min(trials, _grid_size(space))
     overrides: dict[str, Any] = {"device": request.device} if request.device else {}
-    if not config.cpu_threads:  # K trials share the cores instead of each taking all of them
-        overrides["cpu_threads"] = max(1, usable_cores() // request.workers)
+    if not config.cpu_threads and request.workers > 1:  # K trials share the cores instead of each taking all
+        overrides["cpu_threads"] = max(1, usable_cores() // request.workers)  # (one trial adapts to the load)
     context = TrialContext(request.project, base_dir, request.out_dir, opened.study, settings, space, overrides,
                            weights_file, report)
     return context, SearchLimits(trials, request.workers, request.timeout), opened
