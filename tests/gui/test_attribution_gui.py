@@ -11,27 +11,18 @@ from PIL import Image
 from pytestqt.qtbot import QtBot
 
 from engine.training.attributions import METHODS, Attribution, ModelFacts
-from engine.training.events import Finished
-from engine.training.trainer import Trainer, TrainOptions
 from gui.style import DARK
 from gui.training.attribution_view import MAX_BARS, AttributionView
 from gui.training.inside_panel import InsidePanel
 from gui.training.try_panel import TryPanel
-from tests.training.helpers import chain_project
+from tests.training.helpers import train_chain_run
 
 WAIT_MS = 60_000
 
 
-def _train(nodes: list, dataset: dict, run_dir: Path) -> Path:
-    project = chain_project(nodes, dataset, {"epochs": 1, "batch_size": 64, "lr": 0.01, "seed": 1})
-    result = Trainer(TrainOptions(project, run_dir), lambda event: None).run()
-    assert isinstance(result, Finished), result
-    return run_dir
-
-
 @pytest.fixture(scope="module")
 def cnn_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train([
+    return train_chain_run([
         ("image", "input", {"shape": [1, 8, 8]}),
         ("conv1", "conv2d", {"out_channels": 4, "kernel_size": [3, 3], "padding": [1, 1]}),
         ("relu1", "relu", {}),
@@ -44,7 +35,7 @@ def cnn_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def table_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train([
+    return train_chain_run([
         ("x", "input", {"shape": [30]}),
         ("fc1", "linear", {"out_features": 8}),
         ("act", "relu", {}),
@@ -159,7 +150,7 @@ def test_try_it_colours_the_tokens_of_a_language_models_prompt(qtbot: QtBot, tmp
     from engine.data.builtin import PYTHON_DOCS_ALPHABET
 
     size = len(PYTHON_DOCS_ALPHABET)
-    run = _train([
+    run = train_chain_run([
         ("tokens", "token_input", {"vocab_size": size, "seq_len": 16}),
         ("embed", "embedding", {"num_embeddings": size, "embedding_dim": 8}),
         ("head", "linear", {"out_features": size}),

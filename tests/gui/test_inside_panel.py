@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 from pytestqt.qtbot import QtBot
 
-from engine.training.events import Finished
-from engine.training.trainer import Trainer, TrainOptions
 from gui.training.inside_panel import (
     HINT_NO_RUN,
     HINT_NO_WEIGHTS,
@@ -20,21 +18,14 @@ from gui.training.inside_panel import (
     InsidePanel,
     image_pixmap,
 )
-from tests.training.helpers import chain_project
+from tests.training.helpers import train_chain_run
 
 WAIT_MS = 60_000
 
 
-def _train(nodes: list, dataset: dict, run_dir: Path) -> Path:
-    project = chain_project(nodes, dataset, {"epochs": 1, "batch_size": 64, "lr": 0.01, "seed": 1})
-    result = Trainer(TrainOptions(project, run_dir), lambda event: None).run()
-    assert isinstance(result, Finished), result
-    return run_dir
-
-
 @pytest.fixture(scope="module")
 def cnn_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train([
+    return train_chain_run([
         ("image", "input", {"shape": [1, 8, 8]}),
         ("conv1", "conv2d", {"out_channels": 6, "kernel_size": [3, 3], "padding": [1, 1]}),
         ("relu1", "relu", {}),
@@ -141,7 +132,7 @@ def test_a_node_the_run_does_not_have(qtbot: QtBot, panel: InsidePanel, cnn_run:
 
 
 def test_attention_maps_with_a_head_selector(qtbot: QtBot, panel: InsidePanel, tmp_path: Path) -> None:
-    run = _train([
+    run = train_chain_run([
         ("rows", "input", {"shape": [8, 8]}),
         ("proj", "linear", {"out_features": 8}),
         ("attn", "self_attention", {"num_heads": 2}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from engine.graph import Edge, Graph, Node, Project
@@ -18,6 +19,17 @@ def chain_project(nodes: list[tuple[str, str, dict[str, Any]]], dataset: dict[st
             graph.add_edge(Edge(previous, node_id, "in"))
         previous = node_id
     return Project(graph=graph, dataset=dataset, training=training or {})
+
+
+def train_chain_run(nodes: list[tuple[str, str, dict[str, Any]]], dataset: dict[str, Any], run_dir: Path) -> Path:
+    """Train :func:`chain_project` of ``nodes`` one epoch (batch 64, lr 0.01, seed 1) into ``run_dir``."""
+    from engine.training.events import Finished
+    from engine.training.trainer import Trainer, TrainOptions
+
+    project = chain_project(nodes, dataset, {"epochs": 1, "batch_size": 64, "lr": 0.01, "seed": 1})
+    result = Trainer(TrainOptions(project, run_dir), lambda event: None).run()
+    assert isinstance(result, Finished), result
+    return run_dir
 
 
 def mlp_project(training: dict[str, Any] | None = None, dataset: str = "moons", hidden: int = 16) -> Project:
