@@ -50,16 +50,23 @@ def window(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MainWindow
     return w
 
 
-def test_export_a_trained_run_as_onnx_and_the_current_graph_as_source(qtbot, window: MainWindow,
-                                                                      tmp_path: Path) -> None:
+def _export_dialog_of_a_trained_run(qtbot, window: MainWindow, tmp_path: Path,  # noqa: ANN001
+                                    epochs: int) -> tuple[Path, ExportDialog]:
+    """``mlp.json`` trained ``epochs`` epochs into its runs folder, opened, and its Export dialog."""
     path = tmp_path / "mlp.json"
-    project = mlp_project({"epochs": 2})
+    project = mlp_project({"epochs": epochs})
     save_project(project, path)
     Trainer(TrainOptions(loads(dumps(project)), tmp_path / "runs" / "mlp-20260101-000000"), lambda e: None).run()
     assert window.open_project(path)
     runs = [c.history for c in window.training.dashboard.plots.runs.values()]
     dialog = ExportDialog(window.document.project, path, runs, is_gan=False)
     qtbot.addWidget(dialog)
+    return path, dialog
+
+
+def test_export_a_trained_run_as_onnx_and_the_current_graph_as_source(qtbot, window: MainWindow,
+                                                                      tmp_path: Path) -> None:
+    path, dialog = _export_dialog_of_a_trained_run(qtbot, window, tmp_path, epochs=2)
     assert dialog.source.currentData() == str(tmp_path / "runs" / "mlp-20260101-000000")  # newest run first
     assert dialog.out.text().endswith("mlp.onnx")
     dialog.start()
@@ -338,14 +345,7 @@ def test_an_int8_export_of_a_run_reports_size_and_accuracy(qtbot, window: MainWi
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     from PySide6.QtWidgets import QMessageBox
 
-    path = tmp_path / "mlp.json"
-    project = mlp_project({"epochs": 3})
-    save_project(project, path)
-    Trainer(TrainOptions(loads(dumps(project)), tmp_path / "runs" / "mlp-20260101-000000"), lambda e: None).run()
-    assert window.open_project(path)
-    runs = [c.history for c in window.training.dashboard.plots.runs.values()]
-    dialog = ExportDialog(window.document.project, path, runs, is_gan=False)
-    qtbot.addWidget(dialog)
+    path, dialog = _export_dialog_of_a_trained_run(qtbot, window, tmp_path, epochs=3)
     assert dialog.precision.isEnabled()  # ONNX of a trained run
     dialog.format.setCurrentIndex(1)
     assert not dialog.precision.isEnabled() and "choose ONNX" in dialog.precision.toolTip()
