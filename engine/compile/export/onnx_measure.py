@@ -3,8 +3,9 @@ validation split and the median batch-1 latency.
 
 A converted model can crash ONNX Runtime itself (a segmentation fault while it builds the
 session: seen with fp16 recurrent networks), which would take the app or the command with it.
-In a child process such a crash is only a failed check that the export reports. This module
-imports numpy and ONNX Runtime only, so the child starts in a second, not with torch.
+In a child process such a crash is only a failed check that the export reports. The child is
+spawned (never forked from a process with threads) and watched with a deadline: it answers
+through a pipe, and a pipe closed without an answer means it died.
 """
 
 from __future__ import annotations
@@ -72,26 +73,54 @@ def _latency(session: Any, input_name: str, x: np.ndarray, rounds: int) -> float
     return statistics.median(timings) * 1000.0
 
 
+def _child(connection: Any, args: tuple[Any, ...]) -> None:
+    """The child's body: measure, and send back the figures or the error's text."""
+    try:
+        connection.send(("ok", measure(*args)))
+    except Exception as exc:  # noqa: BLE001 - anything ONNX Runtime raises goes back as text
+        connection.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        connection.close()
+
+
 def measure_apart(paths: list[Path], input_name: str, x: np.ndarray, y: np.ndarray | None, metric: str,
-                  rounds: int, folder: Path) -> list[tuple[float, float]]:
+                  rounds: int, folder: Path, timeout: float = 1800.0) -> list[tuple[float, float]]:
     """:func:`measure` in a spawned child process, the arrays passed as files in ``folder``.
 
     Raises:
-        RuntimeError: ONNX Runtime crashed the child (the message says so).
-        Exception: What the child raised (ONNX Runtime refusing a model).
+        RuntimeError: ONNX Runtime crashed the child, refused a model (its message), or the
+            measurement took longer than ``timeout`` seconds.
     """
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
 
     x_file, y_file = folder / "measure_x.npy", folder / "measure_y.npy"
     np.save(x_file, np.ascontiguousarray(x))
     if y is not None:
         np.save(y_file, np.ascontiguousarray(y))
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        job = pool.submit(measure, [str(p) for p in paths], input_name, str(x_file),
-                          None if y is None else str(y_file), metric, rounds)
-        try:
-            return job.result()
-        except BrokenProcessPool:
-            raise RuntimeError("ONNX Runtime crashed while loading or running the model") from None
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    args = ([str(p) for p in paths], input_name, str(x_file), None if y is None else str(y_file), metric, rounds)
+    child = context.Process(target=_child, args=(sender, args), name="neural-canvas-onnx-check", daemon=True)
+    child.start()
+    sender.close()  # the child holds the sending end: its death ends the pipe
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if receiver.poll(0.2):
+                try:
+                    status, value = receiver.recv()
+                except EOFError:
+                    break  # the child died before it answered
+                if status == "ok":
+                    return value
+                raise RuntimeError(value)
+            if not child.is_alive() and not receiver.poll(0):
+                break
+        else:
+            raise RuntimeError(f"the check took more than {timeout:.0f} s")
+        raise RuntimeError("ONNX Runtime crashed while loading or running the model")
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join(5)
+        receiver.close()
