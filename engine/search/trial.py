@@ -7,7 +7,6 @@ exported and overlaid.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import os
@@ -28,6 +27,7 @@ from engine.search.settings import LOWER_IS_BETTER, StudySettings
 from engine.search.space import SearchSpace
 from engine.search.trial_cost import latency_ms, model_cost
 from engine.training.events import EpochEnd, Failed, Finished
+from engine.training.run_dir import epoch_metric
 
 
 @dataclass
@@ -214,24 +214,3 @@ class TrialRun:
 def _history(run_dir: Path, metric: str) -> list[float]:
     """The metric's value at each epoch a stopped trial already trained (from its ``metrics.jsonl``)."""
     return [value for _, value in epoch_metric(run_dir / "metrics.jsonl", metric)]
-
-
-def epoch_metric(path: Path, metric: str) -> list[tuple[int, float]]:
-    """``(epoch, value)`` of the validation ``metric`` at each epoch a run's ``metrics.jsonl`` records
-    (finite values only; an unreadable file or line is skipped)."""
-    points: list[tuple[int, float]] = []
-    name = metric.removeprefix("val_")
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return points
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and event.get("type") == "epoch" and isinstance(event.get("val"), dict):
-            value = event["val"].get(name)
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                points.append((int(event.get("epoch", len(points) + 1)), float(value)))
-    return points

@@ -13,6 +13,7 @@ lock) is marked failed by the next process that reads it (:func:`settle_abandone
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -210,3 +211,24 @@ def read_run(path: Path) -> tuple[dict[str, Any], Project]:
     if info.get("status") in UNFINISHED:
         info = settle_abandoned(Path(path)) or info
     return info, load_project(Path(path) / PROJECT_FILE)
+
+
+def epoch_metric(path: Path, metric: str) -> list[tuple[int, float]]:
+    """``(epoch, value)`` of the validation ``metric`` at each epoch a run's ``metrics.jsonl`` records
+    (finite values only; an unreadable file or line is skipped)."""
+    points: list[tuple[int, float]] = []
+    name = metric.removeprefix("val_")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return points
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("type") == "epoch" and isinstance(event.get("val"), dict):
+            value = event["val"].get(name)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                points.append((int(event.get("epoch", len(points) + 1)), float(value)))
+    return points

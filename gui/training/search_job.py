@@ -13,12 +13,14 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from engine.errors import UserError
-from engine.search.session import SearchRequest
+
+if TYPE_CHECKING:  # Optuna loads with the first search, not with the app
+    from engine.search.session import SearchRequest
 
 #: Times a second the GUI takes the search's news.
 DRAIN_HZ = 10

@@ -11,14 +11,16 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
 
 from engine.errors import UserError
 from engine.graph.project import Project
 from engine.search.space import SearchSpace
-from engine.search.trial import epoch_metric
+from engine.training.run_dir import epoch_metric
+
+if TYPE_CHECKING:  # Optuna loads when a study is read (off the GUI thread), not with the app
+    import optuna
 from gui.training.experiment_data import (
     Axis,
     StudyView,
@@ -30,6 +32,8 @@ from gui.training.experiment_data import (
 
 
 def _axes(trials: list[optuna.trial.FrozenTrial], space: SearchSpace | None) -> list[Axis]:
+    import optuna
+
     found: dict[str, Axis] = {}
     for t in trials:
         for name, dist in t.distributions.items():
@@ -90,6 +94,8 @@ def read_study(study: optuna.Study, space: SearchSpace | None = None, project: P
             among the trials, and its cost marked on the Pareto plot.
         curves: A cache of the trials' per-epoch metrics (reuse it between reads).
     """
+    import optuna
+
     from engine.search.runner import trial_rows
 
     stored = study.user_attrs.get("search") if isinstance(study.user_attrs.get("search"), dict) else {}
@@ -117,6 +123,8 @@ def read_study(study: optuna.Study, space: SearchSpace | None = None, project: P
 
 def importances(study: optuna.Study, view: StudyView) -> tuple[dict[str, float], str]:
     """Optuna's parameter importances for the first objective, or why there are none."""
+    import optuna
+
     count = len(view.complete())
     if count < 2:
         return {}, f"Parameter importances need at least 2 complete trials ({count} so far)."
@@ -207,6 +215,8 @@ def find_default_study(project: Project, project_path: Path, runs_root: Path) ->
     Raises:
         UserError: The study file exists but cannot be read.
     """
+    import optuna
+
     from engine.search.runner import out_dir_for
     from engine.search.session import study_name
     from engine.search.settings import StudySettings, study_settings
