@@ -71,7 +71,7 @@ class GradientProbe:
 
     def after_step(self) -> tuple[list[LayerHealth], dict[str, float]]:
         """The step's per-layer figures (in layer order) and the dead share behind each ReLU."""
-        layers = []
+        layers, params = [], dict(self.layers)
         with torch.no_grad():
             for node, parameters in self.layers:
                 grads = [p.grad for p in parameters if p.grad is not None]
@@ -80,7 +80,7 @@ class GradientProbe:
                 weight = _norm(before)
                 update = _norm([p.detach() - b for p, b in zip(parameters, before)])
                 layers.append(LayerHealth(node, grad_norm, update / weight if weight > 0 else 0.0))
-            dead = {relu: _dead_share(dict(self.layers)[source]) for relu, source in self.dead_sources}
+            dead = {relu: _dead_share(params[source]) for relu, source in self.dead_sources}
         self._before = {}
         return layers, {k: v for k, v in dead.items() if v is not None}
 
