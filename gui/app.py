@@ -29,7 +29,10 @@ def run_app(argv: Sequence[str]) -> int:
     from engine.templates import default_template
     from gui.main_window import MainWindow
 
+    from gui.background import collect_garbage_on_gui_thread
+
     app = QApplication.instance() or QApplication([sys.argv[0]])
+    collect_garbage_on_gui_thread()
     app.setApplicationName("Neural Canvas")
     app.setOrganizationName("Neural Canvas")
     settings = None

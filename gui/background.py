@@ -12,10 +12,17 @@ to one post box that lives as long as the application, and the post box, on the 
 thread, passes it on only to a BackgroundCall that still exists. (Each job carrying its
 own signal object was the earlier design; that object could be destroyed from the worker
 thread and from the GUI thread at once, a segfault about one test run in four.)
+
+Python's cyclic garbage collector runs in whichever thread happens to allocate past its
+threshold: a worker thread (a background job, a search's trial lanes) could then destroy a
+window's Qt objects caught in a reference cycle from the wrong thread, which deadlocked a
+search started from the window. :func:`collect_garbage_on_gui_thread` turns automatic
+collection off and collects from a timer on the GUI thread instead (pyqtgraph's collector).
 """
 
 from __future__ import annotations
 
+import gc
 import itertools
 import time
 import weakref
@@ -49,6 +56,30 @@ class _PostBox(QObject):
 
 _post_box: _PostBox | None = None
 _call_ids = itertools.count(1)
+_collector: Any = None
+
+#: Seconds between the GUI thread's checks for garbage to collect.
+GC_INTERVAL_S = 0.5
+
+
+def collect_garbage_on_gui_thread() -> None:
+    """Collect reference cycles only on the GUI thread, from a timer (call it from that thread, once
+    a QApplication exists; later calls do nothing while it is on)."""
+    global _collector
+    if _collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=GC_INTERVAL_S)
+    elif not _collector.timer.isActive():
+        gc.disable()
+        _collector.timer.start()
+
+
+def collect_garbage_anywhere() -> None:
+    """Give collection back to Python's automatic collector (for test runs between GUI tests)."""
+    if _collector is not None:
+        _collector.timer.stop()
+    gc.enable()
 
 
 def _box() -> _PostBox:

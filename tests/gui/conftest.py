@@ -3,6 +3,7 @@
 Modal dialogs would block an offscreen test run forever, so every GUI test starts with
 message boxes answered automatically ("discard" for unsaved-changes prompts). A test that
 checks a dialog patches it again itself. Recovery files go to a temporary folder.
+Garbage is collected on the GUI thread during each GUI test, as in the app.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ def _no_blocking_dialogs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.setattr(QMessageBox, "information", lambda *args, **kwargs: answer.Ok)
     monkeypatch.setenv("NEURAL_CANVAS_RECOVERY_DIR", str(tmp_path / "recovery"))
     monkeypatch.setenv("NEURAL_CANVAS_BLOCKS_DIR", str(tmp_path / "blocks"))
+
+
+@pytest.fixture(autouse=True)
+def _garbage_collected_on_gui_thread(qapp):  # noqa: ANN001, ANN202
+    from gui.background import collect_garbage_anywhere, collect_garbage_on_gui_thread
+
+    collect_garbage_on_gui_thread()
+    yield
+    collect_garbage_anywhere()
 
 
 @pytest.fixture

@@ -59,3 +59,35 @@ def test_owners_closed_while_their_jobs_run_neither_crash_nor_wait(qtbot) -> Non
     for _ in range(5):
         QCoreApplication.processEvents()
     assert answers == list(range(15))
+
+
+def test_reference_cycles_are_collected_on_the_gui_thread_not_by_a_worker_thread(qtbot) -> None:  # noqa: ANN001
+    """A worker thread that allocates past the collector's threshold must not destroy the GUI's
+    garbage (Qt objects in a reference cycle) from its own thread: the GUI thread's timer does."""
+    import gc
+    import threading
+
+    from gui.background import GC_INTERVAL_S
+
+    died_on: list[str] = []
+
+    class Cyclic:
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            died_on.append(threading.current_thread().name)
+
+    Cyclic()  # garbage only the cyclic collector can find
+
+    kept: list[list[object]] = []
+
+    def allocate() -> None:
+        kept.append([[] for _ in range(5 * gc.get_threshold()[0])])  # several generation-0 collections' worth
+
+    worker = threading.Thread(target=allocate, name="worker")
+    worker.start()
+    worker.join()
+    assert died_on == []
+    qtbot.waitUntil(lambda: bool(died_on), timeout=int(GC_INTERVAL_S * 1000) + 2000)
+    assert died_on == [threading.main_thread().name]
