@@ -94,15 +94,59 @@ def test_the_cli_prints_the_table(cnn_run: Path, tmp_path: Path) -> None:
     assert result.stderr == ""
 
 
-def test_a_model_that_crashes_onnx_runtime_is_an_error_not_a_crash(tmp_path: Path) -> None:
-    """ONNX Runtime 1.32 segfaults building a session for the fp16 copy of the RNN template: the
-    check runs in a child process, so the export reports it (and the app survives)."""
+def test_an_operator_onnx_runtime_cannot_run_converted_is_named_and_kept_in_float(tmp_path: Path) -> None:
+    """ONNX Runtime 1.32 segfaults building a session for the fp16 copy of the RNN template (its
+    Transpose): the check runs in a child process, so the export survives, finds the operator type
+    whose float form makes the model run, keeps it in float and says so."""
     run = _train("rnn_digits_rows.json", tmp_path / "rnn", epochs=1)
     out = tmp_path / "rnn16.onnx"
-    try:
-        export_model(run, "onnx", out, quantize="fp16")
-    except ExportError as exc:
-        assert "ONNX Runtime crashed" in str(exc) and "--float-fallback" in str(exc)
-        assert not out.exists()
-    else:  # a newer ONNX Runtime runs it: then the check must have passed normally
-        assert out.exists()
+    result = export_model(run, "onnx", out, quantize="fp16")
+    report = result.quantized
+    assert report is not None and out.exists() and abs(report.float_metric - report.quantized_metric) <= 0.5
+    if report.kept_float:  # ONNX Runtime 1.32; a newer one may run every fp16 operator
+        assert report.kept_float == ("Transpose",)
+        assert "fp16: kept in float: Transpose (ONNX Runtime cannot run its fp16 form)" in result.message
+        kinds = {(n.op_type, n.output[0]) for n in onnx.load(str(out)).graph.node}
+        assert any(op == "Transpose" for op, _ in kinds) and any(op == "Cast" for op, _ in kinds)
+
+
+def test_a_model_onnx_runtime_cannot_run_either_way_is_one_line(cnn_run: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.compile.export.quantize as quantize
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("ONNX Runtime crashed while loading or running the model")
+
+    monkeypatch.setattr(quantize, "measure_apart", crash)
+    out = tmp_path / "cnn16.onnx"
+    with pytest.raises(ExportError) as error:
+        export_model(cnn_run, "onnx", out, quantize="fp16")
+    message = str(error.value)
+    assert message.startswith("fp16: the fp16 model cannot be checked: ONNX Runtime crashed")
+    assert "keeping any one operator type in float does not help" in message and "--float-fallback" in message
+    assert "\n" not in message and not out.exists()
+
+
+def test_the_culprit_search_tries_the_types_the_complaint_names_first(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.compile.export.quantize_write as quantize_write
+
+    run = _train("fnn_spirals.json", tmp_path / "mlp", epochs=1)
+    float_path = tmp_path / "mlp.onnx"
+    export_model(run, "onnx", float_path)
+    types = quantize_write.convertible_types(float_path, "fp16")
+    assert {"Gemm", "Relu"} <= set(types) and types[0] != "Relu"
+    kept: list[tuple[str, ...]] = []
+
+    def write(float_path: Path, out: Path, method: str, x: object, name: str, keep_float: tuple[str, ...]) -> None:
+        kept.append(tuple(keep_float))
+        out.write_bytes(b"attempt")
+
+    monkeypatch.setattr(quantize_write, "write_converted", write)
+    find = quantize_write.find_float_culprit
+    assert find(float_path, "fp16", None, "x", lambda path: kept[-1] == ("Relu",), tmp_path,
+                "Could not find an implementation for Relu(14) node with name '/relu/Relu'") == "Relu"
+    assert kept == [("Relu",)]
+    kept.clear()
+    assert find(float_path, "fp16", None, "x", lambda path: False, tmp_path) is None
+    assert [k[0] for k in kept] == types and not list(tmp_path.glob("keep-*.onnx"))

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
-import numpy as np
-
 from engine.compile.export.onnx_measure import measure_apart
+from engine.compile.export.quantize_write import PROBE_SAMPLES, find_float_culprit, write_converted
 from engine.compile.export.run_samples import RunSamples
 from engine.compile.export.selfcheck import ExportError
 from engine.errors import first_line
@@ -48,6 +45,7 @@ class QuantizedReport:
         quantized_bytes: The quantized file's size.
         float_ms: The float model's median latency at batch 1 (ms).
         quantized_ms: The quantized model's.
+        kept_float: Operator types left in float because ONNX Runtime could not run their converted form.
     """
 
     mode: str
@@ -59,6 +57,7 @@ class QuantizedReport:
     quantized_bytes: int
     float_ms: float
     quantized_ms: float
+    kept_float: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         """The table: one row per figure, float and quantized side by side."""
@@ -70,7 +69,11 @@ class QuantizedReport:
                 ("latency, batch 1", f"{self.float_ms:.4f} ms", f"{self.quantized_ms:.4f} ms", self._speed())]
         prefix = f"{self.mode}:" if self.method == self.mode else f"{self.mode} ({self.method}):"
         head = f"{prefix} {'':<20}{'float':>12}{self.mode:>12}"
-        return [head] + [f"{prefix} {name:<20}{a:>12}{b:>12}   {note}" for name, a, b, note in rows]
+        lines = [head] + [f"{prefix} {name:<20}{a:>12}{b:>12}   {note}" for name, a, b, note in rows]
+        if self.kept_float:
+            lines.append(f"{prefix} kept in float: {', '.join(self.kept_float)} (ONNX Runtime cannot run its "
+                         f"{self.mode} form)")
+        return lines
 
     def _speed(self) -> str:
         ratio = self.float_ms / max(self.quantized_ms, 1e-12)
@@ -103,59 +106,47 @@ def quantize(float_path: Path, out: Path, mode: str, convolutional: bool, sample
             complaint, often the operator).
     """
     method = "fp16" if mode == "fp16" else "static" if convolutional else "dynamic"
-    try:
-        _write(float_path, out, method, samples, input_name)
-    except ExportError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the quantizer raises many kinds
-        raise ExportError(f"{mode}: ONNX Runtime cannot quantize this model ({method}): {first_line(exc)}") from None
     metric = _metric_name(samples)
+    folder = float_path.parent
+
+    def measured(kept: tuple[str, ...]) -> list[tuple[float, float]]:
+        try:
+            write_converted(float_path, out, method, samples.calibration_x, input_name, kept)
+        except Exception as exc:  # noqa: BLE001 - the quantizer raises many kinds
+            raise ExportError(f"{mode}: ONNX Runtime cannot quantize this model ({method}): {first_line(exc)}") \
+                from None
+        return measure_apart([float_path, out], input_name, samples.val_x, samples.val_y, metric, LATENCY_ROUNDS,
+                             folder)
+
+    kept: tuple[str, ...] = ()
     try:
-        results = measure_apart([float_path, out], input_name, samples.val_x, samples.val_y, metric, LATENCY_ROUNDS,
-                                float_path.parent)
-    except Exception as exc:  # noqa: BLE001 - onnxruntime's own types, or the child's crash
-        out.unlink(missing_ok=True)  # a model ONNX Runtime cannot run is no export
-        raise ExportError(f"{mode}: the {mode} model cannot be checked: {first_line(exc)}") from None
+        results = measured(kept)
+    except (RuntimeError, ExportError) as exc:  # the quantizer's or ONNX Runtime's complaint, or the child's crash
+        culprit = find_float_culprit(float_path, method, samples.calibration_x, input_name,
+                                     lambda path: _runs(path, input_name, samples, metric), folder, str(exc))
+        if culprit is None:
+            out.unlink(missing_ok=True)  # a model ONNX Runtime cannot run is no export
+            message = str(exc) if isinstance(exc, ExportError) else f"{mode}: the {mode} model cannot be checked: " \
+                                                                    f"{first_line(exc)}"
+            raise ExportError(f"{message} (keeping any one operator type in float does not help)") from None
+        kept = (culprit,)
+        try:
+            results = measured(kept)
+        except RuntimeError as again:  # it ran with a few samples, not with all of them
+            out.unlink(missing_ok=True)
+            raise ExportError(f"{mode}: the {mode} model cannot be checked: {first_line(again)}") from None
     return QuantizedReport(mode, method, metric, results[0][0], results[1][0], float_path.stat().st_size,
-                           out.stat().st_size, results[0][1], results[1][1])
+                           out.stat().st_size, results[0][1], results[1][1], kept)
 
 
-def _write(float_path: Path, out: Path, method: str, samples: RunSamples, input_name: str) -> None:
-    import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
-
-    if method == "fp16":
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-
-        onnx.save(convert_float_to_float16(onnx.load(str(float_path)), keep_io_types=True), str(out))
-        return
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    prepared = out.with_name(out.stem + ".prepared.onnx")  # shapes inferred, graph optimized: as ORT advises
+def _runs(path: Path, input_name: str, samples: RunSamples, metric: str) -> bool:
+    """Whether ONNX Runtime loads ``path`` and runs a few validation samples through it (in a child process)."""
+    y = None if samples.val_y is None else samples.val_y[:PROBE_SAMPLES]
     try:
-        quant_pre_process(str(float_path), str(prepared))
-        if method == "dynamic":
-            quantize_dynamic(str(prepared), str(out), weight_type=QuantType.QInt8)
-        else:
-            quantize_static(str(prepared), str(out), _Calibration(samples.calibration_x, input_name),
-                            quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
-                            activation_type=QuantType.QInt8)
-    finally:
-        prepared.unlink(missing_ok=True)
-
-
-class _Calibration:
-    """ONNX Runtime's calibration reader over training samples (duck-typed CalibrationDataReader)."""
-
-    def __init__(self, x: np.ndarray, input_name: str) -> None:
-        self._batches: Iterator[dict[str, np.ndarray]] = iter(
-            [{input_name: x[i:i + 32]} for i in range(0, len(x), 32)])
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._batches, None)
-
-    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-        return self._batches
+        measure_apart([path], input_name, samples.val_x[:PROBE_SAMPLES], y, metric, 1, path.parent, timeout=120.0)
+    except RuntimeError:
+        return False
+    return True
 
 
 def _metric_name(samples: RunSamples) -> str:
