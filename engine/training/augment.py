@@ -231,57 +231,12 @@ def augment_batch(x: torch.Tensor, y: torch.Tensor | None, options: AugmentOptio
                   image_shape: tuple[int, int, int] | None = None, classes: int = 0,
                   normalization: tuple[torch.Tensor, torch.Tensor] | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Augment one training batch.
-
-    Order: crop and rotation (one resampling), flips, colour jitter, erasing, noise, then mixup / cutmix.
-
-    Args:
-        x: The batch (normalized as the model sees it).
-        y: Its targets; class ids for mixup / cutmix.
-        options: What to do.
-        generator: Source of every random value, on ``x``'s device.
-        image_shape: ``(C, H, W)`` the samples are viewed as (a flat layout is reshaped and back);
-            ``None``: ``x`` is already ``(N, C, H, W)``, or not images (noise only).
-        classes: Number of classes (mixup / cutmix).
-        normalization: ``(mean, std)`` of the inputs, broadcastable to ``(C, H, W)``; colour jitter
-            works in the data's own units. ``None``: ``x`` is in its own units.
-
-    Shape:
-        x: ``(N, ...)``; ``(N, C, H, W)`` or ``(N, C*H*W)`` with ``image_shape`` for image ops.
-
-    Returns:
-        The augmented inputs (same shape) and targets: ``(N, classes)`` class probabilities summing
-        to one when mixup or cutmix is on, else ``y`` unchanged.
-    """
-    from engine.training import augment_ops as ops
-
+    """Augment one training batch: :func:`engine.training.augment_ops.augment_batch` when any option is on."""
     if not options.enabled:
         return x, y
-    original = x.shape
-    if image_shape is not None:
-        x = x.reshape(len(x), *image_shape)
-    if x.dim() == 4:
-        if options.crop == "padded":
-            x = ops.padded_crop(x, options.crop_padding, generator)
-        resized = options.crop_scale if options.crop == "resized" else None
-        if resized is not None or options.rotation > 0:
-            x = ops.crop_rotate(x, resized, options.rotation, generator)
-        if options.hflip:
-            x = ops.flip(x, -1, generator)
-        if options.vflip:
-            x = ops.flip(x, -2, generator)
-        if options.brightness or options.contrast or options.saturation:
-            mean, std = normalization if normalization is not None else (None, None)
-            raw = x * std + mean if mean is not None else x
-            raw = ops.colour_jitter(raw, options.brightness, options.contrast, options.saturation, generator)
-            x = (raw - mean) / std if mean is not None else raw
-        if options.erasing:
-            x = ops.erase(x, options.erasing, generator)
-    if options.noise:
-        x = ops.gaussian_noise(x, options.noise, generator)
-    if options.mixes and y is not None:
-        x, y = ops.mix(x, y, classes, options.mixup, options.cutmix, generator)
-    return x.reshape(original), y
+    from engine.training.augment_ops import augment_batch as augment
+
+    return augment(x, y, options, generator, image_shape, classes, normalization)
 
 
 class Augmenter:

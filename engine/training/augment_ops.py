@@ -1,5 +1,8 @@
 """Batched data augmentation ops: whole ``(N, C, H, W)`` batches on their own device, torch only.
 
+This module imports nothing of Neural Canvas: the Python source export copies it beside the
+generated train.py, which augments its batches with :func:`augment_batch` as the app does.
+
 Every op draws its randomness from the ``generator`` it is given (on the batch's device), so a
 seeded generator makes a run's augmentation reproducible, and saving its state makes a resumed
 run bit-identical. Each op takes one random value (or set of values) per sample; flips and
@@ -10,6 +13,7 @@ padded crops move whole pixels (exact); resized crops and rotations resample bil
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -202,3 +206,57 @@ def mix(x: torch.Tensor, y: torch.Tensor, classes: int, mixup: float, cutmix: fl
         x = weight * x + (1.0 - weight) * x[other]
     hot = F.one_hot(y.long(), classes).to(x.dtype)
     return x, weight * hot + (1.0 - weight) * hot[other]
+
+
+def augment_batch(x: torch.Tensor, y: torch.Tensor | None, options: Any, generator: torch.Generator,
+                  image_shape: tuple[int, int, int] | None = None, classes: int = 0,
+                  normalization: tuple[torch.Tensor, torch.Tensor] | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Augment one training batch.
+
+    Order: crop and rotation (one resampling), flips, colour jitter, erasing, noise, then mixup / cutmix.
+
+    Args:
+        x: The batch (normalized as the model sees it).
+        y: Its targets; class ids for mixup / cutmix.
+        options: What to do: an object with the fields of
+            :class:`~engine.training.augment.AugmentOptions` (the exported train.py passes a namespace).
+        generator: Source of every random value, on ``x``'s device.
+        image_shape: ``(C, H, W)`` the samples are viewed as (a flat layout is reshaped and back);
+            ``None``: ``x`` is already ``(N, C, H, W)``, or not images (noise only).
+        classes: Number of classes (mixup / cutmix).
+        normalization: ``(mean, std)`` of the inputs, broadcastable to ``(C, H, W)``; colour jitter
+            works in the data's own units. ``None``: ``x`` is in its own units.
+
+    Shape:
+        x: ``(N, ...)``; ``(N, C, H, W)`` or ``(N, C*H*W)`` with ``image_shape`` for image ops.
+
+    Returns:
+        The augmented inputs (same shape) and targets: ``(N, classes)`` class probabilities summing
+        to one when mixup or cutmix is on, else ``y`` unchanged.
+    """
+    original = x.shape
+    if image_shape is not None:
+        x = x.reshape(len(x), *image_shape)
+    if x.dim() == 4:
+        if options.crop == "padded":
+            x = padded_crop(x, options.crop_padding, generator)
+        resized = options.crop_scale if options.crop == "resized" else None
+        if resized is not None or options.rotation > 0:
+            x = crop_rotate(x, resized, options.rotation, generator)
+        if options.hflip:
+            x = flip(x, -1, generator)
+        if options.vflip:
+            x = flip(x, -2, generator)
+        if options.brightness or options.contrast or options.saturation:
+            mean, std = normalization if normalization is not None else (None, None)
+            raw = x * std + mean if mean is not None else x
+            raw = colour_jitter(raw, options.brightness, options.contrast, options.saturation, generator)
+            x = (raw - mean) / std if mean is not None else raw
+        if options.erasing:
+            x = erase(x, options.erasing, generator)
+    if options.noise:
+        x = gaussian_noise(x, options.noise, generator)
+    if (options.mixup > 0 or options.cutmix > 0) and y is not None:
+        x, y = mix(x, y, classes, options.mixup, options.cutmix, generator)
+    return x.reshape(original), y

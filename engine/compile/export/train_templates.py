@@ -16,6 +16,7 @@ import argparse
 import gc
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -35,6 +36,11 @@ SETTINGS = __SETTINGS__
 FROZEN = __FROZEN__
 #: Learning-rate multipliers of layers (the rest train at SETTINGS["lr"]).
 LR_SCALES = __LR_SCALES__
+#: The project's augmentation of training batches (augment_ops.py beside this script), or None.
+AUGMENT = __AUGMENT__
+#: (channels, height, width) of the image samples, or None; number of classes.
+IMAGE_SHAPE = __IMAGE_SHAPE__
+CLASSES = __CLASSES__
 
 
 def load_data() -> tuple[np.ndarray, np.ndarray | None]:
@@ -57,13 +63,31 @@ def split(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[n_test + n_val:]), np.sort(order[n_test:n_test + n_val])
 
 
-def standardize(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Standardize with training statistics: per channel for images, per feature otherwise."""
+def standardize(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Standardize with training statistics: per channel for images, per feature otherwise.
+    Returns both parts and the statistics (mean, std)."""
     axes = {4: (0, 2, 3), 3: (0, 1), 2: (0,)}.get(train.ndim, tuple(range(train.ndim)))
     mean = train.mean(axis=axes, keepdims=True)
     std = train.std(axis=axes, keepdims=True)
     std[std < 1e-8] = 1.0
-    return ((train - mean) / std).astype(np.float32), ((val - mean) / std).astype(np.float32)
+    return ((train - mean) / std).astype(np.float32), ((val - mean) / std).astype(np.float32), (mean, std)
+
+
+def augmenter(statistics: tuple[np.ndarray, np.ndarray] | None, device: torch.device, rank: int):
+    """The project's augmentation as a function of a training batch (x, y), or None when it has none.
+    ``statistics``: the inputs' (mean, std), for colour jitter in the data's own units."""
+    if AUGMENT is None:
+        return None
+    import augment_ops
+
+    options = SimpleNamespace(**AUGMENT)
+    generator = torch.Generator(device=device).manual_seed(SETTINGS["seed"] * 1_000_003 + 7_919 * (rank + 1))
+    normalization = None
+    if statistics is not None and IMAGE_SHAPE is not None:
+        shape = (-1, 1, 1) if statistics[0].size == IMAGE_SHAPE[0] else IMAGE_SHAPE
+        normalization = tuple(torch.as_tensor(a, dtype=torch.float32, device=device).reshape(shape)
+                              for a in statistics)
+    return lambda xb, yb: augment_ops.augment_batch(xb, yb, options, generator, IMAGE_SHAPE, CLASSES, normalization)
 
 
 def lr_scale_of(parameter: str) -> float:
@@ -168,7 +192,8 @@ def compute_loss(output: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None) 
     if TASK == "language_model":
         return F.cross_entropy(output.reshape(-1, output.shape[-1]), y.reshape(-1))
     if LOSS == "bce_with_logits":
-        return F.binary_cross_entropy_with_logits(output.squeeze(1), y.to(output.dtype))
+        target = y[:, 1] if y.dim() == 2 else y  # class probabilities (mixup / cutmix): the positive class's
+        return F.binary_cross_entropy_with_logits(output.squeeze(1), target.to(output.dtype))
     return LOSSES[LOSS](output, y)
 
 
@@ -200,13 +225,14 @@ def train(args: argparse.Namespace, device: torch.device, rank: int, distributed
     x, y = load_data()
     train_index, val_index = split(len(x))
     x_train, x_val = x[train_index], x[val_index]
+    statistics = None
     if x.dtype.kind == "f" and SETTINGS["normalize"]:
-        x_train, x_val = standardize(x_train, x_val)
+        x_train, x_val, statistics = standardize(x_train, x_val)
     y_train = y_val = None
     if y is not None:
         y_train, y_val = y[train_index], y[val_index]
         if y.dtype.kind == "f" and SETTINGS["normalize"]:
-            y_train, y_val = standardize(y_train.reshape(len(y_train), -1), y_val.reshape(len(y_val), -1))
+            y_train, y_val, _ = standardize(y_train.reshape(len(y_train), -1), y_val.reshape(len(y_val), -1))
     model = model_file.build_model()
     if not args.fresh:
         model.load_state_dict(load_file(str(HERE / "model.safetensors")))
@@ -216,6 +242,7 @@ def train(args: argparse.Namespace, device: torch.device, rank: int, distributed
     groups = trainable_groups(model)  # before DistributedDataParallel, which skips frozen parameters
     trained = DistributedDataParallel(model) if distributed else model
     optimizer = make_optimizer(groups)
+    augment = augmenter(statistics, device, rank)
     tensors = [torch.as_tensor(x_train)] + ([] if y_train is None else [torch.as_tensor(y_train)])
     dataset = TensorDataset(*tensors)
     for epoch in range(args.epochs):
@@ -223,6 +250,8 @@ def train(args: argparse.Namespace, device: torch.device, rank: int, distributed
         for batch in batches(dataset, args.batch_size, distributed, epoch):
             xb = batch[0].to(device)
             yb = batch[1].to(device) if len(batch) > 1 else None
+            if augment is not None:
+                xb, yb = augment(xb, yb)  # training batches only; class probabilities after mixup / cutmix
             loss = compute_loss(trained(xb), xb, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -267,7 +296,7 @@ def train(args: argparse.Namespace, device: torch.device, rank: int, distributed
     train_index, val_index = split(len(x))
     x_train = x[train_index]
     if SETTINGS["normalize"]:
-        x_train, _ = standardize(x_train, x[val_index])
+        x_train, _, _ = standardize(x_train, x[val_index])
     generator, discriminator = model_file.build_generator(), model_file.build_discriminator()
     if not args.fresh:
         exported = generator if EXPORTED == "generator" else discriminator
