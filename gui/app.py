@@ -81,12 +81,7 @@ def quit_on_terminate(app: Any, window: Any) -> None:
     from PySide6.QtCore import QTimer
 
     def terminate() -> None:
-        if window.autosaver is not None:
-            window.autosaver.timer.stop()
-            window.autosaver.save_now()
-            window.autosaver = None  # the recovery file outlives this process
-        window.training.shutdown()
-        window.experiments.shutdown()  # a search's trials stop too (the next search continues them)
+        keep_everything(app, window)
         app.exit(0)  # not quit(): that closes the window, which would ask about unsaved changes
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -98,6 +93,23 @@ def quit_on_terminate(app: Any, window: Any) -> None:
     wake = QTimer(app)
     wake.timeout.connect(lambda: None)
     wake.start(200)
+
+
+def keep_everything(app: Any, window: Any) -> None:
+    """Before the app is terminated: every main window (``window`` and those it opened, e.g. a
+    search trial's project) writes its unsaved edits to its recovery file, which stays for the
+    next start to offer, and stops its run and search (checkpoints written)."""
+    from gui.main_window import MainWindow
+
+    windows = [window] + [w for w in app.topLevelWidgets() if isinstance(w, MainWindow) and w is not window]
+    for each in windows:
+        if each.autosaver is not None:
+            each.autosaver.timer.stop()
+            each.autosaver.save_now()
+            each.autosaver = None  # the recovery file outlives this process
+    for each in windows:
+        each.training.shutdown()
+        each.experiments.shutdown()  # a search's trials stop too (the next search continues them)
 
 
 def _finish(code: int, window: object) -> int:

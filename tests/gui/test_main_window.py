@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.graph.fileformat import dumps, load_project
 from engine.templates import default_template
@@ -224,3 +224,25 @@ def test_the_unsaved_changes_and_recovery_prompts_name_the_document_alike(window
     _crash(window.autosaver.path)
     fresh.offer_recovery()
     assert "digits.json" in asked[-1] and "CNN on digits" not in asked[-1]
+
+
+def test_terminating_keeps_the_edits_of_every_window_the_app_opened(window: MainWindow, tmp_path: Path,
+                                                                     qtbot) -> None:  # noqa: ANN001
+    """SIGTERM: the main window and a window it opened (a search trial's project) both write their
+    unsaved edits to recovery files that outlive the process."""
+    from engine.templates import default_template
+    from gui.app import keep_everything
+
+    other = MainWindow(window.settings)
+    qtbot.addWidget(other)
+    other.open_project(default_template(), untitled=True)
+    other.show()
+    for each, width in ((window, 50), (other, 70)):
+        each.document.push(commands.set_param(each.document.graph, "fc1", "out_features", width))
+    keep_everything(QApplication.instance(), window)
+    assert window.autosaver is None and other.autosaver is None
+    from engine.graph.fileformat import from_json
+
+    widths = sorted(from_json(json.loads(p.read_text())["project"]).graph.nodes["fc1"].params["out_features"]
+                    for p in (tmp_path / "recovery").glob("*.json"))
+    assert widths == [50, 70]
