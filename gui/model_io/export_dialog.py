@@ -270,7 +270,9 @@ class ExportDialog(QDialog):
             unit = "%" if quantized.metric == "accuracy" else ""
             self.status.setText(f"<b>Exported and checked</b>: {quantized.mode} model {smaller:.1f}x smaller; "
                                 f"validation {quantized.metric} {quantized.quantized_metric:.4g}{unit} (float "
-                                f"model: {quantized.float_metric:.4g}{unit}).")
+                                f"model: {quantized.float_metric:.4g}{unit})."
+                                + (f" Kept in float: {', '.join(quantized.kept_float)} (ONNX Runtime cannot run "
+                                   f"its {quantized.mode} form)." if quantized.kept_float else ""))
         else:
             self.status.setText(f"<b>Exported and checked</b>: largest difference {result.max_abs_diff:.1e} "
                                 f"(tolerance {result.tolerance:.2g}) between the app's model and the reloaded "
