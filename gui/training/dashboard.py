@@ -78,6 +78,7 @@ class TrainingDashboard(QWidget):
         super().__init__(parent)
         self.session = session
         self.document: Document | None = None
+        self._overlays: list[Path] = []  # run folders overlaid from elsewhere (search trials)
         self.plots = MetricPlots()
         self.gradients = GradientPlots()
         self.overfit = OverfitWatch(self.plots.loss)
@@ -171,6 +172,7 @@ class TrainingDashboard(QWidget):
     def set_document(self, document: Document) -> None:
         """Show ``document``'s earlier runs (read from their folders)."""
         self.document = document
+        self._overlays = []  # the previous document's trials are not this one's
         self.overfit.set_document(document)
         self.predictions.clear()
         self.reload_runs()
@@ -187,6 +189,9 @@ class TrainingDashboard(QWidget):
         for path in earlier_runs(self.document):
             if live is None or Path(live.run_dir) != path:
                 newest = self._add_history(RunHistory.from_run_dir(path), current=False)
+        self._overlays = [path for path in self._overlays if path.is_dir()]
+        for path in self._overlays:
+            self._add_history(RunHistory.from_run_dir(path), current=False)
         if live is not None:
             self._add_history(live, current=True)
         elif newest is not None:
@@ -195,7 +200,9 @@ class TrainingDashboard(QWidget):
 
     def overlay_run(self, run_dir: Path) -> str:
         """Overlay a run folder that is not one of the project's runs (a search trial): its curves
-        and a row in the run list, until the runs are read again. Returns its key."""
+        and a row in the run list, while this document is open. Returns its key."""
+        if Path(run_dir) not in self._overlays:
+            self._overlays.append(Path(run_dir))
         return self._add_history(RunHistory.from_run_dir(Path(run_dir)), current=False)
 
     def _add_history(self, history: RunHistory, current: bool) -> str:

@@ -183,6 +183,8 @@ def test_a_trial_overlays_its_curves_and_opens_as_a_project(qtbot, window: MainW
     experiments.panel.table.trial_activated.emit(1)  # a double-click
     trial_run = str(run_dir_of(out_dir_for(tmp_path / "spirals.json", tmp_path / "runs"), "MLP on spirals", 1))
     assert trial_run in runs and runs[trial_run].history.epoch_x == [1, 2, 3]
+    window.training.dashboard.reload_runs()  # the project's runs read again (after Save As moved them)
+    assert trial_run in window.training.dashboard.plots.runs
     other = experiments.open_trial(1)  # a window of its own, deleted when it closes
     try:
         assert other.document.project.name == "MLP on spirals · trial 1" and other.document.path is None
