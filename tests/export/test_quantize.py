@@ -34,6 +34,17 @@ def test_int8_cnn_is_calibrated_three_times_smaller_and_as_accurate(cnn_run: Pat
     model = onnx.load(str(tmp_path / "cnn8.onnx"))
     assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in model.graph.node}
     assert "validation accuracy" in result.message and "x smaller" in result.message
+    # uint8 activations, int8 per-channel weights; the convolution reading the input stays float
+    producers = {out: node for node in model.graph.node for out in node.output}
+    initializers = {i.name: i for i in model.graph.initializer}
+    first, second = [node for node in model.graph.node if node.op_type == "Conv"]
+    assert first.input[0] == model.graph.input[0].name
+    assert initializers[first.input[1]].data_type == onnx.TensorProto.FLOAT
+    weight = producers[second.input[1]]
+    assert weight.op_type == "DequantizeLinear" and initializers[weight.input[0]].data_type == onnx.TensorProto.INT8
+    activation = producers[second.input[0]]
+    assert activation.op_type == "DequantizeLinear"
+    assert initializers[activation.input[2]].data_type == onnx.TensorProto.UINT8  # its zero point
 
 
 def test_fp16_halves_the_weights(cnn_run: Path, tmp_path: Path) -> None:

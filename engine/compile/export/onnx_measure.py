@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 _BATCH = 256
+#: Timed runs of one model before the next model's turn.
+BLOCK = 20
 
 
 def measure(paths: list[str], input_name: str, x_file: str, y_file: str | None, metric: str,
@@ -34,11 +36,9 @@ def measure(paths: list[str], input_name: str, x_file: str, y_file: str | None, 
     """
     x = np.load(x_file, mmap_mode="r")
     y = None if y_file is None else np.load(y_file, mmap_mode="r")
-    results = []
-    for path in paths:
-        session = _session(path)
-        results.append((_metric(session, input_name, x, y, metric), _latency(session, input_name, x, rounds)))
-    return results
+    sessions = [_session(path) for path in paths]
+    metrics = [_metric(session, input_name, x, y, metric) for session in sessions]
+    return list(zip(metrics, _latencies(sessions, input_name, x, rounds)))
 
 
 def _session(path: str) -> Any:
@@ -62,15 +62,24 @@ def _metric(session: Any, input_name: str, x: np.ndarray, y: np.ndarray | None, 
     return float(((out.reshape(x.shape) - x) ** 2).mean())
 
 
-def _latency(session: Any, input_name: str, x: np.ndarray, rounds: int) -> float:
-    one = np.ascontiguousarray(x[:1])
-    timings = []
-    for round_ in range(2 * rounds):
-        start = time.perf_counter()
-        session.run(None, {input_name: one})
-        if round_ >= rounds:
-            timings.append(time.perf_counter() - start)
-    return statistics.median(timings) * 1000.0
+def _latencies(sessions: list[Any], input_name: str, x: np.ndarray, rounds: int) -> list[float]:
+    """Median batch-1 latency (ms) of each session over ``rounds`` runs, after as many warm-up runs.
+
+    The models take turns, :data:`BLOCK` runs at a time, so a change of the machine's speed
+    while they are timed (another process, the clock) touches them alike.
+    """
+    one = {input_name: np.ascontiguousarray(x[:1])}
+    for session in sessions:
+        for _ in range(rounds):
+            session.run(None, one)
+    timings: list[list[float]] = [[] for _ in sessions]
+    for start in range(0, rounds, BLOCK):
+        for session, times in zip(sessions, timings):
+            for _ in range(min(BLOCK, rounds - start)):
+                began = time.perf_counter()
+                session.run(None, one)
+                times.append(time.perf_counter() - began)
+    return [statistics.median(times) * 1000.0 for times in timings]
 
 
 def _child(connection: Any, args: tuple[Any, ...]) -> None:

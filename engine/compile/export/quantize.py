@@ -1,7 +1,8 @@
 """Smaller ONNX models for small devices: int8 with ONNX Runtime's quantization tools, or fp16.
 
-* int8 for convolution networks: static quantization (QDQ, per-channel int8 weights and
-  activations), calibrated on the run's own training samples;
+* int8 for convolution networks: static quantization (QDQ, per-channel int8 weights, uint8
+  activations, the convolution reading the input left in float), calibrated on the run's own
+  training samples;
 * int8 for the others (linear, recurrent, attention): dynamic quantization of the weights;
 * fp16: every float tensor converted, inputs and outputs kept float32.
 

@@ -24,6 +24,12 @@ def write_converted(float_path: Path, out: Path, method: str, calibration_x: np.
                     keep_float: Iterable[str] = ()) -> None:
     """Write ``float_path`` converted by ``method`` (``fp16``, ``dynamic`` or ``static`` int8) to ``out``.
 
+    Static quantization writes QDQ with uint8 activations and per-channel int8 weights: ONNX
+    Runtime fuses residual additions and pooling only for uint8 activations (int8 ones ran the
+    ResNet template at half the float model's speed, uint8 ones at 0.94x, in
+    ``bench/quantize_variants.py``); the convolutions reading the input stay float
+    (:func:`input_convolutions`).
+
     Args:
         keep_float: Operator types left in float32.
     """
@@ -49,9 +55,26 @@ def write_converted(float_path: Path, out: Path, method: str, calibration_x: np.
         else:
             quantize_static(str(prepared), str(out), _Calibration(calibration_x, input_name),
                             quant_format=QuantFormat.QDQ, per_channel=True, weight_type=QuantType.QInt8,
-                            activation_type=QuantType.QInt8, op_types_to_quantize=_quantized_types(method, keep))
+                            activation_type=QuantType.QUInt8, op_types_to_quantize=_quantized_types(method, keep),
+                            nodes_to_exclude=input_convolutions(prepared))
     finally:
         prepared.unlink(missing_ok=True)
+
+
+def input_convolutions(path: Path) -> list[str]:
+    """Names of the convolutions that read a model input: static quantization leaves them in float.
+
+    The first convolution sees the raw input, which is the most sensitive to rounding, and sums
+    few products per output (9 for a 3x3 kernel on one channel), where int8 arithmetic saves less
+    than the quantize and dequantize steps around it cost: on the CNN template, leaving it in
+    float makes the int8 model faster than the float one instead of slower
+    (``bench/quantize_variants.py``), at no cost in size (its weights are a few hundred bytes).
+    """
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    inputs = {i.name for i in graph.input} - {i.name for i in graph.initializer}
+    return [node.name for node in graph.node if node.op_type == "Conv" and node.input and node.input[0] in inputs]
 
 
 def convertible_types(float_path: Path, method: str) -> list[str]:
