@@ -6,6 +6,8 @@ its own epochs and seed), then exported with ``export --format onnx --quantize i
 fp16 with ``--fp16``) through the same code the CLI runs. The latency is ONNX Runtime's median
 over 200 runs at batch 1 on one thread, float and quantized measured in the same process one
 after the other (the export's own table); ``--rounds`` repeats the export and reports medians.
+An operator type the export had to keep in float (ONNX Runtime cannot run its converted form)
+is named in the mode column.
 
 Targets (the CNN template): int8 file at least 3x smaller, accuracy drop at most 0.5 points,
 int8 latency no worse than float.
@@ -58,7 +60,7 @@ def measure(run: Path, mode: str, folder: Path, rounds: int) -> dict[str, Any]:
     assert first is not None
     return {"method": first.method, "float_kib": first.float_bytes / 1024, "quantized_kib": first.quantized_bytes / 1024,
             "size_ratio": first.float_bytes / first.quantized_bytes, "float_accuracy": first.float_metric,
-            "quantized_accuracy": first.quantized_metric,
+            "quantized_accuracy": first.quantized_metric, "kept_float": list(first.kept_float),
             "float_ms": statistics.median(r.float_ms for r in reports if r is not None),
             "quantized_ms": statistics.median(r.quantized_ms for r in reports if r is not None)}
 
@@ -90,7 +92,8 @@ def main() -> int:
                     print(rows[-1], flush=True)
                     continue
                 results[f"{template.stem}/{mode}"] = r
-                rows.append([template.stem, f"{mode} {r['method']}", f"{r['float_kib']:,.1f}",
+                kept = f" ({', '.join(r['kept_float'])} kept float)" if r["kept_float"] else ""
+                rows.append([template.stem, f"{mode} {r['method']}{kept}", f"{r['float_kib']:,.1f}",
                              f"{r['quantized_kib']:,.1f}", f"{r['size_ratio']:.2f}x", f"{r['float_accuracy']:.2f}",
                              f"{r['quantized_accuracy']:.2f}", f"{r['quantized_accuracy'] - r['float_accuracy']:+.2f}",
                              f"{r['float_ms']:.4f}", f"{r['quantized_ms']:.4f}", f"{r['float_ms'] / r['quantized_ms']:.2f}x"])
