@@ -10,7 +10,7 @@ position survive the updates.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableWidget, QTableWidgetItem, QWidget
 
@@ -19,7 +19,7 @@ from gui.style import status_color
 from gui.training.experiment_data import STATE_WORDS, Axis, TrialRow, format_value
 
 #: Icon (resources/icons) of each state the table shows.
-STATE_ICONS = {"complete": "ok", "pruned": "stop", "failed": "error", "running": "train", "stopped": "pause",
+STATE_ICONS = {"complete": "ok", "pruned": "pruned", "failed": "error", "running": "train", "stopped": "pause",
                "waiting": "pause"}
 STOPPED_TIP = "Stopped with a checkpoint: the next Run Search continues it"
 
@@ -175,12 +175,7 @@ class TrialsTable(QTableWidget):
         items[1].key = (1, state)
         items[1].setIcon(icon(STATE_ICONS.get(state, "warning")))
         items[1].setToolTip(row.message or (STOPPED_TIP if state == "stopped" else ""))
-        if state == "failed":
-            items[1].setForeground(QColor(status_color("error")))
-        elif state in ("pruned", "stopped"):  # ended early: quieter than the trials that completed
-            items[1].setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
-        else:
-            items[1].setData(Qt.ItemDataRole.ForegroundRole, None)
+        self._colour_state(items[1], state)
         for index, axis in enumerate(self.axes):
             value = row.params.get(axis.target)
             items[2 + index].setText("" if value is None else format_value(value))
@@ -203,6 +198,21 @@ class TrialsTable(QTableWidget):
             font = item.font()
             font.setBold(best)
             item.setFont(font)
+
+    def _colour_state(self, item: QTableWidgetItem, state: str) -> None:
+        if state == "failed":
+            item.setForeground(QColor(status_color("error")))
+        elif state in ("pruned", "stopped"):  # ended early: quieter than the trials that completed
+            item.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
+        else:
+            item.setData(Qt.ItemDataRole.ForegroundRole, None)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """A new theme (palette): the state colours follow it."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            for number, items in self.rows.items():
+                self._colour_state(items[1], self.states.get(number, ""))
 
     def _activate(self, row: int) -> None:
         item = self.item(row, 0)

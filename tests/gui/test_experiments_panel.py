@@ -274,3 +274,16 @@ def test_closing_the_window_mid_search_neither_crashes_nor_hangs(qtbot, window: 
     assert time.monotonic() - started < 15
     job = experiments.job
     qtbot.waitUntil(lambda: not job._thread.is_alive(), timeout=30_000)
+
+
+def test_the_quiet_colour_of_pruned_trials_follows_the_theme(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    from PySide6.QtGui import QPalette
+
+    _open(qtbot, window, make_study(tmp_path))
+    table = window.experiments.panel.table
+    window.use_light_theme()
+    light = table.rows[2][1].foreground().color()
+    window.use_dark_theme()
+    qtbot.waitUntil(lambda: table.rows[2][1].foreground().color() != light)
+    assert table.states[2] == "pruned"
+    assert table.rows[2][1].foreground().color() == table.palette().color(QPalette.ColorRole.PlaceholderText)
