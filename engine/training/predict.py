@@ -144,8 +144,9 @@ class Predictor:
 
         try:
             samples.arrays.append(read_image(path, (height, width), channels, str(path)))
-        except DataError as exc:
-            raise UserError(f"{exc}; remove it or give another file") from None
+        except DataError:  # corrupt or not an image at all: listed with the skipped files, the others go on
+            samples.skipped.append(str(path))
+            return
         samples.names.append(name)
         samples.truth.append(None)
 

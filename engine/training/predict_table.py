@@ -45,7 +45,8 @@ class Predictions:
         task: The run's task.
         weights: Where the weights came from.
         rows: One per input sample, in input order.
-        skipped: Files in input folders that are not images (each listed once).
+        skipped: Files in input folders that are not images, and image files that cannot be read (each
+            listed once).
     """
 
     run_dir: Path
@@ -129,8 +130,9 @@ class Predictions:
 
 
 def skipped_line(skipped: list[str]) -> str:
-    """One line naming the files skipped because they are not images."""
-    return f"skipped {len(skipped)} file(s) that are not images ({', '.join(IMAGE_SUFFIXES)}): {', '.join(skipped)}"
+    """One line naming the files skipped because they are not images or cannot be read."""
+    return (f"skipped {len(skipped)} file(s) that are not images ({', '.join(IMAGE_SUFFIXES)}) or cannot be read: "
+            f"{', '.join(skipped)}")
 
 
 def _visible(text: str) -> str:

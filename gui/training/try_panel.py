@@ -147,6 +147,8 @@ class TryPanel(QWidget):
         if result is None:
             self.error = error
             self.status.setText(f"<span style='color:{status_color('error')}'>{html.escape(error)}</span>")
+            if kind == "predict":
+                self.answer.clear()  # not "Predicting…" forever
             return
         self.error = ""
         if kind == "open":
@@ -189,11 +191,17 @@ class TryPanel(QWidget):
                 self.features.addRow(name, editor)
             self.fill_sample()
         if predictor is not None:
-            what = ("Drop image files here, or Open Images…" if images else
-                    "Type the features and Predict" if table else "Type a text and press Enter" if text else
-                    "Drop .csv or .npz files here")
-            self.status.setText(f"{predictor.run_dir.name} ({predictor.weights}), {self.task.replace('_', ' ')}: "
-                                f"{what}")
+            self.status.setText(self._ready_text())
+
+    def _ready_text(self) -> str:
+        """The status line of an open run: which weights, the task, and what to give."""
+        predictor = self.predictor
+        if predictor is None:
+            return "Train a model (F5), then try it here on new data."
+        what = ("Drop image files here, or Open Images…" if self._images() else
+                "Type the features and Predict" if self._table() else
+                "Type a text and press Enter" if self.task == "language_model" else "Drop .csv or .npz files here")
+        return f"{predictor.run_dir.name} ({predictor.weights}), {self.task.replace('_', ' ')}: {what}"
 
     def fill_sample(self, index: int = 0) -> None:
         """Fill the feature editors with a validation sample's values (in the data's units), or the training
@@ -262,7 +270,10 @@ class TryPanel(QWidget):
         skipped = [Path(str(name)).name for name in getattr(predictions, "skipped", [])]
         if skipped:
             more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-            self.status.setText(f"Skipped {len(skipped)} file(s) that are not images: {', '.join(skipped[:5])}{more}")
+            self.status.setText(f"Skipped {len(skipped)} file(s) that are not images or cannot be read: "
+                                f"{', '.join(skipped[:5])}{more}")
+        else:
+            self.status.setText(self._ready_text())  # an earlier error or skip list is over
         if self.rows:
             self.results.setCurrentRow(0)
         self.predicted.emit(self.rows)

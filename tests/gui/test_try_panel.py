@@ -83,3 +83,25 @@ def test_a_missing_run_is_said_in_one_line(qtbot, tmp_path: Path) -> None:  # no
     panel.set_run(tmp_path / "nothing", tmp_path)
     assert panel.wait() and panel.predictor is None
     assert "nothing" in panel.error and "\n" not in panel.error.strip()
+
+
+def test_an_unreadable_image_among_good_ones_is_skipped_and_an_error_clears(qtbot, digits_run: Path,
+                                                                          tmp_path: Path) -> None:  # noqa: ANN001
+    """Picked files with a corrupt one: the good ones are predicted and the bad one is listed; an error
+    (nothing readable) leaves no "Predicting…" behind, and the next good prediction clears it."""
+    panel = TryPanel()
+    qtbot.addWidget(panel)
+    panel.set_run(digits_run, ROOT / "templates")
+    assert panel.wait()
+    files = _digit_files(tmp_path)
+    broken = tmp_path / "broken.png"
+    broken.write_text("not a picture")
+    panel.predict([*files, str(broken)])
+    assert panel.wait() and panel.error == "" and panel.results.count() == 3
+    assert "Skipped 1 file(s)" in panel.status.text() and "broken.png" in panel.status.text()
+    panel.predict([str(broken)])
+    assert panel.wait() and "no input to predict on" in panel.error and "broken.png" in panel.error
+    assert "Predicting" not in panel.answer.text()
+    panel.predict(files[:1])
+    assert panel.wait() and panel.error == ""
+    assert "Drop image files here" in panel.status.text() and "broken" not in panel.status.text()

@@ -284,3 +284,14 @@ def test_autoencoder_rows_give_the_reconstruction_error(tmp_path: Path) -> None:
         recon = _model(run)(torch.from_numpy(digits)).numpy()
     np.testing.assert_allclose([r.prediction for r in result.rows], ((recon - digits) ** 2).mean(1), rtol=1e-4)
     assert result.task == "autoencoder" and "reconstruction error" in result.table().splitlines()[1]
+
+
+def test_an_unreadable_image_file_is_skipped_and_listed_not_fatal(image_run: Path, tmp_path: Path) -> None:
+    good = _image(tmp_path / "good.png", True, 3)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    result = predict_run(image_run, [str(good), str(broken)])
+    assert [r.input for r in result.rows] == [str(good)] and result.skipped == [str(broken)]
+    assert "skipped 1 file(s) that are not images" in result.table() and "cannot be read" in result.table()
+    with pytest.raises(UserError, match="no input to predict on .*broken.png"):
+        predict_run(image_run, [str(broken)])
