@@ -128,15 +128,11 @@ class TileGrid(QWidget):
         line = metrics.height()
         header_h = line + 2 if self.headers else 0.0
         if any(t.caption for t in self.tiles):
-            best = self._fit(groups, aspect, header_h, line, 1)
-            if not self._captions_fit(metrics, best.tile_w + GAP - 2):
-                best = self._fit(groups, aspect, header_h, line, 2)
+            best = self._snapped(self._fit(groups, aspect, header_h, line, 1), pixels)
+            if not self._captions_fit(metrics, best.tile_w + GAP - 2):  # judged on the tiles as drawn
+                best = self._snapped(self._fit(groups, aspect, header_h, line, 2), pixels)
         else:
-            best = self._fit(groups, aspect, header_h, line, 0)
-        if pixels is not None and best.tile_w > 0:
-            scale = best.tile_w / pixels.width()
-            scale = math.floor(scale) if scale >= 2 else scale
-            best.tile_w, best.tile_h = scale * pixels.width(), scale * pixels.height()
+            best = self._snapped(self._fit(groups, aspect, header_h, line, 0), pixels)
         rows = math.ceil(groups / best.columns) if groups else 0
         caption_h = best.caption_lines * line + (3 if best.caption_lines else 0)
         used_w = best.columns * (self.group * best.tile_w + (self.group - 1) * INNER) + (best.columns - 1) * GAP
@@ -144,6 +140,15 @@ class TileGrid(QWidget):
         best.left = max((self.width() - used_w) / 2, MARGIN)
         best.top = max((self.height() - used_h) / 2, MARGIN) + header_h
         return best
+
+    @staticmethod
+    def _snapped(layout: _Layout, pixels: QSize | None) -> _Layout:
+        """``layout`` with its tiles shrunk to a whole number of screen pixels per image pixel (from 2x up)."""
+        if pixels is not None and layout.tile_w > 0:
+            scale = layout.tile_w / pixels.width()
+            scale = math.floor(scale) if scale >= 2 else scale
+            layout.tile_w, layout.tile_h = scale * pixels.width(), scale * pixels.height()
+        return layout
 
     def _fit(self, groups: int, aspect: float, header_h: float, line: float, lines: int) -> _Layout:
         """The column count giving the widest tiles with ``lines`` caption lines."""
