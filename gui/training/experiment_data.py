@@ -118,6 +118,14 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def format_objective(value: Any) -> str:
+    """An objective's value with a fixed number of decimals between 0.001 and 10 (``1.0000`` beside
+    ``0.9944``, not ``1``), else as :func:`format_value` writes it."""
+    if isinstance(value, float) and (value == 0.0 or 1e-3 <= abs(value) < 10):
+        return f"{value:.4f}"
+    return format_value(value)
+
+
 def better(a: float, b: float, direction: str) -> bool:
     """Whether ``a`` beats ``b`` in ``direction`` (``maximize`` / ``minimize``)."""
     return a > b if direction == "maximize" else a < b

@@ -15,7 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QTabWidget, QWidget
 
-from gui.training.experiment_data import StudyView, better, format_value
+from gui.training.experiment_data import StudyView, better, format_objective, format_value
 from gui.training.parameter_plots import ImportancePlot, ParallelPlot, PlotColors, note, styled_plot
 from gui.training.plots import run_color
 
@@ -155,7 +155,7 @@ class ExperimentPlots(QTabWidget):
         brushes = [BEST_COLOR if t.number == view.best else self.colors.muted for t in done]
         scatter = pg.ScatterPlotItem([t.number for t in done], [t.values[0] for t in done],  # type: ignore[index]
                                      data=[t.number for t in done], brush=brushes, pen=None, size=8,
-                                     hoverable=True, tip=lambda x, y, data: f"trial {data}: {metric} {format_value(y)}")
+                                     hoverable=True, tip=lambda x, y, data: f"trial {data}: {metric} {format_objective(y)}")
         scatter.sigClicked.connect(self._on_clicked)
         plot.addItem(scatter)
         own = view.trial(view.template_trial) if view.template_trial is not None else None
@@ -192,7 +192,7 @@ class ExperimentPlots(QTabWidget):
             [t.values[1] for t in done], [t.values[0] for t in done], data=[t.number for t in done],  # type: ignore[index]
             brush=[FRONT_COLOR if t.number in view.pareto else self.colors.muted for t in done], pen=None,
             size=[11 if t.number in view.pareto else 7 for t in done], hoverable=True,
-            tip=lambda x, y, data: f"trial {data}: {first} {format_value(y)}, {second} {format_value(x)}")
+            tip=lambda x, y, data: f"trial {data}: {first} {format_objective(y)}, {second} {format_objective(x)}")
         scatter.sigClicked.connect(self._on_clicked)
         plot.addItem(scatter)
         self._mark_template(plot, view, second, [t.values[1] for t in done])  # type: ignore[index]

@@ -44,6 +44,7 @@ class ExperimentsController(QObject):
         self.window = window
         self.panel = ExperimentsPanel(window.actions)
         self.job: SearchJob | None = None
+        self._interrupted = False  # a trial of the running search was stopped before it completed
         #: Trials at a time (``None``: one per core, at most 4, as the command line).
         self.workers: int | None = None
         self.study: Any = None
@@ -145,6 +146,7 @@ class ExperimentsController(QObject):
         self.panel.clear(f"Opening the study in {request.out_dir}…")
         self.panel.begin_search()
         self.job = SearchJob(request, document.start_weights(), self)
+        self._interrupted = False
         self.job.opened.connect(self._on_opened)
         self.job.updates.connect(self._on_updates)
         self.job.ended.connect(self._on_ended)
@@ -178,6 +180,7 @@ class ExperimentsController(QObject):
         self.refresh()
 
     def _on_updates(self, updates: list) -> None:
+        self._interrupted = self._interrupted or any(u.state == "interrupted" for u in updates)
         if self.panel.add_updates(updates):
             self._refresh_timer.start()
         self._show_progress()
@@ -190,12 +193,14 @@ class ExperimentsController(QObject):
             self._show_problem("The search could not run", error, modal=False)
             return
         stopped = self.job is not None and self.job.stops > 0
+        interrupted = stopped and self._interrupted
         document = self.window.document
         if document is not None and document.project.id != self.project_id:
             self.set_document(document)  # another project was opened while it ran: show that one's study
         else:
             self.refresh()
-        words = "Search stopped: Run Search continues its stopped trials" if stopped else "Search finished"
+        words = ("Search stopped: Run Search continues its stopped trials" if interrupted else
+                 "Search stopped: its running trials completed" if stopped else "Search finished")
         self.window.statusBar().showMessage(words, 8000)
 
     def refresh(self) -> None:

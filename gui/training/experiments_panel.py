@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget
 
-from gui.training.experiment_data import StudyView, TrialRow, format_value
+from gui.training.experiment_data import StudyView, TrialRow, format_objective, format_value
 from gui.training.experiment_plots import ExperimentPlots
 from gui.training.trials_table import TrialsTable
 
@@ -171,7 +171,7 @@ class ExperimentsPanel(QWidget):
         if view is not None and view.best is not None:
             best = view.trial(view.best)
             if best is not None and best.values:
-                parts.append(f"best {view.objectives[0]} {format_value(best.values[0])} (trial {best.number})")
+                parts.append(f"best {view.objectives[0]} {format_objective(best.values[0])} (trial {best.number})")
         return " · ".join(parts) if parts else "no trials yet"
 
     def rows(self) -> list[TrialRow]:
@@ -218,6 +218,6 @@ class ExperimentsPanel(QWidget):
         if best is not None and best.values:
             values = ", ".join(f"{k.split('.', 1)[-1]}={format_value(v)}" for k, v in best.params.items())
             self.apply_button.setToolTip(f"Write trial {best.number}'s values into the project as one undo step "
-                                         f"({view.objectives[0]} {format_value(best.values[0])}): {values}")
+                                         f"({view.objectives[0]} {format_objective(best.values[0])}): {values}")
         else:
             self.apply_button.setToolTip("Write the best trial's values into the project (after a trial completes)")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
-from gui.training.experiment_data import Axis, StudyView, format_value
+from gui.training.experiment_data import Axis, StudyView, format_objective
 
 #: Bar colour of the importances.
 BAR_COLOR = "#2F81F7"
@@ -124,7 +124,7 @@ class ParallelPlot:
             line = pg.PlotDataItem(list(range(len(axes))), [math.nan if y is None else y for y in ys],
                                    pen=pg.mkPen(color, width=width, style=style), connect="finite")
             line.setToolTip(f"trial {t.number}{' (the project as it is)' if t.number == view.template_trial else ''}"
-                            f": {metric} {format_value(t.values[0])}")  # type: ignore[index]
+                            f": {metric} {format_objective(t.values[0])}")  # type: ignore[index]
             plot.addItem(line)
             self.lines[t.number] = line
         for index, axis in enumerate(axes):

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTableWidge
 
 from gui.icons import icon
 from gui.style import status_color
-from gui.training.experiment_data import STATE_WORDS, Axis, TrialRow, format_value
+from gui.training.experiment_data import STATE_WORDS, Axis, TrialRow, format_objective, format_value
 
 #: Icon (resources/icons) of each state the table shows.
 STATE_ICONS = {"complete": "ok", "pruned": "pruned", "failed": "error", "running": "train", "stopped": "pause",
@@ -95,7 +95,6 @@ class TrialsTable(QTableWidget):
         self.objectives: list[str] = []
         self.rows: dict[int, list[_Item]] = {}
         self.states: dict[int, str] = {}
-        self.sortByColumn(0, Qt.SortOrder.AscendingOrder)
 
     # ----------------------------------------------------------------- public
     def set_columns(self, axes: list[Axis], objectives: list[str]) -> None:
@@ -116,6 +115,7 @@ class TrialsTable(QTableWidget):
         for index, axis in enumerate(axes):
             self.horizontalHeaderItem(2 + index).setToolTip(axis.target)
         self.setSortingEnabled(True)
+        self.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # new columns: by trial number (not a gone column)
 
     def show_rows(self, rows: list[TrialRow], best: int | None = None, pareto: set[int] | None = None,
                   epochs: dict[int, int] | None = None) -> None:
@@ -185,7 +185,7 @@ class TrialsTable(QTableWidget):
         for index in range(len(self.objectives)):
             item = items[2 + len(self.axes) + index]
             value = values[index] if index < len(values) else None
-            item.setText("" if value is None else format_value(value))
+            item.setText("" if value is None else format_objective(value))
             item.key = _key(value)
             item.setToolTip("latest epoch's value: the trial has not completed" if provisional and value is not None
                             else "")

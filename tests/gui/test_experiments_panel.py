@@ -94,9 +94,9 @@ def test_the_panel_fills_from_the_projects_study(qtbot, window: MainWindow, tmp_
     table = panel.table
     assert table.columns == ["#", "State", "lr", "fc2.out_features", "val_accuracy", "Time"]
     assert _state_texts(window) == {0: "complete", 1: "complete", 2: "pruned", 3: "failed"}
-    assert table.rows[0][4].text() == "0.8" and table.rows[1][4].text() == "0.65"
+    assert table.rows[0][4].text() == "0.8000" and table.rows[1][4].text() == "0.6500"
     assert table.rows[0][0].font().bold() and not table.rows[1][0].font().bold()  # the best trial
-    assert panel.view.best == 0 and "best val_accuracy 0.8 (trial 0)" in panel.status.text()
+    assert panel.view.best == 0 and "best val_accuracy 0.8000 (trial 0)" in panel.status.text()
     # sortable: by the metric, the best first
     table.sortByColumn(4, Qt.SortOrder.DescendingOrder)  # as a click on its header
     assert [table.item(row, 0).text() for row in range(4)] == ["0", "1", "2", "3"]  # the failed trial last
@@ -287,3 +287,21 @@ def test_the_quiet_colour_of_pruned_trials_follows_the_theme(qtbot, window: Main
     qtbot.waitUntil(lambda: table.rows[2][1].foreground().color() != light)
     assert table.states[2] == "pruned"
     assert table.rows[2][1].foreground().color() == table.palette().color(QPalette.ColorRole.PlaceholderText)
+
+
+def test_trials_are_listed_by_number_and_objectives_with_fixed_decimals(qtbot) -> None:  # noqa: ANN001
+    """A new table sorts by trial number (its sort column once pointed past the last column, so trial 7
+    could sit above 6), and a perfect accuracy reads 1.0000 beside 0.9944, not 1."""
+    from gui.training.experiment_data import TrialRow, format_objective
+    from gui.training.trials_table import TrialsTable
+
+    table = TrialsTable()
+    qtbot.addWidget(table)
+    table.set_columns([], ["val_accuracy"])
+    done = [TrialRow(i, "COMPLETE", {}, [0.9944 if i else 1.0]) for i in range(6)]
+    table.show_rows(done)
+    table.show_rows(done + [TrialRow(7, "RUNNING", {}), TrialRow(6, "RUNNING", {})])
+    assert [table.item(r, 0).text() for r in range(table.rowCount())] == ["0", "1", "2", "3", "4", "5", "6", "7"]
+    assert table.rows[0][2].text() == "1.0000" and table.rows[1][2].text() == "0.9944"
+    assert format_objective(0.00012) == "0.00012" and format_objective(123.456) == "123.5"
+    assert format_objective(675072.0) == "675,072"
