@@ -18,7 +18,7 @@ from typing import Any, Callable
 import pyqtgraph as pg
 import shiboken6
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QColor
+from PySide6.QtGui import QCloseEvent, QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -275,6 +275,28 @@ class LrFinderDialog(DiagnosticDialog):
         self._smoothed: list[float] = []
         self._average = 0.0
         self.suggestion: float | None = None
+        self._used = False  # the suggestion was applied from this dialog
+        # Undo and Redo work here as in the main window (the dialog is a window of its own), and the
+        # dialog follows the project's learning rate whichever window undid the change.
+        for keys, step in ((QKeySequence.StandardKey.Undo, document.undo_stack.undo),
+                           (QKeySequence.StandardKey.Redo, document.undo_stack.redo)):
+            QShortcut(QKeySequence(keys), self, activated=step)
+        document.undo_stack.indexChanged.connect(self._follow_project)
+
+    def _follow_project(self, _index: int = 0) -> None:
+        """The project's learning rate changed (use, undo, redo, an edit): say where it stands."""
+        if self.suggestion is None or not shiboken6.isValid(self.document):
+            return
+        current = self.document.project.training.get("lr")
+        if isinstance(current, (int, float)) and float(current) == self.suggestion:
+            self._set_status(f"The learning rate is {self.suggestion:g} now (Undo puts the old one back)."
+                             if self._used else f"Suggested learning rate: {self.suggestion:g}, which the project "
+                             "already uses.", "ok")
+            self.use_button.setEnabled(False)
+        else:
+            now = f" The project uses {float(current):g}." if isinstance(current, (int, float)) else ""
+            self._set_status(f"Suggested learning rate: {self.suggestion:g}, where the loss falls fastest.{now}", "ok")
+            self.use_button.setEnabled(True)
 
     def set_theme(self, theme: object) -> None:
         super().set_theme(theme)
@@ -296,6 +318,7 @@ class LrFinderDialog(DiagnosticDialog):
         self.smooth_curve.setData([], [])
         self.mark.hide()
         self.suggestion = None
+        self._used = False
         self.use_button.setEnabled(False)
         self.use_button.setText("Use This Learning Rate")
 
@@ -343,7 +366,7 @@ class LrFinderDialog(DiagnosticDialog):
         self.use_button.setText(f"Use {suggestion:g}")
         self.use_button.setEnabled(True)
         self.use_button.setToolTip(f"Set training.lr to {suggestion:g} (one undoable change)")
-        self._set_status(f"Suggested learning rate: {suggestion:g}, where the loss falls fastest.{now}", "ok")
+        self._follow_project()
 
     def use_suggestion(self) -> bool:
         """Set the project's learning rate to the suggestion: one undo step."""
@@ -355,8 +378,8 @@ class LrFinderDialog(DiagnosticDialog):
             self._set_status(f"Cannot set it now: {document.read_only_reason or 'the project cannot change'}",
                              "error")
             return False
-        self._set_status(f"The learning rate is {self.suggestion:g} now (Undo puts the old one back).", "ok")
-        self.use_button.setEnabled(False)
+        self._used = True
+        self._follow_project()
         return True
 
 

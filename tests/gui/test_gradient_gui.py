@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 
 from engine.errors import UserError
 from engine.graph.fileformat import load_project, save_project
@@ -182,8 +182,15 @@ def test_the_lr_finder_suggestion_is_one_undo_step(qtbot, window: MainWindow) ->
     steps = document.undo_stack.count()
     dialog.use_button.click()
     assert document.project.training["lr"] == dialog.suggestion and document.undo_stack.count() == steps + 1
-    document.undo_stack.undo()
+    assert not dialog.use_button.isEnabled() and "now (Undo puts the old one back)" in dialog.status.text()
+    document.undo_stack.undo()  # from the main window: the dialog follows
     assert document.project.training["lr"] == 0.01
+    assert dialog.use_button.isEnabled() and "The project uses 0.01" in dialog.status.text()
+    dialog.use_button.click()
+    dialog.activateWindow()
+    qtbot.waitUntil(dialog.isActiveWindow)
+    qtbot.keyClick(dialog, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # Undo in the dialog itself
+    assert document.project.training["lr"] == 0.01 and dialog.use_button.isEnabled()
     dialog.close()
 
 
