@@ -143,7 +143,9 @@ def open_study(storage_url: str, name: str, settings: StudySettings, space: Sear
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study = optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
                                     directions=settings.directions, load_if_exists=True)
-    description = {"space": json.loads(space.key()), "objectives": settings.objective_names()}
+    description: dict[str, Any] = {"space": json.loads(space.key()), "objectives": settings.objective_names()}
+    if "training.epochs" not in {d["target"] for d in description["space"]}:
+        description["epochs"] = int(epochs)  # trials trained for other epoch counts are not comparable
     if exists:
         _check_same(study, name, description)
     else:
@@ -153,6 +155,8 @@ def open_study(storage_url: str, name: str, settings: StudySettings, space: Sear
 
 def _check_same(study: optuna.Study, name: str, description: dict[str, Any]) -> None:
     stored = study.user_attrs.get("search")
+    if isinstance(stored, dict) and "epochs" not in stored:  # a study from before epochs were recorded
+        description = {k: v for k, v in description.items() if k != "epochs"}
     if stored == description:
         return
     why = "it was not made by a Neural Canvas search"
@@ -160,11 +164,14 @@ def _check_same(study: optuna.Study, name: str, description: dict[str, Any]) -> 
         if stored.get("objectives") != description["objectives"]:
             why = f"it optimizes {', '.join(stored.get('objectives') or [])}, this project " \
                   f"{', '.join(description['objectives'])}"
+        elif stored.get("epochs") != description.get("epochs"):
+            why = f"its trials train {stored.get('epochs')} epochs, this project {description.get('epochs')} " \
+                  f"(training.epochs)"
         else:
             old = {d["target"]: d for d in stored.get("space", [])}
             new = {d["target"]: d for d in description["space"]}
             changed = sorted(t for t in old.keys() | new.keys() if old.get(t) != new.get(t))
             why = f"its search space differs at {', '.join(changed[:3])}" if changed else why
-    raise UserError(f"a study named {name!r} already exists in this storage and {why}; trials of different "
-                    f"spaces cannot be compared: give search.name another name (or --out another folder) to "
-                    f"start a new study")
+    raise UserError(f"a study named {name!r} already exists in this storage and {why}; its trials could not be "
+                    f"compared with new ones: give search.name another name (or --out another folder) to start a "
+                    f"new study")

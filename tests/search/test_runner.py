@@ -112,3 +112,24 @@ def test_no_baseline_when_the_project_lies_outside_the_space(tmp_path: Path) -> 
     runner, study = _runner(path, trials=1)
     runner.run()
     assert "baseline" not in study.trials[0].user_attrs
+
+
+def test_a_study_is_not_continued_with_another_epoch_count(tmp_path: Path) -> None:
+    """Trials of 3 epochs and of 30 would be ranked together: the study refuses, naming both counts."""
+    import pytest
+
+    from engine.errors import UserError
+
+    path = spirals_search(tmp_path, {"training.lr": {"low": 1e-4, "high": 0.1, "log": True}}, pruner="none")
+    first, _ = _runner(path, trials=2)
+    first.run()
+    data = json.loads(path.read_text())
+    data["training"]["epochs"] = 30
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError, match=r"its trials train 3 epochs, this project 30 \(training.epochs\); its "
+                                        r"trials could not be compared with new ones: give search.name another"):
+        _runner(path, trials=4)
+    data["search"]["space"]["training.epochs"] = {"low": 3, "high": 30}  # epochs searched: each trial says its own
+    data["search"]["name"] = "epochs searched"
+    path.write_text(json.dumps(data))
+    _runner(path, trials=1)
