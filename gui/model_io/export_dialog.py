@@ -110,6 +110,7 @@ class ExportDialog(QDialog):
         for key, text in PRECISIONS:
             self.precision.addItem(text, key)
         self.precision.currentIndexChanged.connect(self._reset_status)
+        self._precision_choice = 0  # the person's choice while Precision does not apply
         self.format.currentIndexChanged.connect(self._update_precision)
         self.source.currentIndexChanged.connect(self._update_precision)
         self.is_gan = is_gan
@@ -171,6 +172,11 @@ class ExportDialog(QDialog):
                "Choose a trained run: a quantized model is checked by its accuracy on the run's validation split"
                if not self.source.currentData() else
                "A GAN has no validation metric to check a quantized copy by" if self.is_gan else "")
+        if why and self.precision.isEnabled():  # shows float32 while it does not apply; the choice comes back
+            self._precision_choice = self.precision.currentIndex()
+            self.precision.setCurrentIndex(0)
+        elif not why and not self.precision.isEnabled():
+            self.precision.setCurrentIndex(self._precision_choice)
         self.precision.setEnabled(not why)
         self.precision.setToolTip(why or "int8: ONNX Runtime's quantization (calibrated on training samples for "
                                          "convolution networks); fp16: half-precision weights. The dialog reports "

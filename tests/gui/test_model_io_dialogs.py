@@ -347,9 +347,12 @@ def test_an_int8_export_of_a_run_reports_size_and_accuracy(qtbot, window: MainWi
 
     path, dialog = _export_dialog_of_a_trained_run(qtbot, window, tmp_path, epochs=3)
     assert dialog.precision.isEnabled()  # ONNX of a trained run
+    dialog.precision.setCurrentIndex(2)  # fp16, then a format it does not apply to: float32 is shown
     dialog.format.setCurrentIndex(1)
     assert not dialog.precision.isEnabled() and "choose ONNX" in dialog.precision.toolTip()
+    assert dialog.precision.currentData() is None and dialog.chosen_precision is None
     dialog.format.setCurrentIndex(0)
+    assert dialog.precision.currentData() == "fp16"  # the choice comes back
     dialog.source.setCurrentIndex(0)  # the untrained graph has no validation accuracy to keep
     assert not dialog.precision.isEnabled() and "trained run" in dialog.precision.toolTip()
     dialog.source.setCurrentIndex(1)
