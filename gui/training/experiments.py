@@ -21,7 +21,7 @@ from engine.graph.fileformat import ProjectFileError, dumps, load_project, loads
 from gui.background import BackgroundCall
 from gui.document import Document
 from gui.training.experiment_data import format_value
-from gui.training.experiments_panel import ExperimentsPanel
+from gui.training.experiments_panel import NO_STUDY, ExperimentsPanel
 from gui.training.search_job import SearchJob
 from gui.training.session import runs_root, run_stem
 from gui.training.study_reading import CurveCache, find_default_study, read_study
@@ -92,8 +92,7 @@ class ExperimentsController(QObject):
         self.project_id = document.project.id
         self._loader.cancel()
         self._reader.cancel()
-        self.panel.clear("No search yet: describe one in the Search panel, then Train > Run Search "
-                         "(Ctrl+Shift+F5)")
+        self.panel.clear(NO_STUDY)
         if document.path is None:
             return
         project, path, root = loads(dumps(document.project)), document.path, runs_root(document)

@@ -21,6 +21,10 @@ from gui.training.trials_table import TrialsTable
 #: Live trial ends and what the table calls them.
 _LIVE_STATES = {"complete": "complete", "pruned": "pruned", "failed": "fail", "interrupted": "interrupted"}
 
+#: What the panel says before the project's first search.
+NO_STUDY = ("No search has run for this project yet: Train > Run Search (Ctrl+Shift+F5) runs the one the "
+            "Search panel describes")
+
 
 class ExperimentsPanel(QWidget):
     """Trials table, plots, and the buttons that act on a trial.
@@ -46,7 +50,7 @@ class ExperimentsPanel(QWidget):
         self.running: set[int] = set()
         #: Whether a search runs now (its study's running trials are running, not stopped).
         self.searching = False
-        self.status = QLabel("No search yet: describe one in the Search panel, then Train > Run Search")
+        self.status = QLabel(NO_STUDY)
         self.status.setWordWrap(False)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status.setMinimumWidth(80)
