@@ -105,6 +105,9 @@ class TrialRun:
         ctx, trial = self.context, self.trial
         try:
             self.params = suggest(trial, ctx.space)
+            earlier = None if self.resume else same_values(ctx.study, trial.number, trial.params)
+            if earlier is not None:
+                return self._repeat(earlier, started)
             for key, value in (("run", str(self.run_dir.resolve())), ("host", socket.gethostname()),
                                ("pid", os.getpid())):
                 trial.set_user_attr(key, value)
@@ -182,6 +185,22 @@ class TrialRun:
             self.process.stop()
         return None
 
+    def _repeat(self, earlier: optuna.trial.FrozenTrial, started: float) -> TrialUpdate:
+        """The sampler asked for values a completed trial already trained: tell its result again
+        rather than train the same configuration twice (the trial points at that trial's run)."""
+        message = f"the same values as trial {earlier.number}: its result counts again (not trained twice)"
+        for key in ("run", "flops", "parameters", "latency_ms"):
+            if key in earlier.user_attrs:
+                self.trial.set_user_attr(key, earlier.user_attrs[key])
+        self.trial.set_user_attr("repeat_of", earlier.number)
+        self.trial.set_user_attr("message", message)
+        values = list(earlier.values)
+        self.context.study.tell(self.trial, values)
+        update = TrialUpdate(self.trial.number, "complete", self.params, str(earlier.user_attrs.get("run", "")),
+                             values=values, message=message, seconds=time.monotonic() - started)
+        self.context.report(update)
+        return update
+
     def stop_now(self) -> None:
         """Stop the trial's training within one batch (it writes a checkpoint; the trial stays to be resumed)."""
         self.stop_after_epoch = True
@@ -209,6 +228,15 @@ class TrialRun:
                              baseline=bool(self.trial.user_attrs.get("baseline")))
         self.context.report(update)
         return update
+
+
+def same_values(study: optuna.Study, number: int, params: dict[str, Any]) -> optuna.trial.FrozenTrial | None:
+    """A completed trial of ``study`` (other than ``number``) whose Optuna parameters are exactly ``params``, or
+    ``None``."""
+    for frozen in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if frozen.number != number and frozen.params == params and frozen.values is not None:
+            return frozen
+    return None
 
 
 def _history(run_dir: Path, metric: str) -> list[float]:

@@ -133,3 +133,23 @@ def test_a_study_is_not_continued_with_another_epoch_count(tmp_path: Path) -> No
     data["search"]["name"] = "epochs searched"
     path.write_text(json.dumps(data))
     _runner(path, trials=1)
+
+
+def test_values_a_completed_trial_trained_are_not_trained_again(tmp_path: Path) -> None:
+    """Three possible values and eight trials: the sampler repeats itself, and a repeat tells the earlier
+    trial's result (pointing at its run) instead of training the same configuration twice."""
+    path = spirals_search(tmp_path, {"training.lr": {"choices": [0.001, 0.01, 0.1]}}, sampler="random",
+                          pruner="none")
+    FakeTraining.started = []
+    runner, study = _runner(path, trials=8)
+    updates = runner.run()
+    assert len(study.trials) == 8 and all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert len(FakeTraining.started) == len({t.params["training.lr"] for t in study.trials}) <= 3
+    repeats = [t for t in study.trials if "repeat_of" in t.user_attrs]
+    assert len(repeats) == 8 - len(FakeTraining.started)
+    for repeat in repeats:
+        earlier = study.trials[repeat.user_attrs["repeat_of"]]
+        assert earlier.params == repeat.params and earlier.values == repeat.values
+        assert repeat.user_attrs["run"] == earlier.user_attrs["run"]
+    messages = [u.message for u in updates if u.number in {t.number for t in repeats}]
+    assert messages and all("its result counts again (not trained twice)" in m for m in messages)
