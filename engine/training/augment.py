@@ -258,23 +258,14 @@ class Augmenter:
         import torch
 
         self.options, self.image_shape, self.classes = options, image_shape, classes
+        from engine.training.augment_ops import augment_seed, normalization_tensors
+
         self.generator = torch.Generator(device=device).manual_seed(augment_seed(seed, rank))
-        self.normalization = None
-        if normalization is not None and image_shape is not None:
-            mean, std = (torch.as_tensor(np.asarray(a, dtype=np.float32), device=device).reshape(
-                -1, 1, 1) if np.size(a) == image_shape[0] else
-                torch.as_tensor(np.asarray(a, dtype=np.float32), device=device).reshape(image_shape)
-                for a in normalization)
-            self.normalization = (mean, std)
+        self.normalization = normalization_tensors(normalization, image_shape, device)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Augment one training batch (see :func:`augment_batch`)."""
         return augment_batch(x, y, self.options, self.generator, self.image_shape, self.classes, self.normalization)
-
-
-def augment_seed(seed: int, rank: int = 0) -> int:
-    """The augmentation generator's seed: apart from the data-order generator's, one per rank."""
-    return (seed * 1_000_003 + 7_919 * (rank + 1)) % (2**63)
 
 
 def preview_augmented(x: np.ndarray, options: AugmentOptions, seed: int = 0,
@@ -306,6 +297,8 @@ def preview_augmented(x: np.ndarray, options: AugmentOptions, seed: int = 0,
     std = batch.std(axes, keepdim=True)[0].clamp(min=1e-8) if len(batch) > 1 else torch.ones_like(mean)
     normalized = (batch - mean) / std
     targets = torch.as_tensor(y).long() if y is not None and classes > 1 and options.mixes else None
+    from engine.training.augment_ops import augment_seed
+
     generator = torch.Generator().manual_seed(augment_seed(seed))
     augmented, _ = augment_batch(normalized, targets, options, generator, None, classes,
                                  (mean, std) if batch.dim() == 4 else None)

@@ -208,6 +208,23 @@ def mix(x: torch.Tensor, y: torch.Tensor, classes: int, mixup: float, cutmix: fl
     return x, weight * hot + (1.0 - weight) * hot[other]
 
 
+def augment_seed(seed: int, rank: int = 0) -> int:
+    """The augmentation generator's seed: apart from the data-order generator's, one per rank."""
+    return (seed * 1_000_003 + 7_919 * (rank + 1)) % (2**63)
+
+
+def normalization_tensors(normalization: tuple[np.ndarray, np.ndarray] | None,
+                          image_shape: tuple[int, int, int] | None, device: torch.device | str
+                          ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The inputs' ``(mean, std)`` as tensors on ``device`` broadcastable to ``(C, H, W)`` (per channel
+    or per value), for colour jitter in the data's own units; ``None`` without both arguments."""
+    if normalization is None or image_shape is None:
+        return None
+    mean, std = (torch.as_tensor(np.asarray(a, dtype=np.float32), device=device).reshape(
+        (-1, 1, 1) if np.size(a) == image_shape[0] else image_shape) for a in normalization)
+    return mean, std
+
+
 def augment_batch(x: torch.Tensor, y: torch.Tensor | None, options: Any, generator: torch.Generator,
                   image_shape: tuple[int, int, int] | None = None, classes: int = 0,
                   normalization: tuple[torch.Tensor, torch.Tensor] | None = None

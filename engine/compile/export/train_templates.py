@@ -81,12 +81,8 @@ def augmenter(statistics: tuple[np.ndarray, np.ndarray] | None, device: torch.de
     import augment_ops
 
     options = SimpleNamespace(**AUGMENT)
-    generator = torch.Generator(device=device).manual_seed(SETTINGS["seed"] * 1_000_003 + 7_919 * (rank + 1))
-    normalization = None
-    if statistics is not None and IMAGE_SHAPE is not None:
-        shape = (-1, 1, 1) if statistics[0].size == IMAGE_SHAPE[0] else IMAGE_SHAPE
-        normalization = tuple(torch.as_tensor(a, dtype=torch.float32, device=device).reshape(shape)
-                              for a in statistics)
+    generator = torch.Generator(device=device).manual_seed(augment_ops.augment_seed(SETTINGS["seed"], rank))
+    normalization = augment_ops.normalization_tensors(statistics, IMAGE_SHAPE, device)
     return lambda xb, yb: augment_ops.augment_batch(xb, yb, options, generator, IMAGE_SHAPE, CLASSES, normalization)
 
 
