@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
+    QMenu,
     QPushButton,
     QSplitter,
     QTabWidget,
@@ -41,6 +41,7 @@ from engine.training.history import RunHistory
 from gui.document import Document
 from gui.icons import icon
 from gui.param_editors import make_editor, param_summary
+from gui.progress_bar import ElidingProgressBar
 from gui.training.gradient_plots import GradientPlots
 from gui.training.overfit_watch import OverfitWatch
 from gui.training.plots import MetricPlots
@@ -84,7 +85,7 @@ class TrainingDashboard(QWidget):
         self.overfit = OverfitWatch(self.plots.loss)
         self.predictions = PredictionView()
         self.runs = RunList()
-        self.progress = QProgressBar()
+        self.progress = ElidingProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("Press Train (F5) to start")
         self.progress.setValue(0)
@@ -101,14 +102,16 @@ class TrainingDashboard(QWidget):
         self.lr_button.clicked.connect(self.apply_learning_rate)
         self.log_box = QCheckBox("Log scale")
         self.log_box.toggled.connect(self.plots.set_log_scale)
-        export_png = QToolButton()
-        export_png.setText("PNG…")
-        export_png.setToolTip("Save the plots as a PNG image")
-        export_png.clicked.connect(self.export_png_dialog)
-        export_csv = QToolButton()
-        export_csv.setText("CSV…")
-        export_csv.setToolTip("Save the highlighted run's per-epoch metrics as CSV")
-        export_csv.clicked.connect(self.export_csv_dialog)
+        save_menu = QMenu(self)
+        save_menu.addAction("Plots as PNG…", self.export_png_dialog).setToolTip("Save the plots as a PNG image")
+        save_menu.addAction("Metrics as CSV…", self.export_csv_dialog).setToolTip(
+            "Save the highlighted run's per-epoch metrics as CSV")
+        save_menu.setToolTipsVisible(True)
+        self.save_button = QToolButton()  # one button for both: the progress text keeps the room
+        self.save_button.setText("Save")
+        self.save_button.setToolTip("Save the plots as PNG or the highlighted run's metrics as CSV")
+        self.save_button.setMenu(save_menu)
+        self.save_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
 
         bar = QHBoxLayout()
         for key in ("train", "pause", "stop"):
@@ -123,8 +126,7 @@ class TrainingDashboard(QWidget):
         bar.addWidget(self.lr_button)
         bar.addSpacing(8)
         bar.addWidget(self.log_box)
-        bar.addWidget(export_png)
-        bar.addWidget(export_csv)
+        bar.addWidget(self.save_button)
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)

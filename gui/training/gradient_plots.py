@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from engine.training.history import GradientSeries, RunHistory
 from gui.style import status_color
-from gui.training.plot_parts import MIN_PLOT_WIDTH, nearest
+from gui.training.plot_parts import MIN_PLOT_HEIGHT, MIN_PLOT_WIDTH, hold_heights, nearest, vertical_scroll
 from gui.training.plots import WHOLE_RUN_EPOCHS
 
 REDRAW_HZ = 5
@@ -121,7 +121,7 @@ class GradientPlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addWidget(self.note)
-        layout.addWidget(self.view, 1)
+        layout.addWidget(vertical_scroll(self.view), 1)  # scrolls where the dashboard is too short
         self._text_color = "#3D444D"
         self.plots = {name: self._plot(name) for name in TITLES}
         self.headers = {name: pg.LabelItem(justify="left") for name in TITLES}
@@ -196,9 +196,12 @@ class GradientPlots(QWidget):
         return ["norm", "ratio", "dead"] if series is not None and series.relus else ["norm", "ratio"]
 
     def _arrange(self, force: bool = False) -> None:
-        """Side by side when each plot gets MIN_PLOT_WIDTH, else two above and the dead units below."""
+        """Side by side when each plot gets MIN_PLOT_WIDTH, else two above and the dead units below,
+        else stacked; each row at least MIN_PLOT_HEIGHT high (the tab scrolls when shorter)."""
         names = self.shown_plots
-        mode = "row" if self.width() >= len(names) * MIN_PLOT_WIDTH or len(names) == 2 else "grid"
+        width = self.width()
+        mode = ("row" if width >= len(names) * MIN_PLOT_WIDTH
+                else "grid" if width >= 2 * MIN_PLOT_WIDTH and len(names) == 3 else "stack")
         arrangement = f"{mode}{len(names)}"
         if arrangement == self.arrangement and not force:
             return
@@ -208,8 +211,11 @@ class GradientPlots(QWidget):
             grid.removeAt(grid.count() - 1)
         for row in range(4):
             grid.setRowStretchFactor(row, 0)
-        cells = [(0, i, 1) for i in range(len(names))] if mode == "row" else [(0, 0, 1), (0, 1, 1), (2, 0, 2)]
+        cells = {"row": [(0, i, 1) for i in range(len(names))], "grid": [(0, 0, 1), (0, 1, 1), (2, 0, 2)],
+                 "stack": [(2 * i, 0, 1) for i in range(len(names))]}[mode]
         bottom = max(row for row, _, _ in cells)
+        hold_heights(self.view, [(row, self.headers[name], self.plots[name], MIN_PLOT_HEIGHT)
+                                 for name, (row, _, _) in zip(names, cells)])
         for name, (row, column, span) in zip(names, cells):
             grid.addItem(self.headers[name], row, column, 1, span)
             grid.addItem(self.plots[name], row + 1, column, 1, span)

@@ -1,6 +1,6 @@
 """Parts of the training plots that need no plot widget: the header texts (titles and line
-keys of the highlighted run), the learning-rate mark label, the timed layout widget and the
-series helpers."""
+keys of the highlighted run), the learning-rate mark label, the timed layout widget, the scroll
+area the plots fall back to when short, and the series helpers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import time
 from bisect import bisect_left
 
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QScrollArea, QWidget
 
 from engine.training.history import TASK_METRIC, RunHistory
 
@@ -18,6 +20,10 @@ METRIC_TITLES = {"accuracy": "Accuracy", "r2": "R²", "mae": "MAE", "perplexity"
 #: Narrowest a plot may get (logical pixels) before the plots rearrange.
 MIN_PLOT_WIDTH = 190
 MIN_LR_WIDTH = 150
+#: Least height of a plot with its x axis (its header comes on top): shorter, the plots scroll.
+MIN_PLOT_HEIGHT = 100
+#: Least height of the learning-rate strip when it sits below the other plots.
+MIN_LR_HEIGHT = 75
 #: The line keys of the headers: a glyph per line style.
 _SOLID, _DASHED, _DOTS = "━━", "╍╍", "●"
 _SHORT = {"validation": "val", "generator": "gen", "discriminator": "disc"}
@@ -79,6 +85,32 @@ class TimedLayoutWidget(pg.GraphicsLayoutWidget):
         start = time.perf_counter()
         super().paintEvent(event)
         self.paint_seconds += time.perf_counter() - start
+
+
+def vertical_scroll(view: QWidget) -> QScrollArea:
+    """``view`` in a frameless area that scrolls only vertically, only where it is shorter than the
+    view's minimum height (set by the plots' arrangement)."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(view)
+    return area
+
+
+def hold_heights(view: QWidget, cells: list[tuple[int, pg.GraphicsWidget, pg.PlotItem, int]]) -> None:
+    """Give each plot of an arrangement its least height and the view the height they then need.
+
+    Args:
+        view: The plots' layout widget (inside :func:`vertical_scroll`).
+        cells: ``(grid row, header, plot, least height)`` of each plot on show.
+    """
+    rows: dict[int, float] = {}
+    for row, header, plot, least in cells:
+        plot.setMinimumHeight(least)
+        rows[row] = max(rows.get(row, 0.0), header.minimumHeight() + least)
+    spacing = view.ci.layout.verticalSpacing()  # type: ignore[attr-defined]
+    view.setMinimumHeight(int(sum(rows.values()) + 2 * len(rows) * max(spacing, 0) + 8))
 
 
 def nice_ceiling(value: float) -> float:

@@ -3,7 +3,10 @@
 Each plot has a header above it: its title and a key to its lines (drawn in the highlighted
 run's colour), so no legend covers the curves. The plots sit side by side when each gets at
 least :data:`MIN_PLOT_WIDTH` pixels (the learning rate, a narrower strip, :data:`MIN_LR_WIDTH`);
-narrower, the learning rate moves below the other two, then everything stacks.
+narrower, the learning rate moves below the other two, then everything stacks. A plot never
+gets less than :data:`MIN_PLOT_HEIGHT` pixels of height (the learning-rate strip
+:data:`MIN_LR_HEIGHT`): where the dashboard is shorter than its arrangement needs, the plots
+scroll vertically instead of collapsing into strips with overlapping tick labels.
 
 Events only update :class:`~engine.training.history.RunHistory` objects; a timer redraws at
 most :data:`REDRAW_HZ` times a second, and only runs whose history changed. Curves use
@@ -26,7 +29,9 @@ from PySide6.QtWidgets import QGraphicsGridLayout, QSizePolicy, QVBoxLayout, QWi
 from engine.training.history import RunHistory
 from gui.training.plot_parts import (
     KEY_TIPS,
+    MIN_LR_HEIGHT,
     MIN_LR_WIDTH,
+    MIN_PLOT_HEIGHT,
     MIN_PLOT_WIDTH,
     MarkLabel,
     TimedLayoutWidget,
@@ -34,7 +39,9 @@ from gui.training.plot_parts import (
     nice_ceiling,
     steady_range,
     header_texts,
+    hold_heights,
     nearest,
+    vertical_scroll,
 )
 
 REDRAW_HZ = 20
@@ -79,20 +86,20 @@ class MetricPlots(QWidget):
         self.view.ci.setContentsMargins(2, 2, 2, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.view)
+        layout.addWidget(vertical_scroll(self.view))  # scrolls where the dashboard is too short
         self._text_color = "#3D444D"
         self._label_fill = QColor(255, 255, 255, 210)  # behind the learning-rate change labels
         self._marker_fill = "#FFFFFF"  # inside the hollow validation markers: the plot's background
         self._mark_font = QFont(self.font())
         self._mark_font.setPointSizeF(7.5)
         self.loss = self._plot("epoch")
-        self.metric = self._plot("epoch")
+        self.metric_plot = self._plot("epoch")
         self.lr = self._plot("epoch")
-        self.headers = {plot: pg.LabelItem(justify="left") for plot in (self.loss, self.metric, self.lr)}
+        self.headers = {plot: pg.LabelItem(justify="left") for plot in (self.loss, self.metric_plot, self.lr)}
         for (plot, header), tip in zip(self.headers.items(), KEY_TIPS.values()):
             header.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
             header.setToolTip(tip)
-        self.titles = {self.loss: "Loss", self.metric: "Metric", self.lr: "Learning rate"}
+        self.titles = {self.loss: "Loss", self.metric_plot: "Metric", self.lr: "Learning rate"}
         self.keys: dict[pg.PlotItem, str] = {plot: "" for plot in self.headers}
         self.arrangement = ""
         self.setMinimumWidth(MIN_PLOT_WIDTH)
@@ -100,7 +107,7 @@ class MetricPlots(QWidget):
         self.current: str | None = None
         self._lr_top = 0.0
         self.log_scale = False
-        self._hover = {plot: self._hover_label(plot) for plot in (self.loss, self.metric, self.lr)}
+        self._hover = {plot: self._hover_label(plot) for plot in (self.loss, self.metric_plot, self.lr)}
         self.view.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.timer = QTimer(self)
         self.timer.setInterval(1000 // REDRAW_HZ)
@@ -150,7 +157,7 @@ class MetricPlots(QWidget):
         for curves in self.runs.values():
             for name in ("val_loss", "val_metric"):
                 curves.items[name].setSymbolBrush(self._marker_fill)
-        for plot in (self.loss, self.metric, self.lr):
+        for plot in (self.loss, self.metric_plot, self.lr):
             for axis in ("left", "bottom"):
                 plot.getAxis(axis).setTextPen(text)
             if plot.getAxis("bottom").label.isVisible():
@@ -166,7 +173,7 @@ class MetricPlots(QWidget):
     def _limit_lr_height(self) -> None:
         """Below the other plots, the learning rate is a strip: a third of the height at most."""
         below = self.arrangement.startswith(("grid", "stack"))
-        self.lr.setMaximumHeight(max(70.0, self.height() / 3) if below else 1e6)
+        self.lr.setMaximumHeight(max(float(MIN_LR_HEIGHT), self.height() / 3) if below else 1e6)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
@@ -174,7 +181,7 @@ class MetricPlots(QWidget):
 
     def _arrange(self) -> None:
         """Side by side when each plot gets MIN_PLOT_WIDTH, else the learning rate below, else stacked."""
-        plots = [self.loss, self.lr] if self.metric_hidden else [self.loss, self.metric, self.lr]
+        plots = [self.loss, self.lr] if self.metric_hidden else [self.loss, self.metric_plot, self.lr]
         width = self.width()
         row_width = (len(plots) - 1) * MIN_PLOT_WIDTH + MIN_LR_WIDTH
         mode = "row" if width >= row_width else "grid" if width >= 2 * MIN_PLOT_WIDTH else "stack"
@@ -207,8 +214,11 @@ class MetricPlots(QWidget):
             # the x axis is the epoch everywhere: named once, under the bottom row
             plot.getAxis("bottom").setLabel("epoch" if row == bottom else None, color=self._text_color)
             plot.getAxis("bottom").showLabel(row == bottom)
-        for item in (self.metric, self.headers[self.metric]):
+        for item in (self.metric_plot, self.headers[self.metric_plot]):
             item.setVisible(not self.metric_hidden)
+        hold_heights(self.view, [(row, self.headers[plot], plot,
+                                  MIN_LR_HEIGHT if plot is self.lr and mode != "row" else MIN_PLOT_HEIGHT)
+                                 for plot, (row, _, _) in zip(plots, cells)])
         self._limit_lr_height()
 
     @property
@@ -274,7 +284,7 @@ class MetricPlots(QWidget):
         self._lr_top = 0.0
         self._x_span = 0.0
         self._y_ranges.clear()
-        for plot, title in ((self.loss, "Loss"), (self.metric, "Metric"), (self.lr, "Learning rate")):
+        for plot, title in ((self.loss, "Loss"), (self.metric_plot, "Metric"), (self.lr, "Learning rate")):
             self._set_header(plot, title, "")
             # the empty axes of a new window: the ranges of the runs just forgotten (another
             # project's, after opening a file) would read as a scale for data that is not there
@@ -293,9 +303,9 @@ class MetricPlots(QWidget):
                                            symbolPen=None, name="train, per epoch")),
             "val_loss": (self.loss, dict(pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine), symbol="t",
                                          symbolSize=7, symbolBrush=self._marker_fill, symbolPen=color, name="validation")),
-            "train_metric": (self.metric, dict(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5,
+            "train_metric": (self.metric_plot, dict(pen=pg.mkPen(color, width=2), symbol="o", symbolSize=5,
                                                symbolBrush=color, symbolPen=None)),
-            "val_metric": (self.metric, dict(pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine),
+            "val_metric": (self.metric_plot, dict(pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine),
                                              symbol="t", symbolSize=7, symbolBrush=self._marker_fill, symbolPen=color)),
             "lr": (self.lr, dict(pen=pg.mkPen(color, width=2))),
         }
@@ -328,7 +338,7 @@ class MetricPlots(QWidget):
     def _update_headers(self, curves: _RunCurves) -> None:
         """Titles and line keys of the highlighted run: only the lines it has."""
         for name, (title, key) in header_texts(curves.history, curves.color).items():
-            self._set_header({"loss": self.loss, "metric": self.metric, "lr": self.lr}[name], title, key)
+            self._set_header({"loss": self.loss, "metric": self.metric_plot, "lr": self.lr}[name], title, key)
 
     # ---------------------------------------------------------------- drawing
     def hold_redraws(self) -> None:
@@ -402,12 +412,12 @@ class MetricPlots(QWidget):
         span = max(planned if planned and (planned <= WHOLE_RUN_EPOCHS or grown >= planned) else grown, 1.0)
         if span != self._x_span:
             self._x_span = span
-            for plot in (self.loss, self.metric, self.lr):
+            for plot in (self.loss, self.metric_plot, self.lr):
                 plot.setXRange(0, span, padding=0.02)
         if self.log_scale:
             return
         for plot, names in ((self.loss, ("batch", "smooth", "train_loss", "val_loss")),
-                            (self.metric, ("train_metric", "val_metric"))):
+                            (self.metric_plot, ("train_metric", "val_metric"))):
             values = [y for c in self.runs.values() if c.visible for name in names
                       for y in (c.items[name].yData if c.items[name].yData is not None else ()) if math.isfinite(y)]
             if not values:

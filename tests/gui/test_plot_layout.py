@@ -1,12 +1,14 @@
 """The training plots at the size the dashboard gives them in a 1280 x 800 window: no legend over
 the curves, every title and key whole, both series of a two-series plot drawn, the learning-rate
-change label inside its plot; narrower, the plots rearrange instead of shrinking."""
+change label inside its plot; narrower, the plots rearrange instead of shrinking, shorter they scroll;
+the progress text stays on one line."""
 
 from __future__ import annotations
 
 import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QScrollArea
 
 from engine.training.events import BatchMetrics, EpochEnd, LearningRateChanged, RunStarted
 from engine.training.history import RunHistory
@@ -64,16 +66,16 @@ def test_headers_sit_above_the_curves_and_read_whole(qtbot, task: str) -> None: 
 
 def test_the_key_names_only_the_lines_that_are_drawn(qtbot) -> None:  # noqa: ANN001
     plots = _plots(qtbot, _history("classification"))
-    key = plots.keys[plots.metric]
+    key = plots.keys[plots.metric_plot]
     curves = plots.runs[plots.current].items
     assert "val" in key and "train" not in key  # no solid line is promised that is not there
     assert len(curves["val_metric"].yData) == 6 and curves["train_metric"].yData is None or \
         len(curves["train_metric"].yData) == 0
     gan = _plots(qtbot, _history("gan"))
     curves = gan.runs[gan.current].items
-    assert "gen" in gan.keys[gan.metric] and "disc" in gan.keys[gan.metric]
+    assert "gen" in gan.keys[gan.metric_plot] and "disc" in gan.keys[gan.metric_plot]
     assert len(curves["train_metric"].yData) == 6 and len(curves["val_metric"].yData) == 6  # both drawn
-    assert gan.titles[gan.metric] == "GAN losses"
+    assert gan.titles[gan.metric_plot] == "GAN losses"
 
 
 def test_the_learning_rate_change_label_stays_inside_its_plot(qtbot) -> None:  # noqa: ANN001
@@ -135,8 +137,55 @@ def test_forgetting_the_runs_resets_the_axes(qtbot) -> None:  # noqa: ANN001
     plots = _plots(qtbot, _history("classification"))
     assert plots.loss.vb.viewRange()[0][1] > 5 and plots.lr.vb.viewRange()[1][1] < 0.1
     plots.clear()
-    for plot in (plots.loss, plots.metric, plots.lr):
+    for plot in (plots.loss, plots.metric_plot, plots.lr):
         assert plot.vb.viewRange() == [[0, 1], [0, 1]]
     plots.add_run(_history("classification"))  # the next run's data sets the ranges again
     plots.redraw()
     assert plots.loss.vb.viewRange()[0][1] > 5 and plots.lr.vb.viewRange()[1][1] < 0.1
+
+
+def test_short_plots_scroll_instead_of_collapsing(qtbot) -> None:  # noqa: ANN001
+    """In a short dashboard (a 730 x 500 window) the stacked plots keep a readable height and the
+    tab scrolls, rather than squeezing three plots into strips whose tick labels overlap."""
+    plots = _plots(qtbot, _history("classification"), (260, 200))
+    assert plots.arrangement == "stack3"
+    qtbot.wait(50)
+    for plot in (plots.loss, plots.metric_plot):
+        assert plot.vb.height() >= 60, plot.vb.height()
+    scroll = plots.findChild(QScrollArea)
+    assert scroll.verticalScrollBar().maximum() > 0
+    plots.resize(900, 300)  # tall enough for one row: no scrolling
+    qtbot.wait(50)
+    assert plots.arrangement == "row3" and scroll.verticalScrollBar().maximum() == 0
+
+
+def test_short_gradient_plots_scroll_instead_of_collapsing(qtbot) -> None:  # noqa: ANN001
+    from gui.training.gradient_plots import GradientPlots
+
+    plots = GradientPlots()
+    qtbot.addWidget(plots)
+    plots.resize(260, 200)
+    plots.show()
+    qtbot.waitExposed(plots)
+    qtbot.wait(50)
+    assert plots.arrangement == "stack2"  # two plots side by side would get 130 pixels each
+    assert all(plot.vb.height() >= 60 for plot in plots.plots.values() if plot.isVisible())
+    assert plots.findChild(QScrollArea).verticalScrollBar().maximum() > 0
+
+
+def test_a_narrow_progress_bar_elides_its_text_on_one_line(qtbot) -> None:  # noqa: ANN001
+    from gui.progress_bar import ElidingProgressBar
+
+    bar = ElidingProgressBar()
+    qtbot.addWidget(bar)
+    bar.setValue(15)
+    bar.setFormat("Epoch 3/20 · step 1,200/8,000 · loss 0.4312 · val accuracy 91.2% · ETA 4 min")
+    bar.resize(120, 24)
+    bar.show()
+    qtbot.waitExposed(bar)
+    shown = bar.text()
+    assert shown.endswith("…") and "\n" not in shown
+    assert bar.fontMetrics().horizontalAdvance(shown) <= bar.width()
+    assert bar.full_text() == bar.format()  # the whole text is still there (its tooltip)
+    bar.resize(900, 24)
+    assert bar.text() == bar.format()

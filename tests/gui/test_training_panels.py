@@ -104,7 +104,7 @@ def test_plots_hover_values_and_export_png_and_csv(qtbot, tmp_path: Path) -> Non
     qtbot.waitExposed(plots)
     key = plots.add_run(_history())
     qtbot.wait(50)  # let the view ranges follow the data
-    assert plots.titles[plots.metric] == "Accuracy" and "Accuracy" in plots.headers[plots.metric].text
+    assert plots.titles[plots.metric_plot] == "Accuracy" and "Accuracy" in plots.headers[plots.metric_plot].text
     assert list(plots.runs[key].items["val_metric"].yData) == [10 / 45, 20 / 45, 30 / 45]
     text = plots._values_at(plots.loss, 2.0)
     assert "epoch 2.00" in text and "val 0.125" in text and "train" in text
