@@ -9,19 +9,23 @@ Generates folders of 64x64 RGB PNGs in 10 classes (20,000 and 100,000 files by d
 - a plain ``torch.utils.data.Dataset`` that opens each PNG with Pillow, with a ``DataLoader``
   of the same worker count and batch size (it has no cache: epoch 2 decodes again).
 
-It reports training samples/s of each epoch and the peak resident memory of this process
-(psutil, sampled every 20 ms; decoding workers are separate processes and not counted).
-Results go to bench/results/data_pipeline.json.
+It reports training samples/s of each epoch and the peak resident memory of the training
+process (psutil, sampled every 20 ms; decoding workers are separate processes and not counted).
+Each pipeline runs in a fresh process; a round runs both (the one that goes first alternates), the
+streaming one from an empty cache; medians over ``--rounds`` rounds (ratios: each round's, then
+their median). Results go to bench/results/data_pipeline.json.
 
     python bench/data_pipeline.py --quick
-    python bench/data_pipeline.py --sizes 20000 100000 --device cuda
+    python bench/data_pipeline.py --sizes 20000 100000 --rounds 3 --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -159,41 +163,85 @@ def run_plain(folder: Path, batch: int, workers: int, device) -> dict:  # noqa: 
     return {"epoch1": rates[0], "epoch2": rates[1], "peak_rss": memory.stop()}
 
 
+def _one(kind: str, count: int, base: Path, batch: int, workers: int, device_name: str) -> dict:
+    """One pipeline's two epochs on ``count`` files, run in this (fresh) process."""
+    import torch
+
+    device = torch.device(device_name)
+    folder = base / f"png_{count}"
+    if kind == "plain":
+        return run_plain(folder, batch, workers, device)
+    return run_streaming(folder, base / f"cache_{count}", batch, workers, device)
+
+
+def _in_child(kind: str, count: int, base: Path, args: argparse.Namespace, workers: int) -> dict:
+    """:func:`_one` in a fresh Python process, so each figure (peak memory above all) is its own."""
+    command = [sys.executable, __file__, "--one", kind, "--sizes", str(count), "--dir", str(base),
+               "--batch", str(args.batch), "--workers", str(workers), "--device", args.device]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} on {count} files failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 files only")
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per size (medians are reported)")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--workers", type=int, default=0, help="0: the streaming pipeline's automatic count")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dir", type=Path, default=None, help="where the PNG folders go (default a temp folder)")
+    parser.add_argument("--one", choices=("plain", "stream"), help=argparse.SUPPRESS)  # a child's single run
     args = parser.parse_args()
-    import torch
-
     from engine.training.streamed import auto_workers
 
-    sizes = [2_000] if args.quick else args.sizes
     workers = auto_workers(args.workers)
-    device = torch.device(args.device)
+    if args.one:
+        print(json.dumps(_one(args.one, args.sizes[0], args.dir, args.batch, workers, args.device)))
+        return
+    from bench._common import machine_info, median
+
+    sizes = [2_000] if args.quick else args.sizes
     base = args.dir or Path(tempfile.mkdtemp(prefix="nc_data_pipeline_"))
     rows = []
     for count in sizes:
         started = time.perf_counter()
-        folder = make_folder(base / f"png_{count}", count)
+        make_folder(base / f"png_{count}", count)
         made = time.perf_counter() - started
-        plain = run_plain(folder, args.batch, workers, device)
-        stream = run_streaming(folder, base / f"cache_{count}", args.batch, workers, device)
-        rows.append({"files": count, "workers": workers, "device": str(device), "made_s": made,
-                     "plain": plain, "stream": stream})
-        print(f"{count:>7} files, {workers} worker(s), {device}: "
-              f"plain {plain['epoch1']:,.0f} / {plain['epoch2']:,.0f} samples/s, "
-              f"peak RSS {plain['peak_rss'] / 2**20:,.0f} MiB | "
-              f"stream {stream['epoch1']:,.0f} / {stream['epoch2']:,.0f} samples/s (epoch 1 / epoch 2 cached), "
-              f"setup {stream['setup_s']:.1f} s, peak RSS {stream['peak_rss'] / 2**20:,.0f} MiB | "
-              f"ratio stream/plain {stream['epoch1'] / plain['epoch1']:.2f} / {stream['epoch2'] / plain['epoch2']:.2f}",
-              flush=True)
+        rounds = []
+        for index in range(args.rounds):
+            load = os.getloadavg()[0]
+            order = ("plain", "stream") if index % 2 == 0 else ("stream", "plain")  # neither always goes first
+            result = {kind: _in_child(kind, count, base, args, workers) for kind in order}
+            result["load_before"] = load
+            rounds.append(result)
+            plain, stream = result["plain"], result["stream"]
+            print(f"{count:>7} files, round {index + 1}/{args.rounds} (load {load:.2f}): "
+                  f"plain {plain['epoch1']:,.0f} / {plain['epoch2']:,.0f} samples/s, "
+                  f"stream {stream['epoch1']:,.0f} / {stream['epoch2']:,.0f} (epoch 2 cached), "
+                  f"ratio {stream['epoch1'] / plain['epoch1']:.2f} / {stream['epoch2'] / plain['epoch2']:.2f}, "
+                  f"peak RSS {plain['peak_rss'] / 2**20:,.0f} / {stream['peak_rss'] / 2**20:,.0f} MiB", flush=True)
+
+        def mid(kind: str, key: str) -> float:
+            return median([r[kind][key] for r in rounds])
+
+        summary = {f"{kind}_{key}": mid(kind, key) for kind in ("plain", "stream")
+                   for key in ("epoch1", "epoch2", "peak_rss")}
+        summary["stream_setup_s"] = mid("stream", "setup_s")
+        for epoch in ("epoch1", "epoch2"):  # the ratio of each round, then their median
+            summary[f"ratio_{epoch}"] = median([r["stream"][epoch] / r["plain"][epoch] for r in rounds])
+        rows.append({"files": count, "workers": workers, "device": args.device, "made_s": made,
+                     "rounds": rounds, "median": summary})
+        print(f"{count:>7} files, median of {args.rounds}: plain {summary['plain_epoch1']:,.0f} / "
+              f"{summary['plain_epoch2']:,.0f}, stream {summary['stream_epoch1']:,.0f} / "
+              f"{summary['stream_epoch2']:,.0f} samples/s, ratio {summary['ratio_epoch1']:.2f} / "
+              f"{summary['ratio_epoch2']:.2f}, setup {summary['stream_setup_s']:.1f} s, peak RSS "
+              f"{summary['plain_peak_rss'] / 2**20:,.0f} / {summary['stream_peak_rss'] / 2**20:,.0f} MiB", flush=True)
     RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / "data_pipeline.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    (RESULTS_DIR / "data_pipeline.json").write_text(
+        json.dumps({"machine": machine_info(with_torch=True), "sizes": rows}, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
