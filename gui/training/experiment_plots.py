@@ -163,8 +163,10 @@ class ExperimentPlots(QTabWidget):
             plot.addItem(pg.InfiniteLine(own.values[0], angle=0,
                                          pen=pg.mkPen(self.colors.text, width=1, style=Qt.PenStyle.DotLine),
                                          label="the project as it is",
-                                         labelOpts={"position": 0.02, "color": self.colors.text,
-                                                    "anchors": [(0, 1), (0, 1)]}))
+                                         # at the right end, away from the project's own trial (the first); below
+                                         # the line in the view's upper half, above it in the lower, never cut
+                                         labelOpts={"position": 0.98, "color": self.colors.text,
+                                                    "anchors": [(1, 0), (1, 1)]}))
         note(plot, "", self.colors)
         values = [t.values[0] for t in done]  # type: ignore[index]
         if max(values) == min(values):  # one value: a narrow band round it, not pyqtgraph's ±0.5

@@ -191,13 +191,16 @@ class ImportancePlot:
         ys = list(range(len(ordered)))
         plot.addItem(pg.BarGraphItem(x0=0, y=ys, height=0.6, width=[v for _, v in ordered],
                                      brush=BAR_COLOR, pen=None))
+        longest = max(v for _, v in ordered)
         for y, (target, value) in zip(ys, ordered):
-            label = pg.TextItem(f"{value:.0%}", color=self.colors.text, anchor=(0, 0.5))
+            inside = value > longest / 2  # a long bar holds its share at its end; a short one has room after it
+            label = pg.TextItem(f"{value:.0%}", color="#FFFFFF" if inside else self.colors.text,
+                                anchor=(1, 0.5) if inside else (0, 0.5))
             label.setPos(value, y)
             plot.addItem(label)
         plot.getAxis("left").setTicks([[(y, _elided(t.split(".", 1)[-1])) for y, (t, _) in zip(ys, ordered)]])
         note(plot, "", self.colors)
-        plot.setRange(xRange=(0, max(v for _, v in ordered) * 1.25), yRange=(-0.6, len(ordered) - 0.4), padding=0)
+        plot.setRange(xRange=(0, longest * 1.02), yRange=(-0.6, len(ordered) - 0.4), padding=0)
 
 
 def _wrapped(text: str, width: int = 48) -> str:

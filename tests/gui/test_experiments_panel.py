@@ -46,9 +46,10 @@ def _epoch_line(epoch: int, accuracy: float) -> str:
                        "lr": 0.01, "seconds": 0.01, "samples_per_s": 1000.0})
 
 
-def make_study(tmp_path: Path, objectives: tuple[str, ...] = ("metric",)) -> Path:
+def make_study(tmp_path: Path, objectives: tuple[str, ...] = ("metric",), baseline: bool = False) -> Path:
     """The spirals project with a study of four trials (complete, complete, pruned, failed) in its
-    default folder, made as a search makes it; returns the project file."""
+    default folder, made as a search makes it (``baseline``: trial 0 runs the project as it is, as
+    a new study's first trial does); returns the project file."""
     path = spirals_search(tmp_path, objectives=list(objectives), sampler="random")
     project = load_project(path)
     settings, space = checked_settings(project, path.parent)
@@ -56,6 +57,10 @@ def make_study(tmp_path: Path, objectives: tuple[str, ...] = ("metric",)) -> Pat
     out.mkdir(parents=True)
     opened = open_study(default_storage(out), study_name(project, path, settings), settings, space, 3, 0, False)
     study = opened.study
+    if baseline:
+        from engine.search.sampling import baseline_params
+
+        study.enqueue_trial(baseline_params(project, space), user_attrs={"baseline": True})
     for number, (state, curve) in enumerate([("complete", [0.55, 0.7, 0.8]), ("complete", [0.5, 0.6, 0.65]),
                                              ("pruned", [0.4]), ("failed", [])]):
         trial = study.ask()
@@ -108,6 +113,31 @@ def test_the_panel_fills_from_the_projects_study(qtbot, window: MainWindow, tmp_
     assert set(plots.parallel.lines) == {0, 1}
     assert set(plots.importance.shown) == {"training.lr", "nodes.fc2.out_features"}
     assert not plots.isTabEnabled(2)  # one objective: no trade-off
+
+
+def test_plot_labels_stay_inside_their_plots(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """The importance shares and the best-so-far plot's "the project as it is" label read whole: a
+    long bar holds its share inside its end (it used to run past the plot's edge), and the line's
+    label sits away from the first trial's marker, below the line when the line is at the top."""
+    import pyqtgraph as pg
+
+    window.resize(1280, 800)
+    _open(qtbot, window, make_study(tmp_path, baseline=True))
+    plots = window.experiments.panel.plots
+    assert window.experiments.panel.view.template_trial == 0
+    window.docks["experiments"].raise_()
+    for tab, plot in ((1, plots.importance.plot), (0, plots.progress)):
+        plots.setCurrentIndex(tab)
+        qtbot.wait(100)
+        plots.currentWidget().grab()  # text items place themselves when painted
+        area = plot.vb.mapRectToScene(plot.vb.boundingRect())
+        labels = [item for item in plot.vb.addedItems if isinstance(item, pg.TextItem)]
+        labels += [line.label for line in plot.vb.addedItems if isinstance(line, pg.InfiniteLine) and line.label]
+        assert labels
+        for label in labels:
+            if label.isVisible() and label.toPlainText().strip():
+                box = label.mapRectToScene(label.boundingRect())
+                assert area.adjusted(-1, -1, 1, 1).contains(box), (label.toPlainText(), box, area)
 
 
 def test_a_failed_trial_shows_its_message(qtbot, window: MainWindow, tmp_path: Path) -> None:
