@@ -190,7 +190,7 @@ class AugmentGroup(QGroupBox):
 
     def refresh_preview(self) -> None:
         """Redraw the augmented mosaic (hidden while no image option is on)."""
-        from gui.training.data_panel import image_mosaic
+        from gui.training.data_preview import image_mosaic
 
         images = self.preview_images()
         self.preview.setVisible(images is not None)

@@ -1,59 +1,49 @@
 """The Data panel: choose a built-in dataset or import a file, preview it, check it fits the graph.
 
 Options are generated from the dataset source's declared :class:`~engine.data.options.Option`
-list. Every change is an undoable edit of the project's ``dataset`` section. Loading runs in
-a thread pool (a CSV or an image folder can take a while), so the window never waits; a
-newer request makes an older result stale. MNIST, Fashion-MNIST and CIFAR-10 whose files are
-missing get a Download button: the download runs in its own thread with a progress bar and a
-Cancel button, and the preview reloads when it is done. The Augmentation group
-(:mod:`gui.training.augment_group`) edits ``dataset.augment`` and previews augmented samples
-without reloading the data.
+list (:mod:`gui.training.data_options`). Every change is an undoable edit of the project's
+``dataset`` section. Loading runs in a thread pool (a CSV or an image folder can take a while), so
+the window never waits; a newer request makes an older result stale. The preview (summary, images,
+rows or text) comes from :mod:`gui.training.data_preview`. MNIST, Fashion-MNIST and CIFAR-10
+whose files are missing get a download row (:mod:`gui.training.data_download`): progress, Cancel,
+and the preview reloads when it is done. The Augmentation group (:mod:`gui.training.augment_group`)
+edits ``dataset.augment`` and previews augmented samples without reloading the data.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import (
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QProgressBar,
     QPushButton,
-    QSpinBox,
     QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from engine.data import DATASETS, DataError, check_input_fits, describe, load_dataset
+from engine.data import DATASETS, DataError, check_input_fits, load_dataset
 from engine.data.base import ArrayDataset
 from engine.data.download import SOURCES as DOWNLOADABLE
-from engine.data.download import (
-    Progress,
-    default_folder,
-    download_dataset,
-    missing_files,
-)
+from engine.data.download import default_folder, missing_files
 from engine.data.options import Option
 from engine.graph.gan import is_noise_input
 from gui.background import BackgroundCall
 from gui.training.augment_group import AugmentGroup
+from gui.training.data_download import DownloadRow
+from gui.training.data_options import option_editor
+from gui.training.data_preview import escape_html, fill_table, first_images, summary_html, text_samples_html
 from gui.document import Document
 from gui.observers import DocumentLink
 from gui.scroll_panel import fill_with_scroll
@@ -61,13 +51,9 @@ from gui.style import status_color
 from gui.wheel_guard import guard_wheel, guard_wheel_in
 
 GROUP_TITLES = {"built-in": "Built-in", "generated": "Generated", "file": "Your files"}
-PREVIEW_IMAGES = 32
-PREVIEW_ROWS = 40
-PREVIEW_COLUMNS = 40
 IMPORTS = (("CSV…", "csv", "CSV tables (*.csv *.tsv *.txt);;All files (*)"),
            ("Image folder…", "image_folder", ""),
            (".npz…", "npz", "NumPy archives (*.npz);;All files (*)"))
-TEXT_SAMPLES = 6
 NO_DATASET = ("No dataset yet: choose a built-in one above, or import your own CSV table, image folder "
               "or .npz file.")
 
@@ -82,24 +68,6 @@ def data_input(document: Document) -> tuple[str, Any] | None:
     return None
 
 
-def image_mosaic(images: np.ndarray, columns: int, scale: int) -> QImage:
-    """Tile ``(N, C, H, W)`` images into one greyscale or RGB image, each scaled up by ``scale``."""
-    n, c, h, w = images.shape
-    rows = (n + columns - 1) // columns
-    lo, hi = float(images.min()), float(images.max())
-    norm = ((images - lo) / (hi - lo or 1.0) * 255).astype(np.uint8)
-    pad = 2
-    canvas = np.full((rows * (h + pad) + pad, columns * (w + pad) + pad, 3), 235, np.uint8)
-    for i in range(n):
-        r, k = divmod(i, columns)
-        tile = norm[i].transpose(1, 2, 0)
-        tile = np.repeat(tile, 3, axis=2) if c == 1 else tile[:, :, :3]
-        canvas[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = tile
-    canvas = np.ascontiguousarray(canvas.repeat(scale, 0).repeat(scale, 1))
-    image = QImage(canvas.data, canvas.shape[1], canvas.shape[0], canvas.strides[0], QImage.Format.Format_RGB888)
-    return image.copy()
-
-
 class DataPanel(QWidget):
     """Dataset choice, its options, a preview and the fit check against the Input node.
 
@@ -108,7 +76,6 @@ class DataPanel(QWidget):
     """
 
     fit_changed = Signal(str)
-    _download_progressed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -143,25 +110,12 @@ class DataPanel(QWidget):
             button.setToolTip(f"Train on your own data: {DATASETS[name].description}")
             button.clicked.connect(lambda checked=False, n=name, p=pattern: self.import_dialog(n, p))
             imports.addWidget(button)
-        self.downloader = BackgroundCall(self)
-        self.downloader.done.connect(self._on_downloaded)
-        self._download_stop = threading.Event()
-        self._downloading = False
-        self.destroyed.connect(self._download_stop.set)  # a closing window does not wait for the download
-        self._download_progressed.connect(self._show_download_progress)
-        self.download_button = QPushButton("Download")
-        self.download_button.clicked.connect(self.start_download)
-        self.download_progress = QProgressBar()
-        self.download_progress.setTextVisible(True)
-        self.download_cancel = QPushButton("Cancel")
-        self.download_cancel.setToolTip("Stop the download; the next Download continues where it stopped")
-        self.download_cancel.clicked.connect(self.cancel_download)
-        self.download_row = QWidget()
-        download_layout = QHBoxLayout(self.download_row)
-        download_layout.setContentsMargins(0, 0, 0, 0)
-        download_layout.addWidget(self.download_button)
-        download_layout.addWidget(self.download_progress, 1)
-        download_layout.addWidget(self.download_cancel)
+        self.download_row = DownloadRow()
+        self.download_row.button.clicked.connect(self.start_download)
+        self.download_row.finished.connect(self._on_downloaded)
+        self.download_button = self.download_row.button
+        self.download_progress = self.download_row.progress
+        self.download_cancel = self.download_row.cancel_button
         self.download_row.hide()
         self.summary = QLabel("Loading…")
         self.summary.setWordWrap(True)
@@ -248,67 +202,11 @@ class DataPanel(QWidget):
         if info is None:
             return
         for option in info.options:
-            widget = self._option_editor(option, self.spec.get(option.name, option.default))
+            widget = option_editor(option, self.spec.get(option.name, option.default), self.set_option, self._browse)
             widget.setToolTip(option.help)
             guard_wheel_in(widget)
             self._option_widgets.append(widget)
             self.options_form.addRow(option.name.replace("_", " "), widget)
-
-    def _option_editor(self, option: Option, value: Any) -> QWidget:
-        if option.kind == "int":
-            spin = QSpinBox()
-            spin.setRange(int(option.minimum if option.minimum is not None else 0),
-                          int(min(option.maximum if option.maximum is not None else 2**31 - 1, 2**31 - 1)))
-            spin.setValue(int(value) if value is not None else spin.minimum())
-            spin.setKeyboardTracking(False)
-            spin.valueChanged.connect(lambda v, o=option: self.set_option(o.name, int(v)))
-            return spin
-        if option.kind == "float":
-            box = QDoubleSpinBox()
-            box.setDecimals(3)
-            box.setRange(option.minimum or 0.0, min(option.maximum or 1e6, 1e6))
-            box.setValue(float(value) if value is not None else 0.0)
-            box.setKeyboardTracking(False)
-            box.valueChanged.connect(lambda v, o=option: self.set_option(o.name, float(v)))
-            return box
-        if option.kind == "choice":
-            combo = QComboBox()
-            if not option.required and option.default is None:
-                combo.addItem("(automatic)", None)
-            for choice in option.choices:
-                combo.addItem(repr(choice)[1:-1] if choice == "\t" else choice, choice)
-            combo.setCurrentIndex(max(0, combo.findData(value)))
-            combo.activated.connect(lambda i, o=option, c=combo: self.set_option(o.name, c.itemData(i)))
-            return combo
-        if option.kind == "size":
-            row = QWidget()
-            layout = QHBoxLayout(row)
-            layout.setContentsMargins(0, 0, 0, 0)
-            spins = []
-            for v in (value or option.default):
-                spin = QSpinBox()
-                spin.setRange(int(option.minimum or 1), int(option.maximum or 4096))
-                spin.setValue(int(v))
-                spin.setKeyboardTracking(False)
-                spins.append(spin)
-                layout.addWidget(spin)
-            for spin in spins:
-                spin.valueChanged.connect(lambda v, o=option, s=spins: self.set_option(o.name, [x.value() for x in s]))
-            return row
-        edit = QLineEdit("" if value is None else str(value))
-        edit.setPlaceholderText("(automatic)" if not option.required else "required")
-        edit.editingFinished.connect(lambda o=option, e=edit: self.set_option(o.name, e.text().strip() or None))
-        if option.kind in ("file", "folder"):
-            row = QWidget()
-            layout = QHBoxLayout(row)
-            layout.setContentsMargins(0, 0, 0, 0)
-            browse = QPushButton("…")
-            browse.setFixedWidth(28)
-            browse.clicked.connect(lambda checked=False, o=option: self._browse(o))
-            layout.addWidget(edit, 1)
-            layout.addWidget(browse)
-            return row
-        return edit
 
     def _browse(self, option: Option) -> None:
         start = str(self._base_dir() or Path.cwd())
@@ -409,11 +307,11 @@ class DataPanel(QWidget):
             return  # a newer request is on its way
         self.dataset, self.load_error = dataset, error
         if dataset is None:
-            self.summary.setText(f"<span style='color:{status_color('error')}'>{_escape(error)}</span>")
+            self.summary.setText(f"<span style='color:{status_color('error')}'>{escape_html(error)}</span>")
             for widget in (self.images, self.table, self.text, self.augment):
                 widget.hide()
         else:
-            self._show_summary(dataset)
+            self.summary.setText(summary_html(dataset))
             self._show_preview(dataset)
             self.augment.show_for(dataset, self.spec.get("augment"))
         self._update_download()
@@ -434,18 +332,15 @@ class DataPanel(QWidget):
     @property
     def downloading(self) -> bool:
         """Whether a download is running (until its result has been shown)."""
-        return self._downloading
+        return self.download_row.running
 
     def _update_download(self) -> None:
         folder = self.download_folder()
         show = self.downloading or (folder is not None and self.dataset is None
                                     and bool(missing_files(self.spec["name"], folder)))
         self.download_row.setVisible(show)
-        if show and not self.downloading:
-            self.download_button.setToolTip(f"Download {self.spec['name']} from "
-                                            f"{DOWNLOADABLE[self.spec['name']].mirrors[0]} into {folder}")
-            self.download_progress.hide()
-            self.download_cancel.hide()
+        if show and folder is not None:
+            self.download_row.offer(self.spec["name"], folder)
 
     def start_download(self) -> None:
         """Download the chosen dataset's files in the background, with progress and Cancel."""
@@ -453,109 +348,31 @@ class DataPanel(QWidget):
         if folder is None or self.downloading:
             return
         name = self.spec["name"]
-        stop, emit, last = self._download_stop, self._download_progressed.emit, [0.0]
-        stop.clear()
-
-        def report(progress: Progress) -> None:  # worker thread: at most ~10 updates a second
-            now = time.monotonic()
-            if now - last[0] >= 0.1 or progress.done == progress.total:
-                last[0] = now
-                emit(progress)
-
-        self._downloading = True
-        self.download_button.setEnabled(False)
-        self.download_progress.setRange(0, 0)
-        self.download_progress.setFormat("connecting…")
-        self.download_progress.show()
-        self.download_cancel.setEnabled(True)
-        self.download_cancel.show()
-        self.summary.setText(f"Downloading {_escape(name)} into {_escape(str(folder))}…")
-        self.downloader.start(lambda: download_dataset(name, folder, progress=report, cancelled=stop.is_set))
+        self.summary.setText(f"Downloading {escape_html(name)} into {escape_html(str(folder))}…")
+        self.download_row.start(name, folder)
 
     def cancel_download(self) -> None:
         """Stop the running download after its current chunk (its partial file is kept)."""
-        self._download_stop.set()
-        self.download_cancel.setEnabled(False)
+        self.download_row.cancel()
 
-    def _show_download_progress(self, progress: Progress) -> None:
-        bar = self.download_progress
-        total = progress.total
-        if total:
-            bar.setRange(0, max(1, total // 1024))  # KiB: a QProgressBar counts in 32-bit ints
-            bar.setValue(min(progress.done, total) // 1024)
-        else:
-            bar.setRange(0, 0)
-        size = f"{_megabytes(progress.done)} of {_megabytes(total)}" if total else _megabytes(progress.done)
-        bar.setFormat(f"{progress.index}/{progress.count} · {size}" if progress.count > 1 else size)
-        bar.setToolTip(progress.file)
-
-    def _on_downloaded(self, ticket: int, folder: Path | None, error: str) -> None:
-        self._downloading = False
+    def _on_downloaded(self, folder: Path | None, error: str) -> None:
         self.download_button.setEnabled(self.document is None or self.document.read_only_reason is None)
-        self.download_progress.hide()
-        self.download_cancel.hide()
         if error:
-            self.summary.setText(f"<span style='color:{status_color('error')}'>{_escape(error)}</span>")
+            self.summary.setText(f"<span style='color:{status_color('error')}'>{escape_html(error)}</span>")
             self._update_download()
         else:
             self.reload()
 
-    def _show_summary(self, dataset: ArrayDataset) -> None:
-        info = describe(dataset)
-        lines = [f"<b>{info['samples']:,}</b> samples · input {tuple(info['input_shape'])} "
-                 f"{info['input_dtype']} · target {info['target_kind']}"]
-        if info["class_counts"]:
-            counts = ", ".join(f"{_escape(str(k))}: {v}" for k, v in info["class_counts"].items())
-            lines.append(f"{info['num_classes']} classes — {counts}")
-        if info["vocabulary_size"]:
-            lines.append(f"vocabulary of {info['vocabulary_size']} tokens")
-        lines += [_escape(info["description"])] if info.get("storage") or info.get("skipped") else []
-        if info.get("storage") and str(info["storage"]) not in info["description"]:  # where the data lives, why
-            lines.append(f"<i>{_escape(str(info['storage'])[:1].upper() + str(info['storage'])[1:])}</i>")
-        self.summary.setText("<br>".join(lines))
-
     def _show_preview(self, dataset: ArrayDataset) -> None:
-        x = dataset.x
         self.images.setVisible(dataset.image_shape is not None)
         self.text.setVisible(dataset.vocabulary is not None)
         self.table.setVisible(dataset.image_shape is None and dataset.vocabulary is None)
         if dataset.image_shape is not None:
-            count = min(PREVIEW_IMAGES, len(x))
-            images = x[:count].reshape(count, *dataset.image_shape)
-            scale = max(1, 28 // dataset.image_shape[1])
-            self.images.setPixmap(QPixmap.fromImage(image_mosaic(images, 8, scale)))
+            self.images.setPixmap(QPixmap.fromImage(first_images(dataset)))
         elif dataset.vocabulary is not None:
-            vocab = dataset.vocabulary
-            picks = np.linspace(0, len(x) - 1, min(TEXT_SAMPLES, len(x))).astype(int)
-            lines = ["".join(vocab[int(t)] for t in x[i][:120]).replace("\n", "⏎") for i in picks]
-            self.text.setText("<br>".join(f"<span style='color:#6E7781'>#{i}</span> {_escape(line)}"
-                                          for i, line in zip(picks, lines)))
+            self.text.setText(text_samples_html(dataset))
         else:
-            self._fill_table(dataset)
-
-    def _fill_table(self, dataset: ArrayDataset) -> None:
-        count = min(PREVIEW_ROWS, len(dataset))
-        x = np.asarray(dataset.x[:count]).reshape(count, -1)  # the first rows only: x may be streamed from disk
-        width = min(x.shape[1], PREVIEW_COLUMNS)
-        names = input_labels(dataset)[:width]
-        targets = target_labels(dataset)
-        self.table.setColumnCount(width + len(targets))
-        self.table.setRowCount(count)
-        self.table.setHorizontalHeaderLabels([*names, *targets])
-        for column, name in enumerate([*names, *targets]):
-            self.table.horizontalHeaderItem(column).setToolTip(_column_tip(dataset, name, column >= width))
-        for row in range(count):
-            for col in range(width):
-                self.table.setItem(row, col, QTableWidgetItem(f"{x[row, col]:.4g}"))
-            if targets:
-                y = dataset.y[row]  # type: ignore[index]
-                if dataset.target_kind == "classes":
-                    values = [dataset.class_names[int(y)] if dataset.class_names else str(int(y))]
-                else:
-                    values = [f"{v:.4g}" for v in np.ravel(y)][:len(targets)]
-                for offset, text in enumerate(values):
-                    self.table.setItem(row, width + offset, QTableWidgetItem(text))
-        self.table.resizeColumnsToContents()
+            fill_table(self.table, dataset)
 
     # ------------------------------------------------------------------- fit
     def _on_analysis(self, analysis: object) -> None:
@@ -578,66 +395,13 @@ class DataPanel(QWidget):
         if self.dataset is None:  # no data, or the summary already shows why it cannot be loaded
             self.fit_label.setText("")
         elif message:
-            self.fit_label.setText(f"<span style='color:{status_color('error')}'>✗ {_escape(message)}</span>")
+            self.fit_label.setText(f"<span style='color:{status_color('error')}'>✗ {escape_html(message)}</span>")
         else:
-            self.fit_label.setText(f"<span style='color:{status_color('ok')}'>✓ Fits Input node <b>{_escape(target[0])}</b> "
-                                   f"{_escape(str(target[1]))}</span>")
+            self.fit_label.setText(f"<span style='color:{status_color('ok')}'>✓ Fits Input node <b>{escape_html(target[0])}</b> "
+                                   f"{escape_html(str(target[1]))}</span>")
         self.fit_changed.emit(message)
-
-
-def input_labels(dataset: ArrayDataset) -> list[str]:
-    """A header for each input value of a flattened sample.
-
-    Tables use their feature names; a forecasting window names its steps ``t−31 … t`` (the
-    target is ``t+1``); other shapes name each value by its index.
-    """
-    dims = dataset.sample_dims
-    flat = int(np.prod(dims)) if dims else 1
-    names = list(dataset.feature_names or [])
-    if len(names) == flat:
-        return names
-    window = dataset.extras.get("window")
-    if isinstance(window, int) and dims and dims[0] == window:
-        features = int(np.prod(dims[1:])) if len(dims) > 1 else 1
-        steps = [f"t−{window - 1 - i}" if i < window - 1 else "t" for i in range(window)]
-        if features == 1:
-            return steps
-        labels = names if len(names) == features else [f"x{k}" for k in range(features)]
-        return [f"{label} {step}" for step in steps for label in labels]
-    if len(dims) > 1:
-        return [f"x[{','.join(map(str, index))}]" for index in np.ndindex(*dims)]
-    return [f"x{i}" for i in range(flat)]
-
-
-def target_labels(dataset: ArrayDataset) -> list[str]:
-    """Headers of the target columns: ``class``, ``target`` (``target 1 …`` for several), or the
-    forecast steps ``target t+1 …``; none for data without targets."""
-    if dataset.y is None or dataset.target_kind not in ("classes", "values"):
-        return []
-    if dataset.target_kind == "classes":
-        return ["class"]
-    count = int(np.prod(dataset.y.shape[1:])) if dataset.y.ndim > 1 else 1
-    if isinstance(dataset.extras.get("window"), int):
-        return [f"target t+{k + 1}" for k in range(count)]
-    return ["target"] if count == 1 else [f"target {k + 1}" for k in range(count)]
-
-
-def _column_tip(dataset: ArrayDataset, name: str, target: bool) -> str:
-    if isinstance(dataset.extras.get("window"), int):
-        return ("What the model predicts: the value one step after the window" if name == "target t+1" else
-                f"Predicted: the value {name.split('+')[-1]} steps after the window") if target else \
-            f"Input: the series value at step {name} of the window (t is the newest)"
-    return "What the model predicts" if target else "Input value"
 
 
 def _without_augment(spec: dict[str, Any]) -> dict[str, Any]:
     """The section as the data source reads it (augmentation changes no loaded data)."""
     return {key: value for key, value in spec.items() if key != "augment"}
-
-
-def _megabytes(count: int) -> str:
-    return f"{count / 1e6:.1f} MB"
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from engine.data import load_dataset
-from gui.training.data_panel import DataPanel, input_labels, target_labels
+from gui.training.data_panel import DataPanel
+from gui.training.data_preview import input_labels, target_labels
 from gui.document import Document
 from engine.templates import TEMPLATES_DIR
 from engine.graph.fileformat import load_project
