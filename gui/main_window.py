@@ -1,8 +1,10 @@
 """The main window: canvas in the centre, dockable panels, menus, files, status bar.
 
 The window owns one :class:`~gui.document.Document` at a time and hands it to the views;
-every edit goes through the document's undo stack. Window geometry, dock layout, theme
-and recent files persist in QSettings.
+every edit goes through the document's undo stack (the Edit and Arrange commands live in
+:class:`~gui.edit_controller.EditController`, blocks in :class:`~gui.block_actions.BlockController`,
+training in :class:`~gui.training.controller.TrainingController`). Window geometry, dock layout,
+theme and recent files (:mod:`gui.window_files`) persist in QSettings.
 """
 
 from __future__ import annotations
@@ -16,20 +18,14 @@ from shiboken6 import isValid
 from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QUndoView,
                                QWidget)
 
-from engine.graph.blocks import BlockError
-from engine.layers.block import BLOCK_TYPE
 from engine.graph.fileformat import ProjectFileError, load_project, sibling_weights
 from engine.graph.gan import is_gan
-from engine.graph.layout import layered_layout
 from engine.graph.project import Project
 from engine.shapes import Analysis
-from gui import clipboard, commands
 from gui.actions import ICON_OF_ACTION, build_actions
 from gui.autosave import Autosaver, pending_recoveries
 from gui.block_actions import BlockController, canvas_with_breadcrumb
-from gui.block_commands import LibraryStep
 from gui.block_palette import BlockCatalogue
-from gui.commands import AddNodeStep
 from gui.canvas.view import CanvasView
 from gui.document import Document, display_name
 from gui.gallery import TemplateGallery
@@ -44,9 +40,10 @@ from gui.summary_panel import SummaryWidget
 from gui.training.controller import TrainingController
 from gui.training.experiments import ExperimentsController
 from gui.training.session import runs_root
-from gui.window_files import export_canvas, remember_folder, save_guard, start_folder
+from gui.edit_controller import EditController
+from gui.window_files import (export_canvas, refresh_recent_menu, remember_folder, remember_project, save_guard,
+                               start_folder)
 
-MAX_RECENT = 10
 PROJECT_FILTER = "Neural Canvas projects (*.json);;All files (*)"
 
 
@@ -60,6 +57,7 @@ class MainWindow(QMainWindow):
         self.autosaver: Autosaver | None = None
         self.setWindowIcon(icon("app"))
         self.canvas = CanvasView()
+        self.edits = EditController(self)
         self.blocks = BlockController(self)
         self.block_catalogue = BlockCatalogue()
         self.canvas.block_catalogue = self.block_catalogue
@@ -125,7 +123,7 @@ class MainWindow(QMainWindow):
         self.summary.node_activated.connect(lambda node_id: self.canvas.select_nodes([node_id], center=True))
         self._apply_theme(str(self.settings.value("theme", "light")))
         self._restore_layout()
-        self._refresh_recent()
+        refresh_recent_menu(self)
 
     def add_dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         """Put ``widget`` in a new dock panel (listed in View > Panels, layout saved); ``docks[key]`` holds it."""
@@ -138,20 +136,23 @@ class MainWindow(QMainWindow):
 
     def handlers(self) -> dict[str, Callable[[], object]]:
         """What each action of :mod:`gui.actions` does."""
+        edits = self.edits
         return {
             "new": self.new_document, "template": self.new_from_template, "open": self.open_dialog,
             "save": self.save, "save_as": self.save_as, "import_model": self.import_model_dialog,
             "export_model": self.export_model_dialog, "export_png": self.export_png, "export_svg": self.export_svg,
-            "quit": self.close, "undo": self.undo, "redo": self.redo, "cut": self.cut, "copy": self.copy,
-            "paste": self.paste, "duplicate": self.duplicate, "delete": self.delete_selection,
-            "freeze": self.freeze_selection, "unfreeze": lambda: self.freeze_selection(trainable=True),
-            "select_all": self.select_all, "add_comment": self.add_comment, "fit": self.fit_all,
+            "quit": self.close, "undo": edits.undo, "redo": edits.redo, "cut": edits.cut, "copy": edits.copy,
+            "paste": edits.paste, "duplicate": edits.duplicate, "delete": edits.delete_selection,
+            "freeze": edits.freeze_selection, "unfreeze": lambda: edits.freeze_selection(trainable=True),
+            "select_all": edits.select_all, "add_comment": edits.add_comment, "fit": self.canvas.fit_all,
             "zoom_in": self.zoom_in, "zoom_out": self.zoom_out, "zoom_reset": self.zoom_reset,
             "theme_light": self.use_light_theme, "theme_dark": self.use_dark_theme,
-            "train": self.start_training, "pause": self.toggle_pause, "stop": self.stop_training,
-            "resume_run": self.resume_last_run, "evaluate_run": lambda: self.training.evaluate(), "runs_folder": self.open_runs_folder, "layout": self.auto_layout,
-            "layout_right": lambda: self.auto_layout("right"), "layout_down": lambda: self.auto_layout("down"),
-            "align_left": self.align_left, "align_top": self.align_top, "align_middle": self.align_middle,
+            "train": self.start_training, "pause": lambda: self.training.toggle_pause(), "stop": self.stop_training,
+            "resume_run": lambda: self.training.resume_last(), "evaluate_run": lambda: self.training.evaluate(),
+            "runs_folder": lambda: self.training.open_runs_folder(), "layout": edits.auto_layout,
+            "layout_right": lambda: edits.auto_layout("right"), "layout_down": lambda: edits.auto_layout("down"),
+            "align_left": lambda: edits.align(0, "min"), "align_top": lambda: edits.align(1, "min"),
+            "align_middle": lambda: edits.align(1, "mean"),
             "group": self.blocks.group_selection, "ungroup": self.blocks.ungroup_selection,
             "open_block": self.blocks.open_selected, "level_up": self.blocks.go_up,
             "expand_block": self.blocks.toggle_expanded, "make_unique": self.blocks.make_unique,
@@ -203,7 +204,7 @@ class MainWindow(QMainWindow):
             document.weights_origin = sibling_weights(path)
         self.set_document(document)
         if not untitled:
-            self._remember(self.document.path)  # type: ignore[union-attr, arg-type]
+            remember_project(self, self.document.path)  # type: ignore[union-attr, arg-type]
         return True
 
     def _update_title(self) -> None:
@@ -273,21 +274,9 @@ class MainWindow(QMainWindow):
         """Train the current graph in a new run (F5)."""
         self.training.start()
 
-    def toggle_pause(self) -> None:
-        """Pause or resume the run (F6)."""
-        self.training.toggle_pause()
-
     def stop_training(self) -> None:
         """Stop the run; it checkpoints and can be resumed (Shift+F5)."""
         self.training.stop()
-
-    def resume_last_run(self) -> None:
-        """Continue the newest stopped run (Ctrl+F5)."""
-        self.training.resume_last()
-
-    def open_runs_folder(self) -> None:
-        """Show where this project's runs are stored."""
-        self.training.open_runs_folder()
 
     # --------------------------------------------------------------- files
     def new_document(self) -> None:
@@ -338,7 +327,7 @@ class MainWindow(QMainWindow):
             QMessageBox.critical(self, "Cannot save", f"{path}: {exc.strerror or exc}. Nothing was lost: the "
                                  "project is still open; save it somewhere else.")
             return False
-        self._remember(doc.path or path)
+        remember_project(self, doc.path or path)
         moved = self.training.adopt_runs(old_runs)
         note = f"; its {len(moved)} run(s) moved to {runs_root(doc)}" if moved else ""
         self.statusBar().showMessage(f"Saved {doc.path}{note}", 6000)
@@ -375,24 +364,6 @@ class MainWindow(QMainWindow):
         """Export the canvas as an SVG drawing."""
         export_canvas(self, "svg")
 
-    def _remember(self, path: Path) -> None:
-        recent = [str(path.resolve())] + [p for p in self._recent() if p != str(path.resolve())]
-        self.settings.setValue("recent_files", recent[:MAX_RECENT])
-        remember_folder(self, path)
-        self._refresh_recent()
-
-    def _recent(self) -> list[str]:
-        value = self.settings.value("recent_files", [])
-        return [value] if isinstance(value, str) else list(value or [])
-
-    def _refresh_recent(self) -> None:
-        self.recent_menu.clear()
-        for entry in self._recent():
-            action = self.recent_menu.addAction(entry)
-            action.triggered.connect(lambda checked=False, p=entry: self.training.confirm_leave() and save_guard(self)
-                                     and self.open_project(Path(p)))
-        self.recent_menu.setEnabled(bool(self._recent()))
-
     def offer_recovery(self) -> None:
         """After a crash, offer to reopen the projects that were being edited.
 
@@ -424,88 +395,7 @@ class MainWindow(QMainWindow):
                 self.autosaver.adopt(recovery)
             return
 
-    # ---------------------------------------------------------------- edit
-    def undo(self) -> None:
-        """Undo the last edit."""
-        if self.document is not None:
-            self.document.undo()
-
-    def redo(self) -> None:
-        """Redo the last undone edit."""
-        if self.document is not None:
-            self.document.redo()
-
-    def copy(self) -> bool:
-        """Copy the selected nodes (and the edges among them) to the clipboard."""
-        return self.document is not None and clipboard.copy_nodes(
-            self.document.graph, self.canvas.selected_node_ids(), self.document.project.blocks)
-
-    def cut(self) -> None:
-        """Copy, then delete the selection."""
-        if self.copy():
-            self.delete_selection()
-
-    def paste(self) -> None:
-        """Paste nodes from the clipboard (from this or another window)."""
-        fragment = clipboard.clipboard_fragment()
-        if self.document is None or fragment is None:
-            self.statusBar().showMessage("The clipboard holds no layers to paste", 4000)
-            return
-        try:
-            command, new_ids = clipboard.paste_command(self.document.graph, fragment,
-                                                       library=self.document.project.blocks,
-                                                       notify=self.document.library_changed)
-            added = {step.definition.name: step.definition for step in command.steps
-                     if isinstance(step, LibraryStep)}
-            names = [step.node.params["definition"] for step in command.steps
-                     if isinstance(step, AddNodeStep) and step.node.type_id == BLOCK_TYPE]
-            problem = self.document.nesting_problem(names, added)
-            if problem:
-                raise BlockError(problem)
-        except (ProjectFileError, BlockError) as exc:
-            self.statusBar().showMessage(f"Cannot paste: {exc}", 6000)
-            return
-        if self.document.push(command):
-            self.canvas.select_nodes(new_ids, center=False)
-
-    def duplicate(self) -> None:
-        """Copy and paste the selection in one go."""
-        if self.copy():
-            self.paste()
-
-    def freeze_selection(self, trainable: bool = False) -> None:
-        """Freeze the selected layers (``trainable=True``: unfreeze them) in one undo step."""
-        if self.document is None:
-            return
-        graph, infos = self.document.graph, self.document.analysis.nodes
-        # layers with parameters (freezing a ReLU would mean nothing); unfreezing takes any frozen node
-        chosen = [n for n in self.canvas.selected_node_ids() if n in infos and infos[n].parameters > 0
-                  or trainable and n in graph.nodes and not graph.nodes[n].trainable]
-        command = commands.freeze(graph, chosen, trainable)
-        if command is None:
-            state = "trainable" if trainable else "frozen"
-            self.statusBar().showMessage(f"Select layers that are not {state} yet", 4000)
-            return
-        self.document.push(command)
-
-    def delete_selection(self) -> None:
-        """Delete the selected nodes and edges."""
-        self.canvas.delete_selection()
-
-    def add_comment(self) -> None:
-        """A note on the canvas, or a frame around the selected layers (undoable, saved in the project)."""
-        self.canvas.add_comment()
-
-    def select_all(self) -> None:
-        """Select every node."""
-        if self.document is not None:
-            self.canvas.select_nodes(list(self.document.graph.nodes), center=False)
-
     # ---------------------------------------------------------------- view
-    def fit_all(self) -> None:
-        """Show the whole graph."""
-        self.canvas.fit_all()
-
     def zoom_in(self) -> None:
         """Zoom in around the centre."""
         self.canvas.zoom_in()
@@ -539,42 +429,6 @@ class MainWindow(QMainWindow):
                 action.setIcon(icon(spec_icon, tint))
         self.actions[f"theme_{theme.name}"].setChecked(True)  # View shows the active theme
         self.settings.setValue("theme", theme.name)
-
-    # ------------------------------------------------------------- arrange
-    def auto_layout(self, direction: str = "auto") -> None:
-        """Lay the graph out by topological generation (undoable): ``auto`` flows top to bottom for
-        deep, narrow graphs and left to right otherwise; ``right`` and ``down`` force a direction."""
-        doc = self.document
-        if doc is None or not len(doc.graph):
-            return
-        new = layered_layout(doc.graph, direction=direction)  # type: ignore[arg-type]
-        old = {node_id: doc.graph.nodes[node_id].position for node_id in new}
-        if doc.push(commands.move_nodes(doc.graph, old, new, "Auto layout")):
-            self.canvas.fit_all()
-
-    def _align(self, axis: int, how: str) -> None:
-        doc = self.document
-        ids = self.canvas.selected_node_ids()
-        if doc is None or len(ids) < 2:
-            self.statusBar().showMessage("Select two or more layers to align", 3000)
-            return
-        values = [doc.graph.nodes[i].position[axis] for i in ids]
-        target = min(values) if how == "min" else sum(values) / len(values)
-        old = {i: doc.graph.nodes[i].position for i in ids}
-        new = {i: (target, p[1]) if axis == 0 else (p[0], target) for i, p in old.items()}
-        doc.push(commands.move_nodes(doc.graph, old, new, "Align"))
-
-    def align_left(self) -> None:
-        """Give the selected layers the leftmost x."""
-        self._align(0, "min")
-
-    def align_top(self) -> None:
-        """Give the selected layers the topmost y."""
-        self._align(1, "min")
-
-    def align_middle(self) -> None:
-        """Give the selected layers their mean y (a horizontal row)."""
-        self._align(1, "mean")
 
     # ---------------------------------------------------------- lifecycle
     def _restore_layout(self) -> None:

@@ -1,5 +1,5 @@
-"""File chores of the main window: the unsaved-changes prompt, where file dialogs start, and
-canvas image export."""
+"""File chores of the main window: the unsaved-changes prompt, where file dialogs start, the
+recent projects, and canvas image export."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from gui.main_window import MainWindow
 
 EXPORT_MARGIN = 40.0
+#: Projects File > Open Recent lists.
+MAX_RECENT = 10
+#: QSettings key of the recent projects (newest first).
+RECENT_KEY = "recent_files"
 #: QSettings key of the folder a project was last opened from, saved to or exported to.
 LAST_FOLDER_KEY = "last_folder"
 
@@ -46,6 +50,31 @@ def start_folder(window: MainWindow) -> Path:
 def remember_folder(window: MainWindow, path: Path) -> None:
     """Remember the folder that holds ``path`` (a file or an export folder) for the next dialog."""
     window.settings.setValue(LAST_FOLDER_KEY, str(path.resolve().parent))
+
+
+def recent_projects(window: MainWindow) -> list[str]:
+    """The projects opened or saved last (absolute paths, newest first)."""
+    value = window.settings.value(RECENT_KEY, [])
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def remember_project(window: MainWindow, path: Path) -> None:
+    """Put ``path`` first in File > Open Recent and remember its folder for the next dialog."""
+    entry = str(path.resolve())
+    window.settings.setValue(RECENT_KEY, [entry, *(p for p in recent_projects(window) if p != entry)][:MAX_RECENT])
+    remember_folder(window, path)
+    refresh_recent_menu(window)
+
+
+def refresh_recent_menu(window: MainWindow) -> None:
+    """File > Open Recent from the settings (each entry asks about unsaved changes first)."""
+    menu = window.recent_menu
+    menu.clear()
+    for entry in recent_projects(window):
+        action = menu.addAction(entry)
+        action.triggered.connect(lambda checked=False, p=entry: window.training.confirm_leave() and save_guard(window)
+                                 and window.open_project(Path(p)))
+    menu.setEnabled(bool(recent_projects(window)))
 
 
 def scene_bounds(scene: QGraphicsScene) -> QRectF:

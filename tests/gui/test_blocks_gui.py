@@ -183,17 +183,17 @@ def test_copy_paste_carries_definitions_and_refuses_a_block_inside_itself(window
     block, _ = _group_convs(window, qtbot)
     name = window.document.graph.nodes[block].params["definition"]
     window.canvas.select_nodes([block], center=False)
-    assert window.copy()
+    assert window.edits.copy()
     window.blocks.open_node(block)
     count = window.document.undo_stack.count()
-    window.paste()  # into its own inside
+    window.edits.paste()  # into its own inside
     assert window.document.undo_stack.count() == count and "itself" in window.statusBar().currentMessage()
     assert window.canvas.add_node_at(f"block:project:{name}") is None
     window.open_project(TEMPLATES_DIR / "fnn_spirals.json", untitled=True)
     doc = window.document
     doc.project.blocks.add(__import__("engine.graph.builtin_blocks", fromlist=["x"]).basic_block(name=name))
     doc.library_changed()
-    window.paste()  # same name, other contents: renamed
+    window.edits.paste()  # same name, other contents: renamed
     pasted = [n for n in doc.graph if n.type_id == BLOCK_TYPE]
     assert len(pasted) == 1 and pasted[0].params["definition"] != name
     assert pasted[0].params["definition"] in doc.project.blocks

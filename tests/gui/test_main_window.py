@@ -16,6 +16,7 @@ from engine.graph.fileformat import dumps, load_project
 from engine.templates import default_template
 from gui.autosave import pending_recoveries
 from gui.main_window import MainWindow
+from gui.window_files import recent_projects
 from gui import commands
 from tests.conftest import ROOT
 
@@ -61,15 +62,15 @@ def test_save_and_reopen_keeps_everything(window: MainWindow, tmp_path: Path, qt
     text = dumps(doc.project)
     assert window.open_project(path)
     assert dumps(window.document.project) == text == path.read_text()
-    assert str(path.resolve()) in window._recent()
+    assert str(path.resolve()) in recent_projects(window)
 
 
 def test_copy_paste_keeps_inner_edges_and_offsets(window: MainWindow) -> None:
     doc = window.document
     window.canvas.select_nodes(["conv1", "relu1"], center=False)
-    assert window.copy()
+    assert window.edits.copy()
     count, edges = len(doc.graph), len(doc.graph.edges)
-    window.paste()
+    window.edits.paste()
     assert len(doc.graph) == count + 2 and len(doc.graph.edges) == edges + 1
     new = [n for n in doc.graph if n.id not in ("conv1", "relu1")][-2:]
     assert new[0].position[0] == doc.graph.nodes["conv1"].position[0] + 40
@@ -138,7 +139,7 @@ def test_saving_removes_the_recovery_file(window: MainWindow, tmp_path: Path) ->
 def test_auto_layout_is_one_undo_step(window: MainWindow) -> None:
     doc = window.document
     doc.push(commands.move_nodes(doc.graph, {"conv1": doc.graph.nodes["conv1"].position}, {"conv1": (999, 999)}))
-    window.auto_layout()
+    window.edits.auto_layout()
     assert doc.graph.nodes["conv1"].position != (999.0, 999.0)
     doc.undo_stack.undo()
     assert doc.graph.nodes["conv1"].position == (999.0, 999.0)
