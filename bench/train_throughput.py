@@ -123,7 +123,8 @@ from engine.settings import training_config
 from engine.training.events import EpochEnd, Event, Failed, Finished, RunStarted
 from engine.training.performance import fused_optimizer, use_fast_layout
 from engine.training.tasks.base import EVAL_BATCH
-from engine.training.trainer import BATCH_EVENT_SECONDS, Trainer, TrainOptions, _Sums, _Window
+from engine.training.loop_accounting import BatchWindow, MetricSums
+from engine.training.trainer import BATCH_EVENT_SECONDS, Trainer, TrainOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("a", "b", "c", "d", "e", "f")
@@ -615,7 +616,7 @@ def breakdown(prepared: Prepared, rounds: int, epochs: int) -> dict[str, Any]:
     Trainer's speed settings (engine/training/performance.py) on it; the compiled graph
     module instead; ``task.train_step`` (task optimizer, autocast context,
     detached metrics dict); ``BatchSource.epoch`` batches; the Trainer's per-batch
-    bookkeeping (mirrors ``Trainer._run``'s batch loop with its own ``_Sums`` and ``_Window``:
+    bookkeeping (mirrors ``Trainer._run``'s batch loop with its own ``MetricSums`` and ``BatchWindow``:
     command check, schedule, float(loss) NaN check on CPU, metric sums, window loss,
     batch-event clock); and the same
     with ``task.snapshot`` called (untimed) between epochs, which shows what the per-epoch
@@ -687,8 +688,8 @@ def breakdown(prepared: Prepared, rounds: int, epochs: int) -> dict[str, Any]:
         for _, (xb, yb) in source.epoch(0):
             task.train_step(xb, yb)
 
-    def bookkeeping() -> None:  # Trainer._run's per-batch code, with its own _Sums and _Window
-        sums, window, control = _Sums(device, {}), _Window(device), control_trainer.control
+    def bookkeeping() -> None:  # Trainer._run's per-batch code, with its own MetricSums and BatchWindow
+        sums, window, control = MetricSums(device, {}), BatchWindow(device), control_trainer.control
         for index, (xb, yb) in source.epoch(0):
             now = time.perf_counter()
             if control.pending() and control_trainer._handle_commands(schedule):

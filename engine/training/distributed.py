@@ -17,10 +17,16 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from engine.graph.fileformat import dumps
 from engine.graph.project import Project
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from engine.training.run_options import DistributedInfo
+    from engine.training.tasks import Task
 
 
 def launch(project: Project, run_dir: Path, base_dir: Path | None, overrides: dict[str, Any], resume: bool,
@@ -55,7 +61,8 @@ def rank_main(argv: Sequence[str] | None = None) -> int:
     from engine.graph.fileformat import load_project
     from engine.training.events import exit_code
     from engine.training.progress import ProgressPrinter
-    from engine.training.trainer import DistributedInfo, Trainer, TrainOptions
+    from engine.training.run_options import DistributedInfo, TrainOptions
+    from engine.training.trainer import Trainer
 
     parser = argparse.ArgumentParser(prog="engine.training.distributed")
     parser.add_argument("project", type=Path)
@@ -91,3 +98,33 @@ if __name__ == "__main__":
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(exit_code)
+
+
+# ---------------------------------- helpers of the trainer's ranks (torch imported when used)
+def rank_device(info: DistributedInfo) -> str:
+    """The device of this rank: its local GPU, else the CPU."""
+    import torch
+
+    return f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu"
+
+
+def wrap_models(task: Task, device: torch.device) -> None:
+    """Wrap every model of ``task`` in DistributedDataParallel (the task's attributes follow)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    for name, module in list(task.modules.items()):
+        wrapped = DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+        task.modules[name] = wrapped
+        setattr(task, name, wrapped)
+
+
+def all_reduce_sums(values: dict[str, float], seen: int, device: torch.device) -> tuple[dict[str, float], int]:
+    """Metric sums and sample counts added up over every rank."""
+    import torch
+    import torch.distributed as dist
+
+    keys = sorted(values)
+    tensor = torch.tensor([values[k] for k in keys] + [float(seen)], dtype=torch.float64,
+                          device=device if device.type == "cuda" else "cpu")
+    dist.all_reduce(tensor)
+    return {k: float(v) for k, v in zip(keys, tensor[:-1])}, int(tensor[-1])

@@ -18,7 +18,7 @@ from engine.graph.project import Project
 from engine.memory import advice, available_memory, breakdown, estimate_training_memory, human_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.training.trainer import RunState
+    from engine.training.run_options import RunState
 
 _CPU_PATTERNS = ("DefaultCPUAllocator: can't allocate memory", "DefaultCPUAllocator: not enough memory")
 _TRIED_BYTES = re.compile(r"tried to allocate (\d+) bytes", re.IGNORECASE)

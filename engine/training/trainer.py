@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 from engine.compile import GraphInvalidError
@@ -27,7 +24,7 @@ from engine.graph.flat_project import flat_project
 from engine.graph.project import Project
 from engine.layers.base import Params
 from engine.training import checkpoint as ckpt
-from engine.training.augment import Augmenter, read_augment, run_augmenter
+from engine.training.augment import read_augment, run_augmenter
 from engine.training.gradient_health import GradientProbe, gradient_warnings
 from engine.training.batches import BatchSource
 from engine.settings import training_config
@@ -43,96 +40,18 @@ from engine.training.run_dir import RunDirectory, read_run_info
 from engine.training.preprocessing_file import PREPROCESSING_FILE, write_preprocessing
 from engine.training.split_file import SPLIT_FILE, split_summary, write_split
 from engine.training.tasks import Task, make_task, resolve_task
-from engine.training.threads import ThreadGovernor, fixed_threads
+from engine.training.distributed import all_reduce_sums, rank_device, wrap_models
+from engine.training.loop_accounting import EpochClock, MetricSums, rng_devices, seed_everything
+from engine.training.run_options import VIEWER_READY_S, RunState, TrainOptions
 from engine.training.tasks.base import unwrap as _unwrap
+from engine.training.threads import ThreadGovernor
 
 BATCH_EVENT_SECONDS = 0.2
-#: Longest wait for the app's dashboard to draw the run's first view before the first step.
-VIEWER_READY_S = 2.0
 LOWER_IS_BETTER = ("loss", "mae", "perplexity", "d_loss", "g_loss")
 
 
 class NonFiniteLoss(Exception):
     """The loss became NaN or infinite."""
-
-
-@dataclass
-class DistributedInfo:
-    """This process's place in a distributed run."""
-
-    rank: int
-    world_size: int
-    local_rank: int
-
-
-@dataclass
-class TrainOptions:
-    """What to train and where to write it.
-
-    Args:
-        project: The frozen project.
-        run_dir: The run folder (``None``: write nothing, e.g. benchmarks).
-        base_dir: Folder that relative dataset paths resolve against.
-        overrides: Settings from the command line (``epochs``, ``device``, ``seed``...).
-        resume: Continue from ``run_dir``'s checkpoint.
-        distributed: Rank information under torchrun.
-        weights_file: The project's own weights (``name.safetensors`` beside ``name.json``), which a
-            new run starts from when the ``use_project_weights`` setting is on.
-        wait_for_viewer: After the run's start and first prediction snapshot, wait (at most
-            :data:`VIEWER_READY_S`) for the app's "ready" before the first step.
-    """
-
-    project: Project
-    run_dir: Path | None = None
-    base_dir: Path | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
-    resume: bool = False
-    distributed: DistributedInfo | None = None
-    weights_file: Path | None = None
-    wait_for_viewer: bool = False
-
-
-@dataclass
-class RunState:
-    """What setting a run up produces: everything its epochs use.
-
-    Args:
-        config: The validated settings (project section plus overrides).
-        device: Where the run trains.
-        task_name: The resolved task (``classification``, ``gan``...).
-        task: Models, optimizers, loss and metrics.
-        batches: Batches of both splits.
-        schedule: The learning-rate schedule.
-        validation: The validation tensors (inputs, targets).
-        snapshot_data: The samples prediction snapshots show.
-        val_count: Validation samples.
-        start_epoch: The epoch the loop starts in (after a resume).
-        start_batch: The batch of ``start_epoch`` it starts at (a run stopped mid-epoch).
-        epoch_sums: Metric sums of the part of ``start_epoch`` already trained.
-        history: Per-epoch metrics so far.
-        best: The best watched validation value so far.
-        initial_weights: Where the starting weights came from (one line), else "".
-        augmenter: Augments training batches (``None``: augmentation off).
-        probe: Samples gradient health (``None``: off, or not rank 0).
-    """
-
-    config: Params
-    device: torch.device
-    task_name: str
-    task: Task
-    batches: BatchSource
-    schedule: LearningRateSchedule
-    validation: tuple[torch.Tensor, torch.Tensor | None]
-    snapshot_data: tuple[torch.Tensor, torch.Tensor | None]
-    val_count: int
-    start_epoch: int = 0
-    start_batch: int = 0
-    epoch_sums: dict[str, float] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    best: dict[str, Any] | None = None
-    initial_weights: str = ""
-    augmenter: Augmenter | None = None
-    probe: GradientProbe | None = None
 
 
 class Trainer:
@@ -240,7 +159,7 @@ class Trainer:
         config = training_config(project.training, options.overrides)
         if not options.resume:
             self.recorded_config = dict(config)
-        _seed_everything(config.seed, config.deterministic)
+        seed_everything(config.seed, config.deterministic)
         dataset = load_dataset(project.dataset, options.base_dir)
         read_augment(project.dataset)  # a bad option stops the run before the split and the model
         split = prepare_data(dataset, config.validation_fraction, config.seed, config.normalize,
@@ -249,7 +168,7 @@ class Trainer:
         data = split.without_test()  # the test part is for evaluation alone
         task_name = resolve_task(config, project, dataset)
         device = select_device(config.device if options.distributed is None or config.device != "auto"
-                               else _distributed_device(options.distributed))
+                               else rank_device(options.distributed))
         if options.distributed is not None and device.type == "cuda":
             device = torch.device("cuda", options.distributed.local_rank)
         self.batch_size = config.batch_size
@@ -260,7 +179,7 @@ class Trainer:
         if options.weights_file is not None and config.use_project_weights and not options.resume:
             initial_weights = _start_from(task, options.weights_file)
         if options.distributed is not None:
-            _wrap_distributed(task, device)
+            wrap_models(task, device)
         world = options.distributed.world_size if options.distributed else 1
         rank = options.distributed.rank if options.distributed else 0
         batches = BatchSource(data, device, config.batch_size, config.seed, rank, world, config.num_workers)
@@ -318,14 +237,14 @@ class Trainer:
         snapshot_taken = time.perf_counter()
         if self.options.wait_for_viewer:
             self.control.await_ready(VIEWER_READY_S)
-        clock = _Clock(state.device, config.cpu_threads, config.deterministic)  # after the wait: the viewer's start-up is not load
+        clock = EpochClock(state.device, config.cpu_threads, config.deterministic)  # after the wait: the viewer's start-up is not load
         clock.last_snapshot = snapshot_taken
         self.threads = clock.threads
         try:
             for epoch in range(state.start_epoch, config.epochs):
                 self.epoch = epoch
                 started = time.perf_counter()
-                sums = _Sums(state.device, state.epoch_sums)
+                sums = MetricSums(state.device, state.epoch_sums)
                 stopped = self._train_epoch(state, epoch, sums, clock)
                 if stopped is not None:
                     return stopped
@@ -336,7 +255,7 @@ class Trainer:
         finally:
             clock.restore()
 
-    def _train_epoch(self, state: RunState, epoch: int, sums: _Sums, clock: _Clock) -> Event | None:
+    def _train_epoch(self, state: RunState, epoch: int, sums: MetricSums, clock: EpochClock) -> Event | None:
         """The steps of one epoch; returns the closing event when a stop command ends the run."""
         task, schedule, control, window = state.task, state.schedule, self.control, clock.window
         snapshot_every, steps = state.config.snapshot_seconds, state.batches.steps_per_epoch  # locals: hot loop
@@ -387,7 +306,7 @@ class Trainer:
                                  [{"node": h.node, "grad_norm": h.grad_norm, "update_ratio": h.update_ratio}
                                   for h in layers], dead, warnings))
 
-    def _end_epoch(self, state: RunState, epoch: int, sums: _Sums, started: float, clock: _Clock) -> Event | None:
+    def _end_epoch(self, state: RunState, epoch: int, sums: MetricSums, started: float, clock: EpochClock) -> Event | None:
         """Validate, record, checkpoint and snapshot after an epoch; returns the closing event
         when early stopping ends the run."""
         config, task, schedule = state.config, state.task, state.schedule
@@ -397,7 +316,7 @@ class Trainer:
         if not all(math.isfinite(v) for v in train.values()):
             steps = state.batches.steps_per_epoch
             raise NonFiniteLoss(self._nan_message(self.global_step - steps, self.global_step))
-        with torch.random.fork_rng(devices=_rng_devices(state.device)):
+        with torch.random.fork_rng(devices=rng_devices(state.device)):
             val = task.evaluate(*state.validation)
         seconds = time.perf_counter() - started
         self.emit(EpochEnd(time.time(), epoch + 1, self.global_step, train, val, schedule.current, seconds,
@@ -448,7 +367,7 @@ class Trainer:
     def _train_metrics(self, sums: dict[str, float], seen: int, device: torch.device) -> dict[str, float]:
         values = dict(sums)
         if self.options.distributed is not None:
-            values, seen = _all_reduce(values, seen, device)
+            values, seen = all_reduce_sums(values, seen, device)
         return {key: value / max(seen, 1) for key, value in values.items()}
 
     @staticmethod
@@ -461,7 +380,7 @@ class Trainer:
     def _snapshot(self, task: Task, epoch: int, val_x: torch.Tensor, val_y: torch.Tensor | None) -> None:
         if not self.rank0 or self.state is None:
             return
-        with torch.random.fork_rng(devices=_rng_devices(self.state.device)):
+        with torch.random.fork_rng(devices=rng_devices(self.state.device)):
             result = task.snapshot(val_x, val_y)
         if result is not None:
             self.emit(PredictionSnapshot(time.time(), epoch, self.global_step, result[0], result[1]))
@@ -545,119 +464,6 @@ class Trainer:
 def _internal_failure(exc: BaseException) -> Failed:
     return Failed(time.time(), "error", f"training stopped by an internal error: {type(exc).__name__}: {exc}",
                   traceback.format_exc())
-
-
-class _Clock:
-    """What spans epochs: the batch-event window, the last snapshot, the CPU thread governor.
-
-    ``cpu_threads`` 0 lets the governor follow the free cores; another value fixes the count. A
-    deterministic run keeps torch's thread count: float sums split over another number of threads
-    round differently (a batch norm's statistics), so a run whose thread count followed the
-    machine's load is not bit-for-bit repeatable.
-    """
-
-    def __init__(self, device: torch.device, cpu_threads: int, deterministic: bool = False) -> None:
-        self.window = _Window(device)
-        self.last_snapshot = 0.0
-        self.fixed_from = fixed_threads(cpu_threads) if cpu_threads and device.type == "cpu" else 0
-        self.threads = ThreadGovernor(device.type == "cpu" and not cpu_threads and not deterministic)
-
-    def restore(self) -> None:
-        """Give torch the thread count it had before the run."""
-        self.threads.restore()
-        if self.fixed_from:
-            fixed_threads(self.fixed_from)
-
-
-class _Sums:
-    """Per-epoch sums of batch metrics (weighted by batch size).
-
-    On CPU each value is read as a Python float (reading is free there, and a NaN loss is
-    caught at its step); elsewhere the sums stay on the device so no batch waits for the GPU.
-    """
-
-    def __init__(self, device: torch.device, resumed: dict[str, float]) -> None:
-        self.on_cpu = device.type == "cpu"
-        self.values: dict[str, Any] = {k: v for k, v in resumed.items() if k != "_count"}
-        self.seen = int(resumed.get("_count", 0))
-
-    def add(self, metrics: dict[str, torch.Tensor], count: int) -> float | None:
-        """Add one batch; returns its loss as a float on CPU, else ``None``."""
-        self.seen += count
-        values = self.values
-        if self.on_cpu:
-            loss = 0.0
-            for key, tensor in metrics.items():
-                value = float(tensor)
-                values[key] = values.get(key, 0.0) + value * count
-                if key == "loss":
-                    loss = value
-            return loss
-        for key, tensor in metrics.items():
-            values[key] = values[key] + tensor * count if key in values else tensor * count
-        return None
-
-    def totals(self) -> dict[str, float]:
-        """The sums as floats."""
-        return {key: float(value) for key, value in self.values.items()}
-
-
-class _Window:
-    """Loss and throughput since the last BatchMetrics event (spans epochs)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.zero: Any = 0.0 if device.type == "cpu" else torch.zeros((), device=device)
-        self.loss, self.count, self.samples, self.start = self.zero, 0, 0, time.perf_counter()
-
-    def add(self, loss: Any, samples: int) -> None:
-        """Add one batch's loss (float or device tensor)."""
-        self.loss = self.loss + loss
-        self.count += 1
-        self.samples += samples
-
-    def flush(self, now: float) -> tuple[float, float]:
-        """Mean loss and samples/s of the window; starts a new one."""
-        mean = float(self.loss) / max(self.count, 1)
-        rate = self.samples / (now - self.start) if now > self.start else 0.0
-        self.loss, self.count, self.samples, self.start = self.zero, 0, 0, now
-        return mean, rate
-
-
-# ------------------------------------------------------------------ utilities
-def _seed_everything(seed: int, deterministic: bool) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-
-
-def _rng_devices(device: torch.device) -> list[int]:
-    return [device.index or 0] if device.type == "cuda" else []
-
-
-def _distributed_device(info: DistributedInfo) -> str:
-    return f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu"
-
-
-def _wrap_distributed(task: Task, device: torch.device) -> None:
-    from torch.nn.parallel import DistributedDataParallel
-
-    for name, module in list(task.modules.items()):
-        wrapped = DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
-        task.modules[name] = wrapped
-        setattr(task, name, wrapped)
-
-
-def _all_reduce(values: dict[str, float], seen: int, device: torch.device) -> tuple[dict[str, float], int]:
-    import torch.distributed as dist
-
-    keys = sorted(values)
-    tensor = torch.tensor([values[k] for k in keys] + [float(seen)], dtype=torch.float64,
-                          device=device if device.type == "cuda" else "cpu")
-    dist.all_reduce(tensor)
-    return {k: float(v) for k, v in zip(keys, tensor[:-1])}, int(tensor[-1])
 
 
 def _start_from(task: Task, weights_file: Path) -> str:

@@ -104,12 +104,12 @@ def test_stopped_and_resumed_run_ends_with_the_same_weights(tmp_path: Path, mode
 
 def test_a_deterministic_run_keeps_its_thread_count_on_a_busy_machine(monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.training import threads
-    from engine.training.trainer import _Clock
+    from engine.training.loop_accounting import EpochClock
 
     monkeypatch.setattr(threads, "threads_for", lambda foreign, cores, most: 1)  # as if every core were busy
     cpu = torch.device("cpu")
-    assert not _Clock(cpu, 0, deterministic=True).threads.enabled
-    automatic = _Clock(cpu, 0)
+    assert not EpochClock(cpu, 0, deterministic=True).threads.enabled
+    automatic = EpochClock(cpu, 0)
     assert automatic.threads.enabled == (torch.get_num_threads() > 1)
     automatic.restore()
 
