@@ -27,7 +27,8 @@ def register(commands: Any) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict and print the table (or JSON), writing ``--out``; exit 0, or 1 with one line for a user error."""
-    from engine.training.predict import predict_run, skipped_line
+    from engine.training.predict import predict_run
+    from engine.training.predict_table import skipped_line
 
     predictions = predict_run(args.run_dir, list(args.inputs), args.top_k)
     if args.out is not None:

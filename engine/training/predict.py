@@ -5,26 +5,23 @@ safely, the preprocessing from the folder's ``preprocessing.json`` (the normaliz
 trained with and the data's description; runs from before that record load their training data
 and split it again from ``split.npz``), the flattened project compiled by the engine's compiler
 on the CPU. :meth:`Predictor.predict` reads every input first (so a bad one stops the
-command before anything is computed or written), preprocesses it as training did (images decoded
-and resized like the image folder source, CSV columns found by name and encoded like
-:func:`engine.data.tabular.load_csv`, text through the character vocabulary) and runs the model in
-eval mode in batches. Classifiers give the class, its probability and the top-k; regression and
+command before anything is computed or written), preprocesses it as training did
+(:mod:`engine.training.predict_inputs`) and runs the model in eval mode in batches. Classifiers give the class, its probability and the top-k; regression and
 forecasting the value(s) in the data's units; autoencoders the reconstruction error; character
 language models the next character.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.data.images import IMAGE_SUFFIXES, read_image
 from engine.errors import UserError
 from engine.training.attribution_cache import AttributionCache
-from engine.training.predict_table import PredictionRow, Predictions, skipped_line
+from engine.training.predict_inputs import InputReader, Samples
+from engine.training.predict_table import PredictionRow, Predictions
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -37,18 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
 PREDICT_TASKS = ("classification", "regression", "forecasting", "autoencoder", "language_model")
 #: Classes (or characters) listed per row unless ``top_k`` says otherwise.
 DEFAULT_TOP_K = 3
-
-
-# ---------------------------------------------------------------------------------------- inputs
-@dataclass
-class _Samples:
-    """Inputs read and preprocessed, not yet normalized."""
-
-    names: list[str] = field(default_factory=list)
-    arrays: list[np.ndarray] = field(default_factory=list)  # one per sample, the training per-sample shape
-    truth: list[Any] = field(default_factory=list)
-    texts: list[tuple[str, np.ndarray]] = field(default_factory=list)  # language models: name, token ids
-    skipped: list[str] = field(default_factory=list)
 
 
 class Predictor:
@@ -75,158 +60,16 @@ class Predictor:
         self._facts: ModelFacts | None = None
         self._attributions = AttributionCache()
 
-    # ------------------------------------------------------------------ reading inputs
-    def read_inputs(self, inputs: list[str]) -> _Samples:
-        """Read and preprocess every input (files, folders, text) before any prediction.
+    # ------------------------------------------------------------------ predicting
+    def read_inputs(self, inputs: list[str]) -> Samples:
+        """Read and preprocess every input (files, folders, text) before any prediction
+        (:class:`~engine.training.predict_inputs.InputReader`).
 
         Raises:
-            UserError: A missing file, an input of a kind this model does not read, or bad data (one
-                line naming the file, row, column or character and the fix).
+            UserError: A missing file, an input of a kind this model does not read, or bad data.
         """
-        if not inputs:
-            raise UserError("predict: give at least one input (image files or folders, .csv, .npz or .txt files"
-                            f"{', or text' if self.task_name == 'language_model' else ''})")
-        samples = _Samples()
-        for item in inputs:
-            path = Path(item)
-            if path.is_dir():
-                self._folder(path, samples)
-            elif path.is_file():
-                self._file(path, samples)
-            elif self.task_name == "language_model":
-                self._text(_short(item), item, samples)
-            else:
-                raise UserError(f"{item}: no such file or folder; give image files or folders, .csv or .npz files")
-        if not samples.arrays and not samples.texts:
-            raise UserError(f"{', '.join(inputs)}: no input to predict on"
-                            + (f" ({skipped_line(samples.skipped)})" if samples.skipped else ""))
-        return samples
+        return InputReader(self.task_name, self.dataset, self.spec).read(inputs)
 
-    def _file(self, path: Path, samples: _Samples) -> None:
-        suffix = path.suffix.lower()
-        if suffix in IMAGE_SUFFIXES:
-            self._image(path, str(path), samples)
-        elif suffix == ".csv":
-            self._csv(path, samples)
-        elif suffix == ".npz":
-            self._npz(path, samples)
-        elif suffix == ".txt" and self.task_name == "language_model":
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise UserError(f"{path}: not readable UTF-8 text ({exc}); save it as UTF-8") from None
-            self._text(str(path), text, samples)
-        else:
-            kinds = "text or .txt files" if self.task_name == "language_model" else \
-                "image files or folders, .csv or .npz files"
-            raise UserError(f"{path}: '{suffix or path.name}' files are not read; this model predicts on {kinds}")
-
-    def _folder(self, folder: Path, samples: _Samples) -> None:
-        files = sorted(p for p in folder.rglob("*") if p.is_file()
-                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-        for path in files:
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                self._image(path, str(path), samples)
-            else:
-                samples.skipped.append(str(path))
-
-    def _image(self, path: Path, name: str, samples: _Samples) -> None:
-        shape = self.dataset.image_shape
-        if shape is None or len(self.dataset.sample_dims) != 3:
-            raise UserError(f"{path}: this model was trained on {self.dataset.name} samples of shape "
-                            f"{self.dataset.sample_dims}, not images; give .csv or .npz files")
-        channels, height, width = shape
-        if channels not in (1, 3):
-            raise UserError(f"{path}: the model reads {channels}-channel images, which an image file cannot be "
-                            f"converted to; give the samples as an .npz array 'x' of shape (n, {channels}, "
-                            f"{height}, {width})")
-        from engine.data.base import DataError
-
-        try:
-            samples.arrays.append(read_image(path, (height, width), channels, str(path)))
-        except DataError:  # corrupt or not an image at all: listed with the skipped files, the others go on
-            samples.skipped.append(str(path))
-            return
-        samples.names.append(name)
-        samples.truth.append(None)
-
-    def _csv(self, path: Path, samples: _Samples) -> None:
-        from engine.data.tabular import encode_column, read_csv_table
-
-        extras = self.dataset.extras
-        columns: list[str] = list(extras.get("columns") or self.dataset.feature_names or [])
-        if len(self.dataset.sample_dims) != 1 or not columns:
-            raise UserError(f"{path}: this model was trained on {self.dataset.name} samples of shape "
-                            f"{self.dataset.sample_dims}, not table rows; give "
-                            f"{'image files or folders' if self.dataset.image_shape else '.npz files'}")
-        header, rows, numbers = read_csv_table(path, str(self.spec.get("delimiter") or ","))
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise UserError(f"{path}: no column '{missing[0]}', which the model was trained on; add it (the "
-                            f"training columns: {', '.join(columns)})")
-        categories: dict[str, list[str]] = extras.get("categories") or {}
-        blocks = [encode_column([row[header.index(c)] for row in rows], numbers, c, path, categories.get(c))[0]
-                  for c in columns]
-        x = np.concatenate(blocks, axis=1).astype(np.float32)
-        if x.shape[1:] != self.dataset.sample_dims:
-            raise UserError(f"{path}: its columns give {x.shape[1]} features, the model reads "
-                            f"{self.dataset.sample_dims[0]}; is it the table the model was trained on?")
-        target = extras.get("target")
-        truth = [row[header.index(target)] for row in rows] if target in header else [None] * len(rows)
-        if self.dataset.target_kind == "values":
-            truth = [_number(t) for t in truth]
-        samples.names += [f"{path} row {n}" for n in numbers]
-        samples.arrays += list(x)
-        samples.truth += truth
-
-    def _npz(self, path: Path, samples: _Samples) -> None:
-        from engine.data.tabular import read_npz_arrays
-
-        x, y, _ = read_npz_arrays(path)
-        expected = self.dataset.sample_dims
-        if tuple(x.shape) == expected:  # one sample
-            x = x[None]
-        if tuple(x.shape[1:]) != expected:
-            raise UserError(f"{path}: array 'x' has samples of shape {tuple(x.shape[1:])}, the model expects "
-                            f"{expected}: save x with shape (n, {', '.join(map(str, expected))})")
-        from engine.data.fit import holds_token_ids
-
-        tokens = holds_token_ids(self.dataset)
-        if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x) or \
-                (tokens and not np.issubdtype(x.dtype, np.integer)):
-            raise UserError(f"{path}: array 'x' has dtype {x.dtype}; the model reads "
-                            f"{'integer token ids' if tokens else 'real numbers'}")
-        if not tokens and not np.all(np.isfinite(x)):
-            raise UserError(f"{path}: array 'x' contains NaN or infinite values; fix or remove those samples")
-        truth: list[Any] = [None] * len(x)
-        if y is not None and len(y) == len(x):
-            truth = [self._npz_truth(v) for v in y]
-        samples.names += [f"{path}[{i}]" for i in range(len(x))]
-        samples.arrays += list(x.astype(np.int64 if tokens else np.float32))
-        samples.truth += truth
-
-    def _npz_truth(self, value: np.ndarray) -> Any:
-        names = self.dataset.class_names or []
-        if self.task_name == "classification" and np.ndim(value) == 0 and np.issubdtype(value.dtype, np.integer):
-            return names[int(value)] if 0 <= int(value) < len(names) else str(int(value))
-        flat = [float(v) for v in np.ravel(value)]
-        return flat[0] if len(flat) == 1 else flat
-
-    def _text(self, name: str, text: str, samples: _Samples) -> None:
-        vocabulary = self.dataset.vocabulary
-        if self.task_name != "language_model" or not vocabulary:
-            raise UserError(f"{name}: text is read by character language models; this run is "
-                            f"{self.task_name.replace('_', ' ')}")
-        if not text:
-            raise UserError(f"{name}: empty text; give at least one character")
-        index = {ch: i for i, ch in enumerate(vocabulary)}
-        for position, ch in enumerate(text, start=1):
-            if ch not in index:
-                raise UserError(f"{name}: character {ch!r} (position {position}) is not in the model's vocabulary "
-                                f"of {len(vocabulary)} characters; remove or replace it")
-        samples.texts.append((name, np.fromiter((index[ch] for ch in text), dtype=np.int64, count=len(text))))
-
-    # ------------------------------------------------------------------ predicting
     def predict(self, inputs: list[str], top_k: int = DEFAULT_TOP_K) -> Predictions:
         """Predict on every input.
 
@@ -244,7 +87,7 @@ class Predictor:
             raise UserError(f"--top-k: must be at least 1, got {top_k}")
         return self.predict_samples(self.read_inputs(inputs), top_k)
 
-    def predict_samples(self, samples: _Samples, top_k: int = DEFAULT_TOP_K) -> Predictions:
+    def predict_samples(self, samples: Samples, top_k: int = DEFAULT_TOP_K) -> Predictions:
         """Predict on samples already read (:meth:`read_inputs`, or values typed in the app: :meth:`samples_of`)."""
         rows: list[PredictionRow] = []
         if samples.arrays:
@@ -256,13 +99,13 @@ class Predictor:
         rows += [self._next_character(name, ids, top_k) for name, ids in samples.texts]
         return Predictions(self.run_dir, self.task_name, self.weights, rows, samples.skipped)
 
-    def samples_of(self, names: list[str], arrays: list[np.ndarray]) -> _Samples:
+    def samples_of(self, names: list[str], arrays: list[np.ndarray]) -> Samples:
         """Samples given as arrays of the training per-sample shape, un-normalized (a table row typed in)."""
         shape = self.dataset.sample_dims
         for name, array in zip(names, arrays):
             if tuple(np.shape(array)) != shape:
                 raise UserError(f"{name}: expected a sample of shape {shape}, got {tuple(np.shape(array))}")
-        return _Samples(list(names), [np.asarray(a, dtype=self.dataset.x.dtype) for a in arrays], [None] * len(names))
+        return Samples(list(names), [np.asarray(a, dtype=self.dataset.x.dtype) for a in arrays], [None] * len(names))
 
     @property
     def attribution_facts(self) -> ModelFacts:
@@ -316,7 +159,7 @@ class Predictor:
         with task.evaluating():
             return torch.cat([task.model(xb).float() for xb, _ in task.eval_batches(tensor, None)])
 
-    def _rows(self, output: torch.Tensor, raw: np.ndarray, samples: _Samples, top_k: int) -> list[PredictionRow]:
+    def _rows(self, output: torch.Tensor, raw: np.ndarray, samples: Samples, top_k: int) -> list[PredictionRow]:
         names, truth = samples.names, samples.truth
         if self.task_name == "classification":
             task: Any = self.task
@@ -361,19 +204,6 @@ def _value(array: np.ndarray) -> Any:
     return items[0] if len(items) == 1 else items
 
 
-def _number(text: Any) -> Any:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return text
-
-
-def _short(text: str, limit: int = 40) -> str:
-    flat = " ".join(text.split()) or repr(text)
-    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
-
-
-# ---------------------------------------------------------------------------------------- opening
 def open_predictor(run_dir: Path, base_dir: Path | None = None, examples: bool = False) -> Predictor:
     """Open a run folder, or a folder ``export --format python`` wrote from a run, for prediction.
 
