@@ -4,7 +4,10 @@
 ``done(ticket, result, error)`` on the GUI thread: ``error`` is the message of a
 :class:`~engine.errors.UserError` (or of any other exception, prefixed by its type), so a
 failing job never takes the app down. Each call gets a ticket; a view that only wants the
-newest answer compares it with :attr:`BackgroundCall.ticket`.
+newest answer compares it with :attr:`BackgroundCall.ticket`. A job started with
+:meth:`BackgroundCall.start_reporting` is handed a ``report(value)`` callable, safe to call from
+its thread: each value arrives as ``progress(ticket, value)`` on the GUI thread, through the
+same post box.
 
 Lifetimes: a job may outlive the window that started it (a dialog closed while it loads).
 Worker threads therefore never touch a Qt object that a window owns: they hand their result
@@ -41,17 +44,29 @@ class _PostBox(QObject):
     """Carries results from worker threads to the GUI thread; created once, never deleted."""
 
     posted = Signal(int, int, object, str)  # call id, ticket, result, error
+    reported = Signal(int, int, object)  # call id, ticket, progress value
 
     def __init__(self) -> None:
         super().__init__()
         self.receivers: weakref.WeakValueDictionary[int, BackgroundCall] = weakref.WeakValueDictionary()
         self.posted.connect(self._deliver)  # queued: the box lives on the GUI thread
+        self.reported.connect(self._deliver_progress)
+
+    def _receiver(self, call_id: int) -> BackgroundCall | None:
+        receiver = self.receivers.get(call_id)
+        return receiver if receiver is not None and shiboken6.isValid(receiver) else None
 
     @Slot(int, int, object, str)
     def _deliver(self, call_id: int, ticket: int, result: Any, error: str) -> None:
-        receiver = self.receivers.get(call_id)
-        if receiver is not None and shiboken6.isValid(receiver):
+        receiver = self._receiver(call_id)
+        if receiver is not None:
             receiver.done.emit(ticket, result, error)
+
+    @Slot(int, int, object)
+    def _deliver_progress(self, call_id: int, ticket: int, value: Any) -> None:
+        receiver = self._receiver(call_id)
+        if receiver is not None:
+            receiver.progress.emit(ticket, value)
 
 
 _post_box: _PostBox | None = None
@@ -105,9 +120,11 @@ class BackgroundCall(QObject):
 
     Signals:
         done(int, object, str): ticket, result (``None`` on error), error message (``""`` on success).
+        progress(int, object): ticket and a value a :meth:`start_reporting` job reported.
     """
 
     done = Signal(int, object, str)
+    progress = Signal(int, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -130,6 +147,15 @@ class BackgroundCall(QObject):
         self._pending = [future for future in self._pending if not future.done()]
         self._pending.append(self._executor.submit(job))
         return ticket
+
+    def start_reporting(self, work: Callable[[Callable[[Any], None]], Any]) -> int:
+        """Run ``work(report)`` in the background; each ``report(value)`` arrives as ``progress``."""
+        ticket, call_id, box = self.ticket + 1, self._id, self._box
+
+        def report(value: Any) -> None:
+            box.reported.emit(call_id, ticket, value)
+
+        return self.start(lambda: work(report))
 
     def cancel(self) -> None:
         """Make the results of every job started so far stale (their ``done`` carries an old ticket)."""

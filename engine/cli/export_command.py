@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -33,6 +34,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from engine.compile.export import export_model
 
     result = export_model(args.source, args.format, args.out, discriminator=args.discriminator,
-                          quantize=args.quantize, float_fallback=args.float_fallback)
+                          quantize=args.quantize, float_fallback=args.float_fallback,
+                          progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(result.message)
     return 0

@@ -9,7 +9,7 @@ written and the largest difference between the original and the reloaded model �
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
@@ -55,12 +55,13 @@ _FALLBACK_HINT = "; add --float-fallback to write the float model instead"
 
 
 def _export(source: Path | Project, fmt: str, out: Path, discriminator: bool, base_dir: Path | None,
-            quantize: str | None = None, float_fallback: bool = False) -> Any:
+            quantize: str | None = None, float_fallback: bool = False,
+            progress: Callable[[str], None] | None = None) -> Any:
     """Run :func:`engine.compile.export.export_model` (in the background: it imports torch)."""
     from engine.compile.export import export_model
 
     return export_model(source, fmt, out, discriminator=discriminator, base_dir=base_dir, quantize=quantize,
-                        float_fallback=float_fallback)
+                        float_fallback=float_fallback, progress=progress)
 
 
 class ExportDialog(QDialog):
@@ -89,6 +90,7 @@ class ExportDialog(QDialog):
         self.error = ""
         self.background = BackgroundCall(self)
         self.background.done.connect(self._on_done)
+        self.background.progress.connect(self._on_progress)
 
         self.source = QComboBox()
         self.source.addItem("Current graph — initial weights (untrained)", None)
@@ -254,11 +256,17 @@ class ExportDialog(QDialog):
         fmt, discriminator, precision = self.chosen_format, self.discriminator.isChecked(), self.chosen_precision
         self._target = Path(out_text)
         self._last = (source, fmt, Path(out_text), discriminator, base_dir, precision)
-        self.background.start(lambda: _export(source, fmt, Path(out_text), discriminator, base_dir, precision))
+        self.background.start_reporting(
+            lambda report: _export(source, fmt, Path(out_text), discriminator, base_dir, precision, progress=report))
 
     def wait(self, msecs: int = 120_000) -> bool:
         """Block until the export finished and its result is shown (tests)."""
         return self.background.wait(msecs)
+
+    def _on_progress(self, ticket: int, line: object) -> None:
+        """A slow step of the running export (trying operator types in float): the status line says which."""
+        if ticket == self.background.ticket and self.background.busy():
+            self.status.setText(f"{line}…")
 
     def _on_done(self, ticket: int, result: Any, error: str) -> None:
         self.progress.hide()
@@ -302,7 +310,8 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(False)
         self.progress.show()
         self.status.setText("Writing the float model…")
-        self.background.start(lambda: _export(source, fmt, out, discriminator, base_dir, precision, True))
+        self.background.start_reporting(
+            lambda report: _export(source, fmt, out, discriminator, base_dir, precision, True, progress=report))
         return True
 
     def _reset_status(self) -> None:

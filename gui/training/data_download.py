@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QWidget
@@ -27,7 +28,6 @@ class DownloadRow(QWidget):
     """
 
     finished = Signal(object, str)
-    _progressed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,10 +44,10 @@ class DownloadRow(QWidget):
         layout.addWidget(self.cancel_button)
         self._call = BackgroundCall(self)
         self._call.done.connect(self._on_done)
+        self._call.progress.connect(lambda ticket, progress: self._show_progress(progress))
         self._stop = threading.Event()
         self.running = False
         self.destroyed.connect(self._stop.set)  # a closing window does not wait for the download
-        self._progressed.connect(self._show_progress)
 
     def offer(self, name: str, folder: Path) -> None:
         """Show the idle button for ``name``'s files (going to ``folder``)."""
@@ -61,14 +61,17 @@ class DownloadRow(QWidget):
         """Download ``name``'s files into ``folder`` in the background."""
         if self.running:
             return
-        stop, emit, last = self._stop, self._progressed.emit, [0.0]
+        stop, last = self._stop, [0.0]
         stop.clear()
 
-        def report(progress: Progress) -> None:  # the download thread: a few updates a second at most
-            now = time.monotonic()
-            if now - last[0] >= PROGRESS_INTERVAL_S or progress.done == progress.total:
-                last[0] = now
-                emit(progress)
+        def download(report: Callable[[Progress], None]) -> Path:
+            def every_tenth_second(progress: Progress) -> None:  # the download thread: a few updates a second
+                now = time.monotonic()
+                if now - last[0] >= PROGRESS_INTERVAL_S or progress.done == progress.total:
+                    last[0] = now
+                    report(progress)
+
+            return download_dataset(name, folder, progress=every_tenth_second, cancelled=stop.is_set)
 
         self.running = True
         self.button.setEnabled(False)
@@ -77,7 +80,7 @@ class DownloadRow(QWidget):
         self.progress.show()
         self.cancel_button.setEnabled(True)
         self.cancel_button.show()
-        self._call.start(lambda: download_dataset(name, folder, progress=report, cancelled=stop.is_set))
+        self._call.start_reporting(download)
 
     def cancel(self) -> None:
         """Stop the running download after its current chunk (its partial file is kept)."""

@@ -159,5 +159,9 @@ def test_the_culprit_search_tries_the_types_the_complaint_names_first(tmp_path: 
                 "Could not find an implementation for Relu(14) node with name '/relu/Relu'") == "Relu"
     assert kept == [("Relu",)]
     kept.clear()
-    assert find(float_path, "fp16", None, "x", lambda path: False, tmp_path) is None
+    said: list[str] = []
+    assert find(float_path, "fp16", None, "x", lambda path: False, tmp_path, progress=said.append) is None
     assert [k[0] for k in kept] == types and not list(tmp_path.glob("keep-*.onnx"))
+    # each attempt is told first, in one line naming the type and the count (the search takes seconds)
+    assert len(said) == len(types) and f"{types[0]} kept in float (attempt 1 of {len(types)})" in said[0]
+    assert all("\n" not in line for line in said)

@@ -19,6 +19,30 @@ def test_a_result_arrives_on_the_gui_thread_with_its_ticket(qtbot) -> None:  # n
     assert got == [(ticket, 42, "")]
 
 
+def test_a_reporting_job_sends_its_progress_to_the_gui_thread_in_order(qtbot) -> None:  # noqa: ANN001
+    import threading
+
+    call = BackgroundCall()
+    seen: list[tuple[int, object, bool]] = []
+    gui_thread = threading.current_thread()
+    call.progress.connect(lambda ticket, value: seen.append((ticket, value, threading.current_thread() is gui_thread)))
+
+    def work(report) -> str:  # noqa: ANN001
+        for step in range(3):
+            report(f"step {step}")
+        return "done"
+
+    ticket = call.start_reporting(work)
+    assert call.wait()
+    assert seen == [(ticket, "step 0", True), (ticket, "step 1", True), (ticket, "step 2", True)]
+    owner = QObject()  # a call deleted while its job reports: the reports go nowhere, nothing crashes
+    gone = BackgroundCall(owner)
+    gone.start_reporting(lambda report: [time.sleep(0.01) or report(i) for i in range(5)])
+    shiboken6.delete(owner)
+    for _ in range(5):
+        QCoreApplication.processEvents()
+
+
 def test_deleting_the_owner_while_a_job_runs_does_not_crash(qtbot) -> None:  # noqa: ANN001
     for _ in range(20):  # the owner (a window) goes while its job is still loading
         owner = QObject()

@@ -122,7 +122,7 @@ def export_model(source_path: str | os.PathLike[str] | Project, fmt: str, out_pa
                  discriminator: bool = False, tolerance: float = TOLERANCE,
                  weights: Mapping[str, torch.Tensor] | None = None,
                  base_dir: str | os.PathLike[str] | None = None, quantize: str | None = None,
-                 float_fallback: bool = False) -> ExportResult:
+                 float_fallback: bool = False, progress: Callable[[str], None] | None = None) -> ExportResult:
     """Export a project file or run directory and check the result.
 
     Args:
@@ -140,6 +140,8 @@ def export_model(source_path: str | os.PathLike[str] | Project, fmt: str, out_pa
             checked by its metric on the run's validation split (:mod:`.quantize`).
         float_fallback: With ``quantize``: when ONNX Runtime cannot quantize the model, write
             the float model instead of failing (the message says so).
+        progress: With ``quantize``: told in one line of each step that takes a while (trying
+            operator types in float when ONNX Runtime cannot run the converted model).
 
     Returns:
         The files written and the self-check figure.
@@ -162,7 +164,7 @@ def export_model(source_path: str | os.PathLike[str] | Project, fmt: str, out_pa
     if quantize is not None:
         from engine.compile.export.quantized_export import export_quantized
 
-        return export_quantized(src, fmt, out, quantize, tolerance, float_fallback)
+        return export_quantized(src, fmt, out, quantize, tolerance, float_fallback, progress)
     paths, check = _writer(fmt)(src, out)
     allowed = require_within(fmt, check, tolerance)
     lines = self_check_lines(fmt, src, paths, check, allowed)

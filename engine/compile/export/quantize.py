@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
 from engine.compile.export.onnx_measure import measure_apart
 from engine.compile.export.quantize_write import PROBE_SAMPLES, find_float_culprit, write_converted
 from engine.compile.export.run_samples import RunSamples
@@ -99,8 +101,9 @@ class QuantizedReport:
 
 
 def quantize(float_path: Path, out: Path, mode: str, convolutional: bool, samples: RunSamples,
-             input_name: str) -> QuantizedReport:
-    """Write the quantized copy of ``float_path`` to ``out`` and measure both.
+             input_name: str, progress: Callable[[str], None] | None = None) -> QuantizedReport:
+    """Write the quantized copy of ``float_path`` to ``out`` and measure both (``progress`` hears of
+    each attempt when an operator type has to be kept in float).
 
     Raises:
         ExportError: ONNX Runtime cannot quantize or run the model (the message names its
@@ -124,7 +127,8 @@ def quantize(float_path: Path, out: Path, mode: str, convolutional: bool, sample
         results = measured(kept)
     except (RuntimeError, ExportError) as exc:  # the quantizer's or ONNX Runtime's complaint, or the child's crash
         culprit = find_float_culprit(float_path, method, samples.calibration_x, input_name,
-                                     lambda path: _runs(path, input_name, samples, metric), folder, str(exc))
+                                     lambda path: _runs(path, input_name, samples, metric), folder, str(exc),
+                                     progress)
         if culprit is None:
             out.unlink(missing_ok=True)  # a model ONNX Runtime cannot run is no export
             message = str(exc) if isinstance(exc, ExportError) else f"{mode}: the {mode} model cannot be checked: " \

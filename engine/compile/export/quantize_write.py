@@ -88,17 +88,23 @@ def convertible_types(float_path: Path, method: str) -> list[str]:
 
 
 def find_float_culprit(float_path: Path, method: str, calibration_x: np.ndarray, input_name: str,
-                       runs: Callable[[Path], bool], folder: Path, complaint: str = "") -> str | None:
+                       runs: Callable[[Path], bool], folder: Path, complaint: str = "",
+                       progress: Callable[[str], None] | None = None) -> str | None:
     """The first operator type whose float form makes the converted model run, or ``None``.
 
     Args:
         runs: Whether ONNX Runtime loads and runs a model file (without crashing the caller).
         folder: Where the attempts are written (each is deleted after its try).
         complaint: What went wrong: the types it names are tried first.
+        progress: Told before each attempt, in one line (``Transpose kept in float: attempt 1 of 14``).
     """
     candidates = convertible_types(float_path, method)
     named = [t for t in candidates if re.search(rf"\b{re.escape(t)}\b", complaint)]
-    for op_type in named + [t for t in candidates if t not in named]:
+    order = named + [t for t in candidates if t not in named]
+    for index, op_type in enumerate(order, start=1):
+        if progress is not None:
+            progress(f"ONNX Runtime cannot run the {method} model; trying it with {op_type} kept in float "
+                     f"(attempt {index} of {len(order)})")
         attempt = folder / f"keep-{op_type}.onnx"
         try:
             write_converted(float_path, attempt, method, calibration_x, input_name, keep_float=(op_type,))

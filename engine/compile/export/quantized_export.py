@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from engine.compile.export.common import input_names, vocabulary_path, write_vocabulary
 from engine.compile.export.quantize import MODES, quantize
@@ -19,8 +19,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def export_quantized(src: ExportSource, fmt: str, out: Path, mode: str, tolerance: float,
-                     float_fallback: bool) -> ExportResult:
-    """Export ``src`` as float ONNX, quantize it to ``out`` and report float against quantized.
+                     float_fallback: bool, progress: Callable[[str], None] | None = None) -> ExportResult:
+    """Export ``src`` as float ONNX, quantize it to ``out`` and report float against quantized
+    (``progress``: told of each attempt of the search for an operator to keep in float).
 
     Raises:
         ExportError: Not ONNX, not a trained run, more than one input, a GAN part, a model
@@ -49,7 +50,7 @@ def export_quantized(src: ExportSource, fmt: str, out: Path, mode: str, toleranc
         _, check = write(src, float_path)
         allowed = require_within(fmt, check, tolerance)
         try:
-            report = quantize(float_path, out, mode, convolutional, samples, input_names(src)[0])
+            report = quantize(float_path, out, mode, convolutional, samples, input_names(src)[0], progress)
         except ExportError as exc:
             if not float_fallback:
                 raise ExportError(f"{exc}; add --float-fallback to write the float model instead") from None
