@@ -5,9 +5,12 @@ Generates folders of 64x64 RGB PNGs in 10 classes (20,000 and 100,000 files by d
 
 - the streaming pipeline (``storage: stream``: the image folder source, the split,
   :class:`engine.training.batches.BatchSource` with decoding workers and the decoded-image cache;
-  epoch 1 decodes and fills the cache, epoch 2 reads the cache);
+  epoch 1 decodes and fills the cache, epoch 2 reads the cache), trained as the app's trainer
+  trains on a CPU: its :class:`~engine.training.threads.ThreadGovernor` gives torch the cores the
+  decoding workers leave free;
 - a plain ``torch.utils.data.Dataset`` that opens each PNG with Pillow, with a ``DataLoader``
-  of the same worker count and batch size (it has no cache: epoch 2 decodes again).
+  of the same worker count and batch size (it has no cache: epoch 2 decodes again), and torch's
+  default threads, as a hand-written loop has.
 
 It reports training samples/s of each epoch and the peak resident memory of the training
 process (psutil, sampled every 20 ms; decoding workers are separate processes and not counted).
@@ -91,11 +94,13 @@ class PeakMemory:
         return max(self.peak, self.process.memory_info().rss)
 
 
-def _epoch(model, optimizer, batches, device) -> tuple[float, int]:  # noqa: ANN001
+def _epoch(model, optimizer, batches, device, governor=None) -> tuple[float, int]:  # noqa: ANN001
     import torch
 
     started, seen = time.perf_counter(), 0
     for x, y in batches:
+        if governor is not None and time.perf_counter() >= governor.due:  # as the trainer does, once a batch
+            governor.adjust(time.perf_counter())
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         loss = torch.nn.functional.cross_entropy(model(x), y)
@@ -112,6 +117,7 @@ def run_streaming(folder: Path, cache: Path, batch: int, workers: int, device) -
 
     from engine.data import load_dataset, prepare_data, streaming
     from engine.training.batches import BatchSource
+    from engine.training.threads import ThreadGovernor
 
     shutil.rmtree(cache, ignore_errors=True)
     streaming.cache_root = lambda: cache  # type: ignore[assignment]
@@ -125,8 +131,12 @@ def run_streaming(folder: Path, cache: Path, batch: int, workers: int, device) -
     torch.manual_seed(0)
     model = cnn().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    rates = [_epoch(model, optimizer, (b for _, b in source.epoch(e)), device)[0] for e in range(2)]
-    return {"setup_s": setup, "epoch1": rates[0], "epoch2": rates[1], "peak_rss": memory.stop()}
+    # the app's trainer sets torch's threads to the cores its decoding workers (and others) leave free
+    governor = ThreadGovernor(device.type == "cpu")
+    rates = [_epoch(model, optimizer, (b for _, b in source.epoch(e)), device, governor)[0] for e in range(2)]
+    governor.restore()
+    return {"setup_s": setup, "epoch1": rates[0], "epoch2": rates[1], "peak_rss": memory.stop(),
+            "threads": governor.state()}
 
 
 class PlainImages:
@@ -240,8 +250,23 @@ def main() -> None:
               f"{summary['ratio_epoch2']:.2f}, setup {summary['stream_setup_s']:.1f} s, peak RSS "
               f"{summary['plain_peak_rss'] / 2**20:,.0f} / {summary['stream_peak_rss'] / 2**20:,.0f} MiB", flush=True)
     RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / "data_pipeline.json").write_text(
-        json.dumps({"machine": machine_info(with_torch=True), "sizes": rows}, indent=2) + "\n", encoding="utf-8")
+    path = RESULTS_DIR / "data_pipeline.json"
+    try:  # sizes measured in an earlier run on the same machine stay (one size can be run at a time)
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+        kept = [row for row in earlier.get("sizes", []) if row["files"] not in sizes and row.get("machine") == _cpu()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        kept = []
+    for row in rows:
+        row["machine"] = _cpu()
+    rows = sorted(kept + rows, key=lambda row: row["files"])
+    path.write_text(json.dumps({"machine": machine_info(with_torch=True), "sizes": rows}, indent=2) + "\n",
+                    encoding="utf-8")
+
+
+def _cpu() -> str:
+    from bench._common import cpu_model
+
+    return cpu_model()
 
 
 if __name__ == "__main__":
