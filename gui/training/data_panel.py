@@ -42,7 +42,7 @@ from engine.graph.gan import is_noise_input
 from gui.background import BackgroundCall
 from gui.training.augment_group import AugmentGroup
 from gui.training.data_download import DownloadRow
-from gui.training.data_options import option_editor
+from gui.training.data_options import option_editor, show_value
 from gui.training.data_preview import escape_html, fill_table, first_images, summary_html, text_samples_html
 from gui.document import Document
 from gui.observers import DocumentLink
@@ -151,6 +151,7 @@ class DataPanel(QWidget):
         layout.addStretch(1)
         fill_with_scroll(self, body)
         self._option_widgets: list[QWidget] = []
+        self._options_of: Any = None  # the source whose option editors are shown
         self._link = DocumentLink(settings_changed=self._on_settings, analysis_changed=self._on_analysis,
                                   read_only_changed=self._on_read_only)
 
@@ -177,7 +178,11 @@ class DataPanel(QWidget):
         info = DATASETS.get(name) if isinstance(name, str) else None
         self.description.setText(info.description if info else NO_DATASET if name is None else
                                  f"Unknown dataset {name!r}: choose another one above.")
-        self._build_options(info)
+        if info is not self._options_of:
+            self._build_options(info)
+        else:  # the same source: its editors show the new values (one may be the sender of this edit)
+            for option, widget in zip(info.options if info is not None else (), self._option_widgets):
+                show_value(widget, option, self.spec.get(option.name, option.default))
         self._update_download()
         if info is None:  # nothing to load: the description says what to do (once)
             self._reload.stop()
@@ -196,9 +201,12 @@ class DataPanel(QWidget):
 
     # --------------------------------------------------------------- options
     def _build_options(self, info: Any) -> None:
+        """Editors for the options of source ``info`` (only when the source changes: an option's own
+        edit must not delete the editor whose signal is still running)."""
         while self.options_form.rowCount():
             self.options_form.removeRow(0)
         self._option_widgets = []
+        self._options_of = info
         if info is None:
             return
         for option in info.options:
