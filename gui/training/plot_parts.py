@@ -10,7 +10,8 @@ from bisect import bisect_left
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QScrollArea, QWidget
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication, QFrame, QScrollArea, QWidget
 
 from engine.training.history import TASK_METRIC, RunHistory
 
@@ -77,7 +78,12 @@ class MarkLabel(pg.InfLineLabel):
 
 
 class TimedLayoutWidget(pg.GraphicsLayoutWidget):
-    """A plot layout that remembers how long its paints took (the redraw budget counts them)."""
+    """A plot layout that remembers how long its paints took (the redraw budget counts them).
+
+    Inside a :func:`vertical_scroll` area that can scroll, the mouse wheel scrolls it, as it does
+    over the rest of the tab; Ctrl+wheel zooms the plot under the pointer (the wheel alone zooms
+    when there is nothing to scroll).
+    """
 
     paint_seconds = 0.0
 
@@ -85,6 +91,15 @@ class TimedLayoutWidget(pg.GraphicsLayoutWidget):
         start = time.perf_counter()
         super().paintEvent(event)
         self.paint_seconds += time.perf_counter() - start
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
+        area = self.parentWidget().parentWidget() if self.parentWidget() is not None else None
+        if isinstance(area, QScrollArea) and area.verticalScrollBar().maximum() > 0 \
+                and not event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            QApplication.sendEvent(area.verticalScrollBar(), event)  # what the scroll area does with a wheel
+            event.accept()
+            return
+        super().wheelEvent(event)
 
 
 def vertical_scroll(view: QWidget) -> QScrollArea:

@@ -191,3 +191,28 @@ def test_a_narrow_progress_bar_elides_its_text_on_one_line(qtbot) -> None:  # no
     assert bar.full_text() == bar.format()  # the whole text is still there (its tooltip)
     bar.resize(900, 24)
     assert bar.text() == bar.format()
+
+
+def test_the_wheel_over_a_plot_scrolls_a_short_tab_and_ctrl_wheel_zooms(qtbot) -> None:  # noqa: ANN001
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    plots = _plots(qtbot, _history("classification"), (260, 200))
+    scroll = plots.findChild(QScrollArea)
+    qtbot.waitUntil(lambda: scroll.verticalScrollBar().maximum() > 0)
+    viewport = plots.view.viewport()
+    inside = plots.view.mapFromScene(plots.loss.vb.mapRectToScene(plots.loss.vb.boundingRect()).center())
+
+    def wheel(modifiers: Qt.KeyboardModifier) -> None:
+        event = QWheelEvent(QPointF(inside), QPointF(viewport.mapToGlobal(inside)), QPoint(0, 0), QPoint(0, -120),
+                            Qt.MouseButton.NoButton, modifiers, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(viewport, event)
+        qtbot.wait(20)
+
+    ranges = plots.loss.vb.viewRange()
+    wheel(Qt.KeyboardModifier.NoModifier)
+    assert scroll.verticalScrollBar().value() > 0 and plots.loss.vb.viewRange() == ranges  # scrolled, not zoomed
+    scroll.verticalScrollBar().setValue(0)
+    wheel(Qt.KeyboardModifier.ControlModifier)
+    assert scroll.verticalScrollBar().value() == 0 and plots.loss.vb.viewRange() != ranges  # zoomed
