@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QTabWidget,
@@ -44,6 +45,7 @@ from gui.param_editors import make_editor, param_summary
 from gui.progress_bar import ElidingProgressBar
 from gui.training.gradient_plots import GradientPlots
 from gui.training.overfit_watch import OverfitWatch
+from gui.training.plot_parts import export_layout_png
 from gui.training.plots import MetricPlots
 from gui.training.predictions import PredictionView
 from gui.training.run_list import METRIC_LABELS, RunList
@@ -379,20 +381,46 @@ class TrainingDashboard(QWidget):
         self.lr_button.setToolTip(f"Cannot set: {problem}" if problem else
                                   "Apply the learning rate to the paused run (marked on the curves)")
 
+    def _save_folder(self) -> Path:
+        """Where the Save dialogs start: the project's folder, else the home folder."""
+        doc = self.document
+        return doc.path.parent if doc is not None and doc.path is not None else Path.home()
+
+    def _saved(self, path: Path, what: str) -> None:
+        window = self.window()
+        if hasattr(window, "statusBar"):
+            window.statusBar().showMessage(f"Saved {what} to {path}", 6000)
+
     def export_png_dialog(self) -> None:
-        """Ask for a file and save the plots there."""
-        name, _ = QFileDialog.getSaveFileName(self, "Export Plots", "training.png", "PNG images (*.png)")
-        if name:
-            self.plots.export_png(Path(name))
+        """Ask for a file and save the plots of the tab on show (curves, or gradient health) there."""
+        gradients = self.tabs.currentWidget() is self.gradients
+        stem = (self.document.path.stem if self.document is not None and self.document.path else "training")
+        suggested = self._save_folder() / f"{stem}-{'gradients' if gradients else 'curves'}.png"
+        name, _ = QFileDialog.getSaveFileName(self, "Save Plots as PNG", str(suggested), "PNG images (*.png)")
+        if not name:
+            return
+        try:
+            export_layout_png(self.gradients.view, Path(name)) if gradients else self.plots.export_png(Path(name))
+        except OSError as exc:
+            QMessageBox.warning(self, "Cannot save the plots", f"{name}: {exc.strerror or exc}")
+            return
+        self._saved(Path(name), "the gradient plots" if gradients else "the plots")
 
     def export_csv_dialog(self) -> None:
         """Ask for a file and save the highlighted run's metrics there."""
         history = self.plots.current_history()
         if history is None:
             return
-        name, _ = QFileDialog.getSaveFileName(self, "Export Metrics", f"{history.name}.csv", "CSV files (*.csv)")
-        if name:
+        suggested = self._save_folder() / f"{history.name}.csv"
+        name, _ = QFileDialog.getSaveFileName(self, "Save Metrics as CSV", str(suggested), "CSV files (*.csv)")
+        if not name:
+            return
+        try:
             history.write_csv(Path(name))
+        except OSError as exc:
+            QMessageBox.warning(self, "Cannot save the metrics", f"{name}: {exc.strerror or exc}")
+            return
+        self._saved(Path(name), f"the metrics of {history.name}")
 
 
 def _duration(seconds: float) -> str:

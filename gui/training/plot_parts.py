@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import time
 from bisect import bisect_left
+from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -100,6 +101,21 @@ class TimedLayoutWidget(pg.GraphicsLayoutWidget):
             event.accept()
             return
         super().wheelEvent(event)
+
+
+def export_layout_png(view: pg.GraphicsLayoutWidget, path: Path) -> None:
+    """Save every plot of ``view`` as one PNG, at least 1200 pixels wide.
+
+    Raises:
+        OSError: The file cannot be written.
+    """
+    from pyqtgraph.exporters import ImageExporter
+
+    exporter = ImageExporter(view.ci)
+    exporter.parameters()["width"] = max(1200, view.width())
+    exporter.export(str(path))
+    if not path.is_file():  # pyqtgraph's exporter reports a failed save only by not writing
+        raise OSError(f"cannot write {path}")
 
 
 def vertical_scroll(view: QWidget) -> QScrollArea:

@@ -35,6 +35,7 @@ from gui.training.plot_parts import (
     MIN_PLOT_WIDTH,
     MarkLabel,
     TimedLayoutWidget,
+    export_layout_png,
     finite,
     nice_ceiling,
     steady_range,
@@ -495,12 +496,8 @@ class MetricPlots(QWidget):
 
     # ----------------------------------------------------------------- export
     def export_png(self, path: Path) -> None:
-        """Save the three plots as one PNG."""
-        from pyqtgraph.exporters import ImageExporter
-
-        exporter = ImageExporter(self.view.ci)
-        exporter.parameters()["width"] = max(1200, self.view.width())
-        exporter.export(str(path))
+        """Save the three plots as one PNG (raises OSError when it cannot be written)."""
+        export_layout_png(self.view, path)
 
     def current_history(self) -> RunHistory | None:
         """The newest (highlighted) run."""
