@@ -87,8 +87,8 @@ class MainWindow(QMainWindow):
         self.experiments.add_dock()
         self._link = DocumentLink(clean_changed=lambda clean: self._update_title(),
                                   path_changed=lambda path: self._update_title(),
-                                  analysis_changed=self._show_totals, read_only_changed=self._on_read_only,
-                                  settings_changed=lambda: self._show_totals(),
+                                  analysis_changed=self.show_totals, read_only_changed=self._on_read_only,
+                                  settings_changed=lambda: self.show_totals(),
                                   level_changed=self.blocks.on_level_changed,
                                   blocks_changed=self._show_blocks,
                                   edit_refused=lambda reason: self.statusBar().showMessage(
@@ -186,7 +186,7 @@ class MainWindow(QMainWindow):
         self.experiments.set_document(document)
         self.autosaver = Autosaver(document, parent=self)
         self._update_title()
-        self._show_totals()
+        self.show_totals()
         self._show_blocks()
         self.canvas.request_fit()  # the whole graph, or its start where the whole would be unreadably small
 
@@ -214,13 +214,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{doc.title}[*] — Neural Canvas")
         self.setWindowModified(doc.dirty)
 
-    def _show_totals(self, _level_analysis: Analysis | None = None) -> None:
+    def show_totals(self, _level_analysis: Analysis | None = None) -> None:
         """The whole model's parameters, FLOPs and whether the project can train (the Train action says why not)."""
         if self.document is None:
             return
         analysis = self.document.model_analysis
         blocker = self.training.blocker() if self.document is not None else ""
-        errors = len(analysis.errors) + (len(project_problems(self.document)) if self.document is not None else 0)
+        errors = len(analysis.errors) + len(project_problems(self.document)) + (self.training.data_problem() is not None)
         state = "valid" if not errors else "graph valid · cannot train yet" if analysis.valid else \
             f"{errors} error(s)"  # counted as the Problems panel counts them
         self.totals.setText(f"{analysis.parameters:,} parameters · {analysis.flops:,} FLOPs/sample · {state}")

@@ -2,8 +2,9 @@
 
 Clicking an entry (or pressing Enter on it) emits ``node_activated(node_id)`` so the main
 window can select and show that node; problems of the whole graph name no node and emit
-nothing. Problems of the project outside the graph (no dataset) come first and emit
-``panel_requested(key)`` with the dock where they are fixed. Warnings of the current training
+nothing. Problems of the project outside the graph (no dataset; data that cannot be loaded or
+does not fit the Input node, set by the Data panel through :meth:`ProblemsWidget.set_data_problem`)
+come first and emit ``panel_requested(key)`` with the dock where they are fixed. Warnings of the current training
 run (gradient health: vanishing, exploding, dead units) come last, are set by the training
 dashboard (:meth:`ProblemsWidget.set_run_warnings`) and emit ``run_warning_activated(kind)``.
 """
@@ -83,6 +84,7 @@ class ProblemsWidget(QWidget):
         self.document: Document | None = None
         self._shown: tuple[object, ...] | None = None
         self._run_warnings: tuple[RunWarning, ...] = ()
+        self._data_problem: ProjectProblem | None = None
         self.header_icon = QLabel()
         self.header = QLabel()
         self.header.setStyleSheet("font-weight: 600;")
@@ -153,12 +155,20 @@ class ProblemsWidget(QWidget):
             self._run_warnings = shown
             self._on_analysis()
 
+    def set_data_problem(self, problem: ProjectProblem | None) -> None:
+        """Show why the chosen data cannot be used (``None``: it can), as the Data panel found it."""
+        if problem != self._data_problem:
+            self._data_problem = problem
+            self._on_analysis()
+
     def _on_analysis(self, _level_analysis: Analysis | None = None) -> None:
         """Show the whole model's problems (inside blocks too, by path), whatever level the canvas shows."""
         if self.document is None:
             return
         analysis = self.document.model_analysis
         project = project_problems(self.document)
+        if not project and self._data_problem is not None:  # no dataset chosen says it all
+            project.append(self._data_problem)
         ordered = sorted(analysis.diagnostics, key=lambda d: d.severity != "error")
         if analysis.valid:  # the training-memory estimate at the configured batch size, against free RAM
             memory = check_training_memory(self.document.project.graph, analysis, self.document.project.training,

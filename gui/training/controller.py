@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QMessageBox
 
 from engine.training.events import Failed, RunStarted
 from gui.document import Document
-from gui.project_checks import project_problems
+from gui.project_checks import ProjectProblem, project_problems
 from gui.training.dashboard import TrainingDashboard
 from gui.training.diagnostic_dialogs import DiagnosticDialog, LrFinderDialog, OverfitBatchDialog
 from gui.training.evaluation_dialog import EvaluationDialog
@@ -59,6 +59,7 @@ class TrainingController(QObject):
         self.evaluations: list[EvaluationDialog] = []
         self.diagnostics: list[DiagnosticDialog] = []
         self.dashboard.run_warnings_changed.connect(window.problems.set_run_warnings)
+        self.data_panel.fit_changed.connect(self._on_data_fit)
         window.problems.run_warning_activated.connect(lambda kind: self.show_gradients())
         self._update_actions("idle")
 
@@ -204,6 +205,18 @@ class TrainingController(QObject):
         self.window.statusBar().showMessage("No earlier run of this project can be resumed", 6000)
         return False
 
+    def data_problem(self) -> ProjectProblem | None:
+        """Why the chosen data cannot be used, as the Data panel's last check found (``None``: it can)."""
+        panel = self.data_panel
+        if not panel.fit_message:
+            return None
+        title = "The data cannot be loaded" if panel.load_error else "The data does not fit the graph"
+        return ProjectProblem(title, panel.fit_message, "data")
+
+    def _on_data_fit(self, _message: str) -> None:
+        self.window.problems.set_data_problem(self.data_problem())
+        self.window.show_totals()
+
     def blocker(self) -> str:
         """Why the document cannot train now, in one line (``""``: it can)."""
         document = self.window.document
@@ -214,7 +227,8 @@ class TrainingController(QObject):
             first = analysis.errors[0].format(document.project.graph) if analysis.errors else "the graph is invalid"
             return f"The graph has {len(analysis.errors)} problem(s): {first}"
         problems = project_problems(document)
-        return problems[0].text if problems else ""
+        data = self.data_problem()
+        return problems[0].text if problems else data.text if data is not None else ""
 
     def update_train_tip(self, blocker: str) -> None:
         """The Train action says why it cannot start (or what it does)."""
