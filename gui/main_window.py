@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         self.inspector.block_unique_requested.connect(
             lambda node_id: self.canvas.select_nodes([node_id], center=False) or self.blocks.make_unique())
         self.canvas.selection_changed.connect(lambda ids: self.blocks.refresh_actions())
+        self.canvas.selection_changed.connect(lambda ids: self.refresh_edit_actions())
         self.problems.node_activated.connect(self._show_model_node)
         self.problems.panel_requested.connect(lambda key: self.docks[key].show() or self.docks[key].raise_())
         self.summary.node_activated.connect(lambda node_id: self.canvas.select_nodes([node_id], center=True))
@@ -265,9 +266,14 @@ class MainWindow(QMainWindow):
         editable = doc is not None and doc.edit_lock is None
         self.actions["undo"].setEnabled(editable and doc.undo_stack.canUndo())  # type: ignore[union-attr]
         self.actions["redo"].setEnabled(editable and doc.undo_stack.canRedo())  # type: ignore[union-attr]
-        for key in ("cut", "paste", "delete", "duplicate", "layout", "layout_right", "layout_down", "freeze",
-                    "unfreeze"):
+        for key in ("paste", "layout", "layout_right", "layout_down"):
             self.actions[key].setEnabled(editable)
+        nodes = bool(self.canvas.selected_node_ids())  # the commands that act on the selection need one
+        self.actions["copy"].setEnabled(nodes)
+        for key in ("cut", "duplicate", "freeze", "unfreeze"):
+            self.actions[key].setEnabled(editable and nodes)
+        scene = self.canvas.scene()
+        self.actions["delete"].setEnabled(editable and scene is not None and bool(scene.selectedItems()))
 
     # ------------------------------------------------------------ training
     def start_training(self) -> None:

@@ -247,3 +247,13 @@ def test_terminating_keeps_the_edits_of_every_window_the_app_opened(window: Main
     widths = sorted(from_json(json.loads(p.read_text())["project"]).graph.nodes["fc1"].params["out_features"]
                     for p in (tmp_path / "recovery").glob("*.json"))
     assert widths == [50, 70]
+
+
+def test_the_commands_on_the_selection_wait_for_one(window: MainWindow) -> None:
+    """Cut, Copy, Duplicate, Delete and Freeze are greyed out with nothing selected, as in other editors."""
+    keys = ("cut", "copy", "duplicate", "delete", "freeze", "unfreeze")
+    window.canvas.select_nodes([], center=False)
+    assert not any(window.actions[key].isEnabled() for key in keys)
+    assert window.actions["paste"].isEnabled() and window.actions["select_all"].isEnabled()
+    window.canvas.select_nodes([next(iter(window.document.graph.nodes))], center=False)
+    assert all(window.actions[key].isEnabled() for key in keys)
