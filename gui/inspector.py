@@ -12,7 +12,7 @@ import html
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -389,7 +389,11 @@ def _problem_label(severity: str, message: str) -> QWidget:
 def _section(title: str) -> QLabel:
     label = QLabel(title.upper())
     label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-    label.setStyleSheet("font-weight: 600; font-size: 8pt; padding-top: 4px;")
+    font = label.font()  # a font, not a style sheet: a styled label does not follow a theme switch
+    font.setWeight(QFont.Weight.DemiBold)
+    font.setPointSizeF(8)
+    label.setFont(font)
+    label.setContentsMargins(0, 4, 0, 0)
     return label
 
 

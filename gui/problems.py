@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -87,7 +87,9 @@ class ProblemsWidget(QWidget):
         self._data_problem: ProjectProblem | None = None
         self.header_icon = QLabel()
         self.header = QLabel()
-        self.header.setStyleSheet("font-weight: 600;")
+        bold = self.header.font()  # a font, not a style sheet: a styled label kept the light theme's black text
+        bold.setWeight(QFont.Weight.DemiBold)
+        self.header.setFont(bold)
         top = QHBoxLayout()
         top.setContentsMargins(8, 4, 8, 0)
         top.setSpacing(6)
