@@ -211,7 +211,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(_one(args.one, args.sizes[0], args.dir, args.batch, workers, args.device)))
         return
-    from bench._common import machine_info, median
+    from bench._common import cpu_model, machine_info, median
 
     sizes = [2_000] if args.quick else args.sizes
     base = args.dir or Path(tempfile.mkdtemp(prefix="nc_data_pipeline_"))
@@ -253,20 +253,15 @@ def main() -> None:
     path = RESULTS_DIR / "data_pipeline.json"
     try:  # sizes measured in an earlier run on the same machine stay (one size can be run at a time)
         earlier = json.loads(path.read_text(encoding="utf-8"))
-        kept = [row for row in earlier.get("sizes", []) if row["files"] not in sizes and row.get("machine") == _cpu()]
+        kept = [row for row in earlier.get("sizes", [])
+                if row["files"] not in sizes and row.get("machine") == cpu_model()]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         kept = []
     for row in rows:
-        row["machine"] = _cpu()
+        row["machine"] = cpu_model()
     rows = sorted(kept + rows, key=lambda row: row["files"])
     path.write_text(json.dumps({"machine": machine_info(with_torch=True), "sizes": rows}, indent=2) + "\n",
                     encoding="utf-8")
-
-
-def _cpu() -> str:
-    from bench._common import cpu_model
-
-    return cpu_model()
 
 
 if __name__ == "__main__":
